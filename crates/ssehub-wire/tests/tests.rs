@@ -1,0 +1,5 @@
+//! Integration tests of `ssehub-wire`: the conformance vectors and the properties.
+
+mod conformance;
+mod roundtrip;
+mod util;

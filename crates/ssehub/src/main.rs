@@ -1,0 +1,30 @@
+//! `ssehub`: the hub and its command-line client, in one binary.
+//!
+//! This file only parses the command line and hands off to one module per command; the logic
+//! lives in the library crates (`ssehub-wire`, …).
+//!
+//! # Layout
+//!
+//! - `cli.rs` — the clap definitions of every command and flag.
+//! - `decode.rs` — `ssehub decode`: event stream on stdin → one JSON object per event.
+
+mod cli;
+mod decode;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Decode(args) => decode::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ssehub: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
