@@ -1,0 +1,89 @@
+//! Events as the hub handles them: validated on the way in, encoded once on the way out.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ssehub_wire::{Event, FieldError};
+
+use crate::id::{EventId, LogId};
+use crate::topic::Topic;
+
+/// An event a publisher asked to publish, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The topics the event is published to (at least one).
+    pub topics: Vec<Topic>,
+    /// The SSE event type, if not `message`.
+    pub event_type: Option<String>,
+    /// The data, any UTF-8 text.
+    pub data: String,
+}
+
+impl NewEvent {
+    /// An event of type `message` on one topic.
+    pub fn new(topic: Topic, data: impl Into<String>) -> Self {
+        NewEvent {
+            topics: vec![topic],
+            event_type: None,
+            data: data.into(),
+        }
+    }
+
+    /// Sets the event type. An empty type means `message` and is stored as none.
+    ///
+    /// # Errors
+    ///
+    /// [`FieldError::LineBreak`] if the type holds CR or LF (it would inject SSE fields).
+    pub fn with_type(mut self, event_type: impl Into<String>) -> Result<Self, FieldError> {
+        let event_type = event_type.into();
+        ssehub_wire::check_line(&event_type, ssehub_wire::Field::Event)?;
+        self.event_type = (!event_type.is_empty()).then_some(event_type);
+        Ok(self)
+    }
+
+    /// The bytes this event costs in history and buffers, roughly.
+    pub fn size(&self) -> usize {
+        self.data.len()
+            + self.event_type.as_ref().map_or(0, String::len)
+            + self.topics.iter().map(|t| t.as_str().len()).sum::<usize>()
+    }
+}
+
+/// An event with its place in the log, and its SSE encoding (made once, shared by every
+/// subscriber and every replay).
+#[derive(Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its id.
+    pub id: EventId,
+    /// The event itself.
+    pub event: NewEvent,
+    /// `id:`, `event:` and `data:` lines, ready to write to any subscriber.
+    pub encoded: Bytes,
+}
+
+impl StoredEvent {
+    /// Gives `event` its position `seq` in log `log` and encodes it.
+    pub fn new(log: LogId, seq: u64, event: NewEvent) -> Arc<Self> {
+        let id = EventId { log, seq };
+        let mut wire = Event::new(event.data.as_str());
+        // Both values were validated when they entered the hub; these cannot fail.
+        wire = wire
+            .with_id(id.to_string())
+            .expect("a formatted event id has no line break or NUL");
+        if let Some(t) = &event.event_type {
+            wire = wire
+                .with_event(t.as_str())
+                .expect("validated in NewEvent::with_type");
+        }
+        Arc::new(StoredEvent {
+            id,
+            encoded: wire.encode(),
+            event,
+        })
+    }
+
+    /// The sequence number.
+    pub fn seq(&self) -> u64 {
+        self.id.seq
+    }
+}

@@ -1,0 +1,353 @@
+//! The hub: sequencing, fan-out and subscriptions, over any [`Store`].
+//!
+//! # Publish path
+//!
+//! Publishers hand their events to one commit task through a bounded channel. The task takes
+//! every request waiting (group commit: one store append for all of them), appends them to the
+//! store — which gives them their sequence numbers — then, under the registry lock, fans each
+//! stored event out in sequence order, and only then answers the publishers. So an event is
+//! never delivered before it is stored, and every subscriber sees one global order.
+//!
+//! # Subscribe path (invariants 1–3)
+//!
+//! A subscriber is registered under the same registry lock, which also tells the last
+//! sequence number fanned out, `L`. Every event after `L` reaches its live queue; every event
+//! up to `L` it needs comes from history. It replays `(X, L]` from the store, then drains the
+//! live queue, whose events are all after `L`: no gap, no duplicate, increasing ids. When `X`
+//! is unknown or older than what is retained, a `ssehub-gap` event goes out first.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::event::{NewEvent, StoredEvent};
+use crate::id::{EventId, Resume};
+use crate::registry::Registry;
+use crate::store::{Store, StoreError};
+use crate::subscriber::{CloseReason, SubQueue};
+use crate::subscription::{Gap, GapReason, Subscription};
+use crate::topic::Selector;
+
+/// Hub settings (the `[hub]`-level semantics; process knobs live in the binary).
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The most bytes queued for one subscriber before it is disconnected as too slow.
+    pub subscriber_buffer_bytes: usize,
+    /// How often idle streams get a keep-alive comment; `None` for never.
+    pub heartbeat: Option<Duration>,
+    /// The most events in one store append (one group commit).
+    pub max_batch_events: usize,
+    /// The most events in one replay page (one write to the client).
+    pub replay_page_events: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            subscriber_buffer_bytes: 1 << 20,
+            heartbeat: Some(Duration::from_secs(15)),
+            max_batch_events: 4096,
+            replay_page_events: 256,
+        }
+    }
+}
+
+/// Counters, read by the metrics endpoint. Monotonic unless named as a gauge.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Events stored and fanned out.
+    pub published: AtomicU64,
+    /// Events queued to subscribers (live).
+    pub delivered: AtomicU64,
+    /// Bytes queued to subscribers (live).
+    pub delivered_bytes: AtomicU64,
+    /// Subscriptions that replayed history.
+    pub replays: AtomicU64,
+    /// Events sent from history.
+    pub replayed_events: AtomicU64,
+    /// Gap events sent.
+    pub gaps: AtomicU64,
+    /// Subscribers disconnected because their queue overflowed.
+    pub slow_disconnects: AtomicU64,
+    /// Open subscriptions (gauge).
+    pub subscriptions: AtomicU64,
+    /// Publish requests that failed in the store.
+    pub store_errors: AtomicU64,
+}
+
+/// Why a publish failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The hub is shutting down.
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The hub is shutting down.
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+}
+
+/// A cheap, cloneable handle to the hub.
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+    commits: mpsc::Sender<Commit>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("log", &self.shared.store.log_id())
+            .finish()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: HubConfig,
+    registry: Mutex<Registry>,
+    pub(crate) stats: Stats,
+    next_subscriber: AtomicU64,
+    closing: AtomicBool,
+}
+
+struct Commit {
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Vec<EventId>, PublishError>>,
+}
+
+impl Hub {
+    /// Starts a hub over `store`: spawns the commit task and the heartbeat task on the
+    /// current tokio runtime. They stop when the last `Hub` handle is dropped.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn new(store: Arc<dyn Store>, config: HubConfig) -> Hub {
+        let last = store.bounds().last;
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            registry: Mutex::new(Registry::new(last)),
+            stats: Stats::default(),
+            next_subscriber: AtomicU64::new(1),
+            closing: AtomicBool::new(false),
+        });
+        let (commits, rx) = mpsc::channel(1024);
+        tokio::spawn(commit_loop(shared.clone(), rx));
+        if let Some(every) = shared.config.heartbeat {
+            tokio::spawn(heartbeat_loop(Arc::downgrade(&shared), every));
+        }
+        Hub { shared, commits }
+    }
+
+    /// Publishes `events` in order, and returns their ids once the store has them.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Store`] when the store fails (nothing of the batch is delivered), or
+    /// [`PublishError::ShuttingDown`].
+    pub async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<EventId>, PublishError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.commits
+            .send(Commit { events, reply })
+            .await
+            .map_err(|_| PublishError::ShuttingDown)?;
+        answer.await.map_err(|_| PublishError::ShuttingDown)?
+    }
+
+    /// Subscribes to `selector`, starting at `resume`.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscribeError::ShuttingDown`] once [`shutdown`](Hub::shutdown) was called.
+    pub fn subscribe(
+        &self,
+        selector: Selector,
+        resume: &Resume,
+    ) -> Result<Subscription, SubscribeError> {
+        let shared = &self.shared;
+        if shared.closing.load(Ordering::Acquire) {
+            return Err(SubscribeError::ShuttingDown);
+        }
+        let selector = Arc::new(selector);
+        let id = shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let (queue, live_after) = {
+            let mut registry = shared.lock_registry();
+            let queue = Arc::new(SubQueue::new(
+                id,
+                shared.config.subscriber_buffer_bytes,
+                registry.last_seq,
+            ));
+            registry.insert(&selector, &queue);
+            (queue, registry.last_seq)
+        };
+        let bounds = shared.store.bounds();
+        let oldest = (bounds.first <= bounds.last).then(|| EventId {
+            log: shared.store.log_id(),
+            seq: bounds.first,
+        });
+        let (replay_after, gap) = match resume {
+            Resume::Live => (live_after, None),
+            Resume::Earliest => (0, None),
+            Resume::After(text) => match EventId::parse(text) {
+                Some(id) if id.log == shared.store.log_id() && id.seq <= live_after => {
+                    if id.seq + 1 < bounds.first {
+                        let gap = Gap::new(GapReason::Expired, text, oldest);
+                        (id.seq, Some(gap))
+                    } else {
+                        (id.seq, None)
+                    }
+                }
+                _ => (0, Some(Gap::new(GapReason::Unknown, text, oldest))),
+            },
+        };
+        if gap.is_some() {
+            shared.stats.gaps.fetch_add(1, Ordering::Relaxed);
+        }
+        if replay_after < live_after {
+            shared.stats.replays.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Subscription::new(
+            shared.clone(),
+            queue,
+            selector,
+            gap,
+            replay_after,
+            live_after,
+        ))
+    }
+
+    /// Starts shutting down: new subscriptions are refused, and every open stream sends what
+    /// is queued and ends, so its client reconnects (to this hub once restarted, or another).
+    pub fn shutdown(&self) {
+        self.shared.closing.store(true, Ordering::Release);
+        let registry = self.shared.lock_registry();
+        for sub in registry.subscribers() {
+            sub.close(CloseReason::Shutdown);
+        }
+    }
+
+    /// The hub's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// How many distinct topics and patterns have subscribers now.
+    pub fn active_topics(&self) -> usize {
+        self.shared.lock_registry().topic_count()
+    }
+
+    /// The store behind the hub.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock_registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn unsubscribe(&self, selector: &Selector, id: u64) {
+        self.lock_registry().remove(selector, id);
+    }
+
+    fn fan_out(&self, events: &[Arc<StoredEvent>]) {
+        let mut totals = crate::registry::FanOut::default();
+        {
+            let mut registry = self.lock_registry();
+            for event in events {
+                let one = registry.fan_out(event);
+                totals.deliveries += one.deliveries;
+                totals.bytes += one.bytes;
+                totals.overflows += one.overflows;
+            }
+        }
+        let stats = &self.stats;
+        stats
+            .published
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        stats
+            .delivered
+            .fetch_add(totals.deliveries, Ordering::Relaxed);
+        stats
+            .delivered_bytes
+            .fetch_add(totals.bytes, Ordering::Relaxed);
+        stats
+            .slow_disconnects
+            .fetch_add(totals.overflows, Ordering::Relaxed);
+        if totals.overflows > 0 {
+            tracing::debug!(count = totals.overflows, "disconnected slow subscribers");
+        }
+    }
+}
+
+/// The single writer: group commit, then fan-out, then answers.
+async fn commit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Commit>) {
+    let max = shared.config.max_batch_events.max(1);
+    while let Some(first) = rx.recv().await {
+        let mut count = first.events.len();
+        let mut batch = vec![first];
+        while count < max {
+            match rx.try_recv() {
+                Ok(commit) => {
+                    count += commit.events.len();
+                    batch.push(commit);
+                }
+                Err(_) => break,
+            }
+        }
+        let sizes: Vec<usize> = batch.iter().map(|c| c.events.len()).collect();
+        let events: Vec<NewEvent> = batch
+            .iter_mut()
+            .flat_map(|c| std::mem::take(&mut c.events))
+            .collect();
+        match shared.store.append(events).await {
+            Ok(stored) => {
+                shared.fan_out(&stored);
+                let mut ids = stored.iter().map(|e| e.id);
+                for (commit, size) in batch.into_iter().zip(sizes) {
+                    // A publisher that gave up waiting is no error: its events are stored.
+                    let _ = commit.reply.send(Ok(ids.by_ref().take(size).collect()));
+                }
+            }
+            Err(error) => {
+                shared.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, requests = batch.len(), "the store refused a batch of events");
+                for commit in batch {
+                    let _ = commit.reply.send(Err(PublishError::Store(error.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Queues a keep-alive comment for idle subscribers, every `every`. One task for the whole
+/// hub, not one timer per connection.
+async fn heartbeat_loop(shared: Weak<Shared>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let frame = Bytes::from_static(ssehub_wire::KEEP_ALIVE);
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.lock_registry().heartbeat(&frame);
+    }
+}

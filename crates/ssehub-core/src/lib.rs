@@ -1,0 +1,42 @@
+//! The ssehub hub core: everything between an accepted publish and the bytes a subscriber's
+//! connection writes, with no HTTP and no concrete storage engine in it.
+//!
+//! - [`Topic`], [`Pattern`] and [`Selector`]: what events are published to and what
+//!   subscribers listen to (`*` is one segment, a trailing `**` the rest).
+//! - [`EventId`]: `<log>-<seq>`, one sequence for the whole hub, so one id resumes a
+//!   multi-topic subscription, and a log identity so foreign ids are detected.
+//! - [`Store`]: the history backend trait; [`MemoryStore`] is the in-memory one.
+//! - [`Hub`]: group commit through one sequencing task, fan-out of each event encoded once into
+//!   bounded per-subscriber queues, and [`Subscription`]s that replay then go live with no gap
+//!   and no duplicate (the invariants of DESIGN.md, "Resume").
+//!
+//! # Layout
+//!
+//! - `topic.rs` — topics, patterns, selectors, validation.
+//! - `id.rs` — event ids, log ids, where a subscription starts ([`Resume`]).
+//! - `event.rs` — [`NewEvent`] (validated input) and [`StoredEvent`] (sequenced, encoded).
+//! - `store.rs` — the [`Store`] trait and its contract.
+//! - `memory.rs` — [`MemoryStore`] with count and byte retention.
+//! - `registry.rs` — the subscription index and fan-out.
+//! - `subscriber.rs` — one subscriber's bounded queue and the slow-consumer rule.
+//! - `subscription.rs` — the stream a connection sends: gap notice, replay, live.
+//! - `hub.rs` — [`Hub`]: the commit task, subscribe, shutdown, heartbeats, [`Stats`].
+
+mod event;
+mod hub;
+mod id;
+mod memory;
+mod registry;
+mod store;
+mod subscriber;
+mod subscription;
+mod topic;
+
+pub use event::{NewEvent, StoredEvent};
+pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
+pub use id::{EventId, LogId, Resume};
+pub use memory::{MemoryStore, Retention};
+pub use store::{Bounds, BoxFuture, ReadPage, Store, StoreError};
+pub use subscriber::CloseReason;
+pub use subscription::{GAP_EVENT, Gap, GapReason, Subscription};
+pub use topic::{MAX_SEGMENTS, MAX_TOPIC_BYTES, Pattern, Selector, Topic, TopicError};

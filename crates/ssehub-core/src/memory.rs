@@ -1,0 +1,136 @@
+//! The in-memory store: history in a ring, bounded by event count and bytes.
+//!
+//! Nothing survives a restart, and a restarted hub gets a new [`LogId`], so ids from before the
+//! restart are recognised as unknown (never misread as positions in the new log).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use crate::event::{NewEvent, StoredEvent};
+use crate::id::LogId;
+use crate::store::{Bounds, BoxFuture, ReadPage, Store, StoreError};
+use crate::topic::Selector;
+
+/// How much history to keep. The oldest events go first when either bound is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The most events kept.
+    pub max_events: usize,
+    /// The most bytes of events kept (as counted by [`NewEvent::size`]).
+    pub max_bytes: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_events: 100_000,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How many events one read looks at before returning, so a sparse topic's replay never holds
+/// the lock for long.
+const SCAN_LIMIT: usize = 4096;
+
+/// History in memory; see the [module documentation](self).
+#[derive(Debug)]
+pub struct MemoryStore {
+    log: LogId,
+    retention: Retention,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    events: VecDeque<Arc<StoredEvent>>,
+    bytes: usize,
+    last: u64,
+}
+
+impl MemoryStore {
+    /// An empty store with a fresh log identity.
+    pub fn new(retention: Retention) -> Self {
+        MemoryStore {
+            log: LogId::random(),
+            retention,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the ring half-updated in a way that
+        // breaks ordering, so keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn log_id(&self) -> LogId {
+        self.log
+    }
+
+    fn bounds(&self) -> Bounds {
+        let inner = self.lock();
+        Bounds {
+            first: inner.events.front().map_or(inner.last + 1, |e| e.seq()),
+            last: inner.last,
+        }
+    }
+
+    fn append(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>> {
+        let mut inner = self.lock();
+        let stored: Vec<_> = events
+            .into_iter()
+            .map(|event| {
+                inner.last += 1;
+                StoredEvent::new(self.log, inner.last, event)
+            })
+            .collect();
+        for event in &stored {
+            inner.bytes += event.event.size();
+            inner.events.push_back(event.clone());
+        }
+        while inner.events.len() > self.retention.max_events
+            || (inner.bytes > self.retention.max_bytes && !inner.events.is_empty())
+        {
+            if let Some(old) = inner.events.pop_front() {
+                inner.bytes -= old.event.size();
+            }
+        }
+        Box::pin(std::future::ready(Ok(stored)))
+    }
+
+    fn read(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        let inner = self.lock();
+        let first = inner.events.front().map_or(inner.last + 1, |e| e.seq());
+        let start = after.saturating_add(1).max(first);
+        let mut page = ReadPage {
+            events: Vec::new(),
+            scanned_to: until.min(inner.last).max(after),
+        };
+        let skip = usize::try_from(start - first).unwrap_or(usize::MAX);
+        for (scanned, event) in inner.events.iter().skip(skip).enumerate() {
+            if event.seq() > until {
+                break;
+            }
+            if page.events.len() == limit || scanned == SCAN_LIMIT {
+                page.scanned_to = event.seq() - 1;
+                break;
+            }
+            if selector.matches_any(&event.event.topics) {
+                page.events.push(event.clone());
+            }
+        }
+        Box::pin(std::future::ready(Ok(page)))
+    }
+}

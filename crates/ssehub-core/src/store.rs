@@ -1,0 +1,82 @@
+//! The `Store` trait: where history lives. The hub core depends on this trait only, and each
+//! backend (in memory here, the embedded durable log, Redis for clusters) implements it.
+//!
+//! # Contract
+//!
+//! - One log, one sequence: [`Store::append`] gives the events consecutive sequence numbers
+//!   after the last one, in the order given, and returns only once they are stored as durably
+//!   as the backend promises. The hub calls it from a single task, so appends never race.
+//! - [`Store::read`] returns events in sequence order. It may stop early (after scanning as
+//!   much as it likes) and says how far it got in [`ReadPage::scanned_to`], so a reader of a
+//!   sparse topic never holds the store for long.
+//! - Retention may drop old events at any time; [`Store::bounds`] says what is left.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::event::{NewEvent, StoredEvent};
+use crate::id::LogId;
+use crate::topic::Selector;
+
+/// A boxed future, so that `Store` can be used as `dyn Store`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What part of the log is retained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The oldest retained sequence number; `last + 1` when nothing is retained.
+    pub first: u64,
+    /// The newest sequence number ever given; 0 before the first event.
+    pub last: u64,
+}
+
+/// One page of a read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadPage {
+    /// The matching events, in order.
+    pub events: Vec<Arc<StoredEvent>>,
+    /// Every event up to this sequence number has been looked at; read on from here.
+    pub scanned_to: u64,
+}
+
+/// Why the store failed. Always the server's side; a publisher may retry later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The disk (or memory budget) is full.
+    #[error("the event store is full: {0}")]
+    Full(String),
+    /// The store cannot be written (a read-only disk, for example).
+    #[error("the event store is read-only: {0}")]
+    ReadOnly(String),
+    /// Any other I/O failure.
+    #[error("the event store failed: {0}")]
+    Io(String),
+    /// The store has been closed.
+    #[error("the event store is closed")]
+    Closed,
+}
+
+/// A backend for the event history.
+pub trait Store: Send + Sync + 'static {
+    /// The identity of this log; ids from other logs are unknown to it.
+    fn log_id(&self) -> LogId;
+
+    /// The retained range.
+    fn bounds(&self) -> Bounds;
+
+    /// Appends `events` in order and returns them stored, with their ids and encodings.
+    fn append(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>>;
+
+    /// Reads events matching `selector` with `after < seq <= until`, at most `limit` of them.
+    fn read(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>>;
+}

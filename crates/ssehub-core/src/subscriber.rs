@@ -1,0 +1,197 @@
+//! One subscriber's live queue: bounded in bytes, filled by fan-out without ever waiting.
+//!
+//! Fan-out pushes shared [`Bytes`] (the event encoded once) into each matching subscriber's
+//! queue under a short lock and wakes the connection's task. It never waits for a socket: when
+//! a queue would pass its byte bound the subscriber is closed instead (invariant 4), its
+//! connection ends, and the client resumes from history with its `Last-Event-ID`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+
+/// Why a subscriber's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its queue passed the byte bound: the client reads too slowly.
+    Overflow,
+    /// The hub is shutting down.
+    Shutdown,
+    /// History could not be read.
+    StoreFailed,
+}
+
+/// The queue between fan-out and one connection.
+#[derive(Debug)]
+pub(crate) struct SubQueue {
+    pub(crate) id: u64,
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    items: VecDeque<Bytes>,
+    bytes: usize,
+    /// The highest sequence number queued: later duplicates (an event matching two of the
+    /// subscriber's patterns) and anything older are skipped, which keeps invariant 1 local.
+    last_seq: u64,
+    closed: Option<CloseReason>,
+    waker: Option<Waker>,
+}
+
+/// What [`SubQueue::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// A duplicate, or the queue is already closed.
+    Skipped,
+    /// The queue overflowed and is now closed.
+    Overflowed,
+}
+
+impl SubQueue {
+    pub(crate) fn new(id: u64, max_bytes: usize, live_after: u64) -> Self {
+        SubQueue {
+            id,
+            max_bytes,
+            inner: Mutex::new(Inner {
+                last_seq: live_after,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an event (`seq > 0`) or a heartbeat (`seq == 0`) without waiting.
+    pub(crate) fn push(&self, seq: u64, bytes: &Bytes) -> Pushed {
+        let mut inner = self.lock();
+        if inner.closed.is_some() || (seq != 0 && seq <= inner.last_seq) {
+            return Pushed::Skipped;
+        }
+        if seq == 0 && !inner.items.is_empty() {
+            // Data is already on its way; a heartbeat would add nothing.
+            return Pushed::Skipped;
+        }
+        if inner.bytes + bytes.len() > self.max_bytes {
+            inner.items.clear();
+            inner.bytes = 0;
+            inner.closed = Some(CloseReason::Overflow);
+            wake(&mut inner);
+            return Pushed::Overflowed;
+        }
+        if seq != 0 {
+            inner.last_seq = seq;
+        }
+        inner.bytes += bytes.len();
+        inner.items.push_back(bytes.clone());
+        wake(&mut inner);
+        Pushed::Queued
+    }
+
+    /// Closes the queue: the connection sends what is queued (unless it overflowed) and ends.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let mut inner = self.lock();
+        if inner.closed.is_none() {
+            inner.closed = Some(reason);
+        }
+        wake(&mut inner);
+    }
+
+    pub(crate) fn closed(&self) -> Option<CloseReason> {
+        self.lock().closed
+    }
+
+    /// Takes everything queued as one buffer, so a connection writes all ready events in one
+    /// write. `Ready(None)` once closed and drained.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut inner = self.lock();
+        match inner.items.len() {
+            0 => {}
+            1 => {
+                inner.bytes = 0;
+                return Poll::Ready(inner.items.pop_front());
+            }
+            _ => {
+                let mut out = BytesMut::with_capacity(inner.bytes);
+                for item in inner.items.drain(..) {
+                    out.extend_from_slice(&item);
+                }
+                inner.bytes = 0;
+                return Poll::Ready(Some(out.freeze()));
+            }
+        }
+        if inner.closed.is_some() {
+            return Poll::Ready(None);
+        }
+        match &inner.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+fn wake(inner: &mut Inner) {
+    if let Some(waker) = inner.waker.take() {
+        waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn take(q: &SubQueue) -> Poll<Option<Bytes>> {
+        q.poll_take(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn batches_ready_items_into_one_buffer() {
+        let q = SubQueue::new(1, 1024, 0);
+        assert_eq!(q.push(1, &Bytes::from_static(b"a")), Pushed::Queued);
+        assert_eq!(q.push(2, &Bytes::from_static(b"b")), Pushed::Queued);
+        assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"ab"))));
+        assert_eq!(take(&q), Poll::Pending);
+    }
+
+    #[test]
+    fn skips_duplicates_and_old_events() {
+        let q = SubQueue::new(1, 1024, 5);
+        assert_eq!(q.push(5, &Bytes::from_static(b"old")), Pushed::Skipped);
+        assert_eq!(q.push(6, &Bytes::from_static(b"x")), Pushed::Queued);
+        assert_eq!(q.push(6, &Bytes::from_static(b"x")), Pushed::Skipped);
+    }
+
+    #[test]
+    fn overflow_closes_at_once() {
+        let q = SubQueue::new(1, 4, 0);
+        assert_eq!(q.push(1, &Bytes::from_static(b"abc")), Pushed::Queued);
+        assert_eq!(q.push(2, &Bytes::from_static(b"de")), Pushed::Overflowed);
+        assert_eq!(q.closed(), Some(CloseReason::Overflow));
+        assert_eq!(take(&q), Poll::Ready(None), "nothing more is sent");
+        assert_eq!(q.push(3, &Bytes::from_static(b"f")), Pushed::Skipped);
+    }
+
+    #[test]
+    fn shutdown_drains_then_ends() {
+        let q = SubQueue::new(1, 64, 0);
+        q.push(1, &Bytes::from_static(b"a"));
+        q.close(CloseReason::Shutdown);
+        assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"a"))));
+        assert_eq!(take(&q), Poll::Ready(None));
+    }
+
+    #[test]
+    fn heartbeat_only_when_idle() {
+        let q = SubQueue::new(1, 64, 0);
+        let hb = Bytes::from_static(b":\n\n");
+        assert_eq!(q.push(0, &hb), Pushed::Queued);
+        assert_eq!(q.push(0, &hb), Pushed::Skipped);
+    }
+}

@@ -1,0 +1,207 @@
+//! A subscription: the byte stream one connection sends — gap notice, replay, then live.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+
+use crate::hub::Shared;
+use crate::id::EventId;
+use crate::store::{BoxFuture, ReadPage, StoreError};
+use crate::subscriber::{CloseReason, SubQueue};
+use crate::topic::Selector;
+
+/// The event type of the in-band gap notice. Publishers may not use the `ssehub-` prefix.
+pub const GAP_EVENT: &str = "ssehub-gap";
+
+/// Why some history cannot be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GapReason {
+    /// The id is from this log, but events after it were dropped by retention.
+    Expired,
+    /// The id is not from this log (a wiped or different hub, or not an ssehub id at all).
+    Unknown,
+}
+
+/// The gap notice, sent before anything else when history cannot fill the gap.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Gap {
+    /// Why.
+    pub reason: GapReason,
+    /// The id the client asked to resume after.
+    pub requested: String,
+    /// The oldest retained event's id, where the replay now starts; `null` when history is
+    /// empty.
+    pub oldest: Option<String>,
+}
+
+impl Gap {
+    pub(crate) fn new(reason: GapReason, requested: &str, oldest: Option<EventId>) -> Self {
+        Gap {
+            reason,
+            requested: requested.to_string(),
+            oldest: oldest.map(|id| id.to_string()),
+        }
+    }
+
+    /// The notice as an SSE event: type [`GAP_EVENT`], JSON data, and no `id:` (so the
+    /// client's last event id only moves when a real event arrives).
+    pub fn encode(&self) -> Bytes {
+        let data = serde_json::to_string(self).expect("a Gap always serialises");
+        ssehub_wire::Event::new(data)
+            .with_event(GAP_EVENT)
+            .expect("constant without line breaks")
+            .encode()
+    }
+}
+
+/// The replay still to do: events in `(after, until]`.
+struct Replay {
+    after: u64,
+    until: u64,
+    read: Option<BoxFuture<'static, Result<ReadPage, StoreError>>>,
+}
+
+/// One subscriber's stream of SSE bytes: a [`Stream`] of ready-to-write chunks. Each chunk
+/// holds every event that was ready, so the connection writes them in one go.
+///
+/// Dropping it unsubscribes.
+pub struct Subscription {
+    shared: Arc<Shared>,
+    queue: Arc<SubQueue>,
+    selector: Arc<Selector>,
+    gap: Option<Gap>,
+    replay: Option<Replay>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.queue.id)
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        queue: Arc<SubQueue>,
+        selector: Arc<Selector>,
+        gap: Option<Gap>,
+        after: u64,
+        until: u64,
+    ) -> Self {
+        shared.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            shared,
+            queue,
+            selector,
+            gap,
+            replay: (after < until).then_some(Replay {
+                after,
+                until,
+                read: None,
+            }),
+        }
+    }
+
+    /// The gap notice this subscription starts with, if any.
+    pub fn gap(&self) -> Option<&Gap> {
+        self.gap.as_ref()
+    }
+
+    /// Why the stream ended (or is ending), if it did.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.queue.closed()
+    }
+
+    /// Polls the replay; `Ready(None)` when it is over (or failed: the stream then ends).
+    fn poll_replay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        while let Some(replay) = &mut self.replay {
+            if replay.after >= replay.until {
+                self.replay = None;
+                break;
+            }
+            if self.queue.closed().is_some() {
+                // Overflowed (or shutting down) during replay: end now, the client resumes.
+                self.replay = None;
+                break;
+            }
+            let read = replay.read.get_or_insert_with(|| {
+                let store = self.shared.store.clone();
+                let (after, until) = (replay.after, replay.until);
+                let selector = self.selector.clone();
+                let limit = self.shared.config.replay_page_events.max(1);
+                Box::pin(async move { store.read(after, until, selector, limit).await })
+            });
+            match read.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(page)) => {
+                    replay.read = None;
+                    replay.after = page.scanned_to.max(replay.after + 1);
+                    if let Some(last) = page.events.last() {
+                        replay.after = replay.after.max(last.seq());
+                    }
+                    if !page.events.is_empty() {
+                        let stats = &self.shared.stats;
+                        stats
+                            .replayed_events
+                            .fetch_add(page.events.len() as u64, Ordering::Relaxed);
+                        let len = page.events.iter().map(|e| e.encoded.len()).sum();
+                        let mut out = BytesMut::with_capacity(len);
+                        for event in &page.events {
+                            out.extend_from_slice(&event.encoded);
+                        }
+                        return Poll::Ready(Some(out.freeze()));
+                    }
+                }
+                Poll::Ready(Err(error)) => {
+                    tracing::warn!(%error, "cannot read history for a subscriber; closing it");
+                    self.replay = None;
+                    self.queue.close(CloseReason::StoreFailed);
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        Poll::Ready(None)
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = &mut *self;
+        if let Some(gap) = this.gap.take() {
+            return Poll::Ready(Some(gap.encode()));
+        }
+        if this.replay.is_some() {
+            match this.poll_replay(cx) {
+                Poll::Ready(None) if this.queue.closed() == Some(CloseReason::StoreFailed) => {
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(None) => {}
+                other => return other,
+            }
+        }
+        if this.queue.closed() == Some(CloseReason::Overflow) {
+            return Poll::Ready(None);
+        }
+        this.queue.poll_take(cx)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shared.unsubscribe(&self.selector, self.queue.id);
+        self.shared
+            .stats
+            .subscriptions
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,288 @@
+//! The resume invariants (DESIGN.md) and fan-out rules, checked on `Hub` directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use ssehub_core::{
+    CloseReason, Hub, HubConfig, MemoryStore, NewEvent, Pattern, Resume, Retention, Selector,
+    Subscription, Topic,
+};
+use ssehub_wire::{Frame, MessageEvent, Parser};
+
+fn hub_with(retention: Retention, config: HubConfig) -> Hub {
+    Hub::new(Arc::new(MemoryStore::new(retention)), config)
+}
+
+fn hub() -> Hub {
+    hub_with(Retention::default(), HubConfig::default())
+}
+
+fn sel(patterns: &[&str]) -> Selector {
+    Selector::new(patterns.iter().map(|p| Pattern::new(p).unwrap()).collect()).unwrap()
+}
+
+fn ev(topic: &str, data: &str) -> NewEvent {
+    NewEvent::new(Topic::new(topic).unwrap(), data)
+}
+
+async fn publish(hub: &Hub, topic: &str, data: &str) -> String {
+    hub.publish(vec![ev(topic, data)]).await.unwrap()[0].to_string()
+}
+
+/// Reads events from a subscription until `n` arrived (or 5 s passed).
+struct Reader {
+    sub: Subscription,
+    parser: Parser,
+}
+
+impl Reader {
+    fn new(sub: Subscription) -> Self {
+        Reader {
+            sub,
+            parser: Parser::new(),
+        }
+    }
+
+    async fn take(&mut self, n: usize) -> Vec<MessageEvent> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), self.sub.next())
+                .await
+                .expect("events arrive in time")
+                .expect("stream still open");
+            self.parser.feed(&chunk);
+            while let Some(frame) = self.parser.next() {
+                if let Frame::Event(e) = frame.unwrap() {
+                    out.push(e);
+                }
+            }
+        }
+        out
+    }
+
+    /// Asserts nothing more arrives for a moment.
+    async fn nothing_more(&mut self) {
+        let next = tokio::time::timeout(Duration::from_millis(100), self.sub.next()).await;
+        assert!(next.is_err(), "unexpected bytes: {next:?}");
+    }
+}
+
+fn data(events: &[MessageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+#[tokio::test]
+async fn live_subscriber_gets_events_in_order_with_ids() {
+    let hub = hub();
+    let mut reader = Reader::new(hub.subscribe(sel(&["a"]), &Resume::Live).unwrap());
+    let id1 = publish(&hub, "a", "1").await;
+    let id2 = publish(&hub, "a", "2").await;
+    publish(&hub, "b", "other topic").await;
+    let got = reader.take(2).await;
+    assert_eq!(data(&got), ["1", "2"]);
+    assert_eq!(got[0].last_event_id, id1);
+    assert_eq!(got[1].last_event_id, id2);
+    reader.nothing_more().await;
+}
+
+/// Invariant 2: resuming from X gives exactly the matching events after X, then live, with
+/// nothing lost in between (publishes race with the subscribe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_then_live_without_gap_or_duplicate() {
+    let hub = hub();
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(publish(&hub, "t", &i.to_string()).await);
+    }
+    let publisher = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            for i in 100..600 {
+                publish(&hub, "t", &i.to_string()).await;
+            }
+        })
+    };
+    tokio::task::yield_now().await;
+    let mut reader = Reader::new(
+        hub.subscribe(sel(&["t"]), &Resume::After(ids[49].clone()))
+            .unwrap(),
+    );
+    let got = reader.take(550).await;
+    publisher.await.unwrap();
+    let want: Vec<String> = (50..600).map(|i| i.to_string()).collect();
+    assert_eq!(data(&got), want);
+    reader.nothing_more().await;
+}
+
+/// Invariant 1 with overlapping patterns: an event matching two patterns of one subscriber
+/// arrives once.
+#[tokio::test]
+async fn overlapping_patterns_deliver_once() {
+    let hub = hub();
+    let mut reader = Reader::new(
+        hub.subscribe(sel(&["a/b", "a/*", "**"]), &Resume::Live)
+            .unwrap(),
+    );
+    publish(&hub, "a/b", "x").await;
+    publish(&hub, "z", "y").await;
+    assert_eq!(data(&reader.take(2).await), ["x", "y"]);
+    reader.nothing_more().await;
+}
+
+#[tokio::test]
+async fn one_id_resumes_a_multi_topic_subscription() {
+    let hub = hub();
+    let first = publish(&hub, "a", "a1").await;
+    publish(&hub, "b", "b1").await;
+    publish(&hub, "c", "c1").await;
+    publish(&hub, "a", "a2").await;
+    let mut reader = Reader::new(
+        hub.subscribe(sel(&["a", "b"]), &Resume::After(first))
+            .unwrap(),
+    );
+    assert_eq!(data(&reader.take(2).await), ["b1", "a2"]);
+    publish(&hub, "b", "b2").await;
+    assert_eq!(data(&reader.take(1).await), ["b2"]);
+}
+
+#[tokio::test]
+async fn earliest_replays_everything_retained() {
+    let hub = hub();
+    for i in 0..5 {
+        publish(&hub, "e", &i.to_string()).await;
+    }
+    let mut reader = Reader::new(hub.subscribe(sel(&["e"]), &Resume::Earliest).unwrap());
+    assert_eq!(data(&reader.take(5).await), ["0", "1", "2", "3", "4"]);
+}
+
+/// Invariant 3: an expired or unknown id gets the gap notice before anything else.
+#[tokio::test]
+async fn expired_and_unknown_ids_get_the_gap_event_first() {
+    let hub = hub_with(
+        Retention {
+            max_events: 3,
+            max_bytes: usize::MAX,
+        },
+        HubConfig::default(),
+    );
+    let first = publish(&hub, "g", "0").await;
+    for i in 1..6 {
+        publish(&hub, "g", &i.to_string()).await;
+    }
+    for (resume, reason) in [
+        (first.clone(), "expired"),
+        ("00000000-1".to_string(), "unknown"),
+        ("not-an-id".to_string(), "unknown"),
+    ] {
+        let mut reader = Reader::new(
+            hub.subscribe(sel(&["g"]), &Resume::After(resume.clone()))
+                .unwrap(),
+        );
+        let got = reader.take(4).await;
+        assert_eq!(got[0].event_type, "ssehub-gap");
+        let gap: serde_json::Value = serde_json::from_str(&got[0].data).unwrap();
+        assert_eq!(gap["reason"], reason);
+        assert_eq!(gap["requested"], resume.as_str());
+        assert_eq!(gap["oldest"], got[1].last_event_id.as_str());
+        assert_eq!(got[0].last_event_id, "", "the gap event carries no id");
+        assert_eq!(data(&got[1..]), ["3", "4", "5"]);
+    }
+}
+
+/// Invariant 4: a subscriber that stops reading is disconnected without slowing anyone; the
+/// others get everything; it then resumes with nothing lost.
+#[tokio::test]
+async fn slow_subscriber_is_cut_off_and_resumes() {
+    let hub = hub_with(
+        Retention::default(),
+        HubConfig {
+            subscriber_buffer_bytes: 4096,
+            ..HubConfig::default()
+        },
+    );
+    let mut slow = Reader::new(hub.subscribe(sel(&["s"]), &Resume::Live).unwrap());
+    let first = slow.take(0).await; // registered, reads nothing
+    assert!(first.is_empty());
+    let mut fast = Reader::new(hub.subscribe(sel(&["s"]), &Resume::Live).unwrap());
+    let payload = "x".repeat(100);
+    let mut got_fast = Vec::new();
+    for i in 0..200 {
+        publish(&hub, "s", &format!("{i}{payload}")).await;
+        got_fast.extend(fast.take(1).await);
+    }
+    assert_eq!(got_fast.len(), 200);
+    assert_eq!(slow.sub.close_reason(), Some(CloseReason::Overflow));
+    assert_eq!(
+        hub.stats()
+            .slow_disconnects
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Its stream ends (nothing more is sent) ...
+    assert_eq!(slow.sub.next().await, None::<Bytes>);
+    // ... and a resume from its last id (none received here: from the start) loses nothing.
+    let mut again = Reader::new(hub.subscribe(sel(&["s"]), &Resume::Earliest).unwrap());
+    assert_eq!(again.take(200).await.len(), 200);
+}
+
+#[tokio::test]
+async fn idle_topics_cost_nothing() {
+    let hub = hub();
+    let sub = hub.subscribe(sel(&["x/1", "x/*"]), &Resume::Live).unwrap();
+    assert_eq!(hub.active_topics(), 2);
+    drop(sub);
+    assert_eq!(hub.active_topics(), 0);
+    assert_eq!(
+        hub.stats()
+            .subscriptions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test]
+async fn shutdown_flushes_and_ends_streams() {
+    let hub = hub();
+    let mut sub = hub.subscribe(sel(&["q"]), &Resume::Live).unwrap();
+    publish(&hub, "q", "last").await;
+    hub.shutdown();
+    let chunk = sub.next().await.unwrap();
+    assert!(String::from_utf8_lossy(&chunk).contains("data: last"));
+    assert_eq!(sub.next().await, None);
+    assert!(hub.subscribe(sel(&["q"]), &Resume::Live).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_streams_get_heartbeats() {
+    let hub = hub_with(
+        Retention::default(),
+        HubConfig {
+            heartbeat: Some(Duration::from_secs(15)),
+            ..HubConfig::default()
+        },
+    );
+    let mut sub = hub.subscribe(sel(&["h"]), &Resume::Live).unwrap();
+    let chunk = tokio::time::timeout(Duration::from_secs(16), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&chunk[..], ssehub_wire::KEEP_ALIVE);
+}
+
+#[tokio::test]
+async fn batch_publish_keeps_order_and_ids() {
+    let hub = hub();
+    let mut reader = Reader::new(hub.subscribe(sel(&["p/**"]), &Resume::Live).unwrap());
+    let ids = hub
+        .publish(vec![ev("p/1", "a"), ev("p/2", "b"), ev("p/1", "c")])
+        .await
+        .unwrap();
+    let got = reader.take(3).await;
+    assert_eq!(data(&got), ["a", "b", "c"]);
+    for (e, id) in got.iter().zip(&ids) {
+        assert_eq!(e.last_event_id, id.to_string());
+    }
+    assert!(ids.windows(2).all(|w| w[0].seq < w[1].seq));
+}

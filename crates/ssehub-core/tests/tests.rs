@@ -1,0 +1,3 @@
+//! Integration tests of the hub core, on the in-memory store.
+
+mod hub;
