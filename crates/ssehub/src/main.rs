@@ -7,9 +7,13 @@
 //!
 //! - `cli.rs` — the clap definitions of every command and flag.
 //! - `decode.rs` — `ssehub decode`: event stream on stdin → one JSON object per event.
+//! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown.
+//! - `config.rs` — the typed TOML config file.
 
 mod cli;
+mod config;
 mod decode;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -19,6 +23,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Decode(args) => decode::run(&args),
+        cli::Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

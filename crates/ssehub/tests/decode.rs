@@ -57,7 +57,9 @@ impl Subject for Binary {
                 let comment = comment.as_str().unwrap().to_string();
                 outcome.comments.as_mut().unwrap().push(comment);
             } else {
-                outcome.events.push(serde_json::from_value::<ExpectedEvent>(value).unwrap());
+                outcome
+                    .events
+                    .push(serde_json::from_value::<ExpectedEvent>(value).unwrap());
             }
         }
         outcome
@@ -76,7 +78,11 @@ fn every_vector_through_the_binary() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-    println!("ssehub decode: {}/{} vectors pass", vectors.len(), vectors.len());
+    println!(
+        "ssehub decode: {}/{} vectors pass",
+        vectors.len(),
+        vectors.len()
+    );
 }
 
 /// Each event is printed as soon as it is complete, while stdin is still open.
@@ -97,9 +103,13 @@ fn prints_events_as_they_complete() {
             }
         }
     });
-    stdin.write_all(b"id: 1\nevent: greeting\ndata: hello\n\n").unwrap();
+    stdin
+        .write_all(b"id: 1\nevent: greeting\ndata: hello\n\n")
+        .unwrap();
     stdin.flush().unwrap();
-    let line = rx.recv_timeout(Duration::from_secs(10)).expect("event printed before EOF");
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("event printed before EOF");
     assert_eq!(
         line,
         r#"{"type":"greeting","data":"hello","last_event_id":"1"}"#
@@ -108,7 +118,10 @@ fn prints_events_as_they_complete() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
-    assert!(rx.try_recv().is_err(), "an incomplete final event is not printed");
+    assert!(
+        rx.try_recv().is_err(),
+        "an incomplete final event is not printed"
+    );
 }
 
 /// A line over the limit is reported on stderr; decoding goes on and exits 0.

@@ -1,0 +1,129 @@
+//! API errors: one JSON shape, a status that says whose fault it was, and a metric label.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Why a request was refused: the `reason` label of `ssehub_rejected_requests_total` and the
+/// `error` field of the JSON body. Low cardinality by construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The body is larger than the configured maximum (413).
+    BodyTooLarge,
+    /// A topic or pattern is not valid (400).
+    InvalidTopic,
+    /// An event type holds CR or LF, or uses the reserved `ssehub-` prefix (400).
+    InvalidEvent,
+    /// The body is not valid UTF-8 (400).
+    InvalidUtf8,
+    /// The body is not the JSON expected (400).
+    InvalidJson,
+    /// A query parameter that this endpoint does not know (400).
+    UnknownParameter,
+    /// More topics in one subscription than allowed (400).
+    TooManyTopics,
+    /// More events in one batch than allowed (400).
+    TooManyEvents,
+    /// The hub holds as many streams as it may (503).
+    OverConnectionLimit,
+    /// The hub is shutting down (503).
+    ShuttingDown,
+    /// The event store failed or is full (503).
+    StoreUnavailable,
+    /// No such route (404).
+    NotFound,
+}
+
+impl Reason {
+    /// The label and JSON code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::InvalidTopic => "invalid_topic",
+            Reason::InvalidEvent => "invalid_event",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::InvalidJson => "invalid_json",
+            Reason::UnknownParameter => "unknown_parameter",
+            Reason::TooManyTopics => "too_many_topics",
+            Reason::TooManyEvents => "too_many_events",
+            Reason::OverConnectionLimit => "over_connection_limit",
+            Reason::ShuttingDown => "shutting_down",
+            Reason::StoreUnavailable => "store_unavailable",
+            Reason::NotFound => "not_found",
+        }
+    }
+
+    /// Every reason, for pre-registering metric labels.
+    pub const ALL: [Reason; 12] = [
+        Reason::BodyTooLarge,
+        Reason::InvalidTopic,
+        Reason::InvalidEvent,
+        Reason::InvalidUtf8,
+        Reason::InvalidJson,
+        Reason::UnknownParameter,
+        Reason::TooManyTopics,
+        Reason::TooManyEvents,
+        Reason::OverConnectionLimit,
+        Reason::ShuttingDown,
+        Reason::StoreUnavailable,
+        Reason::NotFound,
+    ];
+
+    fn status(self) -> StatusCode {
+        match self {
+            Reason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reason::NotFound => StatusCode::NOT_FOUND,
+            Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A refused request. Build it with [`ApiError::new`]; the handler that returns it also counts
+/// it (see `metrics.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// Why.
+    pub reason: Reason,
+    /// A sentence for the client. Never holds internal details or secrets.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with a message for the client.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        ApiError {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.reason.status();
+        let mut response = (
+            status,
+            Json(Body {
+                error: self.reason.as_str(),
+                message: &self.message,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

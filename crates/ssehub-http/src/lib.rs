@@ -1,0 +1,164 @@
+//! The ssehub HTTP API, as an axum [`Router`].
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /topics/{topic}` | subscribe to one topic or pattern (SSE) |
+//! | `GET /subscribe?topic=A&topic=B` | subscribe to several, one ordered stream |
+//! | `POST /topics/{topic}` | publish the body as one event (`?event=TYPE`) → `{"id"}` |
+//! | `POST /publish` | publish a JSON array of `{topic, data, event?}` → `{"ids"}` |
+//! | `GET /healthz` | liveness |
+//! | `GET /metrics` | Prometheus text |
+//!
+//! Process concerns (listening, signals, config files) belong to the binary: it builds an
+//! [`AppState`] and serves [`router`].
+//!
+//! # Layout
+//!
+//! - `subscribe.rs` — SSE responses, resume parameters, the connection limit.
+//! - `publish.rs` — publish endpoints and input validation.
+//! - `error.rs` — [`ApiError`] and [`Reason`]: JSON errors and their metric labels.
+//! - `metrics.rs` — [`Metrics`]: the Prometheus registry and `/metrics`.
+//! - `query.rs` — query strings with repeated parameters.
+
+mod error;
+mod metrics;
+mod publish;
+mod query;
+mod subscribe;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ssehub_core::Hub;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::{ApiError, Reason};
+pub use metrics::Metrics;
+
+/// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// The most SSE streams open at once (503 with `Retry-After` above it).
+    pub max_connections: usize,
+    /// The most topics or patterns in one subscription.
+    pub max_topics_per_subscription: usize,
+    /// The most events in one `POST /publish` batch.
+    pub max_batch_events: usize,
+    /// The reconnection time sent at the start of every stream, in milliseconds.
+    pub retry_ms: u64,
+    /// Up to this many milliseconds are added at random to `retry_ms`, per stream, so that
+    /// clients do not all reconnect at once after a restart.
+    pub retry_jitter_ms: u64,
+    /// Origins allowed by CORS (`*` for any). Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1 << 20,
+            max_connections: 100_000,
+            max_topics_per_subscription: 32,
+            max_batch_events: 1000,
+            retry_ms: 2000,
+            retry_jitter_ms: 1000,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The hub.
+    pub hub: Hub,
+    /// The settings.
+    pub config: Arc<HttpConfig>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State for `hub` with `config`.
+    pub fn new(hub: Hub, config: HttpConfig) -> Self {
+        AppState {
+            metrics: Arc::new(Metrics::new(hub.clone())),
+            hub,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Turns a handler's result into a response, counting refusals by reason.
+    pub(crate) fn respond(&self, result: Result<Response, ApiError>) -> Response {
+        result.unwrap_or_else(|error| {
+            self.metrics.reject(error.reason);
+            tracing::debug!(reason = error.reason.as_str(), message = %error.message, "refused a request");
+            error.into_response()
+        })
+    }
+}
+
+/// The router for `state`.
+///
+/// # Errors
+///
+/// A message naming the CORS origin that is not a valid header value.
+pub fn router(state: AppState) -> Result<Router, String> {
+    let cors = cors(&state.config.cors_origins)?;
+    let max_body = state.config.max_body_bytes;
+    let mut router = Router::new()
+        .route("/topics/{*topic}", get(subscribe::topic).post(publish::one))
+        .route("/subscribe", get(subscribe::many))
+        .route("/publish", axum::routing::post(publish::batch))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state);
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    Ok(router)
+}
+
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| format!("bad CORS origin {o:?}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("last-event-id"),
+            ]),
+    ))
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    app.respond(Err(ApiError::new(
+        Reason::NotFound,
+        "no such route; see GET /topics/{topic}, GET /subscribe, POST /topics/{topic}, POST /publish",
+    )))
+}

@@ -1,0 +1,153 @@
+//! `POST /topics/{topic}` and `POST /publish`: accepting events.
+//!
+//! Everything is checked before the hub sees it — body size, UTF-8, topic, event type, batch
+//! size, unknown fields — so a bad request is refused whole and nothing already stored is
+//! touched. The answer comes once the store has the events (as durably as it promises).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use ssehub_core::{EventId, NewEvent, PublishError, Topic};
+
+use crate::AppState;
+use crate::error::{ApiError, Reason};
+use crate::query::Query;
+
+/// Event types the hub itself sends start with this; publishers may not use it.
+const RESERVED_PREFIX: &str = "ssehub-";
+
+#[derive(Serialize)]
+struct Published {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct PublishedBatch {
+    ids: Vec<String>,
+}
+
+/// One element of a `POST /publish` batch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchItem {
+    topic: String,
+    data: String,
+    #[serde(default)]
+    event: Option<String>,
+}
+
+pub(crate) async fn one(
+    State(app): State<AppState>,
+    Path(topic): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let query = Query::parse(raw.as_deref(), &["event"])?;
+        let body = body.map_err(body_error)?;
+        let data = std::str::from_utf8(&body).map_err(|e| {
+            ApiError::new(
+                Reason::InvalidUtf8,
+                format!("the body is not valid UTF-8 ({e}); send binary data as base64"),
+            )
+        })?;
+        let event = new_event(&topic, data, query.get("event"))?;
+        let ids = publish(&app, vec![event]).await?;
+        Ok(Json(Published {
+            id: ids[0].to_string(),
+        })
+        .into_response())
+    }
+    .await;
+    app.respond(result)
+}
+
+pub(crate) async fn batch(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        Query::parse(raw.as_deref(), &[])?;
+        let body = body.map_err(body_error)?;
+        let items: Vec<BatchItem> = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                Reason::InvalidJson,
+                format!("expected a JSON array of {{\"topic\", \"data\", \"event\"?}}: {e}"),
+            )
+        })?;
+        if items.len() > app.config.max_batch_events {
+            return Err(ApiError::new(
+                Reason::TooManyEvents,
+                format!("at most {} events per batch", app.config.max_batch_events),
+            ));
+        }
+        let events = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                new_event(&item.topic, &item.data, item.event.as_deref()).map_err(|mut e| {
+                    e.message = format!("event {i}: {}", e.message);
+                    e
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = publish(&app, events).await?;
+        Ok(Json(PublishedBatch {
+            ids: ids.iter().map(ToString::to_string).collect(),
+        })
+        .into_response())
+    }
+    .await;
+    app.respond(result)
+}
+
+/// Validates one event.
+fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, ApiError> {
+    let topic = Topic::new(topic)
+        .map_err(|e| ApiError::new(Reason::InvalidTopic, format!("topic {topic:?}: {e}")))?;
+    let mut new = NewEvent::new(topic, data);
+    if let Some(event) = event {
+        if event.starts_with(RESERVED_PREFIX) {
+            return Err(ApiError::new(
+                Reason::InvalidEvent,
+                format!("event types starting with {RESERVED_PREFIX:?} are reserved for the hub"),
+            ));
+        }
+        new = new
+            .with_type(event)
+            .map_err(|e| ApiError::new(Reason::InvalidEvent, e.to_string()))?;
+    }
+    Ok(new)
+}
+
+async fn publish(app: &AppState, events: Vec<NewEvent>) -> Result<Vec<EventId>, ApiError> {
+    app.hub.publish(events).await.map_err(|e| match e {
+        PublishError::Store(error) => {
+            tracing::warn!(%error, "a publish failed in the store");
+            ApiError::new(
+                Reason::StoreUnavailable,
+                format!("the event could not be stored: {error}"),
+            )
+        }
+        PublishError::ShuttingDown => ApiError::new(
+            Reason::ShuttingDown,
+            "the hub is shutting down; retry later",
+        ),
+    })
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            Reason::BodyTooLarge,
+            "the body is larger than the hub accepts (see limits.max_body_bytes)",
+        )
+    } else {
+        ApiError::new(Reason::InvalidJson, rejection.body_text())
+    }
+}

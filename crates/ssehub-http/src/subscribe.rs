@@ -1,0 +1,151 @@
+//! `GET /topics/{topic}` and `GET /subscribe?topic=…`: the SSE streams.
+//!
+//! Each response starts with a `retry:` frame whose value has random jitter, so that after a
+//! hub restart clients do not all come back in the same millisecond, then streams what the
+//! core [`Subscription`](ssehub_core::Subscription) yields (gap notice, replay, live). Where
+//! to start is read from the `Last-Event-ID` header first (what a browser sends when it
+//! reconnects, so it is the newest), then the `lastEventId` / `lastEventID` parameter (what a
+//! page passes on its first connection).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use ssehub_core::{Pattern, Resume, Selector, SubscribeError};
+
+use crate::AppState;
+use crate::error::{ApiError, Reason};
+use crate::query::Query;
+
+const RESUME_PARAMS: [&str; 2] = ["lastEventId", "lastEventID"];
+
+pub(crate) async fn topic(
+    State(app): State<AppState>,
+    Path(topic): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let result = Query::parse(raw.as_deref(), &RESUME_PARAMS)
+        .and_then(|query| stream(&app, &[topic.as_str()], &query, &headers));
+    app.respond(result)
+}
+
+pub(crate) async fn many(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let known = ["topic", RESUME_PARAMS[0], RESUME_PARAMS[1]];
+    let result = Query::parse(raw.as_deref(), &known).and_then(|query| {
+        let topics: Vec<&str> = query.all("topic").collect();
+        stream(&app, &topics, &query, &headers)
+    });
+    app.respond(result)
+}
+
+fn stream(
+    app: &AppState,
+    topics: &[&str],
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let selector = selector(topics, app.config.max_topics_per_subscription)?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let last_event_id = last_event_id
+        .as_deref()
+        .or_else(|| RESUME_PARAMS.iter().find_map(|p| query.get(p)));
+    let resume = Resume::from_last_event_id(last_event_id);
+
+    let guard = ConnectionGuard::acquire(&app.metrics.connections, app.config.max_connections)
+        .ok_or_else(|| {
+            ApiError::new(
+                Reason::OverConnectionLimit,
+                "the hub holds as many streams as it is allowed to; retry later",
+            )
+        })?;
+    let subscription = app.hub.subscribe(selector, &resume).map_err(|e| match e {
+        SubscribeError::ShuttingDown => ApiError::new(
+            Reason::ShuttingDown,
+            "the hub is shutting down; retry later",
+        ),
+    })?;
+    let retry = ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
+    let body = futures_util::stream::once(async move { retry })
+        .chain(subscription)
+        .map(move |chunk: Bytes| {
+            // The guard lives as long as the body: dropped when the client goes away.
+            let _ = &guard;
+            Ok::<_, Infallible>(chunk)
+        });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response.into_response())
+}
+
+/// Validates the requested topics and patterns into one selector.
+fn selector(topics: &[&str], max: usize) -> Result<Selector, ApiError> {
+    if topics.is_empty() {
+        return Err(ApiError::new(
+            Reason::InvalidTopic,
+            "give at least one topic: /subscribe?topic=NAME",
+        ));
+    }
+    if topics.len() > max {
+        return Err(ApiError::new(
+            Reason::TooManyTopics,
+            format!("at most {max} topics per subscription"),
+        ));
+    }
+    let patterns = topics
+        .iter()
+        .map(|t| {
+            Pattern::new(t)
+                .map_err(|e| ApiError::new(Reason::InvalidTopic, format!("topic {t:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Selector::new(patterns).map_err(|e| ApiError::new(Reason::InvalidTopic, e.to_string()))
+}
+
+fn jitter(max_ms: u64) -> u64 {
+    if max_ms == 0 {
+        0
+    } else {
+        rand::random_range(0..=max_ms)
+    }
+}
+
+/// One open stream, counted against the limit for as long as it lives.
+struct ConnectionGuard(Arc<AtomicU64>);
+
+impl ConnectionGuard {
+    fn acquire(count: &Arc<AtomicU64>, max: usize) -> Option<Self> {
+        let max = max as u64;
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionGuard(count.clone()))
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,160 @@
+//! `ssehub serve`: configuration, telemetry, the listener, and phased shutdown. The hub logic
+//! is in `ssehub-core` and the routes in `ssehub-http`; this file only wires them to a process.
+//!
+//! Shutdown, on SIGTERM or SIGINT:
+//! 1. stop accepting connections, and tell the hub to end every stream (each sends what it has
+//!    queued, then ends, so its client reconnects with its `Last-Event-ID`);
+//! 2. wait for open requests and streams to finish, up to `[shutdown] grace_secs`;
+//! 3. past that deadline, close whatever is left and exit.
+//!
+//! A second signal exits at once.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ssehub_core::{Hub, MemoryStore, Store};
+use ssehub_http::{AppState, router};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{ServeArgs, StoreKind};
+use crate::config::Config;
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    if args.print_default_config {
+        print!("{}", Config::default().to_toml());
+        return Ok(());
+    }
+    let config = effective_config(args)?;
+    if args.check_config {
+        print!("{}", config.to_toml());
+        eprintln!("ssehub: the configuration is valid");
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(args, config));
+    // Whatever is still open after the grace period is closed here.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// The config file, with flags and `SSEHUB_*` variables on top, validated.
+fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let set = |target: &mut u64, value: Option<u64>| {
+        if let Some(v) = value {
+            *target = v;
+        }
+    };
+    set(&mut config.sse.heartbeat_secs, args.heartbeat_secs);
+    set(&mut config.sse.retry_ms, args.retry_ms);
+    set(&mut config.sse.retry_jitter_ms, args.retry_jitter_ms);
+    set(&mut config.shutdown.grace_secs, args.shutdown_grace_secs);
+    let set = |target: &mut usize, value: Option<usize>| {
+        if let Some(v) = value {
+            *target = v;
+        }
+    };
+    set(&mut config.limits.max_body_bytes, args.max_body_bytes);
+    set(&mut config.limits.max_connections, args.max_connections);
+    set(
+        &mut config.limits.subscriber_buffer_bytes,
+        args.subscriber_buffer_bytes,
+    );
+    set(&mut config.history.max_events, args.history_max_events);
+    if !args.cors_origins.is_empty() {
+        config.cors.origins.clone_from(&args.cors_origins);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn serve(args: &ServeArgs, config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let store: Arc<dyn Store> = match args.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new(config.retention())),
+    };
+    let hub = Hub::new(store, config.hub());
+    let app = router(AppState::new(hub.clone(), config.http())).map_err(anyhow::Error::msg)?;
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(watch_signals(stop_tx));
+    let graceful = {
+        let mut stop_rx = stop_rx.clone();
+        let hub = hub.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+            hub.shutdown();
+        }
+    };
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .into_future(),
+    );
+
+    // The one line scripts and tests wait for.
+    println!("ssehub listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    tracing::info!(%addr, store = ?args.store, "ssehub is listening");
+
+    tokio::select! {
+        result = &mut server => return result?.context("the server failed"),
+        _ = stop_rx.wait_for(|stop| *stop) => {}
+    }
+    let grace = Duration::from_secs(config.shutdown.grace_secs);
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no new connections, streams are ending"
+    );
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(result) => {
+            result?.context("the server failed while shutting down")?;
+            tracing::info!("shut down cleanly");
+        }
+        Err(_) => tracing::warn!("the grace period is over; closing the remaining connections"),
+    }
+    Ok(())
+}
+
+/// Sets `stop` on the first SIGTERM or SIGINT; exits the process on the second.
+async fn watch_signals(stop: watch::Sender<bool>) {
+    wait_for_signal().await;
+    let _ = stop.send(true);
+    wait_for_signal().await;
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(130);
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
