@@ -2,3 +2,5 @@
 
 mod cli;
 mod decode;
+mod serve;
+mod util;

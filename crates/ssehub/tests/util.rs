@@ -1,0 +1,200 @@
+//! Running the real `ssehub serve` on 127.0.0.1:0, and talking to it over HTTP.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ssehub_wire::{Frame, MessageEvent, Parser};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A hub process, killed when dropped.
+pub(crate) struct TestHub {
+    pub(crate) url: String,
+    child: Child,
+}
+
+impl TestHub {
+    /// Starts `ssehub serve --listen 127.0.0.1:0 <args>` and waits for its listening line.
+    pub(crate) async fn start(args: &[&str]) -> TestHub {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the ssehub binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the hub prints its address in time")
+            .unwrap()
+            .expect("the hub prints its address");
+        let url = line
+            .strip_prefix("ssehub listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        TestHub { url, child }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Sends SIGTERM (by PID: only this test's own process).
+    pub(crate) fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub(crate) async fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("the hub exits in time")
+            .unwrap()
+    }
+
+    /// Publishes one event; returns its id.
+    pub(crate) async fn publish(&self, topic: &str, data: &str) -> String {
+        let response = client()
+            .post(format!("{}/topics/{topic}", self.url))
+            .body(data.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// The value of one metric line, e.g. `ssehub_slow_consumer_disconnects_total`.
+    pub(crate) async fn metric(&self, name: &str) -> f64 {
+        let text = client()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Opens an SSE stream at `path` with optional `Last-Event-ID`.
+    pub(crate) async fn subscribe(&self, path: &str, last_event_id: Option<&str>) -> Sse {
+        let mut request = client().get(format!("{}{path}", self.url));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        Sse {
+            headers: response.headers().clone(),
+            body: Box::pin(response.bytes_stream()),
+            parser: Parser::new(),
+            ended: false,
+        }
+    }
+}
+
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+type Body =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// An open SSE stream, parsed with our own parser.
+pub(crate) struct Sse {
+    pub(crate) headers: reqwest::header::HeaderMap,
+    body: Body,
+    pub(crate) parser: Parser,
+    pub(crate) ended: bool,
+}
+
+impl Sse {
+    /// The next `n` events (fails after 10 s without one).
+    pub(crate) async fn take(&mut self, n: usize) -> Vec<MessageEvent> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            self.read_into(&mut out, Duration::from_secs(10)).await;
+            assert!(
+                !self.ended || out.len() >= n,
+                "stream ended after {} events",
+                out.len()
+            );
+        }
+        out
+    }
+
+    /// Reads until the stream ends (fails after `limit`).
+    pub(crate) async fn until_end(&mut self, limit: Duration) -> Vec<MessageEvent> {
+        let mut out = Vec::new();
+        while !self.ended {
+            self.read_into(&mut out, limit).await;
+        }
+        out
+    }
+
+    /// Reads one chunk; panics when none arrives within `limit`.
+    async fn read_into(&mut self, out: &mut Vec<MessageEvent>, limit: Duration) {
+        assert!(
+            self.try_read_into(out, limit).await,
+            "bytes arrive within {limit:?}"
+        );
+    }
+
+    /// Reads one chunk; false when none arrived within `limit`.
+    async fn try_read_into(&mut self, out: &mut Vec<MessageEvent>, limit: Duration) -> bool {
+        let Ok(chunk) = tokio::time::timeout(limit, self.body.next()).await else {
+            return false;
+        };
+        match chunk {
+            Some(Ok(bytes)) => {
+                self.parser.feed(&bytes);
+                while let Some(frame) = self.parser.next() {
+                    if let Frame::Event(e) = frame.unwrap() {
+                        out.push(e);
+                    }
+                }
+            }
+            Some(Err(_)) | None => {
+                self.parser.end_body();
+                self.ended = true;
+            }
+        }
+        true
+    }
+
+    /// Asserts that no event arrives for `quiet`.
+    pub(crate) async fn nothing_for(&mut self, quiet: Duration) {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + quiet;
+        while !self.ended {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || !self.try_read_into(&mut out, left).await {
+                break;
+            }
+        }
+        assert!(out.is_empty(), "unexpected events {out:?}");
+    }
+}
+
+pub(crate) fn data(events: &[MessageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+/// The sequence number in an ssehub id (`<log>-<seq>`).
+pub(crate) fn seq(id: &str) -> u64 {
+    id.rsplit_once('-').unwrap().1.parse().unwrap()
+}
