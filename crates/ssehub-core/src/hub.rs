@@ -195,19 +195,19 @@ impl Hub {
             registry.insert(&selector, &queue);
             (queue, registry.last_seq)
         };
-        let bounds = shared.store.bounds();
-        let oldest = (bounds.first <= bounds.last).then(|| EventId {
+        let retained_from = shared.store.retained_from(&selector);
+        let oldest = (retained_from <= live_after).then(|| EventId {
             log: shared.store.log_id(),
-            seq: bounds.first,
+            seq: retained_from,
         });
         let (replay_after, gap) = match resume {
             Resume::Live => (live_after, None),
             Resume::Earliest => (0, None),
             Resume::After(text) => match EventId::parse(text) {
                 Some(id) if id.log == shared.store.log_id() && id.seq <= live_after => {
-                    if id.seq + 1 < bounds.first {
+                    if id.seq + 1 < retained_from {
                         let gap = Gap::new(GapReason::Expired, text, oldest);
-                        (id.seq, Some(gap))
+                        (retained_from - 1, Some(gap))
                     } else {
                         (id.seq, None)
                     }

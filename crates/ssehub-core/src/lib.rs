@@ -21,6 +21,7 @@
 //! - `subscriber.rs` — one subscriber's bounded queue and the slow-consumer rule.
 //! - `subscription.rs` — the stream a connection sends: gap notice, replay, live.
 //! - `hub.rs` — [`Hub`]: the commit task, subscribe, shutdown, heartbeats, [`Stats`].
+//! - `testing.rs` — the store conformance suite (feature `testing`).
 
 mod event;
 mod hub;
@@ -30,6 +31,8 @@ mod registry;
 mod store;
 mod subscriber;
 mod subscription;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod topic;
 
 pub use event::{NewEvent, StoredEvent};

@@ -71,6 +71,15 @@ pub trait Store: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>>;
 
+    /// The lowest sequence number from which history matching `selector` is complete: every
+    /// matching event at or after it is still retained. A resume from an id below
+    /// `retained_from - 1` has lost events, and gets a gap notice. Stores with per-topic
+    /// retention override this; the default is the oldest retained event of the log.
+    fn retained_from(&self, selector: &Selector) -> u64 {
+        let _ = selector;
+        self.bounds().first
+    }
+
     /// Reads events matching `selector` with `after < seq <= until`, at most `limit` of them.
     fn read(
         &self,

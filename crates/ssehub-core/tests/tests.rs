@@ -1,3 +1,4 @@
 //! Integration tests of the hub core, on the in-memory store.
 
 mod hub;
+mod store;

@@ -1,0 +1,266 @@
+//! The store conformance suite: one set of checks every [`Store`] backend must pass, including
+//! a proptest model check (random appends, reads from random ids, retention, restarts).
+//!
+//! Enabled by the `testing` feature; each backend crate runs it from its tests with a
+//! [`StoreFactory`] of its own.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use crate::{NewEvent, Pattern, Selector, Store, StoredEvent, Topic};
+
+/// How the suite makes and remakes stores of one backend.
+pub trait StoreFactory {
+    /// A new, empty store that keeps at most `max_events` events.
+    fn fresh(&mut self, max_events: usize) -> Arc<dyn Store>;
+    /// Whether the backend keeps its history across restarts.
+    fn durable(&self) -> bool;
+    /// The same store after a restart: close `store` (this is its last handle), then open
+    /// the same data. Backends that keep nothing across restarts return `store` itself.
+    fn reopen(&mut self, store: Arc<dyn Store>) -> Arc<dyn Store>;
+    /// Brings retention up to date (stores that trim in the background do it now).
+    fn enforce_retention(&mut self, store: &Arc<dyn Store>);
+}
+
+fn ev(topic: &str, data: &str) -> NewEvent {
+    NewEvent::new(Topic::new(topic).expect("valid test topic"), data)
+}
+
+fn selector(patterns: &[&str]) -> Arc<Selector> {
+    Arc::new(
+        Selector::new(
+            patterns
+                .iter()
+                .map(|p| Pattern::new(p).expect("valid test pattern"))
+                .collect(),
+        )
+        .expect("non-empty"),
+    )
+}
+
+/// Reads everything matching `selector` after `after`, page by page, as a subscriber would.
+async fn read_all(
+    store: &dyn Store,
+    after: u64,
+    selector: &Arc<Selector>,
+    page: usize,
+) -> Vec<Arc<StoredEvent>> {
+    let until = store.bounds().last;
+    let mut out = Vec::new();
+    let mut at = after;
+    while at < until {
+        let got = store
+            .read(at, until, selector.clone(), page)
+            .await
+            .expect("read");
+        assert!(got.events.len() <= page, "a page respects its limit");
+        assert!(
+            got.scanned_to > at || !got.events.is_empty(),
+            "a read makes progress"
+        );
+        if let Some(last) = got.events.last() {
+            at = at.max(last.seq());
+        }
+        at = at.max(got.scanned_to);
+        out.extend(got.events);
+    }
+    out
+}
+
+/// Runs every check against the factory's stores.
+///
+/// # Panics
+///
+/// On the first broken rule, with a message naming it.
+pub fn run(factory: &mut dyn StoreFactory) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        basic_rules(factory).await;
+        retention_keeps_a_suffix(factory).await;
+        restart_keeps_ids(factory).await;
+    });
+    model_check(factory, &runtime);
+}
+
+async fn basic_rules(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(1000);
+    assert_eq!(store.bounds().last, 0, "a new store is empty");
+    assert_eq!(store.bounds().first, 1);
+    let stored = store
+        .append(vec![ev("a", "1"), ev("b/c", "2"), ev("a", "")])
+        .await
+        .expect("append");
+    let seqs: Vec<u64> = stored.iter().map(|e| e.seq()).collect();
+    assert_eq!(seqs, [1, 2, 3], "consecutive sequence numbers from 1");
+    assert!(stored.iter().all(|e| e.id.log == store.log_id()));
+    let more = store.append(vec![ev("a", "4")]).await.expect("append");
+    assert_eq!(more[0].seq(), 4, "the sequence continues");
+    assert_eq!(
+        &more[0].encoded[..],
+        format!("id: {}\ndata: 4\n\n", more[0].id).as_bytes(),
+        "the stored encoding is the SSE event"
+    );
+    let all = read_all(&*store, 0, &selector(&["**"]), 2).await;
+    assert_eq!(all.len(), 4);
+    let only_a = read_all(&*store, 0, &selector(&["a"]), 1).await;
+    let data: Vec<&str> = only_a.iter().map(|e| e.event.data.as_str()).collect();
+    assert_eq!(
+        data,
+        ["1", "", "4"],
+        "reads filter by selector and keep order"
+    );
+    let after_2 = read_all(&*store, 2, &selector(&["a", "b/*"]), 10).await;
+    assert_eq!(after_2.iter().map(|e| e.seq()).collect::<Vec<_>>(), [3, 4]);
+    let capped = store.read(0, 2, selector(&["**"]), 10).await.expect("read");
+    assert_eq!(capped.events.len(), 2, "`until` bounds a read");
+    assert_eq!(store.bounds().last, 4);
+}
+
+async fn retention_keeps_a_suffix(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(5);
+    for i in 0..12 {
+        store
+            .append(vec![ev("r", &i.to_string())])
+            .await
+            .expect("append");
+    }
+    factory.enforce_retention(&store);
+    let bounds = store.bounds();
+    assert_eq!(bounds.last, 12);
+    assert_eq!(bounds.first, 8, "the newest five remain");
+    assert_eq!(store.retained_from(&selector(&["r"])), 8);
+    let kept = read_all(&*store, 0, &selector(&["r"]), 3).await;
+    let data: Vec<&str> = kept.iter().map(|e| e.event.data.as_str()).collect();
+    assert_eq!(data, ["7", "8", "9", "10", "11"]);
+}
+
+async fn restart_keeps_ids(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(100);
+    store
+        .append(vec![ev("x", "1"), ev("x", "2")])
+        .await
+        .expect("append");
+    let log = store.log_id();
+    if !factory.durable() {
+        return;
+    }
+    let store = factory.reopen(store);
+    assert_eq!(store.log_id(), log, "the log keeps its identity");
+    assert_eq!(store.bounds().last, 2);
+    let next = store.append(vec![ev("x", "3")]).await.expect("append");
+    assert_eq!(next[0].seq(), 3, "ids keep increasing across restarts");
+    let all = read_all(&*store, 1, &selector(&["x"]), 10).await;
+    assert_eq!(all.len(), 2, "resume after an id from before the restart");
+}
+
+/// One step of the model check.
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<(u8, String)>),
+    Read {
+        after: u64,
+        topic: Option<u8>,
+        page: usize,
+    },
+    Retain,
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => proptest::collection::vec((0u8..4, "[a-z\n]{0,8}"), 1..6).prop_map(Op::Append),
+        3 => (0u64..60, proptest::option::of(0u8..4), 1usize..5)
+            .prop_map(|(after, topic, page)| Op::Read { after, topic, page }),
+        1 => Just(Op::Retain),
+        1 => Just(Op::Restart),
+    ]
+}
+
+/// Random operations against the store and a plain `Vec` model.
+// `block_on` runs each case to completion inside one call, so nothing else can borrow the
+// factory while a case holds it across its awaits.
+#[allow(clippy::await_holding_refcell_ref)]
+fn model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Runtime) {
+    const MAX: usize = 20;
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let factory = std::cell::RefCell::new(factory);
+    runner
+        .run(&proptest::collection::vec(op(), 1..30), |ops| {
+            runtime.block_on(async {
+                let mut f = factory.borrow_mut();
+                let mut store = f.fresh(MAX);
+                let mut model: Vec<(u64, u8, String)> = Vec::new();
+                let topic = |t: u8| format!("m/{t}");
+                for op in ops {
+                    match op {
+                        Op::Append(items) => {
+                            let events = items.iter().map(|(t, d)| ev(&topic(*t), d)).collect();
+                            let stored = store.append(events).await.expect("append");
+                            for ((t, d), s) in items.into_iter().zip(&stored) {
+                                let expected = model.last().map_or(s.seq(), |m| m.0 + 1);
+                                prop_assert_eq!(s.seq(), expected.max(1));
+                                model.push((s.seq(), t, d));
+                            }
+                        }
+                        Op::Read {
+                            after,
+                            topic: t,
+                            page,
+                        } => {
+                            let sel = match t {
+                                Some(t) => selector(&[&topic(t)]),
+                                None => selector(&["m/*"]),
+                            };
+                            let got = read_all(&*store, after, &sel, page).await;
+                            let from = store.retained_from(&sel);
+                            let want: Vec<u64> = model
+                                .iter()
+                                .filter(|m| m.0 > after && m.0 >= from)
+                                .filter(|m| t.is_none_or(|t| m.1 == t))
+                                .map(|m| m.0)
+                                .collect();
+                            let got_seqs: Vec<u64> = got.iter().map(|e| e.seq()).collect();
+                            prop_assert_eq!(&got_seqs, &want);
+                            for e in &got {
+                                let m = model.iter().find(|m| m.0 == e.seq()).expect("in model");
+                                prop_assert_eq!(&e.event.data, &m.2);
+                            }
+                        }
+                        Op::Retain => {
+                            f.enforce_retention(&store);
+                            let b = store.bounds();
+                            let kept = (b.last + 1 - b.first) as usize;
+                            prop_assert!(kept <= MAX, "retention bounds the log");
+                            // Retention keeps a suffix: exactly the newest events.
+                            let want_first = if model.len() > MAX {
+                                model[model.len() - MAX].0
+                            } else {
+                                model.first().map_or(b.last + 1, |m| m.0)
+                            };
+                            prop_assert_eq!(b.first, want_first);
+                        }
+                        Op::Restart => {
+                            store = f.reopen(store);
+                            prop_assert_eq!(
+                                store.bounds().last,
+                                model.last().map_or(0, |m| m.0),
+                                "nothing acknowledged is lost"
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .expect("the store behaves like the model");
+}

@@ -1,0 +1,930 @@
+//! [`DiskStore`]: the event log in one redb file, `<data dir>/ssehub.redb`.
+//!
+//! # Tables
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `meta` | name | `format` = `ssehub-store/1`; `log_id` (u32le); `last_seq`, `count`, `bytes` (u64le) |
+//! | `events` | seq (u64) | the [record](crate::record) of the event |
+//! | `by_topic` | (topic, seq) | record size (u64): the events of one topic, in order |
+//! | `topics` | topic | count, bytes, dropped_upto (3 × u64le) |
+//!
+//! `by_topic` makes the resume of a quiet topic read only that topic's events, however many
+//! others were published since; `topics` carries per-topic retention and `dropped_upto`, the
+//! newest event retention removed from that topic, which is how a resume from an id older than
+//! that is detected and answered with a gap notice instead of a silent loss.
+//!
+//! # Durability and concurrency
+//!
+//! Appends arrive from the hub's single commit task, already batched (group commit). Each batch
+//! is one redb write transaction, committed with `Durability::Immediate` (one fsync) under
+//! [`FsyncPolicy::Always`]. The retention sweep deletes in small transactions of its own. Both
+//! hold `write_lock` for the transaction and the in-memory bookkeeping that follows it, so the
+//! counters never disagree with the file. Reads use redb's MVCC snapshots and never wait.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{
+    Database, Durability, ReadOnlyDatabase, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
+use ssehub_core::{
+    Bounds, BoxFuture, LogId, NewEvent, ReadPage, Selector, Store, StoreError, StoredEvent,
+};
+
+use crate::options::{DiskOptions, FsyncPolicy, Limits};
+use crate::record;
+
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
+const BY_TOPIC: TableDefinition<'_, (&str, u64), u64> = TableDefinition::new("by_topic");
+const TOPICS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("topics");
+
+/// The value of `meta.format` this code reads and writes.
+pub const FORMAT: &str = "ssehub-store/1";
+/// The file name inside the data dir.
+pub const FILE_NAME: &str = "ssehub.redb";
+
+/// How many events one sweep transaction deletes at most.
+const SWEEP_BATCH: usize = 2_000;
+/// How many events one read looks at before returning (sparse selectors on the full scan).
+const SCAN_LIMIT: usize = 4_096;
+
+/// Why a data dir could not be opened. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The directory has files, but no ssehub store.
+    #[error(
+        "{0} is not empty and holds no ssehub store ({FILE_NAME}); refusing to use it, so nothing in it is touched — point --data-dir at an empty or ssehub directory"
+    )]
+    Foreign(PathBuf),
+    /// The store file is not a redb database, or not ours.
+    #[error("{path} is not an ssehub store: {why}")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        why: String,
+    },
+    /// The store file is damaged.
+    #[error("the store {path} is corrupt: {why}; move it away to start empty, or restore a backup")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Another process has it open.
+    #[error("the store {0} is in use by another process (another ssehub serve?)")]
+    InUse(PathBuf),
+    /// An I/O error.
+    #[error("cannot open the store {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// One topic's bookkeeping (the `topics` table).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TopicStats {
+    count: u64,
+    bytes: u64,
+    dropped_upto: u64,
+}
+
+impl TopicStats {
+    fn to_bytes(self) -> [u8; 24] {
+        let mut out = [0; 24];
+        out[..8].copy_from_slice(&self.count.to_le_bytes());
+        out[8..16].copy_from_slice(&self.bytes.to_le_bytes());
+        out[16..].copy_from_slice(&self.dropped_upto.to_le_bytes());
+        out
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        let u = |r: std::ops::Range<usize>| Some(u64::from_le_bytes(b.get(r)?.try_into().ok()?));
+        Some(TopicStats {
+            count: u(0..8)?,
+            bytes: u(8..16)?,
+            dropped_upto: u(16..24)?,
+        })
+    }
+}
+
+/// The counters kept in memory, mirrored in `meta` and `topics`.
+#[derive(Debug, Default, Clone)]
+struct State {
+    first: u64,
+    last: u64,
+    count: u64,
+    bytes: u64,
+    topics: HashMap<Arc<str>, TopicStats>,
+}
+
+enum Db {
+    ReadWrite(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::Error> {
+        Ok(match self {
+            Db::ReadWrite(db) => db.begin_read()?,
+            Db::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    log: LogId,
+    options: DiskOptions,
+    db: RwLock<Arc<Db>>,
+    /// Held across each write transaction and the bookkeeping after it.
+    write_lock: Mutex<()>,
+    state: Mutex<State>,
+    tail: Mutex<VecDeque<Arc<StoredEvent>>>,
+    /// Appends not yet fsync'd (under [`FsyncPolicy::Interval`]).
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+/// The durable event log; see the [module documentation](self). Cheap to clone.
+#[derive(Clone)]
+pub struct DiskStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskStore")
+            .field("path", &self.inner.path)
+            .field("log", &self.inner.log)
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn u64_at(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<u64>, redb::Error> {
+    Ok(meta
+        .get(key)?
+        .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes)))
+}
+
+impl DiskStore {
+    /// Opens (or creates) the store in `dir`. Must be called inside a tokio runtime when
+    /// `options` ask for background work (retention sweeps, interval fsyncs): those tasks run
+    /// until the last clone of the store is dropped.
+    ///
+    /// A read-only `dir` is opened read-only: everything stored can be read and resumed from,
+    /// and every append fails with [`StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    ///
+    /// An [`OpenError`] when the directory holds something else, the file is corrupt, another
+    /// process uses it, or I/O fails.
+    pub fn open(dir: &Path, options: DiskOptions) -> Result<DiskStore, OpenError> {
+        let io = |source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            let mut entries = std::fs::read_dir(dir).map_err(io)?;
+            if entries.next().is_some() {
+                return Err(OpenError::Foreign(dir.to_path_buf()));
+            }
+        }
+        let db = open_db(&path)?;
+        let (log, state) = load(&db, &path)?;
+        tracing::info!(
+            path = %path.display(),
+            log = %log,
+            events = state.count,
+            last_seq = state.last,
+            read_only = matches!(db, Db::ReadOnly(_)),
+            "opened the event store"
+        );
+        let store = DiskStore {
+            inner: Arc::new(Inner {
+                path,
+                log,
+                options,
+                db: RwLock::new(Arc::new(db)),
+                write_lock: Mutex::new(()),
+                state: Mutex::new(state),
+                tail: Mutex::new(VecDeque::new()),
+                dirty: std::sync::atomic::AtomicBool::new(false),
+            }),
+        };
+        store.spawn_background();
+        Ok(store)
+    }
+
+    /// The number of events retained.
+    pub fn len(&self) -> u64 {
+        self.inner.lock_state().count
+    }
+
+    /// Whether nothing is retained.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of records retained.
+    pub fn retained_bytes(&self) -> u64 {
+        self.inner.lock_state().bytes
+    }
+
+    /// Runs one retention sweep now (the background task does this every
+    /// `retention.sweep_every`). Returns how many events were removed.
+    ///
+    /// # Errors
+    ///
+    /// The store error of a failed deletion.
+    pub fn sweep(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let removed = self.inner.sweep_once()?;
+            total += removed;
+            if removed < SWEEP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn spawn_background(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.options.retention.sweep_every;
+        let retention = &self.inner.options.retention;
+        if retention.hub.is_bounded() || !retention.topics.is_empty() {
+            let weak = weak.clone();
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let store = DiskStore { inner };
+                    let result = tokio::task::spawn_blocking(move || store.sweep()).await;
+                    match result {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => tracing::debug!(removed = n, "retention sweep"),
+                        Ok(Err(error)) => tracing::warn!(%error, "retention sweep failed"),
+                        Err(error) => tracing::error!(%error, "retention sweep panicked"),
+                    }
+                }
+            });
+        }
+        if let FsyncPolicy::Interval(every) = self.inner.options.fsync {
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let _ = tokio::task::spawn_blocking(move || inner.flush()).await;
+                }
+            });
+        }
+    }
+}
+
+fn open_db(path: &Path) -> Result<Db, OpenError> {
+    // redb's debug builds assert on some corruptions instead of returning an error; a corrupt
+    // file must be a clear startup error in every build.
+    let attempt = std::panic::catch_unwind(|| Database::create(path));
+    let result = match attempt {
+        Ok(result) => result,
+        Err(_) => {
+            return Err(OpenError::Corrupt {
+                path: path.to_path_buf(),
+                why: "the file failed redb's consistency checks".into(),
+            });
+        }
+    };
+    match result {
+        Ok(db) => Ok(Db::ReadWrite(db)),
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) && path.exists() =>
+        {
+            tracing::warn!(path = %path.display(), "the data dir is read-only: serving stored history, refusing publishes");
+            ReadOnlyDatabase::open(path)
+                .map(Db::ReadOnly)
+                .map_err(|e| open_error(path, e))
+        }
+        Err(e) => Err(open_error(path, e)),
+    }
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
+    let path = path.to_path_buf();
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::InUse(path),
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
+            if source.kind() == std::io::ErrorKind::InvalidData {
+                OpenError::NotAStore {
+                    path,
+                    why: source.to_string(),
+                }
+            } else {
+                OpenError::Io { path, source }
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
+            OpenError::Corrupt { path, why }
+        }
+        other => OpenError::NotAStore {
+            path,
+            why: other.to_string(),
+        },
+    }
+}
+
+/// Reads or initialises `meta` and the counters.
+fn load(db: &Db, path: &Path) -> Result<(LogId, State), OpenError> {
+    let corrupt = |why: String| OpenError::Corrupt {
+        path: path.to_path_buf(),
+        why,
+    };
+    let foreign = |why: &str| OpenError::NotAStore {
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    };
+    let redb_err = |e: redb::Error| corrupt(e.to_string());
+    if let Db::ReadWrite(rw) = db {
+        let txn = rw.begin_write().map_err(|e| redb_err(e.into()))?;
+        let fresh = {
+            let mut meta = txn.open_table(META).map_err(|e| redb_err(e.into()))?;
+            let events = txn.open_table(EVENTS).map_err(|e| redb_err(e.into()))?;
+            let empty = meta.is_empty().map_err(|e| redb_err(e.into()))?
+                && events.is_empty().map_err(|e| redb_err(e.into()))?;
+            if empty {
+                let log = LogId::random();
+                meta.insert("format", FORMAT.as_bytes())
+                    .map_err(|e| redb_err(e.into()))?;
+                meta.insert("log_id", &log.0.to_le_bytes()[..])
+                    .map_err(|e| redb_err(e.into()))?;
+                for key in ["last_seq", "count", "bytes"] {
+                    meta.insert(key, &0u64.to_le_bytes()[..])
+                        .map_err(|e| redb_err(e.into()))?;
+                }
+            }
+            drop(events);
+            txn.open_table(BY_TOPIC).map_err(|e| redb_err(e.into()))?;
+            txn.open_table(TOPICS).map_err(|e| redb_err(e.into()))?;
+            empty
+        };
+        if fresh {
+            txn.commit().map_err(|e| redb_err(e.into()))?;
+        } else {
+            txn.abort().map_err(|e| redb_err(e.into()))?;
+        }
+    }
+    let txn = db.begin_read().map_err(redb_err)?;
+    let meta = txn
+        .open_table(META)
+        .map_err(|_| foreign("it has no ssehub metadata"))?;
+    let format = meta
+        .get("format")
+        .map_err(|e| redb_err(e.into()))?
+        .map(|v| v.value().to_vec())
+        .ok_or_else(|| foreign("it has no ssehub format marker"))?;
+    if format != FORMAT.as_bytes() {
+        return Err(foreign(&format!(
+            "its format is {:?}; this ssehub reads {FORMAT:?}",
+            String::from_utf8_lossy(&format)
+        )));
+    }
+    let log = meta
+        .get("log_id")
+        .map_err(|e| redb_err(e.into()))?
+        .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+        .ok_or_else(|| corrupt("no log id".into()))?;
+    let get = |key: &str| {
+        u64_at(&meta, key)
+            .map_err(redb_err)?
+            .ok_or_else(|| corrupt(format!("no {key}")))
+    };
+    let (last, count, bytes) = (get("last_seq")?, get("count")?, get("bytes")?);
+    let events = txn.open_table(EVENTS).map_err(|e| redb_err(e.into()))?;
+    let first = match events.first().map_err(|e| redb_err(e.into()))? {
+        Some((seq, _)) => seq.value(),
+        None => last + 1,
+    };
+    let mut topics = HashMap::new();
+    let table = txn.open_table(TOPICS).map_err(|e| redb_err(e.into()))?;
+    for entry in table.iter().map_err(|e| redb_err(e.into()))? {
+        let (name, value) = entry.map_err(|e| redb_err(e.into()))?;
+        let stats = TopicStats::from_bytes(value.value())
+            .ok_or_else(|| corrupt(format!("bad stats for topic {:?}", name.value())))?;
+        topics.insert(Arc::from(name.value()), stats);
+    }
+    Ok((
+        LogId(log),
+        State {
+            first,
+            last,
+            count,
+            bytes,
+            topics,
+        },
+    ))
+}
+
+fn store_error(e: impl Into<redb::Error>) -> StoreError {
+    let e: redb::Error = e.into();
+    match &e {
+        redb::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                StoreError::Full(io.to_string())
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                StoreError::ReadOnly(io.to_string())
+            }
+            _ => StoreError::Io(e.to_string()),
+        },
+        _ => StoreError::Io(e.to_string()),
+    }
+}
+
+impl Inner {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_tail(&self) -> MutexGuard<'_, VecDeque<Arc<StoredEvent>>> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn db(&self) -> Arc<Db> {
+        self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A write transaction, reopening the database once if an earlier I/O error (a full
+    /// disk, say) left redb refusing to write until it is reopened.
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let db = self.db();
+        let Db::ReadWrite(rw) = &*db else {
+            return Err(StoreError::ReadOnly(format!(
+                "the data dir of {} is read-only",
+                self.path.display()
+            )));
+        };
+        match rw.begin_write() {
+            Ok(txn) => Ok(txn),
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                drop(db);
+                self.reopen()?;
+                match &*self.db() {
+                    Db::ReadWrite(rw) => rw.begin_write().map_err(store_error),
+                    Db::ReadOnly(_) => Err(StoreError::ReadOnly("reopened read-only".into())),
+                }
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    fn reopen(&self) -> Result<(), StoreError> {
+        tracing::warn!(path = %self.path.display(), "reopening the store after an I/O error");
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        // Release the file lock before taking it again; readers hold their own snapshots.
+        *slot = Arc::new(Db::ReadOnly(
+            ReadOnlyDatabase::open(&self.path).map_err(store_error)?,
+        ));
+        *slot = Arc::new(Db::ReadWrite(
+            Database::open(&self.path).map_err(store_error)?,
+        ));
+        Ok(())
+    }
+
+    fn append_blocking(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<StoredEvent>>, StoreError> {
+        let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        let (mut seq, mut count, mut bytes) = {
+            let s = self.lock_state();
+            (s.last, s.count, s.bytes)
+        };
+        let mut touched: HashMap<Arc<str>, TopicStats> = HashMap::new();
+        let mut txn = self.begin_write()?;
+        let fsync_now = self.options.fsync == FsyncPolicy::Always;
+        let durability = if fsync_now {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        txn.set_durability(durability)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let first_seq = seq + 1;
+        {
+            let mut table = txn.open_table(EVENTS).map_err(store_error)?;
+            let mut by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
+            let mut topics = txn.open_table(TOPICS).map_err(store_error)?;
+            let mut meta = txn.open_table(META).map_err(store_error)?;
+            let state = self.lock_state();
+            for event in &events {
+                seq += 1;
+                let rec = record::encode(event, now);
+                let size = rec.len() as u64;
+                table.insert(seq, rec.as_slice()).map_err(store_error)?;
+                for topic in &event.topics {
+                    by_topic
+                        .insert((topic.as_str(), seq), size)
+                        .map_err(store_error)?;
+                    let stats = touched.entry(Arc::from(topic.as_str())).or_insert_with(|| {
+                        state
+                            .topics
+                            .get(topic.as_str())
+                            .copied()
+                            .unwrap_or_default()
+                    });
+                    stats.count += 1;
+                    stats.bytes += size;
+                }
+                count += 1;
+                bytes += size;
+            }
+            drop(state);
+            for (topic, stats) in &touched {
+                topics
+                    .insert(&**topic, &stats.to_bytes()[..])
+                    .map_err(store_error)?;
+            }
+            meta.insert("last_seq", &seq.to_le_bytes()[..])
+                .map_err(store_error)?;
+            meta.insert("count", &count.to_le_bytes()[..])
+                .map_err(store_error)?;
+            meta.insert("bytes", &bytes.to_le_bytes()[..])
+                .map_err(store_error)?;
+        }
+        txn.commit().map_err(store_error)?;
+        if !fsync_now {
+            self.dirty.store(true, std::sync::atomic::Ordering::Release);
+        }
+        {
+            let mut state = self.lock_state();
+            if state.count == 0 {
+                state.first = first_seq;
+            }
+            state.last = seq;
+            state.count = count;
+            state.bytes = bytes;
+            state.topics.extend(touched);
+        }
+        let stored: Vec<Arc<StoredEvent>> = events
+            .into_iter()
+            .zip(first_seq..)
+            .map(|(event, seq)| StoredEvent::new(self.log, seq, event))
+            .collect();
+        let mut tail = self.lock_tail();
+        tail.extend(stored.iter().cloned());
+        while tail.len() > self.options.tail_cache_events {
+            tail.pop_front();
+        }
+        Ok(stored)
+    }
+
+    /// Makes appends under [`FsyncPolicy::Interval`] durable.
+    fn flush(&self) {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self
+            .begin_write()
+            .and_then(|txn| txn.commit().map_err(store_error));
+        if let Err(error) = result {
+            self.dirty.store(true, std::sync::atomic::Ordering::Release);
+            tracing::warn!(%error, "periodic fsync failed");
+        }
+    }
+
+    /// Deletes up to [`SWEEP_BATCH`] events that break a retention bound.
+    fn sweep_once(&self) -> Result<u64, StoreError> {
+        if matches!(&*self.db(), Db::ReadOnly(_)) {
+            return Ok(0);
+        }
+        let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let retention = &self.options.retention;
+        let now = now_ms();
+        let age =
+            |rec: &[u8]| record::time_ms(rec).map(|t| Duration::from_millis(now.saturating_sub(t)));
+        let mut state = self.lock_state().clone();
+        let mut victims: Vec<u64> = Vec::new();
+        let txn = self.begin_write()?;
+        {
+            let events = txn.open_table(EVENTS).map_err(store_error)?;
+            let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
+            // The whole log, oldest first.
+            let (mut count, mut bytes) = (state.count, state.bytes);
+            for entry in events.iter().map_err(store_error)? {
+                if victims.len() == SWEEP_BATCH {
+                    break;
+                }
+                let (seq, rec) = entry.map_err(store_error)?;
+                if !retention.hub.exceeded(count, bytes, age(rec.value())) {
+                    break;
+                }
+                victims.push(seq.value());
+                count -= 1;
+                bytes = bytes.saturating_sub(rec.value().len() as u64);
+            }
+            // Each topic under a rule, oldest first.
+            for (topic, stats) in &state.topics {
+                let Some(rule) = retention
+                    .topics
+                    .iter()
+                    .find(|r| ssehub_core::Topic::new(topic).is_ok_and(|t| r.pattern.matches(&t)))
+                else {
+                    continue;
+                };
+                let (mut count, mut bytes) = (stats.count, stats.bytes);
+                for entry in by_topic
+                    .range((&**topic, 0)..=(&**topic, u64::MAX))
+                    .map_err(store_error)?
+                {
+                    if victims.len() >= SWEEP_BATCH {
+                        break;
+                    }
+                    let (key, size) = entry.map_err(store_error)?;
+                    let seq = key.value().1;
+                    let rec_age = if rule.limits.max_age.is_some() {
+                        events
+                            .get(seq)
+                            .map_err(store_error)?
+                            .and_then(|r| age(r.value()))
+                    } else {
+                        None
+                    };
+                    if !limits_exceeded(&rule.limits, count, bytes, rec_age) {
+                        break;
+                    }
+                    victims.push(seq);
+                    count -= 1;
+                    bytes = bytes.saturating_sub(size.value());
+                }
+            }
+        }
+        victims.sort_unstable();
+        victims.dedup();
+        if victims.is_empty() {
+            txn.abort().map_err(store_error)?;
+            return Ok(0);
+        }
+        let mut txn = txn;
+        txn.set_durability(Durability::None)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        {
+            let mut events = txn.open_table(EVENTS).map_err(store_error)?;
+            let mut by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
+            let mut topics = txn.open_table(TOPICS).map_err(store_error)?;
+            let mut meta = txn.open_table(META).map_err(store_error)?;
+            let mut touched: HashMap<Arc<str>, TopicStats> = HashMap::new();
+            for &seq in &victims {
+                let Some(rec) = events.remove(seq).map_err(store_error)? else {
+                    continue;
+                };
+                let rec = rec.value().to_vec();
+                let size = rec.len() as u64;
+                let (event, _) =
+                    record::decode(seq, &rec).map_err(|e| StoreError::Io(e.to_string()))?;
+                for topic in &event.topics {
+                    by_topic
+                        .remove((topic.as_str(), seq))
+                        .map_err(store_error)?;
+                    let key: Arc<str> = Arc::from(topic.as_str());
+                    let stats = touched
+                        .entry(key.clone())
+                        .or_insert_with(|| state.topics.get(&key).copied().unwrap_or_default());
+                    stats.count = stats.count.saturating_sub(1);
+                    stats.bytes = stats.bytes.saturating_sub(size);
+                    stats.dropped_upto = stats.dropped_upto.max(seq);
+                }
+                state.count -= 1;
+                state.bytes = state.bytes.saturating_sub(size);
+            }
+            for (topic, stats) in &touched {
+                topics
+                    .insert(&**topic, &stats.to_bytes()[..])
+                    .map_err(store_error)?;
+            }
+            state.topics.extend(touched);
+            meta.insert("count", &state.count.to_le_bytes()[..])
+                .map_err(store_error)?;
+            meta.insert("bytes", &state.bytes.to_le_bytes()[..])
+                .map_err(store_error)?;
+            state.first = match events.first().map_err(store_error)? {
+                Some((seq, _)) => seq.value(),
+                None => state.last + 1,
+            };
+        }
+        txn.commit().map_err(store_error)?;
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
+        {
+            let mut live = self.lock_state();
+            // Appends cannot have run meanwhile (write_lock), so this is the whole truth.
+            *live = state;
+        }
+        self.lock_tail()
+            .retain(|e| victims.binary_search(&e.seq()).is_err());
+        Ok(victims.len() as u64)
+    }
+
+    fn read_blocking(
+        &self,
+        after: u64,
+        until: u64,
+        selector: &Selector,
+        limit: usize,
+    ) -> Result<ReadPage, StoreError> {
+        if let Some(page) = self.read_tail(after, until, selector, limit) {
+            return Ok(page);
+        }
+        let db = self.db();
+        let txn = db.begin_read().map_err(store_error)?;
+        let events = txn.open_table(EVENTS).map_err(store_error)?;
+        let decode = |seq: u64, rec: &[u8]| {
+            record::decode(seq, rec)
+                .map(|(event, _)| StoredEvent::new(self.log, seq, event))
+                .map_err(|e| StoreError::Io(e.to_string()))
+        };
+        let exact: Option<Vec<_>> = selector.patterns().iter().map(|p| p.as_topic()).collect();
+        let mut page = ReadPage {
+            events: Vec::new(),
+            scanned_to: until,
+        };
+        if let Some(topics) = exact.filter(|t| t.len() <= 8) {
+            // Per-topic index: only this subscription's events are touched.
+            let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
+            let mut seqs = Vec::new();
+            for topic in &topics {
+                for entry in by_topic
+                    .range((topic.as_str(), after + 1)..=(topic.as_str(), until))
+                    .map_err(store_error)?
+                    // One more than a page: if the merge has more than `limit`, some topic was
+                    // cut, and the page ends at its last kept event.
+                    .take(limit + 1)
+                {
+                    seqs.push(entry.map_err(store_error)?.0.value().1);
+                }
+            }
+            seqs.sort_unstable();
+            seqs.dedup();
+            if seqs.len() > limit {
+                seqs.truncate(limit);
+                page.scanned_to = *seqs.last().expect("limit > 0");
+            }
+            for seq in seqs {
+                if let Some(rec) = events.get(seq).map_err(store_error)? {
+                    page.events.push(decode(seq, rec.value())?);
+                }
+            }
+            return Ok(page);
+        }
+        for (scanned, entry) in events
+            .range(after + 1..=until)
+            .map_err(store_error)?
+            .enumerate()
+        {
+            let (seq, rec) = entry.map_err(store_error)?;
+            let seq = seq.value();
+            if page.events.len() == limit || scanned == SCAN_LIMIT {
+                page.scanned_to = seq - 1;
+                break;
+            }
+            let event = decode(seq, rec.value())?;
+            if selector.matches_any(&event.event.topics) {
+                page.events.push(event);
+            }
+        }
+        Ok(page)
+    }
+
+    /// Serves a read from the in-memory tail when it covers `after + 1`.
+    fn read_tail(
+        &self,
+        after: u64,
+        until: u64,
+        selector: &Selector,
+        limit: usize,
+    ) -> Option<ReadPage> {
+        let tail = self.lock_tail();
+        let front = tail.front()?.seq();
+        let first = self.lock_state().first;
+        // The tail covers the request if it starts at or before the first wanted event (or at
+        // the log's first retained event, when older ones were deleted).
+        if front > after + 1 && front > first {
+            return None;
+        }
+        let mut page = ReadPage {
+            events: Vec::new(),
+            scanned_to: until,
+        };
+        let start = tail.partition_point(|e| e.seq() <= after);
+        for event in tail.iter().skip(start) {
+            if event.seq() > until {
+                break;
+            }
+            if page.events.len() == limit {
+                page.scanned_to = event.seq() - 1;
+                break;
+            }
+            if selector.matches_any(&event.event.topics) {
+                page.events.push(event.clone());
+            }
+        }
+        Some(page)
+    }
+}
+
+fn limits_exceeded(limits: &Limits, count: u64, bytes: u64, age: Option<Duration>) -> bool {
+    limits.exceeded(count, bytes, age)
+}
+
+impl Store for DiskStore {
+    fn log_id(&self) -> LogId {
+        self.inner.log
+    }
+
+    fn bounds(&self) -> Bounds {
+        let s = self.inner.lock_state();
+        Bounds {
+            first: s.first,
+            last: s.last,
+        }
+    }
+
+    fn retained_from(&self, selector: &Selector) -> u64 {
+        let s = self.inner.lock_state();
+        let mut from = s.first;
+        for pattern in selector.patterns() {
+            match pattern.as_topic() {
+                Some(topic) => {
+                    if let Some(stats) = s.topics.get(topic.as_str()) {
+                        from = from.max(stats.dropped_upto + 1);
+                    }
+                }
+                None => {
+                    for (name, stats) in &s.topics {
+                        if stats.dropped_upto + 1 > from
+                            && ssehub_core::Topic::new(name).is_ok_and(|t| pattern.matches(&t))
+                        {
+                            from = stats.dropped_upto + 1;
+                        }
+                    }
+                }
+            }
+        }
+        from
+    }
+
+    fn append(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.append_blocking(events))
+                .await
+                .map_err(|e| StoreError::Io(format!("the append task failed: {e}")))?
+        })
+    }
+
+    fn read(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        let limit = limit.max(1);
+        if let Some(page) = self.inner.read_tail(after, until, &selector, limit) {
+            return Box::pin(std::future::ready(Ok(page)));
+        }
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.read_blocking(after, until, &selector, limit))
+                .await
+                .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! What a [`DiskStore`](crate::DiskStore) promises: durability and retention.
+
+use std::time::Duration;
+
+use ssehub_core::Pattern;
+
+/// When an append is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Every append (one group-committed batch) is fsync'd before it is acknowledged. An
+    /// acknowledged event survives `kill -9` and power loss. Costs one fsync per batch;
+    /// concurrent publishers share it.
+    Always,
+    /// Appends are acknowledged once written to the OS, and fsync'd at most this long later.
+    /// Faster, but a crash of the machine (not of the process alone: the OS still holds the
+    /// pages) can lose up to this much acknowledged history, and ids after the last fsync are
+    /// then given again to new events; clients holding such an id get a gap notice.
+    Interval(Duration),
+}
+
+/// Bounds on part of the history. `None` is unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// The most events kept.
+    pub max_events: Option<u64>,
+    /// The most bytes of records kept.
+    pub max_bytes: Option<u64>,
+    /// The oldest event kept.
+    pub max_age: Option<Duration>,
+}
+
+impl Limits {
+    /// Whether any bound is set.
+    pub fn is_bounded(&self) -> bool {
+        self.max_events.is_some() || self.max_bytes.is_some() || self.max_age.is_some()
+    }
+
+    /// Whether `count` events of `bytes` bytes, the oldest `age` old, break a bound.
+    pub(crate) fn exceeded(&self, count: u64, bytes: u64, age: Option<Duration>) -> bool {
+        self.max_events.is_some_and(|m| count > m)
+            || self.max_bytes.is_some_and(|m| bytes > m)
+            || matches!((self.max_age, age), (Some(m), Some(a)) if a > m)
+    }
+}
+
+/// Retention for the hub and for topics matching a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRule {
+    /// The topics this rule applies to.
+    pub pattern: Pattern,
+    /// Their bounds, per topic.
+    pub limits: Limits,
+}
+
+/// How history is trimmed. Enforced by a background sweep in small transactions, so a
+/// publish waits at most for one small deletion batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Bounds on the whole log.
+    pub hub: Limits,
+    /// Bounds per topic; the first matching rule applies. An event on several topics is
+    /// removed when any of its topics' rules removes it.
+    pub topics: Vec<TopicRule>,
+    /// How often the sweep runs.
+    pub sweep_every: Duration,
+}
+
+impl Default for Retention {
+    /// One million events or 1 GiB, whichever comes first; no age bound; no topic rule.
+    fn default() -> Self {
+        Retention {
+            hub: Limits {
+                max_events: Some(1_000_000),
+                max_bytes: Some(1 << 30),
+                max_age: None,
+            },
+            topics: Vec::new(),
+            sweep_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Everything a [`DiskStore`](crate::DiskStore) is opened with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// Durability of appends.
+    pub fsync: FsyncPolicy,
+    /// What history is kept.
+    pub retention: Retention,
+    /// The most recent events kept in memory, encoded, to serve resumes without reading the
+    /// disk (most resumes are reconnects a few seconds behind).
+    pub tail_cache_events: usize,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions {
+            fsync: FsyncPolicy::Always,
+            retention: Retention::default(),
+            tail_cache_events: 10_000,
+        }
+    }
+}

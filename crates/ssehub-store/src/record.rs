@@ -1,0 +1,154 @@
+//! The on-disk record of one event: the value stored under its sequence number.
+//!
+//! ```text
+//! record  = version:u8 (1) time_ms:u64le type_len:u16le type topic_count:u16le
+//!           *(topic_len:u16le topic) data
+//! ```
+//!
+//! Strings are UTF-8; `type_len` 0 means the default type (`message`). `data` runs to the end
+//! of the record. Topics are at most 1024 bytes and an event has few of them, so `u16`
+//! lengths suffice. The SSE encoding is not stored: it is rebuilt from these fields (and the
+//! log's id) when an event is read back, which keeps the format independent of the wire.
+
+use ssehub_core::{NewEvent, Topic};
+
+/// The record format version written by this code.
+const VERSION: u8 = 1;
+
+/// A record that could not be decoded: the data dir is corrupt or was written by something
+/// else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("corrupt event record at seq {seq}: {what}")]
+pub struct CorruptRecord {
+    /// The sequence number of the record.
+    pub seq: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// Encodes `event`, published at `time_ms` (Unix milliseconds).
+pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
+    let event_type = event.event_type.as_deref().unwrap_or("");
+    let mut out = Vec::with_capacity(16 + event.size() + 2 * event.topics.len());
+    out.push(VERSION);
+    out.extend_from_slice(&time_ms.to_le_bytes());
+    push_str(&mut out, event_type);
+    out.extend_from_slice(&(event.topics.len() as u16).to_le_bytes());
+    for topic in &event.topics {
+        push_str(&mut out, topic.as_str());
+    }
+    out.extend_from_slice(event.data.as_bytes());
+    out
+}
+
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Lengths fit: topics are at most 1024 bytes and event types are bounded by the body limit
+    // far below 64 KiB in practice; a longer type is cut at a character boundary rather than
+    // corrupting the record.
+    let mut len = s.len().min(u16::MAX as usize);
+    while !s.is_char_boundary(len) {
+        len -= 1;
+    }
+    out.extend_from_slice(&(len as u16).to_le_bytes());
+    out.extend_from_slice(&s.as_bytes()[..len]);
+}
+
+/// The publish time of a record, without decoding the rest.
+pub(crate) fn time_ms(record: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(record.get(1..9)?.try_into().ok()?))
+}
+
+/// Decodes a record.
+///
+/// # Errors
+///
+/// [`CorruptRecord`] when the bytes are not a valid record.
+pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), CorruptRecord> {
+    let bad = |what: &str| CorruptRecord {
+        seq,
+        what: what.to_string(),
+    };
+    let mut cursor = Cursor { bytes: record };
+    if cursor.take(1).ok_or_else(|| bad("empty"))? != [VERSION] {
+        return Err(bad("unknown record version"));
+    }
+    let time_ms = u64::from_le_bytes(
+        cursor
+            .take(8)
+            .ok_or_else(|| bad("truncated time"))?
+            .try_into()
+            .expect("8 bytes"),
+    );
+    let event_type = cursor.string().ok_or_else(|| bad("bad event type"))?;
+    let count = cursor.u16().ok_or_else(|| bad("truncated topic count"))?;
+    let mut topics = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let name = cursor.string().ok_or_else(|| bad("bad topic"))?;
+        topics.push(Topic::new(name).map_err(|e| bad(&format!("invalid topic: {e}")))?);
+    }
+    if topics.is_empty() {
+        return Err(bad("no topic"));
+    }
+    let data = std::str::from_utf8(cursor.bytes).map_err(|_| bad("data is not UTF-8"))?;
+    let event = NewEvent {
+        topics,
+        event_type: (!event_type.is_empty()).then(|| event_type.to_string()),
+        data: data.to_string(),
+    };
+    Ok((event, time_ms))
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn string(&mut self) -> Option<&'a str> {
+        let len = usize::from(self.u16()?);
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let event = NewEvent {
+            topics: vec![Topic::new("a/b").unwrap(), Topic::new("ü").unwrap()],
+            event_type: Some("t".into()),
+            data: "line\nline ✓".into(),
+        };
+        let bytes = encode(&event, 1234);
+        assert_eq!(time_ms(&bytes), Some(1234));
+        assert_eq!(decode(7, &bytes).unwrap(), (event, 1234));
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_not_panics() {
+        let good = encode(&NewEvent::new(Topic::new("a").unwrap(), "x"), 1);
+        for cut in 0..good.len() - 1 {
+            // Every truncation that removes part of the header fails cleanly.
+            let _ = decode(1, &good[..cut]);
+        }
+        assert!(decode(1, &[2, 0, 0]).is_err());
+        assert!(decode(1, &[]).is_err());
+        let mut bad_utf8 = good.clone();
+        bad_utf8.push(0xff);
+        assert!(decode(1, &bad_utf8).is_err());
+    }
+}

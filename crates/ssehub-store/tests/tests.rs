@@ -1,0 +1,4 @@
+//! Integration tests of the durable store.
+
+mod conformance;
+mod disk;
