@@ -130,6 +130,8 @@ struct State {
 enum Db {
     ReadWrite(Database),
     ReadOnly(ReadOnlyDatabase),
+    /// Between closing and reopening the file after an I/O error.
+    Closed,
 }
 
 impl Db {
@@ -137,6 +139,7 @@ impl Db {
         Ok(match self {
             Db::ReadWrite(db) => db.begin_read()?,
             Db::ReadOnly(db) => db.begin_read()?,
+            Db::Closed => return Err(redb::Error::DatabaseClosed),
         })
     }
 }
@@ -497,20 +500,30 @@ impl Inner {
                 self.reopen()?;
                 match &*self.db() {
                     Db::ReadWrite(rw) => rw.begin_write().map_err(store_error),
-                    Db::ReadOnly(_) => Err(StoreError::ReadOnly("reopened read-only".into())),
+                    _ => Err(StoreError::Io("the store could not be reopened".into())),
                 }
             }
             Err(e) => Err(store_error(e)),
         }
     }
 
+    /// Closes and reopens the database file. Readers wait on the slot meanwhile; those already
+    /// reading finish first (they hold the old handle for one short read).
     fn reopen(&self) -> Result<(), StoreError> {
         tracing::warn!(path = %self.path.display(), "reopening the store after an I/O error");
         let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
-        // Release the file lock before taking it again; readers hold their own snapshots.
-        *slot = Arc::new(Db::ReadOnly(
-            ReadOnlyDatabase::open(&self.path).map_err(store_error)?,
-        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&slot) > 1 {
+            if std::time::Instant::now() > deadline {
+                return Err(StoreError::Io(
+                    "cannot reopen the store: it is still in use".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Swap in a placeholder that holds no file lock, so the old handle closes first.
+        let placeholder = Arc::new(Db::Closed);
+        drop(std::mem::replace(&mut *slot, placeholder));
         *slot = Arc::new(Db::ReadWrite(
             Database::open(&self.path).map_err(store_error)?,
         ));

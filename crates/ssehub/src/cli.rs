@@ -23,12 +23,19 @@ pub(crate) enum Command {
     /// Every flag can also be set as an SSEHUB_* environment variable; flags and variables
     /// override the config file.
     Serve(ServeArgs),
+    /// Load-test an SSE hub — this one or any other — and report deliveries and latency.
+    ///
+    /// Each scenario prints a table, or one JSON object with --json. Runs are bounded in time
+    /// and nothing is retried silently: every failure is counted in the report.
+    Bench(BenchArgs),
 }
 
 /// Where history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum StoreKind {
-    /// In memory: bounded by [history] in the config file, lost on restart.
+    /// On disk in --data-dir: acknowledged events survive crashes and restarts.
+    Disk,
+    /// In memory: lost on restart (ids from before a restart get the gap notice).
     Memory,
 }
 
@@ -39,8 +46,17 @@ pub(crate) struct ServeArgs {
     pub(crate) listen: std::net::SocketAddr,
 
     /// Where history is kept.
-    #[arg(long, env = "SSEHUB_STORE", value_enum, default_value = "memory")]
+    #[arg(long, env = "SSEHUB_STORE", value_enum, default_value = "disk")]
     pub(crate) store: StoreKind,
+
+    /// The directory of the durable store (created if missing).
+    #[arg(long, env = "SSEHUB_DATA_DIR", default_value = "./ssehub-data")]
+    pub(crate) data_dir: std::path::PathBuf,
+
+    /// When publishes are fsync'd: `always` (before the 200; the default) or `interval`
+    /// (every [storage] fsync_interval_ms). [storage.fsync]
+    #[arg(long, env = "SSEHUB_FSYNC", value_enum)]
+    pub(crate) fsync: Option<crate::config::Fsync>,
 
     /// A TOML config file (see --print-default-config).
     #[arg(long, env = "SSEHUB_CONFIG", value_name = "FILE")]
@@ -93,7 +109,7 @@ pub(crate) struct ServeArgs {
 
     /// The most events kept in history. [history.max_events]
     #[arg(long, env = "SSEHUB_HISTORY_MAX_EVENTS")]
-    pub(crate) history_max_events: Option<usize>,
+    pub(crate) history_max_events: Option<u64>,
 
     /// Seconds to let streams finish after SIGTERM before closing them. [shutdown.grace_secs]
     #[arg(long, env = "SSEHUB_SHUTDOWN_GRACE_SECS")]
@@ -117,4 +133,98 @@ pub(crate) struct DecodeArgs {
     /// The largest data of one event; larger events are dropped with a warning.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub(crate) max_data_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) scenario: BenchScenario,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchScenario {
+    /// N subscribers on one topic, M events published at R/s: deliveries, losses, order and
+    /// end-to-end latency.
+    ///
+    /// Opens every subscription first (GET, with bounded concurrency), then publishes (POST,
+    /// one at a time, paced), then waits up to --drain seconds for the last deliveries. Each
+    /// event's data is JSON holding the run id, a sequence number and the publish time in
+    /// microseconds since the Unix epoch; latency is measured from that time to the moment
+    /// the subscriber has parsed the event.
+    Fanout(FanoutArgs),
+}
+
+/// When a subscription counts as open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReadyOn {
+    /// Status 200 and the first bytes of the body (ssehub sends `retry:` at once).
+    FirstByte,
+    /// Status 200 and the headers only: for servers that send nothing before the first event.
+    Headers,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FanoutArgs {
+    /// The hub's base URL.
+    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) hub: String,
+
+    /// How many subscriptions to open (one connection each).
+    #[arg(long, short = 'n', default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) subscribers: u32,
+
+    /// How many events to publish.
+    #[arg(long, short = 'm', default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) events: u32,
+
+    /// Events published per second (an upper bound: publishes go one at a time).
+    #[arg(long, short = 'r', default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rate: u32,
+
+    /// The topic (default: a new one per run, `bench/fanout/<run id>`).
+    #[arg(long)]
+    pub(crate) topic: Option<String>,
+
+    /// The size of each event's data, in bytes (padded; at least what the fields need).
+    #[arg(long, default_value_t = 128)]
+    pub(crate) payload_bytes: usize,
+
+    /// How many subscriptions may be opening at the same time.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connect_concurrency: u32,
+
+    /// Seconds allowed for one request: opening one subscription, or one publish.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) timeout: f64,
+
+    /// Seconds to wait for deliveries after the last publish.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub(crate) drain: f64,
+
+    /// Seconds the whole run may take (default: enough to open, publish twice over, drain).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_duration: Option<f64>,
+
+    /// When a subscription counts as open.
+    #[arg(long, value_enum, default_value = "first-byte")]
+    pub(crate) ready_on: ReadyOn,
+
+    /// Where to subscribe; `{hub}` and `{topic}` are replaced (the topic verbatim).
+    #[arg(long, default_value = "{hub}/topics/{topic}")]
+    pub(crate) subscribe_url_template: String,
+
+    /// Where to publish (POST, the event data as the body); `{hub}` and `{topic}` are replaced.
+    #[arg(long, default_value = "{hub}/topics/{topic}")]
+    pub(crate) publish_url_template: String,
+
+    /// An extra request header, `Name: value`, sent with every request (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

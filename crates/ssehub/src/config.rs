@@ -16,8 +16,10 @@ use ssehub_http::HttpConfig;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Config {
-    /// What history the in-memory store keeps.
+    /// What history is kept.
     pub(crate) history: History,
+    /// How the durable store writes.
+    pub(crate) storage: Storage,
     /// Request and connection limits.
     pub(crate) limits: Limits,
     /// Stream behaviour.
@@ -33,9 +35,67 @@ pub(crate) struct Config {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct History {
     /// The most events kept; the oldest go first.
-    pub(crate) max_events: usize,
+    pub(crate) max_events: u64,
     /// The most bytes of events kept.
-    pub(crate) max_bytes: usize,
+    pub(crate) max_bytes: u64,
+    /// The oldest event kept, in seconds (disk store only); unset keeps events of any age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age_secs: Option<u64>,
+    /// Per-topic bounds (disk store only): `[[history.topics]]` tables with a `pattern` and
+    /// any of `max_events`, `max_bytes`, `max_age_secs`. The first matching rule applies.
+    pub(crate) topics: Vec<TopicRule>,
+}
+
+/// `[[history.topics]]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TopicRule {
+    /// The topics the rule applies to (`*` and a trailing `**` allowed).
+    pub(crate) pattern: String,
+    /// The most events kept per topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_events: Option<u64>,
+    /// The most bytes kept per topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_bytes: Option<u64>,
+    /// The oldest event kept per topic, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age_secs: Option<u64>,
+}
+
+/// When appends are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Fsync {
+    /// fsync before acknowledging each publish batch: an acknowledged event survives a crash
+    /// of the process or the machine.
+    Always,
+    /// fsync every `fsync_interval_ms`: faster, but a machine crash (power loss, kernel
+    /// panic) can lose up to that much acknowledged history. A crash of ssehub alone loses
+    /// nothing, since the OS still has the writes.
+    Interval,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Storage {
+    /// `always` (default) or `interval`.
+    pub(crate) fsync: Fsync,
+    /// The longest time between fsyncs under `interval`, in milliseconds.
+    pub(crate) fsync_interval_ms: u64,
+    /// Recent events kept in memory to serve reconnects without reading the disk.
+    pub(crate) tail_cache_events: usize,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            fsync: Fsync::Always,
+            fsync_interval_ms: 100,
+            tail_cache_events: 10_000,
+        }
+    }
 }
 
 /// `[limits]`
@@ -84,11 +144,13 @@ pub(crate) struct Shutdown {
 }
 
 impl Default for History {
+    /// One million events or 1 GiB, whichever comes first.
     fn default() -> Self {
-        let r = Retention::default();
         History {
-            max_events: r.max_events,
-            max_bytes: r.max_bytes,
+            max_events: 1_000_000,
+            max_bytes: 1 << 30,
+            max_age_secs: None,
+            topics: Vec::new(),
         }
     }
 }
@@ -164,6 +226,10 @@ impl Config {
                 bail!("invalid configuration: {message}");
             }
         }
+        if self.storage.fsync_interval_ms == 0 {
+            bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
+        }
+        self.disk_options()?;
         for origin in &self.cors.origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 bail!(
@@ -174,11 +240,57 @@ impl Config {
         Ok(())
     }
 
-    pub(crate) fn retention(&self) -> Retention {
+    /// Retention for the in-memory store.
+    pub(crate) fn memory_retention(&self) -> Retention {
+        let cap = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         Retention {
-            max_events: self.history.max_events,
-            max_bytes: self.history.max_bytes,
+            max_events: cap(self.history.max_events),
+            max_bytes: cap(self.history.max_bytes),
         }
+    }
+
+    /// Options of the durable store.
+    pub(crate) fn disk_options(&self) -> anyhow::Result<ssehub_store::DiskOptions> {
+        let limits = |events, bytes, age: Option<u64>| ssehub_store::Limits {
+            max_events: events,
+            max_bytes: bytes,
+            max_age: age.map(Duration::from_secs),
+        };
+        let topics = self
+            .history
+            .topics
+            .iter()
+            .map(|rule| {
+                let pattern = ssehub_core::Pattern::new(&rule.pattern).with_context(|| {
+                    format!(
+                        "invalid configuration: history.topics pattern {:?}",
+                        rule.pattern
+                    )
+                })?;
+                Ok(ssehub_store::TopicRule {
+                    pattern,
+                    limits: limits(rule.max_events, rule.max_bytes, rule.max_age_secs),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(ssehub_store::DiskOptions {
+            fsync: match self.storage.fsync {
+                Fsync::Always => ssehub_store::FsyncPolicy::Always,
+                Fsync::Interval => ssehub_store::FsyncPolicy::Interval(Duration::from_millis(
+                    self.storage.fsync_interval_ms,
+                )),
+            },
+            retention: ssehub_store::Retention {
+                hub: limits(
+                    Some(self.history.max_events),
+                    Some(self.history.max_bytes),
+                    self.history.max_age_secs,
+                ),
+                topics,
+                ..ssehub_store::Retention::default()
+            },
+            tail_cache_events: self.storage.tail_cache_events,
+        })
     }
 
     pub(crate) fn hub(&self) -> HubConfig {

@@ -9,7 +9,9 @@
 //! - `decode.rs` — `ssehub decode`: event stream on stdin → one JSON object per event.
 //! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown.
 //! - `config.rs` — the typed TOML config file.
+//! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
 
+mod bench;
 mod cli;
 mod config;
 mod decode;
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Decode(args) => decode::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
+        cli::Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ssehub_core::{Hub, MemoryStore, Store};
 use ssehub_http::{AppState, router};
+use ssehub_store::DiskStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -75,7 +76,12 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
         &mut config.limits.subscriber_buffer_bytes,
         args.subscriber_buffer_bytes,
     );
-    set(&mut config.history.max_events, args.history_max_events);
+    if let Some(max) = args.history_max_events {
+        config.history.max_events = max;
+    }
+    if let Some(fsync) = args.fsync {
+        config.storage.fsync = fsync;
+    }
     if !args.cors_origins.is_empty() {
         config.cors.origins.clone_from(&args.cors_origins);
     }
@@ -89,7 +95,18 @@ async fn serve(args: &ServeArgs, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let store: Arc<dyn Store> = match args.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new(config.retention())),
+        StoreKind::Memory => Arc::new(MemoryStore::new(config.memory_retention())),
+        StoreKind::Disk => {
+            let started = std::time::Instant::now();
+            let store = DiskStore::open(&args.data_dir, config.disk_options()?)?;
+            tracing::info!(
+                data_dir = %args.data_dir.display(),
+                events = store.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "the durable store is open"
+            );
+            Arc::new(store)
+        }
     };
     let hub = Hub::new(store, config.hub());
     let app = router(AppState::new(hub.clone(), config.http())).map_err(anyhow::Error::msg)?;

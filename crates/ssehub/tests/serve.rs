@@ -83,6 +83,21 @@ async fn invariant_3_gap_event_first() {
     for i in 1..10 {
         hub.publish("inv3", &i.to_string()).await;
     }
+    // Retention runs in the background (every second): wait until it has trimmed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut sub = hub
+            .subscribe("/topics/inv3?lastEventId=earliest", None)
+            .await;
+        if sub.take(1).await[0].data == "5" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention trimmed the history in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for (id, reason) in [(first.as_str(), "expired"), ("deadbeef-3", "unknown")] {
         let mut sub = hub.subscribe("/topics/inv3", Some(id)).await;
         let got = sub.take(6).await;

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `ssehub` binary: each module drives the real executable.
 
+mod bench;
 mod cli;
 mod decode;
+mod durable;
 mod serve;
 mod util;

@@ -12,13 +12,40 @@ use tokio::process::{Child, Command};
 pub(crate) struct TestHub {
     pub(crate) url: String,
     child: Child,
+    /// The data dir, removed when the last user drops it.
+    pub(crate) data_dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl TestHub {
-    /// Starts `ssehub serve --listen 127.0.0.1:0 <args>` and waits for its listening line.
+    /// Starts `ssehub serve --listen 127.0.0.1:0 <args>` on a fresh data dir and waits for its
+    /// listening line.
     pub(crate) async fn start(args: &[&str]) -> TestHub {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        TestHub::start_in(dir, "127.0.0.1:0", args).await
+    }
+
+    /// Starts a hub on `data_dir` (shared with an earlier hub: a restart), listening on
+    /// `listen`.
+    pub(crate) async fn start_in(
+        data_dir: std::sync::Arc<tempfile::TempDir>,
+        listen: &str,
+        args: &[&str],
+    ) -> TestHub {
+        let path = data_dir.path().join("data");
+        TestHub::start_at(data_dir, &path, listen, args).await
+    }
+
+    /// Starts a hub whose store is at `path` (`holder` is kept alive as long as the hub).
+    pub(crate) async fn start_at(
+        holder: std::sync::Arc<tempfile::TempDir>,
+        path: &std::path::Path,
+        listen: &str,
+        args: &[&str],
+    ) -> TestHub {
+        let data_dir = holder;
         let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(["serve", "--listen", listen, "--log", "warn", "--data-dir"])
+            .arg(path)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -27,7 +54,7 @@ impl TestHub {
             .expect("the ssehub binary starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
             .expect("the hub prints its address in time")
             .unwrap()
@@ -36,7 +63,16 @@ impl TestHub {
             .strip_prefix("ssehub listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        TestHub { url, child }
+        TestHub {
+            url,
+            child,
+            data_dir,
+        }
+    }
+
+    /// Kills the process with SIGKILL and waits for it: a crash.
+    pub(crate) async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -1,0 +1,820 @@
+//! `ssehub bench fanout`: N subscribers on one topic, M events published at R/s.
+//!
+//! 1. Open N subscriptions (`GET`, by default `{hub}/topics/{topic}`), at most
+//!    `--connect-concurrency` at a time, each within `--timeout`. A subscription is open at
+//!    status 200 plus its first bytes (or the headers alone with `--ready-on headers`). If any
+//!    fails, the run stops there with the errors: nothing is retried.
+//! 2. Publish M events (`POST`, one at a time, so their order is the hub's order), the i-th
+//!    not before `start + i/R`. Each body is JSON: `{"run","seq","ts_us","pad"}`, with the run
+//!    id, the sequence number, the publish time in microseconds since the Unix epoch and
+//!    padding up to `--payload-bytes`.
+//! 3. Wait until every subscriber has every event, or `--drain` seconds after the last
+//!    publish, then stop the subscribers and report.
+//!
+//! Per subscriber the state is a parser, a bitset of M bits (which sequence numbers arrived:
+//! duplicates and losses are exact) and a few counters; latencies go into one shared
+//! [`Histogram`]. Events that are not this run's (another run id, not our JSON) are counted as
+//! foreign and otherwise ignored. A stream the hub ends is not reopened: it counts as ended
+//! early, and its missing events as lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use serde::{Deserialize, Serialize};
+use ssehub_wire::{Frame, Parser};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::histogram::Histogram;
+use super::{now_micros, parse_headers, seconds};
+use crate::cli::{FanoutArgs, ReadyOn};
+
+/// The run, as decided from the flags.
+struct Plan {
+    hub: String,
+    topic: String,
+    subscribe_url: String,
+    publish_url: String,
+    headers: reqwest::header::HeaderMap,
+    subscribers: usize,
+    rate: u32,
+    payload_bytes: usize,
+    connect_concurrency: usize,
+    timeout: Duration,
+    drain: Duration,
+    max_duration: Duration,
+    ready_on: ReadyOn,
+    shared: Arc<Shared>,
+}
+
+/// What every subscriber task reads or records into.
+struct Shared {
+    run_id: String,
+    events: u32,
+    /// End-to-end latency, in microseconds.
+    latency: Histogram,
+}
+
+pub(crate) async fn run(args: &FanoutArgs) -> anyhow::Result<()> {
+    let plan = Plan::new(args)?;
+    let report = execute(plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+impl Plan {
+    fn new(args: &FanoutArgs) -> anyhow::Result<Plan> {
+        let hub = args.hub.trim_end_matches('/').to_string();
+        anyhow::ensure!(
+            hub.starts_with("http://") || hub.starts_with("https://"),
+            "--hub must be an http:// or https:// URL, not {:?}",
+            args.hub
+        );
+        let run_id = run_id();
+        let topic = args
+            .topic
+            .clone()
+            .unwrap_or_else(|| format!("bench/fanout/{run_id}"));
+        let url = |template: &str| template.replace("{hub}", &hub).replace("{topic}", &topic);
+        let timeout = seconds(args.timeout, "--timeout")?;
+        let drain = seconds(args.drain, "--drain")?;
+        let (subscribers, events, rate) = (args.subscribers, args.events, args.rate);
+        let max_duration = match args.max_duration {
+            Some(secs) => seconds(secs, "--max-duration")?,
+            None => {
+                let open_rounds = subscribers.div_ceil(args.connect_concurrency);
+                timeout * open_rounds
+                    + Duration::from_secs_f64(2.0 * f64::from(events) / f64::from(rate))
+                    + drain
+                    + Duration::from_secs(10)
+            }
+        };
+        Ok(Plan {
+            subscribe_url: url(&args.subscribe_url_template),
+            publish_url: url(&args.publish_url_template),
+            hub,
+            topic,
+            headers: parse_headers(&args.headers)?,
+            subscribers: subscribers as usize,
+            rate,
+            payload_bytes: args.payload_bytes,
+            connect_concurrency: args.connect_concurrency as usize,
+            timeout,
+            drain,
+            max_duration,
+            ready_on: args.ready_on,
+            shared: Arc::new(Shared {
+                run_id,
+                events,
+                latency: Histogram::new(),
+            }),
+        })
+    }
+}
+
+impl Plan {
+    /// An HTTP client with the extra headers; `whole` bounds each request from start to end.
+    fn client(&self, whole: Option<Duration>) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .default_headers(self.headers.clone())
+            .connect_timeout(self.timeout)
+            .tcp_nodelay(true);
+        if let Some(limit) = whole {
+            builder = builder.timeout(limit);
+        }
+        builder.build().context("cannot build the HTTP client")
+    }
+}
+
+/// A run id that another run (of this or another process) will not pick: 16 hex digits.
+fn run_id() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_micros());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+async fn execute(plan: Plan) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let deadline = started + plan.max_duration;
+    let shared = plan.shared.clone();
+    let events = shared.events;
+
+    // 1. Open every subscription.
+    eprintln!(
+        "ssehub bench fanout: opening {} subscriptions to {}",
+        plan.subscribers, plan.subscribe_url
+    );
+    let subscribe_client = plan.client(None)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (open_tx, mut open_rx) = mpsc::unbounded_channel();
+    let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
+    let mut tasks = JoinSet::new();
+    for _ in 0..plan.subscribers {
+        tasks.spawn(subscriber(Subscriber {
+            client: subscribe_client.clone(),
+            url: plan.subscribe_url.clone(),
+            ready_on: plan.ready_on,
+            timeout: plan.timeout,
+            permits: permits.clone(),
+            opened: open_tx.clone(),
+            stop: stop_rx.clone(),
+            deadline,
+            shared: shared.clone(),
+        }));
+    }
+    drop(open_tx);
+    let mut open = 0;
+    let mut open_errors = Vec::new();
+    while open + open_errors.len() < plan.subscribers {
+        match tokio::time::timeout_at(deadline, open_rx.recv()).await {
+            Ok(Some(Ok(()))) => open += 1,
+            Ok(Some(Err(error))) => open_errors.push(error),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    if open < plan.subscribers {
+        let _ = stop_tx.send(true);
+        tasks.abort_all();
+        open_errors.sort();
+        open_errors.dedup();
+        anyhow::bail!(
+            "{open} of {} subscriptions opened in {connect_secs:.2} s; not publishing. Errors: {}",
+            plan.subscribers,
+            if open_errors.is_empty() {
+                "none (the run's deadline passed)".to_string()
+            } else {
+                open_errors.join("; ")
+            }
+        );
+    }
+    eprintln!(
+        "ssehub bench fanout: {open} subscriptions open in {connect_secs:.2} s; publishing {events} events at up to {}/s to {}",
+        plan.rate, plan.publish_url
+    );
+
+    // 2. Publish, one at a time, paced.
+    let publish_client = plan.client(Some(plan.timeout))?;
+    let mut acked = Bitset::new(events);
+    let ack_latency = Histogram::new();
+    let mut publish_errors = 0;
+    let mut first_publish_error = None;
+    let mut deadline_reached = false;
+    let publish_start = Instant::now();
+    for seq in 0..events {
+        let due = publish_start + Duration::from_secs_f64(f64::from(seq) / f64::from(plan.rate));
+        if due >= deadline {
+            deadline_reached = true;
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        let body = payload(&shared.run_id, seq, now_micros(), plan.payload_bytes);
+        let sent = Instant::now();
+        match publish(&publish_client, &plan.publish_url, body).await {
+            Ok(()) => {
+                acked.set(seq);
+                ack_latency.record(micros(sent.elapsed()));
+            }
+            Err(error) => {
+                publish_errors += 1;
+                first_publish_error.get_or_insert(error);
+            }
+        }
+    }
+    let publish_secs = publish_start.elapsed().as_secs_f64();
+    let published = acked.count();
+
+    // 3. Drain: until every subscriber has everything, or the drain time is over.
+    eprintln!(
+        "ssehub bench fanout: published {published} in {publish_secs:.2} s; waiting up to {:.1} s for deliveries",
+        plan.drain.as_secs_f64()
+    );
+    let drain_until = (Instant::now() + plan.drain).min(deadline);
+    let mut totals = Totals::default();
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(outcome) => totals.add(outcome?, &acked),
+                None => break,
+            },
+            () = tokio::time::sleep_until(drain_until) => {
+                deadline_reached |= drain_until == deadline;
+                break;
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    // Stopped subscribers end at once; this wait is bounded all the same.
+    while let Ok(Some(outcome)) =
+        tokio::time::timeout(Duration::from_secs(5), tasks.join_next()).await
+    {
+        totals.add(outcome?, &acked);
+    }
+    anyhow::ensure!(
+        tasks.is_empty(),
+        "{} subscriber tasks did not stop",
+        tasks.len()
+    );
+
+    let expected = plan.subscribers as u64 * published;
+    let window_secs = match (totals.first_us, totals.last_us) {
+        (Some(first), Some(last)) if last > first => (last - first) as f64 / 1e6,
+        _ => 0.0,
+    };
+    Ok(Report {
+        scenario: "fanout",
+        hub: plan.hub,
+        topic: plan.topic,
+        subscribers: plan.subscribers as u64,
+        events_requested: u64::from(events),
+        rate: plan.rate,
+        payload_bytes: plan.payload_bytes as u64,
+        connect_secs,
+        events_published: published,
+        publish_errors,
+        publish_secs,
+        publish_rate: published as f64 / publish_secs.max(1e-9),
+        deliveries_expected: expected,
+        delivered: totals.delivered,
+        lost: expected - totals.delivered,
+        duplicates: totals.duplicates,
+        out_of_order: totals.out_of_order,
+        unacknowledged_deliveries: totals.unacknowledged,
+        foreign_events: totals.foreign,
+        parse_errors: totals.parse_errors,
+        streams_ended_early: totals.ended_early,
+        receive_window_secs: window_secs,
+        deliveries_per_sec: if window_secs > 0.0 {
+            totals.delivered as f64 / window_secs
+        } else {
+            0.0
+        },
+        latency_ms: Percentiles::of(&shared.latency),
+        publish_ack_ms: Percentiles::of(&ack_latency),
+        deadline_reached,
+        first_publish_error,
+        first_stream_error: totals.first_stream_error,
+    })
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One event's data: `{"run":…,"seq":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
+/// enough for the fields.
+fn payload(run_id: &str, seq: u32, ts_us: u64, size: usize) -> String {
+    let mut body = format!(r#"{{"run":"{run_id}","seq":{seq},"ts_us":{ts_us},"pad":""#);
+    let pad = size.saturating_sub(body.len() + 2);
+    body.extend(std::iter::repeat_n('x', pad));
+    body.push_str("\"}");
+    body
+}
+
+/// The fields of [`payload`] that subscribers read (`pad` is skipped).
+#[derive(Deserialize)]
+struct Payload<'a> {
+    run: &'a str,
+    seq: u32,
+    ts_us: u64,
+}
+
+async fn publish(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let status = response.status();
+    // Read the answer whole, so that the connection is reused for the next publish.
+    let answer = response.bytes().await.map_err(|e| describe(&e))?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        let answer = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
+        Err(format!("publish: status {status}: {answer}"))
+    }
+}
+
+/// An error with its causes (reqwest's own message rarely says what went wrong).
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// One subscriber task's inputs.
+struct Subscriber {
+    client: reqwest::Client,
+    url: String,
+    ready_on: ReadyOn,
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+    opened: mpsc::UnboundedSender<Result<(), String>>,
+    stop: watch::Receiver<bool>,
+    deadline: Instant,
+    shared: Arc<Shared>,
+}
+
+/// What one subscriber saw.
+struct Outcome {
+    received: Received,
+    end: End,
+}
+
+enum End {
+    /// Every event arrived.
+    Complete,
+    /// Stopped by the bench (drain over, deadline, or another subscription failed to open).
+    Stopped,
+    /// The hub ended the stream, or it broke.
+    Broken(String),
+}
+
+async fn subscriber(s: Subscriber) -> Outcome {
+    let Subscriber {
+        client,
+        url,
+        ready_on,
+        timeout,
+        permits,
+        opened,
+        mut stop,
+        deadline,
+        shared,
+    } = s;
+    let mut received = Received::new(shared.events);
+    // One future for the whole task: woken by the stop signal or the deadline.
+    let stopped = async move {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    tokio::pin!(stopped);
+
+    let opening = async {
+        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+        tokio::time::timeout(
+            timeout,
+            open(&client, &url, ready_on, &mut received, &shared),
+        )
+        .await
+        .map_err(|_| format!("not open within {timeout:?}"))?
+    };
+    let result = tokio::select! {
+        () = &mut stopped => Err(None),
+        result = opening => result.map_err(Some),
+    };
+    let response = match result {
+        Ok(response) => {
+            let _ = opened.send(Ok(()));
+            response
+        }
+        Err(error) => {
+            let _ = opened.send(Err(error
+                .clone()
+                .unwrap_or_else(|| "stopped before it opened".into())));
+            let end = error.map_or(End::Stopped, End::Broken);
+            return Outcome { received, end };
+        }
+    };
+    let end = receive(response, &mut received, &shared, stopped).await;
+    Outcome { received, end }
+}
+
+/// Sends the GET and waits for the stream to be open; bytes already read are parsed.
+async fn open(
+    client: &reqwest::Client,
+    url: &str,
+    ready_on: ReadyOn,
+    received: &mut Received,
+    shared: &Shared,
+) -> Result<reqwest::Response, String> {
+    let mut response = client
+        .get(url)
+        .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("subscribe: status {}", response.status()));
+    }
+    if ready_on == ReadyOn::FirstByte {
+        match response.chunk().await {
+            Ok(Some(bytes)) => received.feed(&bytes, shared),
+            Ok(None) => return Err("subscribe: the stream ended before its first byte".into()),
+            Err(e) => return Err(describe(&e)),
+        }
+    }
+    Ok(response)
+}
+
+async fn receive(
+    mut response: reqwest::Response,
+    received: &mut Received,
+    shared: &Shared,
+    mut stopped: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> End {
+    loop {
+        if received.delivered == shared.events {
+            return End::Complete;
+        }
+        let chunk = tokio::select! {
+            biased;
+            () = &mut stopped => return End::Stopped,
+            chunk = response.chunk() => chunk,
+        };
+        match chunk {
+            Ok(Some(bytes)) => received.feed(&bytes, shared),
+            Ok(None) => return End::Broken("the hub ended the stream".into()),
+            Err(e) => return End::Broken(describe(&e)),
+        }
+    }
+}
+
+/// One subscriber's tally.
+struct Received {
+    parser: Parser,
+    seen: Bitset,
+    delivered: u32,
+    highest: Option<u32>,
+    duplicates: u64,
+    out_of_order: u64,
+    foreign: u64,
+    parse_errors: u64,
+    first_us: Option<u64>,
+    last_us: Option<u64>,
+}
+
+impl Received {
+    fn new(events: u32) -> Self {
+        Received {
+            parser: Parser::new(),
+            seen: Bitset::new(events),
+            delivered: 0,
+            highest: None,
+            duplicates: 0,
+            out_of_order: 0,
+            foreign: 0,
+            parse_errors: 0,
+            first_us: None,
+            last_us: None,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8], shared: &Shared) {
+        self.parser.feed(bytes);
+        while let Some(frame) = self.parser.next() {
+            match frame {
+                Ok(Frame::Event(event)) => self.event(&event.data, shared),
+                Ok(Frame::Comment(_)) => {}
+                Err(_) => self.parse_errors += 1,
+            }
+        }
+    }
+
+    fn event(&mut self, data: &str, shared: &Shared) {
+        let now = now_micros();
+        let payload = match serde_json::from_str::<Payload<'_>>(data) {
+            Ok(p) if p.run == shared.run_id && p.seq < shared.events => p,
+            _ => {
+                self.foreign += 1;
+                return;
+            }
+        };
+        let seq = payload.seq;
+        if self.seen.get(seq) {
+            self.duplicates += 1;
+            return;
+        }
+        self.seen.set(seq);
+        self.delivered += 1;
+        match self.highest {
+            Some(highest) if seq < highest => self.out_of_order += 1,
+            _ => self.highest = Some(seq),
+        }
+        shared.latency.record(now.saturating_sub(payload.ts_us));
+        self.first_us.get_or_insert(now);
+        self.last_us = Some(now);
+    }
+}
+
+/// The sum over subscribers.
+#[derive(Default)]
+struct Totals {
+    delivered: u64,
+    unacknowledged: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    foreign: u64,
+    parse_errors: u64,
+    ended_early: u64,
+    first_stream_error: Option<String>,
+    first_us: Option<u64>,
+    last_us: Option<u64>,
+}
+
+impl Totals {
+    fn add(&mut self, outcome: Outcome, acked: &Bitset) {
+        let r = outcome.received;
+        let delivered = r.seen.count_and(acked);
+        self.delivered += delivered;
+        self.unacknowledged += r.seen.count() - delivered;
+        self.duplicates += r.duplicates;
+        self.out_of_order += r.out_of_order;
+        self.foreign += r.foreign;
+        self.parse_errors += r.parse_errors;
+        if let End::Broken(error) = outcome.end {
+            self.ended_early += 1;
+            self.first_stream_error.get_or_insert(error);
+        }
+        self.first_us = match (self.first_us, r.first_us) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_us = self.last_us.max(r.last_us);
+    }
+}
+
+/// Which of the M sequence numbers were seen.
+struct Bitset(Box<[u64]>);
+
+impl Bitset {
+    fn new(bits: u32) -> Self {
+        Bitset(vec![0; (bits as usize).div_ceil(64)].into_boxed_slice())
+    }
+
+    fn get(&self, i: u32) -> bool {
+        self.0[i as usize / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set(&mut self, i: u32) {
+        self.0[i as usize / 64] |= 1 << (i % 64);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    fn count_and(&self, other: &Bitset) -> u64 {
+        let both = self.0.iter().zip(other.0.iter());
+        both.map(|(a, b)| u64::from((a & b).count_ones())).sum()
+    }
+}
+
+/// The report: `--json` prints it as is; field names are part of the command's interface.
+#[derive(Serialize)]
+struct Report {
+    scenario: &'static str,
+    hub: String,
+    topic: String,
+    subscribers: u64,
+    events_requested: u64,
+    rate: u32,
+    payload_bytes: u64,
+    /// From start until every subscription was open.
+    connect_secs: f64,
+    /// Events the hub acknowledged (2xx).
+    events_published: u64,
+    publish_errors: u64,
+    publish_secs: f64,
+    /// Acknowledged events per second over `publish_secs`.
+    publish_rate: f64,
+    /// subscribers × events_published.
+    deliveries_expected: u64,
+    /// Distinct acknowledged events received, summed over subscribers.
+    delivered: u64,
+    lost: u64,
+    duplicates: u64,
+    /// Events received after one with a higher sequence number.
+    out_of_order: u64,
+    /// Events received whose publish had failed (e.g. a timeout after the hub stored it).
+    unacknowledged_deliveries: u64,
+    /// Events that were not this run's.
+    foreign_events: u64,
+    parse_errors: u64,
+    /// Streams the hub ended, or that broke, before the bench stopped them.
+    streams_ended_early: u64,
+    /// From the first delivery to the last, over all subscribers.
+    receive_window_secs: f64,
+    deliveries_per_sec: f64,
+    /// Publish timestamp (taken just before the POST) → event parsed at the subscriber.
+    latency_ms: Option<Percentiles>,
+    /// POST sent → its answer received.
+    publish_ack_ms: Option<Percentiles>,
+    /// The run hit --max-duration before it was done.
+    deadline_reached: bool,
+    first_publish_error: Option<String>,
+    first_stream_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Percentiles {
+    /// Of a histogram in microseconds, in milliseconds.
+    fn of(histogram: &Histogram) -> Option<Percentiles> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Percentiles {
+            p50: ms(histogram.quantile(0.50)?),
+            p90: ms(histogram.quantile(0.90)?),
+            p99: ms(histogram.quantile(0.99)?),
+            max: ms(histogram.max()?),
+        })
+    }
+}
+
+impl Report {
+    fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(t, "  {name:<22} {value}");
+        };
+        let pct = |p: &Option<Percentiles>| match p {
+            Some(p) => format!(
+                "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+                p.p50, p.p90, p.p99, p.max
+            ),
+            None => "-".into(),
+        };
+        row(
+            "subscribers",
+            format!(
+                "{:>10}  (open in {:.2} s)",
+                self.subscribers, self.connect_secs
+            ),
+        );
+        row(
+            "events published",
+            format!(
+                "{:>10}  of {}, {:.0}/s over {:.2} s",
+                self.events_published, self.events_requested, self.publish_rate, self.publish_secs
+            ),
+        );
+        row("publish errors", format!("{:>10}", self.publish_errors));
+        row(
+            "deliveries expected",
+            format!("{:>10}", self.deliveries_expected),
+        );
+        row("delivered", format!("{:>10}", self.delivered));
+        row("lost", format!("{:>10}", self.lost));
+        row("duplicates", format!("{:>10}", self.duplicates));
+        row("out of order", format!("{:>10}", self.out_of_order));
+        row(
+            "streams ended early",
+            format!("{:>10}", self.streams_ended_early),
+        );
+        row(
+            "deliveries/s",
+            format!(
+                "{:>10.0}  over a {:.2} s receive window",
+                self.deliveries_per_sec, self.receive_window_secs
+            ),
+        );
+        row("latency ms", pct(&self.latency_ms));
+        row("publish ack ms", pct(&self.publish_ack_ms));
+        for (name, value) in [
+            ("unacknowledged", self.unacknowledged_deliveries),
+            ("foreign events", self.foreign_events),
+            ("parse errors", self.parse_errors),
+        ] {
+            if value > 0 {
+                row(name, format!("{value:>10}"));
+            }
+        }
+        if let Some(error) = &self.first_publish_error {
+            row("first publish error", error.clone());
+        }
+        if let Some(error) = &self.first_stream_error {
+            row("first stream error", error.clone());
+        }
+        if self.deadline_reached {
+            row(
+                "deadline",
+                "reached (--max-duration): the run was cut short".into(),
+            );
+        }
+        format!(
+            "ssehub bench fanout: {} topic {} ({} B events at up to {}/s)\n{t}",
+            self.hub, self.topic, self.payload_bytes, self.rate
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_the_requested_size_and_parses_back() {
+        let least = payload("0123456789abcdef", 42, 1_700_000_000_000_000, 0).len();
+        for size in [0, 10, least, least + 1, 128, 4096] {
+            let body = payload("0123456789abcdef", 42, 1_700_000_000_000_000, size);
+            assert_eq!(body.len(), size.max(least));
+            let p: Payload<'_> = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                (p.run, p.seq, p.ts_us),
+                ("0123456789abcdef", 42, 1_700_000_000_000_000)
+            );
+        }
+    }
+
+    #[test]
+    fn tally_counts_duplicates_order_and_foreign_events() {
+        let shared = Shared {
+            run_id: "r".into(),
+            events: 4,
+            latency: Histogram::new(),
+        };
+        let mut r = Received::new(4);
+        let mut stream = String::from("retry: 10\n\n");
+        for seq in [0, 2, 1, 2, 9] {
+            stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));
+        }
+        stream += "data: not json\n\n";
+        stream += &format!("data: {}\n\n", payload("other", 3, 0, 0));
+        r.feed(stream.as_bytes(), &shared);
+        assert_eq!(r.delivered, 3);
+        assert_eq!((r.duplicates, r.out_of_order, r.foreign), (1, 1, 3));
+        assert_eq!(shared.latency.count(), 3);
+
+        let mut acked = Bitset::new(4);
+        for seq in [0, 1, 3] {
+            acked.set(seq);
+        }
+        let mut totals = Totals::default();
+        totals.add(
+            Outcome {
+                received: r,
+                end: End::Broken("x".into()),
+            },
+            &acked,
+        );
+        // Seq 2 arrived though its publish failed; seq 3 was acknowledged and never came.
+        assert_eq!((totals.delivered, totals.unacknowledged), (2, 1));
+        assert_eq!(totals.ended_early, 1);
+    }
+}

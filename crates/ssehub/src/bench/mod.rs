@@ -1,0 +1,65 @@
+//! `ssehub bench`: load scenarios that any SSE user can point at any hub, ssehub or not.
+//!
+//! Each scenario talks plain HTTP (reqwest) and parses the streams with our own
+//! [`ssehub_wire::Parser`], runs all its connections as tasks on one tokio runtime, bounds every
+//! loop in count and time, and retries nothing: a failed request is counted and reported.
+//!
+//! # Layout
+//!
+//! - `fanout.rs` — `ssehub bench fanout`: N subscribers, M events at R/s.
+//! - `histogram.rs` — the shared lock-free latency histogram.
+
+mod fanout;
+mod histogram;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cli::{BenchArgs, BenchScenario};
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = match &args.scenario {
+        BenchScenario::Fanout(args) => runtime.block_on(fanout::run(args)),
+    };
+    // Connections still open (after an error) are dropped here, not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// `Name: value` flags as a header map.
+fn parse_headers(headers: &[String]) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--header {header:?}: expected `Name: value`"))?;
+        let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("--header {header:?}: invalid name"))?;
+        let value = reqwest::header::HeaderValue::from_str(value.trim())
+            .with_context(|| format!("--header {header:?}: invalid value"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Microseconds since the Unix epoch, by the wall clock (so that a publisher and a subscriber
+/// in different processes on one machine agree).
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// A positive number of seconds from a flag.
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        value.is_finite() && value > 0.0 && value < 1e9,
+        "{flag} must be a positive number of seconds, not {value}"
+    );
+    Ok(Duration::from_secs_f64(value))
+}

@@ -1,0 +1,111 @@
+//! `ssehub bench fanout` against the real hub: a smoke test of counts, never of timings.
+
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::util::TestHub;
+
+/// Runs `ssehub bench <args>` (at most 60 s) and returns (success, stdout, stderr).
+async fn bench(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(env!("CARGO_BIN_EXE_ssehub"))
+            .arg("bench")
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the bench ends by itself")
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn fanout_delivers_every_event_to_every_subscriber() {
+    let hub = TestHub::start(&[]).await;
+    let (ok, stdout, stderr) = bench(&[
+        "fanout",
+        "--hub",
+        &hub.url,
+        "--subscribers",
+        "5",
+        "--events",
+        "20",
+        "--rate",
+        "200",
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stdout}"));
+    for (field, want) in [
+        ("subscribers", 5),
+        ("events_published", 20),
+        ("publish_errors", 0),
+        ("deliveries_expected", 100),
+        ("delivered", 100),
+        ("lost", 0),
+        ("duplicates", 0),
+        ("out_of_order", 0),
+        ("streams_ended_early", 0),
+        ("foreign_events", 0),
+    ] {
+        assert_eq!(report[field], want, "{field} in {report}");
+    }
+    // Timings are present (not checked: they are measurements, not assertions).
+    for p in ["p50", "p90", "p99", "max"] {
+        assert!(report["latency_ms"][p].is_number(), "{report}");
+    }
+}
+
+#[tokio::test]
+async fn fanout_prints_a_table_without_json() {
+    let hub = TestHub::start(&[]).await;
+    let (ok, stdout, stderr) = bench(&[
+        "fanout",
+        "--hub",
+        &hub.url,
+        "--subscribers",
+        "2",
+        "--events",
+        "3",
+        "--rate",
+        "100",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    for row in [
+        "delivered",
+        "lost",
+        "duplicates",
+        "out of order",
+        "latency ms",
+    ] {
+        assert!(stdout.contains(row), "{row} missing in\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn fanout_fails_clearly_when_no_hub_listens() {
+    // A port that was free a moment ago: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (ok, stdout, stderr) = bench(&["fanout", "--hub", &url, "--subscribers", "3"]).await;
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("0 of 3 subscriptions opened"),
+        "unexpected error: {stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
