@@ -7,8 +7,8 @@ import { test } from 'node:test';
 
 import { EventSource } from 'eventsource';
 
-import { GAP, record, waitOpen } from './lib/events.mjs';
-import { publish, publishBatch, startHub, uniqueTopic, waitUntil, withTimeout } from './lib/hub.mjs';
+import { GAP, idsProblem, record, waitOpen } from './lib/events.mjs';
+import { metric, metrics, publish, publishBatch, startHub, uniqueTopic, waitUntil, withTimeout } from './lib/hub.mjs';
 
 const TIMEOUT = 60_000;
 
@@ -20,7 +20,7 @@ function open(t, url, init) {
 }
 
 test('a subscription stream has the SSE headers, starts with retry: and sends heartbeats', { timeout: TIMEOUT }, async (t) => {
-  const hub = await startHub(t, { retryMs: 200, heartbeatSecs: 1 });
+  const hub = await startHub(t, { store: 'memory', retryMs: 200, heartbeatSecs: 1 });
   const topic = uniqueTopic('raw');
   // Reads the raw stream until a comment line (a heartbeat) follows the first field line.
   const lines = (text) => text.split('\n').filter((l) => l !== '');
@@ -55,7 +55,7 @@ test('a subscription stream has the SSE headers, starts with retry: and sends he
 });
 
 test('EventSource receives published events in order, with ids, types and multi-line data', { timeout: TIMEOUT }, async (t) => {
-  const hub = await startHub(t);
+  const hub = await startHub(t, { store: 'memory' });
   assert.equal(hub.proc.stdoutLines.length, 1, `stdout: ${JSON.stringify(hub.proc.stdoutLines)}`);
 
   const topic = uniqueTopic('chat');
@@ -87,7 +87,7 @@ test('EventSource receives published events in order, with ids, types and multi-
 });
 
 test('EventSource reconnects by itself after a hub restart, sends Last-Event-ID and gets the gap notice', { timeout: TIMEOUT }, async (t) => {
-  const hub = await startHub(t, { retryMs: 200 });
+  const hub = await startHub(t, { store: 'memory', retryMs: 200 });
   const topic = uniqueTopic('resume');
 
   // Records the Last-Event-ID header of every connection attempt.
@@ -136,8 +136,72 @@ test('EventSource reconnects by itself after a hub restart, sends Last-Event-ID 
   assert.notEqual(logId(after[0].id), logId(before[0].id), 'a restarted in-memory hub has a new log id');
 });
 
+test('resumes exactly across a restart of a durable hub', { timeout: TIMEOUT }, async (t) => {
+  // A long, jitter-free retry: after the restart the client is still waiting while 6 and 7 are
+  // published, so it must get them by replay from the durable store.
+  const hub = await startHub(t, { retryMs: 1500, retryJitterMs: 0 });
+  assert.equal(hub.store, 'disk');
+  const { port, dataDir } = hub;
+  const topic = uniqueTopic('durable');
+
+  // Records the Last-Event-ID header of every connection attempt.
+  const attempts = [];
+  const es = open(t, `${hub.url}/topics/${topic}`, {
+    fetch: (input, init) => {
+      attempts.push(init.headers?.['Last-Event-ID'] ?? null);
+      return fetch(input, init);
+    },
+  });
+  const rec = record(es, ['message', GAP]);
+  await waitOpen(es, rec);
+
+  const ev = async (n) => ({ type: 'message', data: `event ${n}`, id: await publish(hub.url, topic, `event ${n}`) });
+  const expected = [];
+  for (let n = 1; n <= 5; n++) expected.push(await ev(n));
+  await rec.waitForCount(5);
+  assert.deepEqual(rec.events, expected);
+  const fifthId = expected[4].id;
+
+  await hub.restart(); // SIGTERM, checked to exit 0; then a new hub on the same port and data dir
+  assert.equal(hub.port, port, 'the restarted hub listens on the same port');
+  assert.equal(hub.dataDir, dataDir, 'the restarted hub uses the same data dir');
+
+  // Published before the client is back: it must get them by replay from its Last-Event-ID.
+  for (let n = 6; n <= 7; n++) expected.push(await ev(n));
+  assert.equal(await metric(hub.url, 'ssehub_connections'), 0, 'the client had not reconnected yet when 6 and 7 were published');
+  assert.deepEqual(attempts, [null], 'no reconnect attempt yet when 6 and 7 were published');
+
+  await waitUntil(async () => (await metric(hub.url, 'ssehub_connections')) === 1, {
+    timeoutMs: 20_000,
+    what: () => `the client to reconnect (attempts ${JSON.stringify(attempts)}; events ${JSON.stringify(rec.events)}; errors ${JSON.stringify(rec.errors)})`,
+  });
+  await rec.waitForCount(7, { timeoutMs: 10_000 });
+  expected.push(await ev(8)); // live
+  await rec.waitFor((e) => e.data === 'event 8', { what: 'the live event 8' });
+  await new Promise((r) => setTimeout(r, 200)); // room for anything unexpected to show up
+
+  const m = await metrics(hub.url);
+  const seen = {
+    events: rec.events,
+    attempts,
+    replays: m.get('ssehub_replays_total'),
+    replayed: m.get('ssehub_replayed_events_total'),
+    gaps: m.get('ssehub_gap_events_total'),
+  };
+  const context = JSON.stringify(seen);
+  assert.deepEqual(rec.events.filter((e) => e.type === GAP), [], `no gap notice: ${context}`);
+  assert.deepEqual(rec.events, expected, `exactly 1..8 in order: ${context}`);
+  assert.equal(idsProblem(rec.events.map((e) => e.id)), null, context);
+  assert.deepEqual(attempts, [null, fifthId], `one reconnect, carrying Last-Event-ID = event 5's id: ${context}`);
+  assert.equal(seen.replays, 1, `one subscription replayed history: ${context}`);
+  assert.equal(seen.replayed, 2, `it replayed 6 and 7: ${context}`);
+  assert.equal(seen.gaps, 0, `no gap notice sent: ${context}`);
+  assert.equal(es.readyState, EventSource.OPEN);
+  assert.equal(rec.opens, 2);
+});
+
 test('a fresh EventSource with ?lastEventId= gets exactly the events after that id', { timeout: TIMEOUT }, async (t) => {
-  const hub = await startHub(t);
+  const hub = await startHub(t, { store: 'memory' });
   const topic = uniqueTopic('replay');
   const published = [];
   for (const [i, event] of [undefined, 'kind', undefined, 'kind', undefined].entries()) {
@@ -164,7 +228,7 @@ test('a fresh EventSource with ?lastEventId= gets exactly the events after that 
 });
 
 test('batch publish, multi-topic /subscribe and patterns', { timeout: TIMEOUT }, async (t) => {
-  const hub = await startHub(t);
+  const hub = await startHub(t, { store: 'memory' });
   const base = uniqueTopic('multi');
   const [a, b, deep] = [`${base}/a`, `${base}/b`, `${base}/c/deep`];
 

@@ -41,3 +41,23 @@ export function waitOpen(es, rec, timeoutMs = 10_000) {
     what: () => `the EventSource to ${es.url} to open (errors ${JSON.stringify(rec?.errors ?? [])})`,
   });
 }
+
+/** Splits an event id `<8 hex log id>-<seq>` into {log, seq}; throws on any other shape. */
+export function parseEventId(id) {
+  const m = /^([0-9a-f]{8})-([1-9][0-9]*)$/.exec(id ?? '');
+  if (!m) throw new Error(`not an ssehub event id (<8 hex>-<seq>): ${JSON.stringify(id)}`);
+  return { log: m[1], seq: Number(m[2]) };
+}
+
+/**
+ * Checks that `ids` all share one log id and have strictly increasing sequence
+ * numbers; returns an error message, or null when they do.
+ */
+export function idsProblem(ids) {
+  const parsed = ids.map(parseEventId);
+  for (let i = 1; i < parsed.length; i++) {
+    if (parsed[i].log !== parsed[0].log) return `log id changed at ${i}: ${JSON.stringify(ids)}`;
+    if (parsed[i].seq <= parsed[i - 1].seq) return `seq not strictly increasing at ${i}: ${JSON.stringify(ids)}`;
+  }
+  return null;
+}

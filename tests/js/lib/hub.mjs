@@ -2,10 +2,13 @@
 // HTTP, and wait for things with a deadline.
 //
 // Every child process started here is tracked by PID and killed (SIGKILL) when the test process
-// exits, whatever happened; every wait has a timeout.
+// exits, whatever happened; every wait has a timeout. Every temporary data directory made here is
+// removed when its test ends, or at the latest when the test process exits.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +27,8 @@ const LOG_LIMIT = 64 * 1024;
 
 /** Children still alive, by PID; killed on exit so no hub outlives the tests. */
 const live = new Map();
+/** Temporary data directories not yet removed; removed on exit at the latest. */
+const tempDirs = new Set();
 process.on('exit', () => {
   for (const pid of live.keys()) {
     try {
@@ -32,7 +37,26 @@ process.on('exit', () => {
       // already gone
     }
   }
+  for (const dir of tempDirs) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
 });
+
+/** Makes a fresh, empty directory under the OS temporary directory for a hub's durable store. */
+async function makeDataDir() {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ssehub-js-'));
+  tempDirs.add(dir);
+  return dir;
+}
+
+async function removeDataDir(dir) {
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
 
 /** Resolves with `promise`, or rejects after `ms` with an error naming `what`. */
 export function withTimeout(promise, ms, what) {
@@ -164,7 +188,7 @@ class HubProcess {
 }
 
 function spawnHub(listen, extraArgs) {
-  const args = ['serve', '--listen', listen, '--store', 'memory', ...extraArgs];
+  const args = ['serve', '--listen', listen, ...extraArgs];
   const child = spawn(hubBin, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -178,21 +202,43 @@ function spawnHub(listen, extraArgs) {
 }
 
 /**
- * Starts `ssehub serve --listen 127.0.0.1:0 --store memory` plus options, and waits until it is
- * listening.
+ * Starts `ssehub serve --listen 127.0.0.1:0` plus options, and waits until it is listening.
  *
- * Options: `retryMs` (passed as --retry-ms, default 200), `heartbeatSecs`, `corsOrigins` (each one
- * a --cors-origin), `args` (any further arguments), `startTimeoutMs`.
+ * Options:
+ * - `store`: `'disk'` (the default, like the hub's own default) runs the durable store with
+ *   `--store disk --data-dir DIR`, where DIR is a fresh directory made with `fs.mkdtemp` under
+ *   `os.tmpdir()` and removed when the test ends; `'memory'` runs `--store memory` (no history
+ *   across a restart, so a resuming client gets the `ssehub-gap` notice).
+ * - `retryMs` (passed as --retry-ms, default 200; `null` for the hub's default),
+ *   `retryJitterMs` (--retry-jitter-ms; the hub's default when not given), `heartbeatSecs`,
+ *   `corsOrigins` (each one a --cors-origin), `args` (any further arguments), `startTimeoutMs`.
  *
- * Returns {url, port, stop(signal), restart(), kill(), proc}: `stop` sends the signal (SIGTERM by
- * default) and resolves with {code, signal} of the exit; `restart` stops the hub with SIGTERM if
- * it runs, checks it exited 0, and starts a new one with the same arguments on the same port.
- * Pass the test context `t` as the first argument so the hub is killed when the test ends.
+ * Returns {url, port, store, dataDir, stop(signal), restart(), kill(), proc}: `stop` sends the
+ * signal (SIGTERM by default) and resolves with {code, signal} of the exit; `restart` stops the
+ * hub with SIGTERM if it runs, checks it exited 0, and starts a new one with the same arguments
+ * on the same port and, for the durable store, the same data directory. `dataDir` is undefined
+ * for the in-memory store.
+ * Pass the test context `t` as the first argument so the hub is killed (and its data directory
+ * removed) when the test ends.
  */
 export async function startHub(t, options = {}) {
-  const { retryMs = 200, heartbeatSecs, corsOrigins = [], args = [], startTimeoutMs = 15_000 } = options;
-  const extra = [];
+  const {
+    store = 'disk',
+    retryMs = 200,
+    retryJitterMs,
+    heartbeatSecs,
+    corsOrigins = [],
+    args = [],
+    startTimeoutMs = 15_000,
+  } = options;
+  if (store !== 'disk' && store !== 'memory') {
+    throw new Error(`startHub: store must be 'disk' or 'memory', got ${JSON.stringify(store)}`);
+  }
+  const dataDir = store === 'disk' ? await makeDataDir() : undefined;
+  const extra = ['--store', store];
+  if (dataDir !== undefined) extra.push('--data-dir', dataDir);
   if (retryMs !== null) extra.push('--retry-ms', String(retryMs));
+  if (retryJitterMs !== undefined) extra.push('--retry-jitter-ms', String(retryJitterMs));
   if (heartbeatSecs !== undefined) extra.push('--heartbeat-secs', String(heartbeatSecs));
   for (const origin of corsOrigins) extra.push('--cors-origin', origin);
   extra.push(...args);
@@ -201,6 +247,8 @@ export async function startHub(t, options = {}) {
     proc: undefined,
     url: undefined,
     port: undefined,
+    store,
+    dataDir,
     /** Every process this handle started, oldest first. */
     procs: [],
     async stop(signal = 'SIGTERM', timeoutMs) {
@@ -244,7 +292,11 @@ export async function startHub(t, options = {}) {
 
   t?.after(async () => {
     hub.kill();
-    await Promise.all(hub.procs.map((p) => withTimeout(p.exit, 5_000, `ssehub pid ${p.pid} to exit`)));
+    try {
+      await Promise.all(hub.procs.map((p) => withTimeout(p.exit, 5_000, `ssehub pid ${p.pid} to exit`)));
+    } finally {
+      if (dataDir !== undefined) await removeDataDir(dataDir);
+    }
   });
   await launch('127.0.0.1:0');
   return hub;
@@ -303,6 +355,30 @@ export async function publishBatch(hubUrl, events) {
     throw new Error(`POST ${url} -> ${res.body}, expected {"ids": [${events.length} ids]}`);
   }
   return parsed.ids;
+}
+
+/**
+ * `GET /metrics`, parsed: a Map from each sample's name (with its labels, as written, e.g.
+ * `ssehub_rejected_requests_total{reason="not_found"}`) to its value as a number.
+ */
+export async function metrics(hubUrl) {
+  const url = new URL('/metrics', hubUrl);
+  const res = await request('GET', url);
+  if (res.status !== 200) throw new Error(`GET ${url} -> ${res.status} ${res.body}, expected 200`);
+  const samples = new Map();
+  for (const line of res.body.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const cut = line.lastIndexOf(' ');
+    samples.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return samples;
+}
+
+/** One sample of `GET /metrics` (see `metrics`); throws if the hub does not report it. */
+export async function metric(hubUrl, name) {
+  const samples = await metrics(hubUrl);
+  if (!samples.has(name)) throw new Error(`GET /metrics has no ${name}: ${JSON.stringify([...samples.keys()])}`);
+  return samples.get(name);
 }
 
 /** A topic name no other test uses. */
