@@ -23,6 +23,12 @@ pub(crate) enum Command {
     /// Every flag can also be set as an SSEHUB_* environment variable; flags and variables
     /// override the config file.
     Serve(ServeArgs),
+    /// Publish one event; prints its id.
+    ///
+    /// The data is the DATA argument, or stdin when DATA is absent or `-`.
+    Pub(PubArgs),
+    /// Subscribe and print events as they come; reconnects and resumes by itself.
+    Sub(SubArgs),
     /// Load-test an SSE hub — this one or any other — and report deliveries and latency.
     ///
     /// Each scenario prints a table, or one JSON object with --json. Runs are bounded in time
@@ -227,4 +233,50 @@ pub(crate) struct FanoutArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// The hub a client command talks to.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HubArg {
+    /// The hub's base URL.
+    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) hub: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PubArgs {
+    #[command(flatten)]
+    pub(crate) hub: HubArg,
+
+    /// The topic (`builds/42/log`).
+    pub(crate) topic: String,
+
+    /// The event data; stdin when absent or `-` (without its final line break).
+    pub(crate) data: Option<String>,
+
+    /// The event type (what `addEventListener` listens for); `message` when absent.
+    #[arg(long)]
+    pub(crate) event: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubArgs {
+    #[command(flatten)]
+    pub(crate) hub: HubArg,
+
+    /// Topics or patterns (`*` is one segment, a trailing `**` the rest).
+    #[arg(required = true)]
+    pub(crate) topics: Vec<String>,
+
+    /// Start after this id, or `earliest` for all retained history (default: live only).
+    #[arg(long, value_name = "ID|earliest")]
+    pub(crate) last_event_id: Option<String>,
+
+    /// One JSON object per event: {"type", "data", "last_event_id"}.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Exit after this many events.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
 }

@@ -10,12 +10,17 @@
 //! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown.
 //! - `config.rs` — the typed TOML config file.
 //! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
+//! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
+//! - `hub_client.rs` — the publish API client shared by the publishing commands.
 
 mod bench;
 mod cli;
 mod config;
 mod decode;
+mod hub_client;
+mod publish;
 mod serve;
+mod subscribe;
 
 use std::process::ExitCode;
 
@@ -27,6 +32,8 @@ fn main() -> ExitCode {
         cli::Command::Decode(args) => decode::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Pub(args) => publish::run(&args),
+        cli::Command::Sub(args) => subscribe::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -202,35 +202,36 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         plan.rate, plan.publish_url
     );
 
-    // 2. Publish, one at a time, paced.
-    let publish_client = plan.client(Some(plan.timeout))?;
-    let mut acked = Bitset::new(events);
-    let ack_latency = Histogram::new();
-    let mut publish_errors = 0;
-    let mut first_publish_error = None;
-    let mut deadline_reached = false;
-    let publish_start = Instant::now();
-    for seq in 0..events {
-        let due = publish_start + Duration::from_secs_f64(f64::from(seq) / f64::from(plan.rate));
-        if due >= deadline {
-            deadline_reached = true;
-            break;
-        }
-        tokio::time::sleep_until(due).await;
-        let body = payload(&shared.run_id, seq, now_micros(), plan.payload_bytes);
-        let sent = Instant::now();
-        match publish(&publish_client, &plan.publish_url, body).await {
-            Ok(()) => {
-                acked.set(seq);
-                ack_latency.record(micros(sent.elapsed()));
-            }
-            Err(error) => {
-                publish_errors += 1;
-                first_publish_error.get_or_insert(error);
-            }
-        }
-    }
-    let publish_secs = publish_start.elapsed().as_secs_f64();
+    // 2. Publish, one at a time, paced, from a thread of its own.
+    let job = PublishJob {
+        client: plan.client(Some(plan.timeout))?,
+        url: plan.publish_url.clone(),
+        shared: shared.clone(),
+        rate: plan.rate,
+        payload_bytes: plan.payload_bytes,
+        deadline,
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-publisher".into())
+        .spawn(move || {
+            let _ = done_tx.send(job.run());
+        })
+        .context("cannot start the publisher thread")?;
+    // The publisher stops by itself at the deadline; its last request may take `timeout`.
+    let publisher =
+        tokio::time::timeout_at(deadline + plan.timeout + Duration::from_secs(1), done_rx)
+            .await
+            .context("the publisher did not stop in time")?
+            .context("the publisher thread failed")??;
+    let Published {
+        acked,
+        ack_latency,
+        errors: publish_errors,
+        first_error: first_publish_error,
+        secs: publish_secs,
+        mut deadline_reached,
+    } = publisher;
     let published = acked.count();
 
     // 3. Drain: until every subscriber has everything, or the drain time is over.
@@ -304,6 +305,75 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         first_publish_error,
         first_stream_error: totals.first_stream_error,
     })
+}
+
+/// The publisher's inputs.
+struct PublishJob {
+    client: reqwest::Client,
+    url: String,
+    shared: Arc<Shared>,
+    rate: u32,
+    payload_bytes: usize,
+    deadline: Instant,
+}
+
+/// What the publisher did.
+struct Published {
+    acked: Bitset,
+    /// Microseconds from sending a POST to its answer.
+    ack_latency: Histogram,
+    errors: u64,
+    first_error: Option<String>,
+    secs: f64,
+    deadline_reached: bool,
+}
+
+impl PublishJob {
+    /// Publishes every event on a runtime of its own (call it from a thread of its own): on the
+    /// subscribers' runtime, the publisher's task would queue behind the thousands of tasks
+    /// each event wakes, and its pace, timestamps and ack latencies would measure the bench.
+    fn run(self) -> anyhow::Result<Published> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the publisher's runtime")?;
+        Ok(runtime.block_on(self.publish_all()))
+    }
+
+    async fn publish_all(self) -> Published {
+        let events = self.shared.events;
+        let mut done = Published {
+            acked: Bitset::new(events),
+            ack_latency: Histogram::new(),
+            errors: 0,
+            first_error: None,
+            secs: 0.0,
+            deadline_reached: false,
+        };
+        let start = Instant::now();
+        for seq in 0..events {
+            let due = start + Duration::from_secs_f64(f64::from(seq) / f64::from(self.rate));
+            if due >= self.deadline {
+                done.deadline_reached = true;
+                break;
+            }
+            tokio::time::sleep_until(due).await;
+            let body = payload(&self.shared.run_id, seq, now_micros(), self.payload_bytes);
+            let sent = Instant::now();
+            match publish(&self.client, &self.url, body).await {
+                Ok(()) => {
+                    done.acked.set(seq);
+                    done.ack_latency.record(micros(sent.elapsed()));
+                }
+                Err(error) => {
+                    done.errors += 1;
+                    done.first_error.get_or_insert(error);
+                }
+            }
+        }
+        done.secs = start.elapsed().as_secs_f64();
+        done
+    }
 }
 
 fn micros(d: Duration) -> u64 {

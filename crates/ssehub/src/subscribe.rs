@@ -1,0 +1,157 @@
+//! `ssehub sub TOPIC...`: print events as they come, reconnecting and resuming by itself.
+//!
+//! Plain output prints each event's data on its own line (`stderr` events on stderr, events of
+//! other types than `message`/`stdout` prefixed with `[type] `); `--json` prints one object per
+//! event, the shape `ssehub decode` prints. Gap notices and reconnects are reported on stderr.
+//! Ctrl-C ends it cleanly.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use ssehub_client::{Error, Event, EventSource};
+
+use crate::cli::SubArgs;
+
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    data: &'a str,
+    last_event_id: &'a str,
+}
+
+pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(subscribe(args))
+}
+
+/// The subscribe URL for `topics`.
+fn url(hub: &str, topics: &[String]) -> String {
+    let hub = hub.trim_end_matches('/');
+    match topics {
+        [one] => format!("{hub}/topics/{}", encode_path(one)),
+        many => {
+            let query: Vec<String> = many
+                .iter()
+                .map(|t| {
+                    format!(
+                        "topic={}",
+                        form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+                    )
+                })
+                .collect();
+            format!("{hub}/subscribe?{}", query.join("&"))
+        }
+    }
+}
+
+/// Percent-encodes each segment of a topic, keeping the `/` between them.
+pub(crate) fn encode_path(topic: &str) -> String {
+    topic
+        .split('/')
+        .map(|segment| {
+            segment
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'*' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
+    let mut builder = EventSource::builder(url(&args.hub.hub, &args.topics))
+        .retry_server_errors(true)
+        .reconnection_time(Duration::from_secs(1))
+        // Three missed heartbeats (15 s each by default) mean the connection is dead.
+        .read_timeout(Duration::from_secs(45));
+    if let Some(id) = &args.last_event_id {
+        builder = builder.last_event_id(id.as_str());
+    }
+    let mut events = builder.build();
+    let mut received = 0u64;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let item = tokio::select! {
+            item = events.next() => item,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let Some(item) = item else { break };
+        match item {
+            Ok(Event::Message(m)) => {
+                if m.event_type == ssehub_core::GAP_EVENT {
+                    eprintln!(
+                        "ssehub sub: warning: history could not fill a gap: {}",
+                        m.data
+                    );
+                    if !args.json {
+                        continue;
+                    }
+                }
+                let written = if args.json {
+                    serde_json::to_writer(
+                        &mut stdout,
+                        &JsonEvent {
+                            event_type: &m.event_type,
+                            data: &m.data,
+                            last_event_id: &m.last_event_id,
+                        },
+                    )
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(stdout))
+                } else {
+                    match m.event_type.as_str() {
+                        "message" | "stdout" => writeln!(stdout, "{}", m.data),
+                        "stderr" => {
+                            eprintln!("{}", m.data);
+                            Ok(())
+                        }
+                        other => writeln!(stdout, "[{other}] {}", m.data),
+                    }
+                };
+                if written.and_then(|()| stdout.flush()).is_err() {
+                    break; // stdout closed (a pipe into `head`): done
+                }
+                received += 1;
+                if args.count.is_some_and(|n| received >= n) {
+                    break;
+                }
+            }
+            Ok(Event::Open { .. } | Event::Comment(_)) => {}
+            Err(e) if e.is_fatal() => {
+                anyhow::bail!("the subscription failed: {e}");
+            }
+            Err(Error::Parse(e)) => eprintln!("ssehub sub: warning: {e}"),
+            Err(e) => eprintln!("ssehub sub: {e}; reconnecting"),
+        }
+    }
+    events.close();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(url("http://h/", &["a/b".into()]), "http://h/topics/a/b");
+        assert_eq!(
+            url("http://h", &["a b/ü".into()]),
+            "http://h/topics/a%20b/%C3%BC"
+        );
+        assert_eq!(
+            url("http://h", &["a/*".into(), "b&c".into()]),
+            "http://h/subscribe?topic=a%2F*&topic=b%26c"
+        );
+    }
+}
