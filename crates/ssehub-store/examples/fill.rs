@@ -20,6 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             hub: Limits::default(),
             ..Retention::default()
         },
+        quick_repair: std::env::var("QUICK_REPAIR").map_or(true, |v| v != "0"),
         ..DiskOptions::default()
     };
     let store = DiskStore::open(dir.as_ref(), options)?;

@@ -238,6 +238,23 @@ impl DiskStore {
         Ok(store)
     }
 
+    /// Closes the store cleanly, once every other handle is gone (waiting up to `timeout`
+    /// for in-flight reads and appends to let go). A clean close lets the next start skip
+    /// redb's crash check. Returns whether it closed cleanly.
+    pub fn close(self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while Arc::strong_count(&self.inner) > 1 {
+            if std::time::Instant::now() > deadline {
+                tracing::warn!("the store is still in use; leaving it to the crash check of the next start");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.inner.flush();
+        drop(self);
+        true
+    }
+
     /// The number of events retained.
     pub fn len(&self) -> u64 {
         self.inner.lock_state().count
@@ -486,6 +503,13 @@ impl Inner {
     /// A write transaction, reopening the database once if an earlier I/O error (a full
     /// disk, say) left redb refusing to write until it is reopened.
     fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.begin_write_raw()?;
+        // Every commit, so that whichever is last before a crash carries the allocator state.
+        txn.set_quick_repair(self.options.quick_repair);
+        Ok(txn)
+    }
+
+    fn begin_write_raw(&self) -> Result<redb::WriteTransaction, StoreError> {
         let db = self.db();
         let Db::ReadWrite(rw) = &*db else {
             return Err(StoreError::ReadOnly(format!(

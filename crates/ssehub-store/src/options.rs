@@ -90,6 +90,10 @@ pub struct DiskOptions {
     /// The most recent events kept in memory, encoded, to serve resumes without reading the
     /// disk (most resumes are reconnects a few seconds behind).
     pub tail_cache_events: usize,
+    /// Save redb's allocator state with every commit (redb's "quick repair"), so that the
+    /// first start after a crash does not walk the whole file to rebuild it. Costs a second
+    /// fsync per commit; see docs/storage.md for the figures both ways.
+    pub quick_repair: bool,
 }
 
 impl Default for DiskOptions {
@@ -98,6 +102,7 @@ impl Default for DiskOptions {
             fsync: FsyncPolicy::Always,
             retention: Retention::default(),
             tail_cache_events: 10_000,
+            quick_repair: true,
         }
     }
 }

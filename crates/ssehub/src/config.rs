@@ -86,6 +86,9 @@ pub(crate) struct Storage {
     pub(crate) fsync_interval_ms: u64,
     /// Recent events kept in memory to serve reconnects without reading the disk.
     pub(crate) tail_cache_events: usize,
+    /// Keep redb's allocator state with every commit, so the first start after a crash is
+    /// instant instead of walking the whole file (at the cost of a second fsync per commit).
+    pub(crate) quick_repair: bool,
 }
 
 impl Default for Storage {
@@ -94,6 +97,7 @@ impl Default for Storage {
             fsync: Fsync::Always,
             fsync_interval_ms: 100,
             tail_cache_events: 10_000,
+            quick_repair: true,
         }
     }
 }
@@ -290,6 +294,7 @@ impl Config {
                 ..ssehub_store::Retention::default()
             },
             tail_cache_events: self.storage.tail_cache_events,
+            quick_repair: self.storage.quick_repair,
         })
     }
 

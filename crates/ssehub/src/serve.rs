@@ -44,9 +44,15 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(args, config));
+    let mut store = None;
+    let result = runtime.block_on(serve(args, config, &mut store));
     // Whatever is still open after the grace period is closed here.
     runtime.shutdown_timeout(Duration::from_millis(200));
+    if let Some(store) = store {
+        if store.close(Duration::from_secs(5)) {
+            tracing::info!("the store is closed");
+        }
+    }
     result
 }
 
@@ -89,7 +95,13 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn serve(args: &ServeArgs, config: Config) -> anyhow::Result<()> {
+/// Runs the hub until shutdown. A durable store is handed back through `disk` so that it can
+/// be closed cleanly once the runtime has let go of it.
+async fn serve(
+    args: &ServeArgs,
+    config: Config,
+    disk: &mut Option<DiskStore>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -105,6 +117,7 @@ async fn serve(args: &ServeArgs, config: Config) -> anyhow::Result<()> {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "the durable store is open"
             );
+            *disk = Some(store.clone());
             Arc::new(store)
         }
     };
