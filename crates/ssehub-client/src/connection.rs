@@ -17,12 +17,17 @@ use crate::{Builder, Error, Event, Shared};
 enum Outcome {
     /// Reconnect after waiting, counting `failures` failed attempts in a row.
     Reconnect { failures: u32 },
+    /// Reconnect at once: the caller asked for it with `EventSource::reconnect`.
+    ReconnectNow,
     /// Stop for good (204, a fatal error, or nobody is listening any more).
     Stop,
 }
 
 pub(crate) async fn run(cfg: Builder, tx: mpsc::Sender<Result<Event, Error>>, shared: Arc<Shared>) {
-    let client = cfg.client.clone().unwrap_or_default();
+    let client = cfg
+        .client
+        .clone()
+        .unwrap_or_else(|| default_client(&cfg.method));
     let mut parser = Parser::with_limits(cfg.limits).with_comments(cfg.comments);
     parser.set_last_event_id(cfg.last_event_id.as_str());
     let mut reconnection_time = cfg.reconnection_time;
@@ -36,6 +41,10 @@ pub(crate) async fn run(cfg: Builder, tx: mpsc::Sender<Result<Event, Error>>, sh
         match outcome {
             Outcome::Stop => return,
             Outcome::Reconnect { failures: f } => failures = f,
+            Outcome::ReconnectNow => {
+                failures = 0;
+                continue;
+            }
         }
         let delay = cfg
             .backoff
@@ -88,6 +97,7 @@ async fn connect_once(
     };
     let response = match sent {
         Ok(response) => response,
+        Err(e) if e.is_redirect() => return report(tx, Error::Transport(e), Outcome::Stop).await,
         Err(e) => return report(tx, Error::Transport(e), failed).await,
     };
     let status = response.status();
@@ -125,13 +135,15 @@ async fn connect_once(
     loop {
         let next = tokio::select! {
             next = read(&mut body, cfg.read_timeout) => next,
-            _ = shared.reconnect.notified() => return Outcome::Reconnect { failures: 0 },
+            _ = shared.reconnect.notified() => return Outcome::ReconnectNow,
             _ = tx.closed() => return Outcome::Stop,
         };
         let chunk = match next {
             Ok(Some(Ok(chunk))) => chunk,
             // A clean end: reconnect after the reconnection time.
-            Ok(None) => return Outcome::Reconnect { failures: 0 },
+            Ok(None) => {
+                return report(tx, Error::StreamEnded, Outcome::Reconnect { failures: 0 }).await;
+            }
             Ok(Some(Err(e))) => {
                 return report(tx, Error::Transport(e), Outcome::Reconnect { failures: 0 }).await;
             }
@@ -172,6 +184,27 @@ async fn connect_once(
             *id = parser.last_event_id().to_string();
         }
     }
+}
+
+/// reqwest's default client, except that a redirect to the URL that answered it (what an
+/// empty `Location` resolves to) is an error rather than a loop, unless it changes the method
+/// (a POST answered by a 303 to itself, to GET the stream).
+fn default_client(method: &reqwest::Method) -> reqwest::Client {
+    let keeps_method = matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD);
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let changes_method = !keeps_method && matches!(attempt.status().as_u16(), 301..=303);
+        if attempt.previous().last() == Some(attempt.url()) && !changes_method {
+            attempt.error("redirected to the same URL (an empty Location?)")
+        } else if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .build()
+        .unwrap_or_default()
 }
 
 /// The next chunk, or `Err(limit)` when nothing came within the read timeout.

@@ -22,8 +22,10 @@
 //! `Cache-Control: no-cache` on every request; `Last-Event-ID` on reconnect only when the last
 //! event id is not empty, carried across any number of reconnects; `retry:` honoured (even from
 //! a block that never completes); 204 stops it for good; any other status than 200, or a
-//! content type other than `text/event-stream`, fails it; redirects are followed; an event cut
-//! off by a disconnect is discarded, and its id never used.
+//! content type other than `text/event-stream`, fails it; redirects are followed (a redirect to the
+//! URL itself, what an empty `Location` gives, fails it); an event cut off by a disconnect is
+//! discarded, and its id never used; a clean end of the body is reported as a non-fatal
+//! [`Error::StreamEnded`] (the standard's `error` event) before the reconnect.
 //!
 //! What real clients also need: exponential backoff with jitter and a cap after failures
 //! ([`Backoff`]); a read timeout that reconnects a stream gone silent (heartbeats count);
@@ -72,9 +74,15 @@ pub enum Event {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The request or the body failed (refused, reset, DNS, …); the client reconnects.
+    /// The request or the body failed (refused, reset, DNS, …); the client reconnects. Fatal
+    /// when a redirect cannot be followed (to the URL itself, as an empty `Location` is, or
+    /// too many): trying again would only repeat it.
     #[error("connection failed: {0}")]
     Transport(#[source] reqwest::Error),
+    /// The server ended the response body cleanly; the client reconnects after the
+    /// reconnection time (the standard's `error` event while reconnecting).
+    #[error("the server ended the stream")]
+    StreamEnded,
     /// No bytes for the read timeout; the client reconnects.
     #[error("no data for {0:?}; reconnecting")]
     ReadTimeout(Duration),
@@ -101,7 +109,8 @@ impl Error {
         match self {
             Error::Status { fatal, .. } => *fatal,
             Error::ContentType(_) => true,
-            Error::Transport(_) | Error::ReadTimeout(_) | Error::Parse(_) => false,
+            Error::Transport(e) => e.is_redirect(),
+            Error::StreamEnded | Error::ReadTimeout(_) | Error::Parse(_) => false,
         }
     }
 }
@@ -261,7 +270,8 @@ impl EventSource {
             .clone()
     }
 
-    /// Drops the current connection and reconnects now (resuming from the last event id).
+    /// Drops the current connection and reconnects now, without waiting for the reconnection
+    /// time (resuming from the last event id).
     pub fn reconnect(&self) {
         self.shared.reconnect.notify_one();
     }
