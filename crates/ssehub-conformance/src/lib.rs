@@ -292,18 +292,18 @@ pub fn check(subject: &mut dyn Subject, vector: &Vector, chunks: &[Vec<u8>]) -> 
             outcome.retry, vector.retry
         ));
     }
-    if let Some(id) = outcome.final_last_event_id {
-        if id != vector.final_last_event_id {
-            return Err(format!(
-                "final last event id {id:?}, expected {:?}",
-                vector.final_last_event_id
-            ));
-        }
+    if let Some(id) = outcome.final_last_event_id
+        && id != vector.final_last_event_id
+    {
+        return Err(format!(
+            "final last event id {id:?}, expected {:?}",
+            vector.final_last_event_id
+        ));
     }
-    if let (Some(got), Some(want)) = (outcome.comments, &vector.expected_comments) {
-        if &got != want {
-            return Err(format!("comments {got:?}, expected {want:?}"));
-        }
+    if let (Some(got), Some(want)) = (outcome.comments, &vector.expected_comments)
+        && &got != want
+    {
+        return Err(format!("comments {got:?}, expected {want:?}"));
     }
     Ok(())
 }

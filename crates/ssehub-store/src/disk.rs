@@ -245,7 +245,9 @@ impl DiskStore {
         let deadline = std::time::Instant::now() + timeout;
         while Arc::strong_count(&self.inner) > 1 {
             if std::time::Instant::now() > deadline {
-                tracing::warn!("the store is still in use; leaving it to the crash check of the next start");
+                tracing::warn!(
+                    "the store is still in use; leaving it to the crash check of the next start"
+                );
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));

@@ -29,6 +29,18 @@ pub(crate) enum Command {
     Pub(PubArgs),
     /// Subscribe and print events as they come; reconnects and resumes by itself.
     Sub(SubArgs),
+    /// Follow a file like `tail -F` and publish each new line as one event.
+    ///
+    /// Events have type `message` and the line (without its line ending) as data. Follows
+    /// rotation and truncation, waits for a file that does not exist yet, and publishes in
+    /// batches. Ctrl-C or SIGTERM publishes what is left and exits 0.
+    Tail(TailArgs),
+    /// Run a command; publish its stdout and stderr lines as they come, then its exit.
+    ///
+    /// Events of type `stdout` and `stderr`, then `exit` with {"code": N} (or {"signal": N}).
+    /// The output also goes to this terminal unchanged, whether or not the hub takes it. Exits
+    /// with the command's code: 127 when it is not found, 125 when ssehub itself fails.
+    Exec(ExecArgs),
     /// Load-test an SSE hub — this one or any other — and report deliveries and latency.
     ///
     /// Each scenario prints a table, or one JSON object with --json. Runs are bounded in time
@@ -158,6 +170,44 @@ pub(crate) enum BenchScenario {
     /// microseconds since the Unix epoch; latency is measured from that time to the moment
     /// the subscriber has parsed the event.
     Fanout(FanoutArgs),
+    /// P publishers sending batches of B events, flat out or at a total rate: acknowledged
+    /// events per second and acknowledgement latency (with a durable hub, each
+    /// acknowledgement means the batch was fsync'd).
+    Publish(PublishBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishBenchArgs {
+    #[command(flatten)]
+    pub(crate) hub: HubArg,
+
+    /// Concurrent publishers, each waiting for its answer before the next request.
+    #[arg(long, short = 'p', default_value_t = 64)]
+    pub(crate) publishers: u32,
+
+    /// Events per request (POST /publish).
+    #[arg(long, short = 'b', default_value_t = 1)]
+    pub(crate) batch: u32,
+
+    /// Events to publish in total.
+    #[arg(long, short = 'm', default_value_t = 100_000)]
+    pub(crate) events: u32,
+
+    /// Total events per second (0: flat out).
+    #[arg(long, short = 'r', default_value_t = 0)]
+    pub(crate) rate: u32,
+
+    /// Data bytes per event.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) payload_bytes: usize,
+
+    /// Stop after this many seconds even if not done.
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) max_duration: f64,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// When a subscription counts as open.
@@ -279,4 +329,72 @@ pub(crate) struct SubArgs {
     /// Exit after this many events.
     #[arg(long, value_name = "N")]
     pub(crate) count: Option<u64>,
+}
+
+/// How `tail` and `exec` buffer lines that the hub has not taken yet.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LineBufferArgs {
+    /// The most lines waiting for the hub (while it is slow or unreachable). When full, `exec`
+    /// drops the newest lines (counted, with a warning); `tail` stops reading until there is
+    /// room.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_buffered_lines: u64,
+
+    /// The most bytes of line data waiting for the hub (same behaviour when full).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_buffered_bytes: u64,
+
+    /// Seconds to keep trying to publish what is left when the command ends; what is still
+    /// waiting after that is reported on stderr.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) flush_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    #[command(flatten)]
+    pub(crate) hub: HubArg,
+
+    /// The topic to publish to (`logs/web`).
+    #[arg(long)]
+    pub(crate) topic: String,
+
+    /// The file to follow (it may not exist yet).
+    pub(crate) file: std::path::PathBuf,
+
+    /// Publish the lines already in the file first (default: only lines added from now on).
+    #[arg(long)]
+    pub(crate) from_start: bool,
+
+    /// How often to look for new lines, truncation and rotation, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) poll_ms: u64,
+
+    #[command(flatten)]
+    pub(crate) buffer: LineBufferArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    #[command(flatten)]
+    pub(crate) hub: HubArg,
+
+    /// The topic to publish to (`builds/42/log`).
+    #[arg(long)]
+    pub(crate) topic: String,
+
+    #[command(flatten)]
+    pub(crate) buffer: LineBufferArgs,
+
+    /// The command to run and its arguments (put `--` before them).
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub(crate) command: Vec<std::ffi::OsString>,
 }

@@ -33,7 +33,6 @@ pub(crate) enum PublishError {
 
 impl PublishError {
     /// Whether trying again later may succeed (unreachable, or 503 from the hub).
-    #[allow(dead_code)] // For the line publishers (`tail`, `exec`), which land next.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             PublishError::Unreachable { .. } => true,

@@ -11,16 +11,22 @@
 //! - `config.rs` — the typed TOML config file.
 //! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
+//! - `tail.rs`, `exec.rs` — `ssehub tail` and `ssehub exec`: lines of a file or of a command's
+//!   output, one event each.
+//! - `line_publisher.rs` — the ordered, batching, buffering publisher behind `tail` and `exec`.
 //! - `hub_client.rs` — the publish API client shared by the publishing commands.
 
 mod bench;
 mod cli;
 mod config;
 mod decode;
+mod exec;
 mod hub_client;
+mod line_publisher;
 mod publish;
 mod serve;
 mod subscribe;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -34,6 +40,8 @@ fn main() -> ExitCode {
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Pub(args) => publish::run(&args),
         cli::Command::Sub(args) => subscribe::run(&args),
+        cli::Command::Tail(args) => tail::run(&args),
+        cli::Command::Exec(args) => return exec::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,10 +48,10 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let result = runtime.block_on(serve(args, config, &mut store));
     // Whatever is still open after the grace period is closed here.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    if let Some(store) = store {
-        if store.close(Duration::from_secs(5)) {
-            tracing::info!("the store is closed");
-        }
+    if let Some(store) = store
+        && store.close(Duration::from_secs(5))
+    {
+        tracing::info!("the store is closed");
     }
     result
 }

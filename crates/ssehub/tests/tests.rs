@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod client_cmds;
 mod decode;
 mod durable;
 mod serve;

@@ -88,6 +88,28 @@ fn highest_in(i: usize) -> u64 {
     (top << shift) + ((1 << shift) - 1)
 }
 
+/// p50, p90, p99 and max of a histogram of microseconds, in milliseconds (reports).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct PercentilesMs {
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+impl PercentilesMs {
+    /// `None` when the histogram is empty.
+    pub(crate) fn of(histogram: &Histogram) -> Option<Self> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(PercentilesMs {
+            p50: ms(histogram.quantile(0.50)?),
+            p90: ms(histogram.quantile(0.90)?),
+            p99: ms(histogram.quantile(0.99)?),
+            max: ms(histogram.max()?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,12 @@
 //! # Layout
 //!
 //! - `fanout.rs` — `ssehub bench fanout`: N subscribers, M events at R/s.
+//! - `publish.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged events/s.
 //! - `histogram.rs` — the shared lock-free latency histogram.
 
 mod fanout;
 mod histogram;
+mod publish;
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let result = match &args.scenario {
         BenchScenario::Fanout(args) => runtime.block_on(fanout::run(args)),
+        BenchScenario::Publish(args) => runtime.block_on(publish::run(args)),
     };
     // Connections still open (after an error) are dropped here, not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));

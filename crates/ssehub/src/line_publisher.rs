@@ -1,0 +1,590 @@
+//! The line publisher shared by `ssehub tail` and `ssehub exec`.
+//!
+//! Lines (each with an event type) are pushed in order into a bounded buffer; one background
+//! task publishes them with [`HubClient::publish`]. Each request carries every line waiting,
+//! up to [`BATCH_LINES`] lines or [`BATCH_BYTES`] of JSON, so under load lines go out in
+//! batches. Lines are never reordered: one request is in flight at a time, and a batch that
+//! failed is retried before anything after it.
+//!
+//! When the hub is unreachable or answers 503/429 the task retries with capped exponential
+//! backoff, keeping lines buffered up to a bound (`--max-buffered-lines`,
+//! `--max-buffered-bytes`). What happens at the bound is the caller's choice: [`push`] drops
+//! the newest line (counted, and reported on stderr at most once per [`WARN_INTERVAL`], never
+//! silently) — what `exec` needs, since a command must never wait for the hub — and
+//! [`push_wait`] waits for room — what `tail` needs, since the file itself is a buffer. A
+//! refusal that retrying cannot fix (400: a bad topic, …) stops the publisher; the command
+//! learns it from [`failed`] and exits non-zero. Two refusals are handled instead: a batch
+//! that is too large (413, or 400 `too_many_events` from a hub configured with smaller limits)
+//! is split, and a single line larger than the hub accepts is dropped with a warning.
+//!
+//! [`finish`] publishes what is left, bounded by `--flush-timeout`, and reports on stderr
+//! anything it could not deliver.
+//!
+//! [`push`]: LinePublisher::push
+//! [`push_wait`]: LinePublisher::push_wait
+//! [`failed`]: LinePublisher::failed
+//! [`finish`]: LinePublisher::finish
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+use crate::cli::LineBufferArgs;
+use crate::hub_client::{HubClient, Outgoing, PublishError};
+
+/// The most lines in one request (the hub takes up to 1000 by default).
+const BATCH_LINES: usize = 500;
+/// The most bytes of JSON in one request (the hub's default body limit is 1 MiB).
+const BATCH_BYTES: usize = 1_000_000;
+/// The longest line; a longer one is cut into lines of at most this many bytes, so that every
+/// line fits in a request to a hub with the default limits.
+pub(crate) const MAX_LINE_BYTES: usize = 1_000_000;
+/// The first wait before a retry; it doubles after each failure, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Repeated warnings (dropped lines, a hub still unreachable) are printed at most this often.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The bounds of a publisher's buffer and of its final flush.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) max_lines: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) flush_timeout: Duration,
+}
+
+impl Options {
+    pub(crate) fn from_args(args: &LineBufferArgs) -> anyhow::Result<Options> {
+        let flush_timeout = Duration::try_from_secs_f64(args.flush_timeout).map_err(|_| {
+            anyhow::anyhow!(
+                "--flush-timeout must be a number of seconds, 0 or more (got {})",
+                args.flush_timeout
+            )
+        })?;
+        Ok(Options {
+            max_lines: usize::try_from(args.max_buffered_lines).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(args.max_buffered_bytes).unwrap_or(usize::MAX),
+            flush_timeout,
+        })
+    }
+}
+
+/// One buffered line.
+#[derive(Debug)]
+struct Line {
+    event: &'static str,
+    data: String,
+    /// Its size in a `POST /publish` body (an estimate, on the high side).
+    json_len: usize,
+}
+
+impl Line {
+    /// The buffer's byte bound counts data and type, what the line holds in memory.
+    fn size(&self) -> usize {
+        self.data.len() + self.event.len()
+    }
+
+    fn outgoing(&self, topic: &str) -> Outgoing {
+        Outgoing {
+            topic: topic.to_string(),
+            data: self.data.clone(),
+            // `message` is the default type: no need to send it.
+            event: (self.event != "message").then(|| self.event.to_string()),
+        }
+    }
+}
+
+/// The length of `s` as a JSON string, quotes included (what serde_json writes).
+fn json_str_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Line>,
+    /// The sum of `Line::size` over `queue`.
+    bytes: usize,
+    /// `finish` was called: publish what is left, then stop.
+    closing: bool,
+    /// Lines dropped in all (buffer full, or too large for the hub).
+    dropped: u64,
+    /// Lines dropped because the buffer was full, not yet reported on stderr.
+    unreported_drops: u64,
+    last_drop_warning: Option<Instant>,
+    /// The latest publish error, for the final report.
+    last_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// `ssehub tail`, `ssehub exec`: the prefix of every message.
+    name: &'static str,
+    /// The JSON size of one batch item besides its data and type (the topic, field names).
+    item_overhead: usize,
+    options: Options,
+    state: Mutex<State>,
+    /// Lines arrived, or `finish` was called (a permit is kept: no wake-up is lost).
+    work: Notify,
+    /// Room was made in the buffer, or the publisher stopped.
+    room: Notify,
+    /// Set once when the hub refused lines for good: the hub's error.
+    fatal: watch::Sender<Option<String>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn has_room(&self, state: &State, line: &Line) -> bool {
+        state.queue.is_empty()
+            || (state.queue.len() < self.options.max_lines
+                && state.bytes + line.size() <= self.options.max_bytes)
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Reports lines dropped since the last report, if `WARN_INTERVAL` has passed (or `now`).
+    fn report_drops(&self, state: &mut State, now: bool) {
+        if state.unreported_drops == 0 {
+            return;
+        }
+        let due = state
+            .last_drop_warning
+            .is_none_or(|t| t.elapsed() >= WARN_INTERVAL);
+        if !(due || now) {
+            return;
+        }
+        eprintln!(
+            "{}: warning: the buffer is full ({} lines or {} bytes waiting for the hub); \
+             dropped the newest {} line(s), {} in all",
+            self.name,
+            self.options.max_lines,
+            self.options.max_bytes,
+            state.unreported_drops,
+            state.dropped
+        );
+        state.unreported_drops = 0;
+        state.last_drop_warning = Some(Instant::now());
+    }
+}
+
+/// What became of the lines, once [`LinePublisher::finish`] returns.
+#[derive(Debug)]
+pub(crate) struct Report {
+    /// Dropped: the buffer was full, or a line was larger than the hub accepts.
+    pub(crate) dropped: u64,
+    /// Still buffered when the flush timed out or the publisher stopped.
+    pub(crate) undelivered: u64,
+    /// The hub's refusal, if it stopped the publisher.
+    pub(crate) fatal: Option<String>,
+}
+
+impl Report {
+    /// Whether every line pushed reached the hub.
+    pub(crate) fn complete(&self) -> bool {
+        self.dropped == 0 && self.undelivered == 0 && self.fatal.is_none()
+    }
+}
+
+/// Publishes lines to one topic, in order, in batches, from a background task.
+#[derive(Debug)]
+pub(crate) struct LinePublisher {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LinePublisher {
+    /// Starts the background task (on the current Tokio runtime). `name` prefixes messages.
+    pub(crate) fn start(
+        client: HubClient,
+        topic: String,
+        name: &'static str,
+        options: Options,
+    ) -> LinePublisher {
+        let shared = Arc::new(Shared {
+            name,
+            item_overhead: json_str_len(&topic) + 32,
+            options,
+            state: Mutex::new(State::default()),
+            work: Notify::new(),
+            room: Notify::new(),
+            fatal: watch::channel(None).0,
+        });
+        let task = tokio::spawn(send_lines(shared.clone(), client, topic));
+        LinePublisher { shared, task }
+    }
+
+    fn line(&self, event: &'static str, data: String) -> Line {
+        Line {
+            json_len: json_str_len(&data) + json_str_len(event) + self.shared.item_overhead,
+            event,
+            data,
+        }
+    }
+
+    fn enqueue(&self, state: &mut State, line: Line) {
+        state.bytes += line.size();
+        state.queue.push_back(line);
+        self.shared.work.notify_one();
+    }
+
+    /// Queues a line; when the buffer is full, drops it (counted and reported). Returns whether
+    /// it was queued. Never waits.
+    pub(crate) fn push(&self, event: &'static str, data: String) -> bool {
+        let line = self.line(event, data);
+        let mut state = self.shared.lock();
+        if self.shared.has_room(&state, &line) && self.shared.fatal().is_none() {
+            self.enqueue(&mut state, line);
+            return true;
+        }
+        if self.shared.fatal().is_none() {
+            state.dropped += 1;
+            state.unreported_drops += 1;
+            self.shared.report_drops(&mut state, false);
+        }
+        false
+    }
+
+    /// Queues a line even when the buffer is full: for the few lines that must not be lost to
+    /// a burst before them (`exec`'s `exit` event). Does nothing once the publisher stopped.
+    pub(crate) fn push_past_bound(&self, event: &'static str, data: String) {
+        let line = self.line(event, data);
+        let mut state = self.shared.lock();
+        if self.shared.fatal().is_none() {
+            self.enqueue(&mut state, line);
+        }
+    }
+
+    /// Moves lines from the front of `lines` into the buffer, waiting for room, until `lines`
+    /// is empty. Cancel-safe: a line leaves `lines` only once it is queued. Returns early (with
+    /// lines left) when the publisher has stopped.
+    pub(crate) async fn push_wait(&self, event: &'static str, lines: &mut VecDeque<String>) {
+        while !lines.is_empty() {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                if self.shared.fatal().is_some() {
+                    return;
+                }
+                while let Some(data) = lines.pop_front() {
+                    let line = self.line(event, data);
+                    if !self.shared.has_room(&state, &line) {
+                        lines.push_front(line.data);
+                        break;
+                    }
+                    self.enqueue(&mut state, line);
+                }
+            }
+            if !lines.is_empty() {
+                room.await;
+            }
+        }
+    }
+
+    /// Resolves with the hub's error once it has refused lines for good (never otherwise).
+    pub(crate) async fn failed(&self) -> String {
+        let mut fatal = self.shared.fatal.subscribe();
+        match fatal.wait_for(Option::is_some).await {
+            Ok(error) => error.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Publishes what is buffered (for at most the flush timeout), stops the background task,
+    /// and reports on stderr whatever could not be delivered.
+    pub(crate) async fn finish(mut self) -> Report {
+        self.shared.lock().closing = true;
+        self.shared.work.notify_one();
+        let timeout = self.shared.options.flush_timeout;
+        let flushed = tokio::time::timeout(timeout, &mut self.task).await.is_ok();
+        if !flushed {
+            self.task.abort();
+        }
+        let name = self.shared.name;
+        let fatal = self.shared.fatal();
+        let mut state = self.shared.lock();
+        self.shared.report_drops(&mut state, true);
+        let undelivered = state.queue.len() as u64;
+        if undelivered > 0 && fatal.is_none() {
+            let why = state.last_error.as_deref().unwrap_or("no answer yet");
+            eprintln!(
+                "{name}: warning: {undelivered} line(s) were not delivered: the hub did not \
+                 take them within {timeout:?} (--flush-timeout); last error: {why}"
+            );
+        }
+        if state.dropped > 0 {
+            eprintln!(
+                "{name}: warning: {} line(s) in all were dropped and never published",
+                state.dropped
+            );
+        }
+        Report {
+            dropped: state.dropped,
+            undelivered,
+            fatal,
+        }
+    }
+}
+
+/// The background task: one request at a time, oldest lines first.
+async fn send_lines(shared: Arc<Shared>, client: HubClient, topic: String) {
+    let mut batch_lines = BATCH_LINES;
+    let mut batch_bytes = BATCH_BYTES;
+    let mut backoff = FIRST_BACKOFF;
+    // Since when publishing fails, and when that was last reported.
+    let mut failing: Option<Instant> = None;
+    let mut last_failure_warning = Instant::now();
+    loop {
+        let batch: Vec<Outgoing> = {
+            let mut state = shared.lock();
+            shared.report_drops(&mut state, false);
+            if state.queue.is_empty() && state.closing {
+                return;
+            }
+            let mut size = 0;
+            state
+                .queue
+                .iter()
+                .take(batch_lines)
+                .take_while(|line| {
+                    size += line.json_len;
+                    size == line.json_len || size <= batch_bytes
+                })
+                .map(|line| line.outgoing(&topic))
+                .collect()
+        };
+        if batch.is_empty() {
+            shared.work.notified().await;
+            continue;
+        }
+        match client.publish(&batch).await {
+            Ok(_ids) => {
+                let mut state = shared.lock();
+                for _ in 0..batch.len() {
+                    if let Some(line) = state.queue.pop_front() {
+                        state.bytes -= line.size();
+                    }
+                }
+                drop(state);
+                shared.room.notify_waiters();
+                backoff = FIRST_BACKOFF;
+                if failing.take().is_some() {
+                    eprintln!(
+                        "{}: the hub takes events again; publishing resumed",
+                        shared.name
+                    );
+                }
+            }
+            // A hub configured with smaller limits: split the batch, and keep the smaller size.
+            Err(PublishError::Refused { status: 413, .. }) if batch.len() > 1 => {
+                batch_bytes = (batch_bytes / 2).max(1);
+            }
+            Err(PublishError::Refused { code, .. })
+                if code == "too_many_events" && batch.len() > 1 =>
+            {
+                batch_lines = (batch.len() / 2).max(1);
+            }
+            // One line larger than the hub takes: dropped, never silently.
+            Err(error @ PublishError::Refused { status: 413, .. }) => {
+                let mut state = shared.lock();
+                if let Some(line) = state.queue.pop_front() {
+                    state.bytes -= line.size();
+                    eprintln!(
+                        "{}: warning: dropped a line of {} bytes: {error}",
+                        shared.name,
+                        line.data.len()
+                    );
+                }
+                state.dropped += 1;
+                drop(state);
+                shared.room.notify_waiters();
+            }
+            Err(error) if error.is_retryable() => {
+                let message = error.to_string();
+                shared.lock().last_error = Some(message.clone());
+                match failing {
+                    None => {
+                        failing = Some(Instant::now());
+                        last_failure_warning = Instant::now();
+                        eprintln!(
+                            "{}: warning: {message}; retrying, keeping up to {} lines or {} \
+                             bytes buffered",
+                            shared.name, shared.options.max_lines, shared.options.max_bytes
+                        );
+                    }
+                    Some(since) if last_failure_warning.elapsed() >= WARN_INTERVAL => {
+                        last_failure_warning = Instant::now();
+                        let waiting = shared.lock().queue.len();
+                        eprintln!(
+                            "{}: warning: still failing after {}s: {message}; {waiting} \
+                             line(s) waiting",
+                            shared.name,
+                            since.elapsed().as_secs()
+                        );
+                    }
+                    Some(_) => {}
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(error) => {
+                shared.lock().last_error = Some(error.to_string());
+                shared.fatal.send_replace(Some(error.to_string()));
+                shared.room.notify_waiters();
+                return;
+            }
+        }
+    }
+}
+
+/// Splits a byte stream into lines: on LF, without the line ending (CRLF too), invalid UTF-8
+/// replaced by U+FFFD, lines longer than [`MAX_LINE_BYTES`] cut (at a character boundary).
+#[derive(Debug, Default)]
+pub(crate) struct LineSplitter {
+    buf: Vec<u8>,
+    /// `buf[..scanned]` holds no LF.
+    scanned: usize,
+}
+
+impl LineSplitter {
+    pub(crate) fn new() -> Self {
+        LineSplitter::default()
+    }
+
+    /// Feeds bytes; calls `emit` with each complete line.
+    pub(crate) fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(String)) {
+        self.buf.extend_from_slice(bytes);
+        let mut start = 0;
+        loop {
+            let newline = self.buf[self.scanned..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| self.scanned + i);
+            match newline {
+                Some(end) if end - start <= MAX_LINE_BYTES => {
+                    emit(line(&self.buf[start..end]));
+                    start = end + 1;
+                    self.scanned = start;
+                }
+                _ if self.buf.len() - start > MAX_LINE_BYTES => {
+                    let cut = start + char_boundary(&self.buf[start..], MAX_LINE_BYTES);
+                    emit(String::from_utf8_lossy(&self.buf[start..cut]).into_owned());
+                    start = cut;
+                    self.scanned = start;
+                }
+                _ => {
+                    self.scanned = self.buf.len();
+                    break;
+                }
+            }
+        }
+        self.buf.drain(..start);
+        self.scanned -= start;
+    }
+
+    /// The partial last line, if any (at the end of the input).
+    pub(crate) fn finish(&mut self) -> Option<String> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let last = line(&self.buf);
+        self.buf.clear();
+        self.scanned = 0;
+        Some(last)
+    }
+}
+
+fn line(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The largest `n <= max` that does not split a UTF-8 character in `bytes` (or `max` when
+/// there is none: the bytes are not UTF-8 there anyway).
+fn char_boundary(bytes: &[u8], max: usize) -> usize {
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&n| bytes.get(n).is_none_or(|&b| (b as i8) >= -0x40))
+        .filter(|&n| n > 0)
+        .unwrap_or(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> (Vec<String>, Option<String>) {
+        let mut splitter = LineSplitter::new();
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            splitter.feed(chunk, |l| lines.push(l));
+        }
+        (lines, splitter.finish())
+    }
+
+    #[test]
+    fn splits_on_lf_and_strips_crlf() {
+        assert_eq!(
+            split(&[b"a\nb\r\n\nc"]),
+            (
+                vec!["a".into(), "b".into(), String::new()],
+                Some("c".into())
+            )
+        );
+        assert_eq!(
+            split(&[b"ab", b"c\r", b"\nd\n"]),
+            (vec!["abc".into(), "d".into()], None)
+        );
+        // A lone CR inside a line stays.
+        assert_eq!(split(&[b"a\rb\n"]).0, ["a\rb"]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(split(&[b"a\xffb\n"]).0, ["a\u{fffd}b"]);
+        // A character split across chunks survives.
+        assert_eq!(split(&[b"\xc3", b"\xa9\n"]).0, ["é"]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_a_character_boundary() {
+        let mut long = "é".repeat(MAX_LINE_BYTES / 2 + 10).into_bytes();
+        long.push(b'\n');
+        let (lines, rest) = split(&[&long[..1000], &long[1000..]]);
+        assert_eq!(rest, None);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].len() <= MAX_LINE_BYTES);
+        assert_eq!(lines.concat(), "é".repeat(MAX_LINE_BYTES / 2 + 10));
+    }
+
+    #[test]
+    fn json_length_matches_serde() {
+        for s in [
+            "",
+            "plain",
+            "quote\" back\\ nl\n tab\t",
+            "\u{1}\u{1f}",
+            "é ü 🎉",
+        ] {
+            assert_eq!(
+                json_str_len(s),
+                serde_json::to_string(s).unwrap().len(),
+                "{s:?}"
+            );
+        }
+    }
+}
