@@ -1,4 +1,4 @@
-//! A Rust `EventSource`: a [`Stream`](futures_core::Stream) of server-sent events that follows
+//! A Rust `EventSource`: a [`Stream`] of server-sent events that follows
 //! the WHATWG standard (§9.2) and never loses its place. It works with any SSE server.
 //!
 //! ```no_run

@@ -33,7 +33,7 @@ impl Default for Retention {
 /// the lock for long.
 const SCAN_LIMIT: usize = 4096;
 
-/// History in memory; see the [module documentation](self).
+/// History in memory, bounded by a [`Retention`]; nothing survives a restart.
 #[derive(Debug)]
 pub struct MemoryStore {
     log: LogId,

@@ -157,7 +157,7 @@ struct Inner {
     dirty: std::sync::atomic::AtomicBool,
 }
 
-/// The durable event log; see the [module documentation](self). Cheap to clone.
+/// The durable event log: see the crate documentation for the format. Cheap to clone.
 #[derive(Clone)]
 pub struct DiskStore {
     inner: Arc<Inner>,

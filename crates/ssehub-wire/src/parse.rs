@@ -109,7 +109,8 @@ pub enum Frame {
     Comment(String),
 }
 
-/// An incremental event-stream parser; see the [module documentation](self).
+/// An incremental event-stream parser: feed bytes, pull frames, end each body (the crate docs
+/// say how chunk boundaries, limits and the BOM are handled).
 ///
 /// # Examples
 ///

@@ -72,7 +72,7 @@ pub(crate) struct ServeArgs {
     pub(crate) data_dir: std::path::PathBuf,
 
     /// When publishes are fsync'd: `always` (before the 200; the default) or `interval`
-    /// (every [storage] fsync_interval_ms). [storage.fsync]
+    /// (every storage.fsync_interval_ms). (config: storage.fsync)
     #[arg(long, env = "SSEHUB_FSYNC", value_enum)]
     pub(crate) fsync: Option<crate::config::Fsync>,
 
@@ -92,19 +92,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_LOG", default_value = "info")]
     pub(crate) log: String,
 
-    /// Seconds between keep-alive comments on idle streams (0 for none). [sse.heartbeat_secs]
+    /// Seconds between keep-alive comments on idle streams (0 for none). (config: sse.heartbeat_secs)
     #[arg(long, env = "SSEHUB_HEARTBEAT_SECS")]
     pub(crate) heartbeat_secs: Option<u64>,
 
-    /// Reconnection time announced to clients, in milliseconds. [sse.retry_ms]
+    /// Reconnection time announced to clients, in milliseconds. (config: sse.retry_ms)
     #[arg(long, env = "SSEHUB_RETRY_MS")]
     pub(crate) retry_ms: Option<u64>,
 
-    /// Random extra reconnection time per stream, in milliseconds. [sse.retry_jitter_ms]
+    /// Random extra reconnection time per stream, in milliseconds. (config: sse.retry_jitter_ms)
     #[arg(long, env = "SSEHUB_RETRY_JITTER_MS")]
     pub(crate) retry_jitter_ms: Option<u64>,
 
-    /// An origin allowed by CORS (repeat, or comma-separate in the variable). [cors.origins]
+    /// An origin allowed by CORS (repeat, or comma-separate in the variable). (config: cors.origins)
     #[arg(
         long = "cors-origin",
         env = "SSEHUB_CORS_ORIGINS",
@@ -112,24 +112,24 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) cors_origins: Vec<String>,
 
-    /// The largest request body, in bytes. [limits.max_body_bytes]
+    /// The largest request body, in bytes. (config: limits.max_body_bytes)
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES")]
     pub(crate) max_body_bytes: Option<usize>,
 
-    /// The most SSE streams open at once. [limits.max_connections]
+    /// The most SSE streams open at once. (config: limits.max_connections)
     #[arg(long, env = "SSEHUB_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
 
     /// Bytes queued per subscriber before it is cut off as too slow.
-    /// [limits.subscriber_buffer_bytes]
+    /// (config: limits.subscriber_buffer_bytes)
     #[arg(long, env = "SSEHUB_SUBSCRIBER_BUFFER_BYTES")]
     pub(crate) subscriber_buffer_bytes: Option<usize>,
 
-    /// The most events kept in history. [history.max_events]
+    /// The most events kept in history. (config: history.max_events)
     #[arg(long, env = "SSEHUB_HISTORY_MAX_EVENTS")]
     pub(crate) history_max_events: Option<u64>,
 
-    /// Seconds to let streams finish after SIGTERM before closing them. [shutdown.grace_secs]
+    /// Seconds to let streams finish after SIGTERM before closing them. (config: shutdown.grace_secs)
     #[arg(long, env = "SSEHUB_SHUTDOWN_GRACE_SECS")]
     pub(crate) shutdown_grace_secs: Option<u64>,
 }

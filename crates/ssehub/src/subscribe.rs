@@ -3,7 +3,7 @@
 //! Plain output prints each event's data on its own line (`stderr` events on stderr, events of
 //! other types than `message`/`stdout` prefixed with `[type] `); `--json` prints one object per
 //! event, the shape `ssehub decode` prints. Gap notices and reconnects are reported on stderr.
-//! Ctrl-C ends it cleanly.
+//! Ctrl-C or SIGTERM ends it cleanly.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -83,7 +83,7 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
     loop {
         let item = tokio::select! {
             item = events.next() => item,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = stop_signal() => break,
         };
         let Some(item) = item else { break };
         match item {
@@ -136,6 +136,22 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
     }
     events.close();
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM: either ends `sub` cleanly, with exit code 0.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

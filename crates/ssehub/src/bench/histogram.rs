@@ -15,7 +15,7 @@ const LINEAR: u64 = 2 * SUB;
 /// `LINEAR` exact buckets, then `SUB` buckets for each exponent from 7 to 63.
 const BUCKETS: usize = (LINEAR + (63 - SUB_BITS as u64) * SUB) as usize;
 
-/// See the [module documentation](self).
+/// A log-linear histogram of `u64` values; see the top of this file.
 pub(crate) struct Histogram {
     buckets: Box<[AtomicU64]>,
     max: AtomicU64,
