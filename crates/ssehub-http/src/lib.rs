@@ -37,7 +37,7 @@ use ssehub_core::Hub;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::{ApiError, Reason};
-pub use metrics::Metrics;
+pub use metrics::{AcceptError, AcceptErrors, Metrics};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]

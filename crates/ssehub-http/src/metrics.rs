@@ -2,7 +2,8 @@
 //!
 //! The hub's own counters live in `ssehub-core` as atomics (no metrics library down there);
 //! a [`Collector`] reads them at scrape time. HTTP-level figures (open streams, refused
-//! requests by reason) are owned here. Metric names are constants in this file only.
+//! requests by reason, failed accepts by reason) are owned here. Metric names are constants in
+//! this file only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,11 +28,70 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// Why accepting a connection failed: the `reason` label of `ssehub_accept_errors_total`.
+/// Low cardinality by construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AcceptError {
+    /// The process has as many files open as its limit allows (`EMFILE`).
+    ProcessFdLimit,
+    /// The system-wide file table is full (`ENFILE`).
+    SystemFdLimit,
+    /// The kernel has no memory or socket buffers left (`ENOMEM`, `ENOBUFS`).
+    NoMemory,
+    /// The client went away before the connection was accepted (`ECONNABORTED`, …): not a
+    /// problem of the hub, and no reason to wait.
+    Aborted,
+    /// Anything else.
+    Other,
+}
+
+impl AcceptError {
+    /// The label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcceptError::ProcessFdLimit => "process_fd_limit",
+            AcceptError::SystemFdLimit => "system_fd_limit",
+            AcceptError::NoMemory => "no_memory",
+            AcceptError::Aborted => "aborted",
+            AcceptError::Other => "other",
+        }
+    }
+
+    /// Every reason, for pre-registering metric labels.
+    pub const ALL: [AcceptError; 5] = [
+        AcceptError::ProcessFdLimit,
+        AcceptError::SystemFdLimit,
+        AcceptError::NoMemory,
+        AcceptError::Aborted,
+        AcceptError::Other,
+    ];
+}
+
+/// The counters of failed accepts, one per [`AcceptError`]: the listener (in the binary)
+/// bumps them, `/metrics` reads them. Cheap to share.
+#[derive(Debug, Clone)]
+pub struct AcceptErrors {
+    counters: [Counter; AcceptError::ALL.len()],
+}
+
+impl AcceptErrors {
+    /// Counts one failed accept.
+    pub fn record(&self, error: AcceptError) {
+        self.counters[error as usize].inc();
+    }
+
+    /// How many accepts failed for `error` so far.
+    pub fn get(&self, error: AcceptError) -> u64 {
+        self.counters[error as usize].get()
+    }
+}
+
 /// HTTP-level metrics, plus the registry that renders everything.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     rejected: Family<ReasonLabel, Counter>,
+    accept_errors: AcceptErrors,
     /// Open SSE streams: read by the collector, changed by the connection guard.
     pub(crate) connections: Arc<AtomicU64>,
 }
@@ -52,6 +112,22 @@ impl Metrics {
             "Requests refused, by reason",
             rejected.clone(),
         );
+        let accept_family = Family::<ReasonLabel, Counter>::default();
+        let accept_errors = AcceptErrors {
+            counters: AcceptError::ALL.map(|error| {
+                accept_family
+                    .get_or_create(&ReasonLabel {
+                        reason: error.as_str(),
+                    })
+                    .clone()
+            }),
+        };
+        registry.register(
+            "accept_errors",
+            "Connections the listener failed to accept, by reason (a process_fd_limit or \
+             system_fd_limit count means clients waited: the hub was at its file-descriptor limit)",
+            accept_family,
+        );
         let connections = Arc::new(AtomicU64::new(0));
         registry.register_collector(Box::new(HubCollector {
             hub,
@@ -60,6 +136,7 @@ impl Metrics {
         Metrics {
             registry,
             rejected,
+            accept_errors,
             connections,
         }
     }
@@ -71,6 +148,11 @@ impl Metrics {
                 reason: reason.as_str(),
             })
             .inc();
+    }
+
+    /// The counters of failed accepts, for the listener to bump.
+    pub fn accept_errors(&self) -> AcceptErrors {
+        self.accept_errors.clone()
     }
 
     /// The text exposition.

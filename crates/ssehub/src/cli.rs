@@ -174,6 +174,82 @@ pub(crate) enum BenchScenario {
     /// events per second and acknowledgement latency (with a durable hub, each
     /// acknowledgement means the batch was fsync'd).
     Publish(PublishBenchArgs),
+    /// N idle SSE connections, held open: time to open them all, failures, and (with
+    /// --hub-pid) the hub's resident memory per connection.
+    ///
+    /// Each connection is a plain TCP socket that sends one `GET` with `Accept:
+    /// text/event-stream` and counts as open at status 200 plus the first bytes of the body;
+    /// after that it only reads and discards (heartbeats). Sockets can be bound to several
+    /// source addresses (`--source-count 4` is 127.0.0.1–127.0.0.4), each with its own
+    /// ephemeral ports, and spread over several processes of this binary, each under its
+    /// open-file limit. Everything is closed (with a reset, so no TIME_WAIT holds the ports)
+    /// after --hold seconds.
+    Conns(ConnsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConnsArgs {
+    /// The hub's base URL (http:// only).
+    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) hub: String,
+
+    /// How many connections to open.
+    #[arg(long, short = 'n', default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connections: u32,
+
+    /// The topic subscribed to (default: a new one per run, `bench/conns/<run id>`).
+    #[arg(long)]
+    pub(crate) topic: Option<String>,
+
+    /// Source addresses to bind the sockets to, comma-separated, used in turn (default: the
+    /// kernel's choice, which allows about 28,000 connections to one hub address).
+    #[arg(long, value_delimiter = ',', conflicts_with = "source_count")]
+    pub(crate) sources: Vec<std::net::IpAddr>,
+
+    /// Bind the sockets to 127.0.0.1 … 127.0.0.K in turn (for a hub on the loopback).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(1..))]
+    pub(crate) source_count: Option<u8>,
+
+    /// Client processes (default: enough to keep each one under 15,000 connections and its
+    /// open-file limit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) processes: Option<u32>,
+
+    /// How many connections each process may be opening at the same time.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connect_concurrency: u32,
+
+    /// Seconds allowed to open one connection (connect, request, status and first bytes).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) timeout: f64,
+
+    /// Seconds to hold the connections once they are all open (the default covers one
+    /// heartbeat interval of a default hub).
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    pub(crate) hold: f64,
+
+    /// The hub's process id: report its resident memory (VmRSS) before, with every connection
+    /// open, and at the end of --hold, and the difference per connection. Linux only.
+    #[arg(long, value_name = "PID")]
+    pub(crate) hub_pid: Option<u32>,
+
+    /// Seconds the whole run may take (default: enough to open everything, then --hold).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_duration: Option<f64>,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Internal: run as one client process of a multi-process run, reporting on stdout and
+    /// closing when stdin closes.
+    #[arg(long, hide = true)]
+    pub(crate) worker: bool,
+
+    /// Internal: the index of this worker's first connection (which source it starts with).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub(crate) worker_offset: u32,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 //! - `cli.rs` — the clap definitions of every command and flag.
 //! - `decode.rs` — `ssehub decode`: event stream on stdin → one JSON object per event.
 //! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown.
+//! - `listener.rs` — the open-file limit, and accepting connections without spinning at it.
 //! - `config.rs` — the typed TOML config file.
 //! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
@@ -23,6 +24,7 @@ mod decode;
 mod exec;
 mod hub_client;
 mod line_publisher;
+mod listener;
 mod publish;
 mod serve;
 mod subscribe;

@@ -23,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{ServeArgs, StoreKind};
 use crate::config::Config;
+use crate::listener::HubListener;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     if args.print_default_config {
@@ -40,6 +41,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    crate::listener::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,7 +124,9 @@ async fn serve(
         }
     };
     let hub = Hub::new(store, config.hub());
-    let app = router(AppState::new(hub.clone(), config.http())).map_err(anyhow::Error::msg)?;
+    let state = AppState::new(hub.clone(), config.http());
+    let listener = HubListener::new(listener, state.metrics.accept_errors());
+    let app = router(state).map_err(anyhow::Error::msg)?;
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(watch_signals(stop_tx));

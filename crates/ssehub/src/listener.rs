@@ -1,0 +1,200 @@
+//! The hub's TCP listener: the file-descriptor limit, and what to do when it is reached.
+//!
+//! At start `serve` raises the soft `RLIMIT_NOFILE` to the hard limit ([`raise_fd_limit`]):
+//! every SSE connection is one descriptor, and distributions still start processes with a
+//! soft limit of 1024.
+//!
+//! When the hub is at its limit anyway, `accept` fails with `EMFILE` (or `ENFILE` for the
+//! whole system) and the waiting connection stays in the kernel's backlog, so the listening
+//! socket stays readable: retrying at once would spin a core. [`HubListener`] instead waits
+//! before the next try (10 ms, doubling up to 1 s, back to 10 ms after a success), logs one
+//! warning per 10 s at most (with the count since the last one), and counts every failure in
+//! `ssehub_accept_errors_total{reason}`. Connections already open are not touched and keep
+//! being served; clients in the backlog are accepted as soon as descriptors free up.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ssehub_http::{AcceptError, AcceptErrors};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// The first wait after a failed accept.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// At most one warning per this interval.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Raises the soft limit on open files to the hard limit, and logs both.
+#[cfg(unix)]
+pub(crate) fn raise_fd_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    let before = getrlimit(Resource::Nofile);
+    if before.current != before.maximum {
+        let raised = Rlimit {
+            current: before.maximum,
+            maximum: before.maximum,
+        };
+        if let Err(error) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(
+                soft = show(before.current),
+                hard = show(before.maximum),
+                %error,
+                "cannot raise the open-file limit to its hard limit"
+            );
+        }
+    }
+    let now = getrlimit(Resource::Nofile);
+    tracing::info!(
+        soft = show(now.current),
+        hard = show(now.maximum),
+        was = show(before.current),
+        "open-file limit (each connection takes one)"
+    );
+}
+
+#[cfg(not(unix))]
+pub(crate) fn raise_fd_limit() {}
+
+/// Which counter an accept error goes to.
+fn classify(error: &std::io::Error) -> AcceptError {
+    use std::io::ErrorKind;
+    #[cfg(unix)]
+    {
+        use rustix::io::Errno;
+        if let Some(errno) = Errno::from_io_error(error) {
+            match errno {
+                Errno::MFILE => return AcceptError::ProcessFdLimit,
+                Errno::NFILE => return AcceptError::SystemFdLimit,
+                Errno::NOMEM | Errno::NOBUFS => return AcceptError::NoMemory,
+                _ => {}
+            }
+        }
+    }
+    match error.kind() {
+        ErrorKind::ConnectionAborted
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionRefused
+        | ErrorKind::Interrupted => AcceptError::Aborted,
+        ErrorKind::OutOfMemory => AcceptError::NoMemory,
+        _ => AcceptError::Other,
+    }
+}
+
+/// A [`TcpListener`] that waits, counts and logs when accepting fails (see the module docs).
+#[derive(Debug)]
+pub(crate) struct HubListener {
+    inner: TcpListener,
+    errors: AcceptErrors,
+    backoff: Duration,
+    /// Failures not yet in a warning, and when the last warning went out.
+    unlogged: u64,
+    last_log: Option<Instant>,
+}
+
+impl HubListener {
+    pub(crate) fn new(inner: TcpListener, errors: AcceptErrors) -> Self {
+        HubListener {
+            inner,
+            errors,
+            backoff: MIN_BACKOFF,
+            unlogged: 0,
+            last_log: None,
+        }
+    }
+
+    /// The next connection; waits (never spins) while accepting fails.
+    pub(crate) async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            match self.inner.accept().await {
+                Ok(accepted) => {
+                    if self.backoff != MIN_BACKOFF {
+                        self.backoff = MIN_BACKOFF;
+                        tracing::info!(
+                            failed_since_last_warning = self.unlogged,
+                            "accepting connections again"
+                        );
+                        self.unlogged = 0;
+                    }
+                    return accepted;
+                }
+                Err(error) => {
+                    let reason = classify(&error);
+                    self.errors.record(reason);
+                    if reason == AcceptError::Aborted {
+                        // That client is gone; the next one may be waiting already.
+                        tracing::debug!(%error, "a connection was aborted before it was accepted");
+                        continue;
+                    }
+                    self.warn(reason, &error);
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Logs the failure, unless a warning went out less than [`LOG_EVERY`] ago.
+    fn warn(&mut self, reason: AcceptError, error: &std::io::Error) {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self.last_log.is_some_and(|last| now - last < LOG_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            reason = reason.as_str(),
+            %error,
+            failures = self.unlogged,
+            retry_in_ms = self.backoff.as_millis() as u64,
+            "cannot accept connections (open connections are still served); \
+             see ssehub_accept_errors_total"
+        );
+        self.unlogged = 0;
+        self.last_log = Some(now);
+    }
+
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl axum::serve::Listener for HubListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        HubListener::accept(self).await
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        HubListener::local_addr(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn classifies_descriptor_exhaustion() {
+        assert_eq!(
+            classify(&std::io::Error::from_raw_os_error(24)),
+            AcceptError::ProcessFdLimit
+        );
+        assert_eq!(
+            classify(&std::io::Error::from_raw_os_error(23)),
+            AcceptError::SystemFdLimit
+        );
+        assert_eq!(
+            classify(&std::io::Error::from(std::io::ErrorKind::ConnectionAborted)),
+            AcceptError::Aborted
+        );
+        assert_eq!(
+            classify(&std::io::Error::other("x")),
+            AcceptError::Other
+        );
+    }
+}
