@@ -17,6 +17,11 @@ pub struct NewEvent {
     pub event_type: Option<String>,
     /// The data, any UTF-8 text.
     pub data: String,
+    /// Delivered only to subscribers authorized for one of its topics (Mercure's private
+    /// updates).
+    pub private: bool,
+    /// A `retry:` (reconnection time, ms) sent with the event.
+    pub retry_ms: Option<u64>,
 }
 
 impl NewEvent {
@@ -26,6 +31,8 @@ impl NewEvent {
             topics: vec![topic],
             event_type: None,
             data: data.into(),
+            private: false,
+            retry_ms: None,
         }
     }
 

@@ -169,7 +169,7 @@ impl Hub {
         answer.await.map_err(|_| PublishError::ShuttingDown)?
     }
 
-    /// Subscribes to `selector`, starting at `resume`.
+    /// Subscribes to `selector`, starting at `resume`, with access to public events only.
     ///
     /// # Errors
     ///
@@ -179,6 +179,21 @@ impl Hub {
         selector: Selector,
         resume: &Resume,
     ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with_access(selector, resume, None)
+    }
+
+    /// Subscribes like [`subscribe`](Hub::subscribe); private events whose topics match
+    /// `private_access` (the subscriber's rights) are delivered too, live and in replay.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscribeError::ShuttingDown`] once [`shutdown`](Hub::shutdown) was called.
+    pub fn subscribe_with_access(
+        &self,
+        selector: Selector,
+        resume: &Resume,
+        private_access: Option<Selector>,
+    ) -> Result<Subscription, SubscribeError> {
         let shared = &self.shared;
         if shared.closing.load(Ordering::Acquire) {
             return Err(SubscribeError::ShuttingDown);
@@ -187,10 +202,11 @@ impl Hub {
         let id = shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let (queue, live_after) = {
             let mut registry = shared.lock_registry();
-            let queue = Arc::new(SubQueue::new(
+            let queue = Arc::new(SubQueue::with_access(
                 id,
                 shared.config.subscriber_buffer_bytes,
                 registry.last_seq,
+                private_access.map(Arc::new),
             ));
             registry.insert(&selector, &queue);
             (queue, registry.last_seq)

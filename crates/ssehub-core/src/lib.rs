@@ -13,6 +13,7 @@
 //! # Layout
 //!
 //! - `topic.rs` — topics, patterns, selectors, validation.
+//! - `uritemplate.rs` — URI templates (RFC 6570) compiled to matchers, for Mercure.
 //! - `id.rs` — event ids, log ids, where a subscription starts ([`Resume`]).
 //! - `event.rs` — [`NewEvent`] (validated input) and [`StoredEvent`] (sequenced, encoded).
 //! - `store.rs` — the [`Store`] trait and its contract.
@@ -34,6 +35,7 @@ mod subscription;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod topic;
+mod uritemplate;
 
 pub use event::{NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
@@ -42,4 +44,6 @@ pub use memory::{MemoryStore, Retention};
 pub use store::{Bounds, BoxFuture, ReadPage, Store, StoreError};
 pub use subscriber::CloseReason;
 pub use subscription::{GAP_EVENT, Gap, GapReason, Subscription};
-pub use topic::{MAX_SEGMENTS, MAX_TOPIC_BYTES, Pattern, Selector, Topic, TopicError};
+pub use topic::{
+    MAX_IRI_BYTES, MAX_SEGMENTS, MAX_TOPIC_BYTES, Pattern, Selector, Topic, TopicError,
+};

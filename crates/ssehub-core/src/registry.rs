@@ -88,7 +88,11 @@ impl Registry {
     /// Queues `event` for every matching subscriber, in the caller's (sequence) order.
     pub(crate) fn fan_out(&mut self, event: &StoredEvent) -> FanOut {
         let mut stats = FanOut::default();
-        let mut push = |sub: &Arc<SubQueue>| match sub.push(event.seq(), &event.encoded) {
+        let mut push = |sub: &Arc<SubQueue>| match if sub.may_see(&event.event) {
+            sub.push(event.seq(), &event.encoded)
+        } else {
+            Pushed::Skipped
+        } {
             Pushed::Queued => {
                 stats.deliveries += 1;
                 stats.bytes += event.encoded.len() as u64;

@@ -27,6 +27,8 @@ pub enum CloseReason {
 pub(crate) struct SubQueue {
     pub(crate) id: u64,
     max_bytes: usize,
+    /// The topics whose private events this subscriber may receive (its token's rights).
+    private_access: Option<std::sync::Arc<crate::topic::Selector>>,
     inner: Mutex<Inner>,
 }
 
@@ -52,15 +54,35 @@ pub(crate) enum Pushed {
 }
 
 impl SubQueue {
+    #[cfg(test)]
     pub(crate) fn new(id: u64, max_bytes: usize, live_after: u64) -> Self {
+        SubQueue::with_access(id, max_bytes, live_after, None)
+    }
+
+    pub(crate) fn with_access(
+        id: u64,
+        max_bytes: usize,
+        live_after: u64,
+        private_access: Option<std::sync::Arc<crate::topic::Selector>>,
+    ) -> Self {
         SubQueue {
             id,
             max_bytes,
+            private_access,
             inner: Mutex::new(Inner {
                 last_seq: live_after,
                 ..Inner::default()
             }),
         }
+    }
+
+    /// Whether this subscriber may receive `event` (public, or private with matching rights).
+    pub(crate) fn may_see(&self, event: &crate::NewEvent) -> bool {
+        !event.private
+            || self
+                .private_access
+                .as_ref()
+                .is_some_and(|rights| rights.matches_any(&event.topics))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

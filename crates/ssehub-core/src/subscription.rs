@@ -147,7 +147,13 @@ impl Subscription {
                     if let Some(last) = page.events.last() {
                         replay.after = replay.after.max(last.seq());
                     }
-                    if !page.events.is_empty() {
+                    let mut events = page.events;
+                    events.retain(|e| self.queue.may_see(&e.event));
+                    if !events.is_empty() {
+                        let page = crate::store::ReadPage {
+                            events,
+                            scanned_to: page.scanned_to,
+                        };
                         let stats = &self.shared.stats;
                         stats
                             .replayed_events

@@ -12,6 +12,8 @@ use std::sync::Arc;
 pub const MAX_TOPIC_BYTES: usize = 1024;
 /// The most segments a topic or pattern may have.
 pub const MAX_SEGMENTS: usize = 32;
+/// The longest Mercure topic or selector (an IRI), in bytes.
+pub const MAX_IRI_BYTES: usize = 4096;
 
 /// Why a topic or pattern was refused. Always the client's fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +60,26 @@ impl Topic {
         Ok(Topic(name.into()))
     }
 
+    /// Validates a Mercure topic: any IRI (or string) that is not empty, at most
+    /// [`MAX_IRI_BYTES`] long, and free of control characters (which would corrupt logs and
+    /// headers). Segment rules and wildcards do not apply: Mercure selects with URI templates.
+    ///
+    /// # Errors
+    ///
+    /// [`TopicError::Empty`], [`TopicError::TooLong`] or [`TopicError::ControlCharacter`].
+    pub fn iri(name: &str) -> Result<Self, TopicError> {
+        if name.is_empty() {
+            return Err(TopicError::Empty);
+        }
+        if name.len() > MAX_IRI_BYTES {
+            return Err(TopicError::TooLong);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(TopicError::ControlCharacter);
+        }
+        Ok(Topic(name.into()))
+    }
+
     /// The topic's name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -77,7 +99,7 @@ impl fmt::Debug for Topic {
 }
 
 /// One segment of a [`Pattern`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(Box<str>),
     /// `*`: exactly one segment.
@@ -86,11 +108,38 @@ enum Segment {
     Rest,
 }
 
-/// A subscription pattern: a topic, or a topic with wildcards.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// How a [`Pattern`] matches.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// Segments with `*` and a trailing `**` (ssehub's own syntax).
+    Segments(Box<[Segment]>),
+    /// Exactly this string (a Mercure topic IRI).
+    Exact,
+    /// A URI template (RFC 6570), as Mercure subscribers select topics.
+    Template(regex::Regex),
+    /// Every topic (Mercure's `*`).
+    Any,
+}
+
+/// A subscription pattern: a topic, a topic with wildcards, or a Mercure selector.
+#[derive(Debug, Clone)]
 pub struct Pattern {
     text: Arc<str>,
-    segments: Box<[Segment]>,
+    kind: Kind,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Pattern {}
+
+impl std::hash::Hash for Pattern {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
 }
 
 impl Pattern {
@@ -114,7 +163,29 @@ impl Pattern {
             .collect::<Result<_, _>>()?;
         Ok(Pattern {
             text: text.into(),
-            segments,
+            kind: Kind::Segments(segments),
+        })
+    }
+
+    /// A Mercure topic selector: `*` matches everything, a valid URI template matches what it
+    /// could expand to, and anything else matches that exact topic.
+    ///
+    /// # Errors
+    ///
+    /// As [`Topic::iri`]: empty, too long, or with control characters.
+    pub fn mercure(selector: &str) -> Result<Self, TopicError> {
+        Topic::iri(selector)?;
+        let kind = if selector == "*" {
+            Kind::Any
+        } else {
+            match crate::uritemplate::compile(selector) {
+                Some(regex) => Kind::Template(regex),
+                None => Kind::Exact,
+            }
+        };
+        Ok(Pattern {
+            text: selector.into(),
+            kind,
         })
     }
 
@@ -125,16 +196,24 @@ impl Pattern {
 
     /// The topic this pattern names, when it has no wildcard.
     pub fn as_topic(&self) -> Option<Topic> {
-        self.segments
-            .iter()
-            .all(|s| matches!(s, Segment::Literal(_)))
-            .then(|| Topic(self.text.clone()))
+        let exact = match &self.kind {
+            Kind::Segments(segments) => segments.iter().all(|s| matches!(s, Segment::Literal(_))),
+            Kind::Exact => true,
+            Kind::Template(_) | Kind::Any => false,
+        };
+        exact.then(|| Topic(self.text.clone()))
     }
 
     /// Whether `topic` matches.
     pub fn matches(&self, topic: &Topic) -> bool {
+        let segments = match &self.kind {
+            Kind::Segments(segments) => segments,
+            Kind::Exact => return *self.text == *topic.0,
+            Kind::Template(regex) => return regex.is_match(topic.as_str()),
+            Kind::Any => return true,
+        };
         let mut parts = topic.as_str().split('/');
-        for segment in self.segments.iter() {
+        for segment in segments.iter() {
             match segment {
                 Segment::Rest => return parts.next().is_some(),
                 Segment::One => {
@@ -280,6 +359,36 @@ mod tests {
     fn as_topic_only_without_wildcards() {
         assert_eq!(Pattern::new("a/b").unwrap().as_topic(), Some(t("a/b")));
         assert_eq!(Pattern::new("a/*").unwrap().as_topic(), None);
+    }
+
+    #[test]
+    fn mercure_selectors() {
+        let iri = |s: &str| Topic::iri(s).unwrap();
+        let book = iri("https://example.com/books/1");
+        assert!(Pattern::mercure("*").unwrap().matches(&book));
+        assert!(
+            Pattern::mercure("https://example.com/books/1")
+                .unwrap()
+                .matches(&book)
+        );
+        assert!(
+            Pattern::mercure("https://example.com/books/{id}")
+                .unwrap()
+                .matches(&book)
+        );
+        assert!(
+            !Pattern::mercure("https://example.com/users/{id}")
+                .unwrap()
+                .matches(&book)
+        );
+        assert_eq!(
+            Pattern::mercure("https://example.com/books/1")
+                .unwrap()
+                .as_topic(),
+            Some(book)
+        );
+        assert!(Topic::iri("a\nb").is_err());
+        assert!(Pattern::mercure("").is_err());
     }
 
     #[test]

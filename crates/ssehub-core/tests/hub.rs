@@ -286,3 +286,30 @@ async fn batch_publish_keeps_order_and_ids() {
     }
     assert!(ids.windows(2).all(|w| w[0].seq < w[1].seq));
 }
+
+/// Private events reach only subscribers whose rights match one of their topics, live and in
+/// replay.
+#[tokio::test]
+async fn private_events_need_matching_rights() {
+    let hub = hub();
+    let mut anyone = Reader::new(hub.subscribe(sel(&["u/**"]), &Resume::Live).unwrap());
+    let mut alice = Reader::new(
+        hub.subscribe_with_access(sel(&["u/**"]), &Resume::Live, Some(sel(&["u/alice/*"])))
+            .unwrap(),
+    );
+    let mut secret = ev("u/alice/inbox", "for alice");
+    secret.private = true;
+    let mut other = ev("u/bob/inbox", "for bob");
+    other.private = true;
+    hub.publish(vec![secret, other, ev("u/all", "public")])
+        .await
+        .unwrap();
+    assert_eq!(data(&alice.take(2).await), ["for alice", "public"]);
+    assert_eq!(data(&anyone.take(1).await), ["public"]);
+    anyone.nothing_more().await;
+    let mut replay = Reader::new(
+        hub.subscribe_with_access(sel(&["u/**"]), &Resume::Earliest, Some(sel(&["u/bob/*"])))
+            .unwrap(),
+    );
+    assert_eq!(data(&replay.take(2).await), ["for bob", "public"]);
+}

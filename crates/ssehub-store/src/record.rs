@@ -1,11 +1,13 @@
 //! The on-disk record of one event: the value stored under its sequence number.
 //!
 //! ```text
-//! record  = version:u8 (1) time_ms:u64le type_len:u16le type topic_count:u16le
-//!           *(topic_len:u16le topic) data
+//! record  = version:u8 (2) time_ms:u64le flags:u8 [retry_ms:u64le] type_len:u16le type
+//!           topic_count:u16le *(topic_len:u16le topic) data
+//! flags   = bit 0: private; bit 1: retry_ms present
 //! ```
 //!
-//! Strings are UTF-8; `type_len` 0 means the default type (`message`). `data` runs to the end
+//! Version 1 records (without `flags` and `retry_ms`) are still read. Strings are UTF-8;
+//! `type_len` 0 means the default type (`message`). `data` runs to the end
 //! of the record. Topics are at most 1024 bytes and an event has few of them, so `u16`
 //! lengths suffice. The SSE encoding is not stored: it is rebuilt from these fields (and the
 //! log's id) when an event is read back, which keeps the format independent of the wire.
@@ -13,7 +15,11 @@
 use ssehub_core::{NewEvent, Topic};
 
 /// The record format version written by this code.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The first version, without flags, still readable.
+const VERSION_1: u8 = 1;
+const PRIVATE: u8 = 1;
+const HAS_RETRY: u8 = 2;
 
 /// A record that could not be decoded: the data dir is corrupt or was written by something
 /// else.
@@ -32,6 +38,11 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + event.size() + 2 * event.topics.len());
     out.push(VERSION);
     out.extend_from_slice(&time_ms.to_le_bytes());
+    let flags = u8::from(event.private) * PRIVATE + u8::from(event.retry_ms.is_some()) * HAS_RETRY;
+    out.push(flags);
+    if let Some(ms) = event.retry_ms {
+        out.extend_from_slice(&ms.to_le_bytes());
+    }
     push_str(&mut out, event_type);
     out.extend_from_slice(&(event.topics.len() as u16).to_le_bytes());
     for topic in &event.topics {
@@ -69,7 +80,8 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
         what: what.to_string(),
     };
     let mut cursor = Cursor { bytes: record };
-    if cursor.take(1).ok_or_else(|| bad("empty"))? != [VERSION] {
+    let version = cursor.take(1).ok_or_else(|| bad("empty"))?[0];
+    if version != VERSION && version != VERSION_1 {
         return Err(bad("unknown record version"));
     }
     let time_ms = u64::from_le_bytes(
@@ -79,12 +91,24 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
             .try_into()
             .expect("8 bytes"),
     );
+    let flags = if version == VERSION_1 {
+        0
+    } else {
+        cursor.take(1).ok_or_else(|| bad("truncated flags"))?[0]
+    };
+    let retry_ms = if flags & HAS_RETRY != 0 {
+        let bytes = cursor.take(8).ok_or_else(|| bad("truncated retry"))?;
+        Some(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    } else {
+        None
+    };
     let event_type = cursor.string().ok_or_else(|| bad("bad event type"))?;
     let count = cursor.u16().ok_or_else(|| bad("truncated topic count"))?;
     let mut topics = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let name = cursor.string().ok_or_else(|| bad("bad topic"))?;
-        topics.push(Topic::new(name).map_err(|e| bad(&format!("invalid topic: {e}")))?);
+        // Mercure topics are IRIs; both kinds are stored, so read back with the looser rule.
+        topics.push(Topic::iri(name).map_err(|e| bad(&format!("invalid topic: {e}")))?);
     }
     if topics.is_empty() {
         return Err(bad("no topic"));
@@ -94,6 +118,8 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
         topics,
         event_type: (!event_type.is_empty()).then(|| event_type.to_string()),
         data: data.to_string(),
+        private: flags & PRIVATE != 0,
+        retry_ms,
     };
     Ok((event, time_ms))
 }
@@ -129,13 +155,32 @@ mod tests {
     #[test]
     fn round_trip() {
         let event = NewEvent {
-            topics: vec![Topic::new("a/b").unwrap(), Topic::new("ü").unwrap()],
+            topics: vec![
+                Topic::new("a/b").unwrap(),
+                Topic::iri("https://e.com/ü").unwrap(),
+            ],
             event_type: Some("t".into()),
             data: "line\nline ✓".into(),
+            private: true,
+            retry_ms: Some(1500),
         };
         let bytes = encode(&event, 1234);
         assert_eq!(time_ms(&bytes), Some(1234));
         assert_eq!(decode(7, &bytes).unwrap(), (event, 1234));
+    }
+
+    #[test]
+    fn version_1_records_are_still_read() {
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&7u64.to_le_bytes());
+        v1.extend_from_slice(&0u16.to_le_bytes());
+        v1.extend_from_slice(&1u16.to_le_bytes());
+        v1.extend_from_slice(&1u16.to_le_bytes());
+        v1.push(b'a');
+        v1.extend_from_slice(b"data");
+        let (event, time) = decode(1, &v1).unwrap();
+        assert_eq!(time, 7);
+        assert_eq!(event, NewEvent::new(Topic::new("a").unwrap(), "data"));
     }
 
     #[test]
