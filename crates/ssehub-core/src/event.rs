@@ -64,7 +64,7 @@ pub struct StoredEvent {
     pub id: EventId,
     /// The event itself.
     pub event: NewEvent,
-    /// `id:`, `event:` and `data:` lines, ready to write to any subscriber.
+    /// `id:`, `event:`, `retry:` and `data:` lines, ready to write to any subscriber.
     pub encoded: Bytes,
 }
 
@@ -81,6 +81,11 @@ impl StoredEvent {
             wire = wire
                 .with_event(t.as_str())
                 .expect("validated in NewEvent::with_type");
+        }
+        // A per-event reconnection time (Mercure's `retry` field) goes out with the event,
+        // live and on replay.
+        if let Some(ms) = event.retry_ms {
+            wire = wire.with_retry(std::time::Duration::from_millis(ms));
         }
         Arc::new(StoredEvent {
             id,

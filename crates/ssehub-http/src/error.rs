@@ -33,6 +33,10 @@ pub enum Reason {
     StoreUnavailable,
     /// No such route (404).
     NotFound,
+    /// A token was needed and missing, or was refused (401).
+    Unauthorized,
+    /// The token does not allow this (403).
+    Forbidden,
 }
 
 impl Reason {
@@ -51,11 +55,15 @@ impl Reason {
             Reason::ShuttingDown => "shutting_down",
             Reason::StoreUnavailable => "store_unavailable",
             Reason::NotFound => "not_found",
+            Reason::Unauthorized => "unauthorized",
+            Reason::Forbidden => "forbidden",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 14] = [
+        Reason::Unauthorized,
+        Reason::Forbidden,
         Reason::BodyTooLarge,
         Reason::InvalidTopic,
         Reason::InvalidEvent,
@@ -74,6 +82,8 @@ impl Reason {
         match self {
             Reason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::NotFound => StatusCode::NOT_FOUND,
+            Reason::Unauthorized => StatusCode::UNAUTHORIZED,
+            Reason::Forbidden => StatusCode::FORBIDDEN,
             Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -119,6 +129,12 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ssehub\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

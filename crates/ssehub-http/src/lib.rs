@@ -8,6 +8,7 @@
 //! | `POST /publish` | publish a JSON array of `{topic, data, event?}` → `{"ids"}` |
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus text |
+//! | `/.well-known/mercure` | the Mercure protocol (publish, subscribe, active subscriptions) |
 //!
 //! Process concerns (listening, signals, config files) belong to the binary: it builds an
 //! [`AppState`] and serves [`router`].
@@ -16,11 +17,15 @@
 //!
 //! - `subscribe.rs` — SSE responses, resume parameters, the connection limit.
 //! - `publish.rs` — publish endpoints and input validation.
+//! - `mercure.rs` — the Mercure protocol at `/.well-known/mercure`, and the discovery `Link`.
+//! - `auth.rs` — [`AuthConfig`]: JWT rights (Mercure claims), token sources, CSRF.
 //! - `error.rs` — [`ApiError`] and [`Reason`]: JSON errors and their metric labels.
 //! - `metrics.rs` — [`Metrics`]: the Prometheus registry and `/metrics`.
 //! - `query.rs` — query strings with repeated parameters.
 
+mod auth;
 mod error;
+mod mercure;
 mod metrics;
 mod publish;
 mod query;
@@ -36,6 +41,7 @@ use axum::routing::get;
 use ssehub_core::Hub;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use auth::{AuthConfig, Grant, KeySet, Role};
 pub use error::{ApiError, Reason};
 pub use metrics::{AcceptError, AcceptErrors, Metrics};
 
@@ -57,6 +63,9 @@ pub struct HttpConfig {
     pub retry_jitter_ms: u64,
     /// Origins allowed by CORS (`*` for any). Empty: no CORS headers.
     pub cors_origins: Vec<String>,
+    /// Mercure's active subscriptions: private updates when a Mercure subscription starts and
+    /// ends, and the `/.well-known/mercure/subscriptions` API (the `[mercure]` section).
+    pub mercure_subscriptions: bool,
 }
 
 impl Default for HttpConfig {
@@ -69,6 +78,7 @@ impl Default for HttpConfig {
             retry_ms: 2000,
             retry_jitter_ms: 1000,
             cors_origins: Vec::new(),
+            mercure_subscriptions: true,
         }
     }
 }
@@ -82,6 +92,8 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// Who may publish and subscribe.
+    pub auth: Arc<AuthConfig>,
 }
 
 impl AppState {
@@ -91,7 +103,14 @@ impl AppState {
             metrics: Arc::new(Metrics::new(hub.clone())),
             hub,
             config: Arc::new(config),
+            auth: Arc::new(AuthConfig::default()),
         }
+    }
+
+    /// The same state with `auth` as the authorization rules.
+    pub fn with_auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = Arc::new(auth);
+        self
     }
 
     /// Turns a handler's result into a response, counting refusals by reason.
@@ -118,12 +137,15 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/publish", axum::routing::post(publish::batch))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
+        .merge(mercure::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     if let Some(cors) = cors {
         router = router.layer(cors);
     }
+    // Discovery: every response names the Mercure hub.
+    router = router.layer(axum::middleware::map_response(mercure::discovery_link));
     Ok(router)
 }
 
@@ -147,8 +169,12 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
+                header::CACHE_CONTROL,
                 HeaderName::from_static("last-event-id"),
-            ]),
+            ])
+            // Cookies (the Mercure cookie) cross origins only with credentials allowed, which
+            // the CORS rules forbid together with `*`.
+            .allow_credentials(!origins.iter().any(|o| o == "*")),
     ))
 }
 

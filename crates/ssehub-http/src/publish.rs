@@ -8,17 +8,18 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use ssehub_core::{EventId, NewEvent, PublishError, Topic};
 
 use crate::AppState;
+use crate::auth::{Grant, Role};
 use crate::error::{ApiError, Reason};
 use crate::query::Query;
 
 /// Event types the hub itself sends start with this; publishers may not use it.
-const RESERVED_PREFIX: &str = "ssehub-";
+pub(crate) const RESERVED_PREFIX: &str = "ssehub-";
 
 #[derive(Serialize)]
 struct Published {
@@ -38,16 +39,21 @@ struct BatchItem {
     data: String,
     #[serde(default)]
     event: Option<String>,
+    /// Deliver only to subscribers whose token grants this topic.
+    #[serde(default)]
+    private: bool,
 }
 
 pub(crate) async fn one(
     State(app): State<AppState>,
     Path(topic): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let query = Query::parse(raw.as_deref(), &["event"])?;
+        let query = Query::parse(raw.as_deref(), &["event", "private", "authorization"])?;
+        let grant = app.auth.check(Role::Publish, &headers, &query)?;
         let body = body.map_err(body_error)?;
         let data = std::str::from_utf8(&body).map_err(|e| {
             ApiError::new(
@@ -55,7 +61,11 @@ pub(crate) async fn one(
                 format!("the body is not valid UTF-8 ({e}); send binary data as base64"),
             )
         })?;
-        let event = new_event(&topic, data, query.get("event"))?;
+        let mut event = new_event(&topic, data, query.get("event"))?;
+        event.private = query
+            .get("private")
+            .is_some_and(|v| v != "false" && v != "0");
+        allowed(&grant, &event)?;
         let ids = publish(&app, vec![event]).await?;
         Ok(Json(Published {
             id: ids[0].to_string(),
@@ -69,10 +79,12 @@ pub(crate) async fn one(
 pub(crate) async fn batch(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        Query::parse(raw.as_deref(), &[])?;
+        let query = Query::parse(raw.as_deref(), &["authorization"])?;
+        let grant = app.auth.check(Role::Publish, &headers, &query)?;
         let body = body.map_err(body_error)?;
         let items: Vec<BatchItem> = serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
@@ -90,10 +102,16 @@ pub(crate) async fn batch(
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                new_event(&item.topic, &item.data, item.event.as_deref()).map_err(|mut e| {
-                    e.message = format!("event {i}: {}", e.message);
-                    e
-                })
+                new_event(&item.topic, &item.data, item.event.as_deref())
+                    .and_then(|mut event| {
+                        event.private = item.private;
+                        allowed(&grant, &event)?;
+                        Ok(event)
+                    })
+                    .map_err(|mut e| {
+                        e.message = format!("event {i}: {}", e.message);
+                        e
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let ids = publish(&app, events).await?;
@@ -104,6 +122,18 @@ pub(crate) async fn batch(
     }
     .await;
     app.respond(result)
+}
+
+/// Refuses an event whose topics the token does not all allow.
+pub(crate) fn allowed(grant: &Grant, event: &NewEvent) -> Result<(), ApiError> {
+    if grant.may_publish(&event.topics) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Reason::Forbidden,
+            "the token's mercure.publish selectors do not cover every topic of this event",
+        ))
+    }
 }
 
 /// Validates one event.
@@ -125,7 +155,11 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
     Ok(new)
 }
 
-async fn publish(app: &AppState, events: Vec<NewEvent>) -> Result<Vec<EventId>, ApiError> {
+/// Hands `events` to the hub; their ids once stored.
+pub(crate) async fn publish(
+    app: &AppState,
+    events: Vec<NewEvent>,
+) -> Result<Vec<EventId>, ApiError> {
     app.hub.publish(events).await.map_err(|e| match e {
         PublishError::Store(error) => {
             tracing::warn!(%error, "a publish failed in the store");

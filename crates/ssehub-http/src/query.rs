@@ -25,6 +25,16 @@ impl Query {
         Ok(Query(pairs))
     }
 
+    /// Parses `raw` keeping every parameter: for protocols whose clients may add their own
+    /// (Mercure's endpoint, like the reference hub, ignores what it does not know).
+    pub(crate) fn parse_any(raw: Option<&str>) -> Self {
+        Query(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
     /// The last value of `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0

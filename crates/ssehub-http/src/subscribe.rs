@@ -10,20 +10,24 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use ssehub_core::{Pattern, Resume, Selector, SubscribeError};
+use ssehub_core::{Pattern, Resume, Selector, SubscribeError, Subscription};
 
 use crate::AppState;
+use crate::auth::{Grant, Role};
 use crate::error::{ApiError, Reason};
 use crate::query::Query;
 
 const RESUME_PARAMS: [&str; 2] = ["lastEventId", "lastEventID"];
+/// The token parameter (EventSource cannot send an Authorization header).
+const TOKEN_PARAM: &str = "authorization";
 
 pub(crate) async fn topic(
     State(app): State<AppState>,
@@ -31,7 +35,8 @@ pub(crate) async fn topic(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let result = Query::parse(raw.as_deref(), &RESUME_PARAMS)
+    let known = [RESUME_PARAMS[0], RESUME_PARAMS[1], TOKEN_PARAM];
+    let result = Query::parse(raw.as_deref(), &known)
         .and_then(|query| stream(&app, &[topic.as_str()], &query, &headers));
     app.respond(result)
 }
@@ -41,7 +46,7 @@ pub(crate) async fn many(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let known = ["topic", RESUME_PARAMS[0], RESUME_PARAMS[1]];
+    let known = ["topic", RESUME_PARAMS[0], RESUME_PARAMS[1], TOKEN_PARAM];
     let result = Query::parse(raw.as_deref(), &known).and_then(|query| {
         let topics: Vec<&str> = query.all("topic").collect();
         stream(&app, &topics, &query, &headers)
@@ -56,45 +61,114 @@ fn stream(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let selector = selector(topics, app.config.max_topics_per_subscription)?;
-    let last_event_id = headers
-        .get("last-event-id")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let last_event_id = last_event_id
-        .as_deref()
-        .or_else(|| RESUME_PARAMS.iter().find_map(|p| query.get(p)));
-    let resume = Resume::from_last_event_id(last_event_id);
+    let grant = app.auth.check(Role::Subscribe, headers, query)?;
+    let resume = Resume::from_last_event_id(last_event_id(headers, query).as_deref());
+    let open = OpenStream::open(app, selector, &resume, &grant)?;
+    Ok(open.into_response(app, &grant, HeaderMap::new(), ()))
+}
 
-    let guard = ConnectionGuard::acquire(&app.metrics.connections, app.config.max_connections)
-        .ok_or_else(|| {
-            ApiError::new(
-                Reason::OverConnectionLimit,
-                "the hub holds as many streams as it is allowed to; retry later",
-            )
-        })?;
-    let subscription = app.hub.subscribe(selector, &resume).map_err(|e| match e {
-        SubscribeError::ShuttingDown => ApiError::new(
-            Reason::ShuttingDown,
-            "the hub is shutting down; retry later",
-        ),
-    })?;
-    let retry = ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
-    let body = futures_util::stream::once(async move { retry })
-        .chain(subscription)
-        .map(move |chunk: Bytes| {
-            // The guard lives as long as the body: dropped when the client goes away.
-            let _ = &guard;
-            Ok::<_, Infallible>(chunk)
-        });
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = StatusCode::OK;
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response.into_response())
+/// Where a stream starts: the `Last-Event-ID` header (what a browser sends when it
+/// reconnects, so the newest), else the `lastEventId` / `lastEventID` parameter.
+pub(crate) fn last_event_id(headers: &HeaderMap, query: &Query) -> Option<String> {
+    match headers.get("last-event-id") {
+        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        None => RESUME_PARAMS
+            .iter()
+            .find_map(|p| query.get(p))
+            .map(str::to_string),
+    }
+}
+
+/// A hub subscription counted against the connection limit, not yet turned into a response.
+/// Shared by every SSE endpoint (ours and Mercure's), which may look at the subscription
+/// (its gap notice) before answering.
+pub(crate) struct OpenStream {
+    subscription: Subscription,
+    guard: ConnectionGuard,
+}
+
+impl OpenStream {
+    /// Subscribes to `selector` from `resume`, with the private access `grant` gives.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the hub holds as many streams as allowed, or is shutting down.
+    pub(crate) fn open(
+        app: &AppState,
+        selector: Selector,
+        resume: &Resume,
+        grant: &Grant,
+    ) -> Result<Self, ApiError> {
+        let guard = ConnectionGuard::acquire(&app.metrics.connections, app.config.max_connections)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Reason::OverConnectionLimit,
+                    "the hub holds as many streams as it is allowed to; retry later",
+                )
+            })?;
+        let subscription = app
+            .hub
+            .subscribe_with_access(selector, resume, grant.subscribe.clone())
+            .map_err(|e| match e {
+                SubscribeError::ShuttingDown => ApiError::new(
+                    Reason::ShuttingDown,
+                    "the hub is shutting down; retry later",
+                ),
+            })?;
+        Ok(OpenStream {
+            subscription,
+            guard,
+        })
+    }
+
+    /// The subscription, before anything was sent.
+    pub(crate) fn subscription(&self) -> &Subscription {
+        &self.subscription
+    }
+
+    /// The SSE response: a `retry:` frame with jitter, then the subscription, until the client
+    /// goes away or `grant`'s token expires. `extra` headers are added to ours (and replace
+    /// them when they have the same name); `hold` lives as long as the stream (an RAII guard).
+    pub(crate) fn into_response(
+        self,
+        app: &AppState,
+        grant: &Grant,
+        extra: HeaderMap,
+        hold: impl Send + Sync + 'static,
+    ) -> Response {
+        let OpenStream {
+            subscription,
+            guard,
+        } = self;
+        let retry =
+            ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
+        // A subscription ends when its token expires (the client reconnects with a fresh one).
+        let expiry = grant.time_left().unwrap_or(Duration::MAX);
+        let expired = tokio::time::sleep(expiry.min(Duration::from_secs(100 * 365 * 86_400)));
+        let body = futures_util::stream::once(async move { retry })
+            .chain(subscription)
+            .take_until(expired)
+            .map(move |chunk: Bytes| {
+                // The guards live as long as the body: dropped when the client goes away.
+                let _ = (&guard, &hold);
+                Ok::<_, Infallible>(chunk)
+            });
+        let mut response = Response::new(Body::from_stream(body));
+        *response.status_mut() = StatusCode::OK;
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        for (name, value) in extra {
+            if let Some(name) = name {
+                h.insert(name, value);
+            }
+        }
+        response
+    }
 }
 
 /// Validates the requested topics and patterns into one selector.

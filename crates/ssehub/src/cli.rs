@@ -129,6 +129,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_HISTORY_MAX_EVENTS")]
     pub(crate) history_max_events: Option<u64>,
 
+    /// HS256 secret of publisher tokens (config: auth.publisher_key).
+    #[arg(long, env = "SSEHUB_PUBLISHER_KEY", hide_env_values = true)]
+    pub(crate) publisher_key: Option<String>,
+
+    /// HS256 secret of subscriber tokens (config: auth.subscriber_key).
+    #[arg(long, env = "SSEHUB_SUBSCRIBER_KEY", hide_env_values = true)]
+    pub(crate) subscriber_key: Option<String>,
+
+    /// Let anyone publish without a token on a non-loopback address.
+    /// (config: auth.allow_anonymous_publish)
+    #[arg(long, env = "SSEHUB_ALLOW_ANONYMOUS_PUBLISH")]
+    pub(crate) allow_anonymous_publish: bool,
+
     /// Seconds to let streams finish after SIGTERM before closing them. (config: shutdown.grace_secs)
     #[arg(long, env = "SSEHUB_SHUTDOWN_GRACE_SECS")]
     pub(crate) shutdown_grace_secs: Option<u64>,
@@ -311,7 +324,7 @@ pub(crate) struct FanoutArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) events: u32,
 
-    /// Events published per second (an upper bound: publishes go one at a time).
+    /// Events published per second, in all (an upper bound: see --publishers).
     #[arg(long, short = 'r', default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) rate: u32,
@@ -319,6 +332,12 @@ pub(crate) struct FanoutArgs {
     /// The topic (default: a new one per run, `bench/fanout/<run id>`).
     #[arg(long)]
     pub(crate) topic: Option<String>,
+
+    /// Publishers working in parallel, one connection each: publisher p sends events p, p+K,
+    /// p+2K, …, each one at a time, so order is checked per publisher. One is enough while a
+    /// publish takes less than 1/rate; a hub that fsyncs before answering needs more.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) publishers: u32,
 
     /// The size of each event's data, in bytes (padded; at least what the fields need).
     #[arg(long, default_value_t = 128)]

@@ -28,6 +28,112 @@ pub(crate) struct Config {
     pub(crate) cors: Cors,
     /// Shutdown.
     pub(crate) shutdown: Shutdown,
+    /// Who may publish and subscribe.
+    pub(crate) auth: Auth,
+    /// The Mercure protocol at `/.well-known/mercure`.
+    pub(crate) mercure: Mercure,
+}
+
+/// `[mercure]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Mercure {
+    /// Active subscriptions: a private update on
+    /// `/.well-known/mercure/subscriptions/{topic}/{subscriber}` when a Mercure subscription
+    /// starts and ends, and the `/.well-known/mercure/subscriptions` API.
+    pub(crate) subscriptions: bool,
+}
+
+impl Default for Mercure {
+    fn default() -> Self {
+        Mercure {
+            subscriptions: HttpConfig::default().mercure_subscriptions,
+        }
+    }
+}
+
+/// `[auth]`: JWT keys and the anonymous rules. Keys are secrets: prefer the
+/// `SSEHUB_PUBLISHER_KEY` / `SSEHUB_SUBSCRIBER_KEY` variables or key files to the file itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Auth {
+    /// HS256 secret of publisher tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) publisher_key: Option<String>,
+    /// A file with the publisher key: a PEM public key (with `publisher_algorithm`) or a JWKS
+    /// document (`.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) publisher_key_file: Option<std::path::PathBuf>,
+    /// The algorithm of a PEM publisher key: RS256, ES256 or EdDSA.
+    pub(crate) publisher_algorithm: String,
+    /// HS256 secret of subscriber tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) subscriber_key: Option<String>,
+    /// A file with the subscriber key (PEM or JWKS), as for publishers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) subscriber_key_file: Option<std::path::PathBuf>,
+    /// The algorithm of a PEM subscriber key.
+    pub(crate) subscriber_algorithm: String,
+    /// Subscribers without a token may receive public events.
+    pub(crate) anonymous_subscribe: bool,
+    /// Allow publishing without a token on a non-loopback listener (it is always allowed on
+    /// loopback when no publisher key is set, for development).
+    pub(crate) allow_anonymous_publish: bool,
+    /// The cookie that may hold a token (Mercure's name by default).
+    pub(crate) cookie_name: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            publisher_key: None,
+            publisher_key_file: None,
+            publisher_algorithm: "HS256".into(),
+            subscriber_key: None,
+            subscriber_key_file: None,
+            subscriber_algorithm: "HS256".into(),
+            anonymous_subscribe: true,
+            allow_anonymous_publish: false,
+            cookie_name: "mercureAuthorization".into(),
+        }
+    }
+}
+
+/// Loads one role's keys from a secret or a file.
+fn key_set(
+    role: &str,
+    secret: Option<&String>,
+    file: Option<&std::path::PathBuf>,
+    algorithm: &str,
+) -> anyhow::Result<Option<ssehub_http::KeySet>> {
+    match (secret, file) {
+        (Some(_), Some(_)) => {
+            bail!("invalid configuration: set {role}_key or {role}_key_file, not both")
+        }
+        (Some(secret), None) => {
+            if secret.len() < 32 {
+                bail!(
+                    "invalid configuration: {role}_key must be at least 32 bytes (an HS256 secret)"
+                );
+            }
+            Ok(Some(ssehub_http::KeySet::hmac(secret.as_bytes())))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {role}_key_file {}", path.display()))?;
+            let set = if text.trim_start().starts_with('{') {
+                ssehub_http::KeySet::jwks(&text)
+            } else {
+                let alg: jsonwebtoken::Algorithm = algorithm.parse().map_err(|_| {
+                    anyhow::anyhow!("invalid configuration: {role}_algorithm {algorithm:?}")
+                })?;
+                ssehub_http::KeySet::pem(alg, text.as_bytes())
+            };
+            set.map(Some)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {role}_key_file: {e}"))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// `[history]`
@@ -234,6 +340,8 @@ impl Config {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
         }
         self.disk_options()?;
+        // Keys are checked now; the listener rule is checked by `serve`, which knows it.
+        self.auth("127.0.0.1:0".parse().expect("valid address"))?;
         for origin in &self.cors.origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 bail!(
@@ -298,6 +406,47 @@ impl Config {
         })
     }
 
+    /// The authorization rules for a hub listening on `listen`.
+    ///
+    /// # Errors
+    ///
+    /// Bad keys, or a non-loopback listener without a publisher key (unless anonymous
+    /// publishing was allowed explicitly): such a hub would let anyone on the network publish.
+    pub(crate) fn auth(
+        &self,
+        listen: std::net::SocketAddr,
+    ) -> anyhow::Result<ssehub_http::AuthConfig> {
+        let a = &self.auth;
+        let publisher = key_set(
+            "publisher",
+            a.publisher_key.as_ref(),
+            a.publisher_key_file.as_ref(),
+            &a.publisher_algorithm,
+        )?;
+        let subscriber = key_set(
+            "subscriber",
+            a.subscriber_key.as_ref(),
+            a.subscriber_key_file.as_ref(),
+            &a.subscriber_algorithm,
+        )?;
+        let anonymous_publish = publisher.is_none();
+        if anonymous_publish && !listen.ip().is_loopback() && !a.allow_anonymous_publish {
+            bail!(
+                "refusing to listen on {listen} without a publisher key: anyone who can reach it could publish. \
+                 Set [auth] publisher_key (or SSEHUB_PUBLISHER_KEY, or publisher_key_file), or pass \
+                 --allow-anonymous-publish if that is what you want"
+            );
+        }
+        Ok(ssehub_http::AuthConfig {
+            publisher,
+            subscriber,
+            anonymous_publish,
+            anonymous_subscribe: a.anonymous_subscribe,
+            cookie_name: a.cookie_name.clone(),
+            allowed_origins: self.cors.origins.clone(),
+        })
+    }
+
     pub(crate) fn hub(&self) -> HubConfig {
         HubConfig {
             subscriber_buffer_bytes: self.limits.subscriber_buffer_bytes,
@@ -316,6 +465,7 @@ impl Config {
             retry_ms: self.sse.retry_ms,
             retry_jitter_ms: self.sse.retry_jitter_ms,
             cors_origins: self.cors.origins.clone(),
+            mercure_subscriptions: self.mercure.subscriptions,
         }
     }
 

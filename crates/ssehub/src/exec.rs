@@ -51,10 +51,7 @@ fn run(args: &ExecArgs) -> anyhow::Result<u8> {
     ssehub_core::Topic::new(&args.topic)
         .map_err(|e| anyhow::anyhow!("invalid topic {:?}: {e}", args.topic))?;
     let options = Options::from_args(&args.buffer)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::client_runtime()?;
     runtime.block_on(exec(args, options))
 }
 

@@ -8,7 +8,8 @@
 //! - `cli.rs` — the clap definitions of every command and flag.
 //! - `decode.rs` — `ssehub decode`: event stream on stdin → one JSON object per event.
 //! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown.
-//! - `listener.rs` — the open-file limit, and accepting connections without spinning at it.
+//! - `server/` — the HTTP server behind `serve`: accepting (at the open-file limit too) and
+//!   serving connections, each as cheaply as it can.
 //! - `config.rs` — the typed TOML config file.
 //! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
@@ -24,15 +25,24 @@ mod decode;
 mod exec;
 mod hub_client;
 mod line_publisher;
-mod listener;
 mod publish;
 mod serve;
+mod server;
 mod subscribe;
 mod tail;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
+
+/// The runtime of the client commands (`pub`, `sub`, `tail`, `exec`): one thread is plenty.
+pub(crate) fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

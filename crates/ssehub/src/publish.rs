@@ -32,10 +32,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         event: args.event.clone(),
     };
     let client = HubClient::new(&args.hub.hub);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::client_runtime()?;
     let ids = runtime.block_on(client.publish(std::slice::from_ref(&event)))?;
     let id = ids.first().context("the hub answered without an id")?;
     println!("{id}");

@@ -23,7 +23,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{ServeArgs, StoreKind};
 use crate::config::Config;
-use crate::listener::HubListener;
+use crate::server::listener::HubListener;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     if args.print_default_config {
@@ -41,7 +41,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    crate::listener::raise_fd_limit();
+    crate::server::listener::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,6 +90,15 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(fsync) = args.fsync {
         config.storage.fsync = fsync;
     }
+    if args.publisher_key.is_some() {
+        config.auth.publisher_key.clone_from(&args.publisher_key);
+    }
+    if args.subscriber_key.is_some() {
+        config.auth.subscriber_key.clone_from(&args.subscriber_key);
+    }
+    if args.allow_anonymous_publish {
+        config.auth.allow_anonymous_publish = true;
+    }
     if !args.cors_origins.is_empty() {
         config.cors.origins.clone_from(&args.cors_origins);
     }
@@ -104,6 +113,10 @@ async fn serve(
     config: Config,
     disk: &mut Option<DiskStore>,
 ) -> anyhow::Result<()> {
+    let auth = config.auth(args.listen)?;
+    if auth.anonymous_publish {
+        tracing::info!("no publisher key: anyone who can reach this loopback address may publish");
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -124,7 +137,7 @@ async fn serve(
         }
     };
     let hub = Hub::new(store, config.hub());
-    let state = AppState::new(hub.clone(), config.http());
+    let state = AppState::new(hub.clone(), config.http()).with_auth(auth);
     let listener = HubListener::new(listener, state.metrics.accept_errors());
     let app = router(state).map_err(anyhow::Error::msg)?;
 
@@ -138,11 +151,7 @@ async fn serve(
             hub.shutdown();
         }
     };
-    let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .into_future(),
-    );
+    let mut server = tokio::spawn(crate::server::serve(listener, app, graceful));
 
     // The one line scripts and tests wait for.
     println!("ssehub listening on http://{addr}");
@@ -150,7 +159,10 @@ async fn serve(
     tracing::info!(%addr, store = ?args.store, "ssehub is listening");
 
     tokio::select! {
-        result = &mut server => return result?.context("the server failed"),
+        result = &mut server => {
+            result.context("the server failed")?;
+            return Ok(());
+        }
         _ = stop_rx.wait_for(|stop| *stop) => {}
     }
     let grace = Duration::from_secs(config.shutdown.grace_secs);
@@ -160,7 +172,7 @@ async fn serve(
     );
     match tokio::time::timeout(grace, &mut server).await {
         Ok(result) => {
-            result?.context("the server failed while shutting down")?;
+            result.context("the server failed while shutting down")?;
             tracing::info!("shut down cleanly");
         }
         Err(_) => tracing::warn!("the grace period is over; closing the remaining connections"),

@@ -23,9 +23,7 @@ struct JsonEvent<'a> {
 }
 
 pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::client_runtime()?;
     runtime.block_on(subscribe(args))
 }
 

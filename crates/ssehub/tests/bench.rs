@@ -66,7 +66,7 @@ async fn fanout_delivers_every_event_to_every_subscriber() {
 }
 
 #[tokio::test]
-async fn fanout_prints_a_table_without_json() {
+async fn fanout_prints_a_table_without_json_and_publishes_in_parallel() {
     let hub = TestHub::start(&[]).await;
     let (ok, stdout, stderr) = bench(&[
         "fanout",
@@ -75,9 +75,11 @@ async fn fanout_prints_a_table_without_json() {
         "--subscribers",
         "2",
         "--events",
-        "3",
+        "6",
         "--rate",
         "100",
+        "--publishers",
+        "3",
     ])
     .await;
     assert!(ok, "{stderr}");
@@ -90,6 +92,14 @@ async fn fanout_prints_a_table_without_json() {
     ] {
         assert!(stdout.contains(row), "{row} missing in\n{stdout}");
     }
+    let delivered = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("delivered"));
+    assert_eq!(
+        delivered.and_then(|l| l.split_whitespace().nth(1)),
+        Some("12"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,7 @@
 //! Running the real `ssehub serve` on 127.0.0.1:0, and talking to it over HTTP.
+//!
+//! A hub's stderr goes to the test's own stderr, unless it was started with
+//! [`TestHub::start_capturing`], which keeps it for the test to read.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,6 +17,8 @@ pub(crate) struct TestHub {
     child: Child,
     /// The data dir, removed when the last user drops it.
     pub(crate) data_dir: std::sync::Arc<tempfile::TempDir>,
+    /// Collects stderr until the process exits (hubs started with `start_capturing`).
+    stderr: Option<tokio::task::JoinHandle<String>>,
 }
 
 impl TestHub {
@@ -42,16 +47,66 @@ impl TestHub {
         listen: &str,
         args: &[&str],
     ) -> TestHub {
+        TestHub::launch(holder, path, listen, args, false).await
+    }
+
+    /// Starts like [`start`](TestHub::start), but keeps what the hub writes on stderr instead
+    /// of passing it through; [`finish_capturing`](TestHub::finish_capturing) returns it. A
+    /// `--log FILTER` in `args` replaces the default `--log warn`.
+    pub(crate) async fn start_capturing(args: &[&str]) -> TestHub {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let path = dir.path().join("data");
+        TestHub::launch(dir, &path, "127.0.0.1:0", args, true).await
+    }
+
+    /// Stops a hub started with [`start_capturing`](TestHub::start_capturing) (SIGTERM, then
+    /// waits for it to exit) and returns everything it wrote on stderr.
+    pub(crate) async fn finish_capturing(&mut self) -> String {
+        let reader = self
+            .stderr
+            .take()
+            .expect("the hub was started with start_capturing");
+        self.terminate();
+        self.wait(Duration::from_secs(30)).await;
+        tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("stderr reaches its end once the hub has exited")
+            .unwrap()
+    }
+
+    async fn launch(
+        holder: std::sync::Arc<tempfile::TempDir>,
+        path: &std::path::Path,
+        listen: &str,
+        args: &[&str],
+        capture: bool,
+    ) -> TestHub {
         let data_dir = holder;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
-            .args(["serve", "--listen", listen, "--log", "warn", "--data-dir"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub"));
+        command.args(["serve", "--listen", listen]);
+        if !args.contains(&"--log") {
+            command.args(["--log", "warn"]);
+        }
+        let mut child = command
+            .arg("--data-dir")
             .arg(path)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("the ssehub binary starts");
+        let stderr = child.stderr.take().map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut text).await;
+                String::from_utf8_lossy(&text).into_owned()
+            })
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
@@ -67,6 +122,7 @@ impl TestHub {
             url,
             child,
             data_dir,
+            stderr,
         }
     }
 
@@ -134,12 +190,7 @@ impl TestHub {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        Sse {
-            headers: response.headers().clone(),
-            body: Box::pin(response.bytes_stream()),
-            parser: Parser::new(),
-            ended: false,
-        }
+        Sse::new(response)
     }
 }
 
@@ -159,6 +210,16 @@ pub(crate) struct Sse {
 }
 
 impl Sse {
+    /// Reads the stream of a response (already checked to be one).
+    pub(crate) fn new(response: reqwest::Response) -> Sse {
+        Sse {
+            headers: response.headers().clone(),
+            body: Box::pin(response.bytes_stream()),
+            parser: Parser::new(),
+            ended: false,
+        }
+    }
+
     /// The next `n` events (fails after 10 s without one).
     pub(crate) async fn take(&mut self, n: usize) -> Vec<MessageEvent> {
         let mut out = Vec::new();

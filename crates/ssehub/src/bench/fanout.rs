@@ -4,8 +4,10 @@
 //!    `--connect-concurrency` at a time, each within `--timeout`. A subscription is open at
 //!    status 200 plus its first bytes (or the headers alone with `--ready-on headers`). If any
 //!    fails, the run stops there with the errors: nothing is retried.
-//! 2. Publish M events (`POST`, one at a time, so their order is the hub's order), the i-th
-//!    not before `start + i/R`. Each body is JSON: `{"run","seq","ts_us","pad"}`, with the run
+//! 2. Publish M events (`POST`), the i-th not before `start + i/R`, from `--publishers` K
+//!    connections: publisher p sends events p, p+K, … one at a time, so their order is the
+//!    hub's order and each subscriber checks it per publisher (globally with the default K=1).
+//!    The publishers run on a thread and runtime of their own. Each body is JSON: `{"run","seq","ts_us","pad"}`, with the run
 //!    id, the sequence number, the publish time in microseconds since the Unix epoch and
 //!    padding up to `--payload-bytes`.
 //! 3. Wait until every subscriber has every event, or `--drain` seconds after the last
@@ -28,7 +30,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::histogram::Histogram;
+use super::histogram::{Histogram, PercentilesMs as Percentiles};
 use super::{now_micros, parse_headers, seconds};
 use crate::cli::{FanoutArgs, ReadyOn};
 
@@ -54,6 +56,7 @@ struct Plan {
 struct Shared {
     run_id: String,
     events: u32,
+    publishers: u32,
     /// End-to-end latency, in microseconds.
     latency: Histogram,
 }
@@ -113,6 +116,7 @@ impl Plan {
             shared: Arc::new(Shared {
                 run_id,
                 events,
+                publishers: args.publishers,
                 latency: Histogram::new(),
             }),
         })
@@ -202,7 +206,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         plan.rate, plan.publish_url
     );
 
-    // 2. Publish, one at a time, paced, from a thread of its own.
+    // 2. Publish, paced, from a thread of its own.
     let job = PublishJob {
         client: plan.client(Some(plan.timeout))?,
         url: plan.publish_url.clone(),
@@ -278,6 +282,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         subscribers: plan.subscribers as u64,
         events_requested: u64::from(events),
         rate: plan.rate,
+        publishers: shared.publishers,
         payload_bytes: plan.payload_bytes as u64,
         connect_secs,
         events_published: published,
@@ -317,11 +322,11 @@ struct PublishJob {
     deadline: Instant,
 }
 
-/// What the publisher did.
+/// What the publishers did.
 struct Published {
     acked: Bitset,
     /// Microseconds from sending a POST to its answer.
-    ack_latency: Histogram,
+    ack_latency: Arc<Histogram>,
     errors: u64,
     first_error: Option<String>,
     secs: f64,
@@ -341,20 +346,48 @@ impl PublishJob {
     }
 
     async fn publish_all(self) -> Published {
-        let events = self.shared.events;
+        let job = Arc::new(self);
+        let ack_latency = Arc::new(Histogram::new());
+        let start = Instant::now();
+        let mut lanes = JoinSet::new();
+        for lane in 0..job.shared.publishers {
+            lanes.spawn(job.clone().lane(lane, start, ack_latency.clone()));
+        }
         let mut done = Published {
-            acked: Bitset::new(events),
-            ack_latency: Histogram::new(),
+            acked: Bitset::new(job.shared.events),
+            ack_latency,
             errors: 0,
             first_error: None,
             secs: 0.0,
             deadline_reached: false,
         };
-        let start = Instant::now();
-        for seq in 0..events {
+        while let Some(lane) = lanes.join_next().await {
+            // A lane cannot panic short of a bug; count its events as not acknowledged then.
+            let Ok(lane) = lane else { continue };
+            done.acked.or(&lane.acked);
+            done.errors += lane.errors;
+            if done.first_error.is_none() {
+                done.first_error = lane.first_error;
+            }
+            done.deadline_reached |= lane.deadline_reached;
+        }
+        done.secs = start.elapsed().as_secs_f64();
+        done
+    }
+
+    /// One publisher: events `lane`, `lane + K`, …, one at a time, each not before its time.
+    async fn lane(self: Arc<Self>, lane: u32, start: Instant, ack_latency: Arc<Histogram>) -> Lane {
+        let mut out = Lane {
+            acked: Bitset::new(self.shared.events),
+            errors: 0,
+            first_error: None,
+            deadline_reached: false,
+        };
+        let step = self.shared.publishers as usize;
+        for seq in (lane..self.shared.events).step_by(step) {
             let due = start + Duration::from_secs_f64(f64::from(seq) / f64::from(self.rate));
             if due >= self.deadline {
-                done.deadline_reached = true;
+                out.deadline_reached = true;
                 break;
             }
             tokio::time::sleep_until(due).await;
@@ -362,18 +395,25 @@ impl PublishJob {
             let sent = Instant::now();
             match publish(&self.client, &self.url, body).await {
                 Ok(()) => {
-                    done.acked.set(seq);
-                    done.ack_latency.record(micros(sent.elapsed()));
+                    out.acked.set(seq);
+                    ack_latency.record(micros(sent.elapsed()));
                 }
                 Err(error) => {
-                    done.errors += 1;
-                    done.first_error.get_or_insert(error);
+                    out.errors += 1;
+                    out.first_error.get_or_insert(error);
                 }
             }
         }
-        done.secs = start.elapsed().as_secs_f64();
-        done
+        out
     }
+}
+
+/// What one publisher did.
+struct Lane {
+    acked: Bitset,
+    errors: u64,
+    first_error: Option<String>,
+    deadline_reached: bool,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -469,7 +509,7 @@ async fn subscriber(s: Subscriber) -> Outcome {
         deadline,
         shared,
     } = s;
-    let mut received = Received::new(shared.events);
+    let mut received = Received::new(shared.events, shared.publishers);
     // One future for the whole task: woken by the stop signal or the deadline.
     let stopped = async move {
         tokio::select! {
@@ -564,7 +604,8 @@ struct Received {
     parser: Parser,
     seen: Bitset,
     delivered: u32,
-    highest: Option<u32>,
+    /// Per publisher, the highest sequence number received.
+    highest: Box<[Option<u32>]>,
     duplicates: u64,
     out_of_order: u64,
     foreign: u64,
@@ -574,12 +615,12 @@ struct Received {
 }
 
 impl Received {
-    fn new(events: u32) -> Self {
+    fn new(events: u32, publishers: u32) -> Self {
         Received {
             parser: Parser::new(),
             seen: Bitset::new(events),
             delivered: 0,
-            highest: None,
+            highest: vec![None; publishers as usize].into_boxed_slice(),
             duplicates: 0,
             out_of_order: 0,
             foreign: 0,
@@ -616,9 +657,10 @@ impl Received {
         }
         self.seen.set(seq);
         self.delivered += 1;
-        match self.highest {
-            Some(highest) if seq < highest => self.out_of_order += 1,
-            _ => self.highest = Some(seq),
+        let highest = &mut self.highest[(seq % shared.publishers) as usize];
+        match *highest {
+            Some(h) if seq < h => self.out_of_order += 1,
+            _ => *highest = Some(seq),
         }
         shared.latency.record(now.saturating_sub(payload.ts_us));
         self.first_us.get_or_insert(now);
@@ -679,6 +721,12 @@ impl Bitset {
         self.0[i as usize / 64] |= 1 << (i % 64);
     }
 
+    fn or(&mut self, other: &Bitset) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a |= b;
+        }
+    }
+
     fn count(&self) -> u64 {
         self.0.iter().map(|w| u64::from(w.count_ones())).sum()
     }
@@ -698,6 +746,7 @@ struct Report {
     subscribers: u64,
     events_requested: u64,
     rate: u32,
+    publishers: u32,
     payload_bytes: u64,
     /// From start until every subscription was open.
     connect_secs: f64,
@@ -713,7 +762,7 @@ struct Report {
     delivered: u64,
     lost: u64,
     duplicates: u64,
-    /// Events received after one with a higher sequence number.
+    /// Events received after one with a higher sequence number from the same publisher.
     out_of_order: u64,
     /// Events received whose publish had failed (e.g. a timeout after the hub stored it).
     unacknowledged_deliveries: u64,
@@ -733,27 +782,6 @@ struct Report {
     deadline_reached: bool,
     first_publish_error: Option<String>,
     first_stream_error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Percentiles {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-impl Percentiles {
-    /// Of a histogram in microseconds, in milliseconds.
-    fn of(histogram: &Histogram) -> Option<Percentiles> {
-        let ms = |us: u64| us as f64 / 1000.0;
-        Some(Percentiles {
-            p50: ms(histogram.quantile(0.50)?),
-            p90: ms(histogram.quantile(0.90)?),
-            p99: ms(histogram.quantile(0.99)?),
-            max: ms(histogram.max()?),
-        })
-    }
 }
 
 impl Report {
@@ -828,8 +856,13 @@ impl Report {
             );
         }
         format!(
-            "ssehub bench fanout: {} topic {} ({} B events at up to {}/s)\n{t}",
-            self.hub, self.topic, self.payload_bytes, self.rate
+            "ssehub bench fanout: {} topic {} ({} B events at up to {}/s, {} publisher{})\n{t}",
+            self.hub,
+            self.topic,
+            self.payload_bytes,
+            self.rate,
+            self.publishers,
+            if self.publishers == 1 { "" } else { "s" }
         )
     }
 }
@@ -853,13 +886,33 @@ mod tests {
     }
 
     #[test]
+    fn order_is_checked_per_publisher() {
+        let shared = Shared {
+            run_id: "r".into(),
+            events: 6,
+            publishers: 2,
+            latency: Histogram::new(),
+        };
+        let mut r = Received::new(6, 2);
+        let mut stream = String::new();
+        // Publisher 0 sends 0, 2, 4 and publisher 1 sends 1, 3, 5: interleaving them any way
+        // is in order; only 2 after 4 is not.
+        for seq in [1, 0, 3, 5, 4, 2] {
+            stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));
+        }
+        r.feed(stream.as_bytes(), &shared);
+        assert_eq!((r.delivered, r.out_of_order, r.duplicates), (6, 1, 0));
+    }
+
+    #[test]
     fn tally_counts_duplicates_order_and_foreign_events() {
         let shared = Shared {
             run_id: "r".into(),
             events: 4,
+            publishers: 1,
             latency: Histogram::new(),
         };
-        let mut r = Received::new(4);
+        let mut r = Received::new(4, 1);
         let mut stream = String::from("retry: 10\n\n");
         for seq in [0, 2, 1, 2, 9] {
             stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));

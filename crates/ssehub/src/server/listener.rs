@@ -192,9 +192,6 @@ mod tests {
             classify(&std::io::Error::from(std::io::ErrorKind::ConnectionAborted)),
             AcceptError::Aborted
         );
-        assert_eq!(
-            classify(&std::io::Error::other("x")),
-            AcceptError::Other
-        );
+        assert_eq!(classify(&std::io::Error::other("x")), AcceptError::Other);
     }
 }

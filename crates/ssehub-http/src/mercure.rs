@@ -1,0 +1,344 @@
+//! The Mercure protocol (draft-dunglas-mercure-07, what deployed Mercure clients speak) at
+//! `/.well-known/mercure`, on the same hub, history and tokens as ssehub's own routes.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /.well-known/mercure` | publish a form (`topic`…, `data`, `private`, `type`, `retry`) → the id, as text |
+//! | `GET /.well-known/mercure?topic=SELECTOR…` | subscribe (SSE); `Last-Event-ID` / `lastEventID` resume |
+//! | `GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]` | active subscriptions (JSON-LD) |
+//!
+//! Every response of the hub carries the discovery link, `Link: </.well-known/mercure>;
+//! rel="mercure"` ([`discovery_link`]).
+//!
+//! Where this hub differs from the reference one, within what the draft allows:
+//! - ids are the hub's own (`<log>-<seq>`); a publisher's `id` is ignored (but one that holds
+//!   CR, LF or NUL is refused, as the Go hub does);
+//! - a resume from an unknown or expired id gets, besides the `Last-Event-ID: earliest`
+//!   response header, ssehub's in-band `ssehub-gap` notice, and event types starting with
+//!   `ssehub-` are reserved;
+//! - refusals use the draft's status codes (400, 401, 403, 413) with ssehub's JSON error body,
+//!   where the Go hub answers 401 to everything forbidden.
+//!
+//! # Layout
+//!
+//! - `mercure.rs` — the routes, publishing and subscribing.
+//! - `mercure/subscriptions.rs` — active subscriptions: the registry, the subscription events
+//!   and the web API.
+
+mod subscriptions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ssehub_core::{NewEvent, Pattern, Resume, Selector, Topic};
+
+use crate::AppState;
+use crate::auth::Role;
+use crate::error::{ApiError, Reason};
+use crate::query::Query;
+use crate::subscribe::{OpenStream, last_event_id};
+
+/// The hub's URL path, fixed by the protocol.
+pub(crate) const HUB_PATH: &str = "/.well-known/mercure";
+/// The most `topic`s of one update, and of one subscription (the reference hub's limits).
+const MAX_TOPICS: usize = 1000;
+/// The `Link` header that advertises the hub (discovery).
+const LINK: &str = "</.well-known/mercure>; rel=\"mercure\"";
+
+/// What the Mercure handlers share.
+#[derive(Clone)]
+struct Mercure {
+    app: AppState,
+    /// The active subscriptions; `None` when the feature is off.
+    subscriptions: Option<Arc<subscriptions::Registry>>,
+}
+
+/// The Mercure routes, with their own state, ready to merge into the main router.
+pub(crate) fn router<S>(app: AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let subscriptions = app
+        .config
+        .mercure_subscriptions
+        .then(|| Arc::new(subscriptions::Registry::default()));
+    let state = Mercure { app, subscriptions };
+    Router::new()
+        .route(HUB_PATH, get(subscribe).post(publish))
+        .route(
+            "/.well-known/mercure/subscriptions",
+            get(subscriptions::collection),
+        )
+        .route(
+            "/.well-known/mercure/subscriptions/{topic}",
+            get(subscriptions::of_topic),
+        )
+        .route(
+            "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+            get(subscriptions::one),
+        )
+        .with_state(state)
+}
+
+/// Adds the discovery link to a response (a layer over the whole router).
+pub(crate) async fn discovery_link(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .append(header::LINK, HeaderValue::from_static(LINK));
+    response
+}
+
+/// `POST /.well-known/mercure`: one update, as `application/x-www-form-urlencoded`.
+async fn publish(
+    State(m): State<Mercure>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let app = &m.app;
+    let result = async {
+        let query = Query::parse_any(raw.as_deref());
+        let grant = app.auth.check(Role::Publish, &headers, &query)?;
+        let body = body.map_err(body_error)?;
+        let event = update(&body)?;
+        crate::publish::allowed(&grant, &event)?;
+        let ids = crate::publish::publish(app, vec![event]).await?;
+        Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            ids[0].to_string(),
+        )
+            .into_response())
+    }
+    .await;
+    app.respond(result)
+}
+
+fn invalid_event(message: impl Into<String>) -> ApiError {
+    ApiError::new(Reason::InvalidEvent, message)
+}
+
+/// Reads and validates the form of an update. Unknown fields are ignored; of a repeated
+/// field other than `topic`, the first counts.
+fn update(body: &[u8]) -> Result<NewEvent, ApiError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::new(
+            Reason::InvalidUtf8,
+            "the body is not valid UTF-8; send application/x-www-form-urlencoded",
+        ));
+    }
+    let mut topics = Vec::new();
+    let (mut data, mut id, mut event_type, mut retry) = (None, None, None, None);
+    let mut private = false;
+    for (name, value) in form_urlencoded::parse(body) {
+        match &*name {
+            "topic" => topics.push(value),
+            "data" => {
+                data.get_or_insert(value);
+            }
+            "private" => private = true,
+            "id" => {
+                id.get_or_insert(value);
+            }
+            "type" => {
+                event_type.get_or_insert(value);
+            }
+            "retry" => {
+                retry.get_or_insert(value);
+            }
+            _ => {}
+        }
+    }
+    if topics.is_empty() {
+        return Err(ApiError::new(
+            Reason::InvalidTopic,
+            "Missing \"topic\" parameter (send the update as application/x-www-form-urlencoded)",
+        ));
+    }
+    if topics.len() > MAX_TOPICS {
+        return Err(ApiError::new(
+            Reason::TooManyTopics,
+            format!("at most {MAX_TOPICS} \"topic\" fields per update"),
+        ));
+    }
+    let topics = topics
+        .iter()
+        .map(|t| {
+            Topic::iri(t)
+                .map_err(|e| ApiError::new(Reason::InvalidTopic, format!("topic {t:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(t) = topics.iter().find(|t| t.as_str().contains(HUB_PATH)) {
+        return Err(ApiError::new(
+            Reason::Forbidden,
+            format!("topic {t:?}: topics under {HUB_PATH} are reserved for the hub's own updates"),
+        ));
+    }
+    // The hub gives its own ids (the draft allows it); one that could inject fields is still
+    // refused, as the reference hub does.
+    if id.is_some_and(|id| id.contains(['\r', '\n', '\0'])) {
+        return Err(invalid_event("the id must not contain CR, LF or NUL"));
+    }
+    let mut event = NewEvent::new(topics[0].clone(), data.unwrap_or_default());
+    event.topics = topics;
+    event.private = private;
+    if let Some(t) = event_type {
+        if t.contains('\0') {
+            return Err(invalid_event("the type must not contain NUL"));
+        }
+        if t.starts_with(crate::publish::RESERVED_PREFIX) {
+            return Err(invalid_event(format!(
+                "types starting with {:?} are reserved for the hub",
+                crate::publish::RESERVED_PREFIX
+            )));
+        }
+        event = event
+            .with_type(t)
+            .map_err(|e| invalid_event(e.to_string()))?;
+    }
+    if let Some(retry) = retry.filter(|r| !r.is_empty()) {
+        let ms = retry
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| retry.parse::<u64>().ok())
+            .flatten()
+            .ok_or_else(|| invalid_event("retry must be a number of milliseconds (digits only)"))?;
+        event.retry_ms = Some(ms);
+    }
+    Ok(event)
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            Reason::BodyTooLarge,
+            "the body is larger than the hub accepts (see limits.max_body_bytes)",
+        )
+    } else {
+        ApiError::new(Reason::InvalidUtf8, rejection.body_text())
+    }
+}
+
+/// `GET /.well-known/mercure?topic=…`: the SSE stream.
+async fn subscribe(
+    State(m): State<Mercure>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let result = open(&m, raw.as_deref(), &headers);
+    m.app.respond(result)
+}
+
+fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let app = &m.app;
+    let query = Query::parse_any(raw);
+    let selectors: Vec<&str> = query.all("topic").collect();
+    if selectors.is_empty() {
+        return Err(ApiError::new(
+            Reason::InvalidTopic,
+            "Missing \"topic\" parameter: /.well-known/mercure?topic=SELECTOR",
+        ));
+    }
+    let max = MAX_TOPICS.min(app.config.max_topics_per_subscription);
+    if selectors.len() > max {
+        return Err(ApiError::new(
+            Reason::TooManyTopics,
+            format!("at most {max} \"topic\" parameters per subscription"),
+        ));
+    }
+    let patterns = selectors
+        .iter()
+        .map(|s| {
+            Pattern::mercure(s)
+                .map_err(|e| ApiError::new(Reason::InvalidTopic, format!("topic {s:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let selector =
+        Selector::new(patterns).map_err(|e| ApiError::new(Reason::InvalidTopic, e.to_string()))?;
+    let subscriber = subscriptions::new_subscriber_id();
+    if m.subscriptions.is_some() {
+        subscriptions::check_selectors(&selector, &subscriber)?;
+    }
+    let grant = app.auth.check(Role::Subscribe, headers, &query)?;
+    let requested = last_event_id(headers, &query).filter(|id| !id.is_empty());
+    let resume = Resume::from_last_event_id(requested.as_deref());
+    let stream = OpenStream::open(app, selector.clone(), &resume, &grant)?;
+
+    let mut extra = HeaderMap::new();
+    if requested.is_some() {
+        // The id of the event before the first one sent: the requested one when it is known
+        // and retained, else `earliest` (asked for, unknown, or expired).
+        let preceding = match &resume {
+            Resume::After(id) if stream.subscription().gap().is_none() => id.as_str(),
+            _ => "earliest",
+        };
+        extra.insert(
+            "last-event-id",
+            HeaderValue::from_str(preceding).unwrap_or(HeaderValue::from_static("earliest")),
+        );
+    }
+    if query.get("authorization").is_some() && !headers.contains_key(header::AUTHORIZATION) {
+        // A token in the URL: keep the response out of shared caches (draft-07 §Authorization).
+        extra.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+    }
+    let registration = m
+        .subscriptions
+        .as_ref()
+        .map(|registry| registry.register(&app.hub, subscriber, &selector, grant.payload.clone()));
+    Ok(stream.into_response(app, &grant, extra, registration))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> Result<NewEvent, ApiError> {
+        update(body.as_bytes())
+    }
+
+    #[test]
+    fn updates() {
+        let e = form("topic=https%3A%2F%2Fe.com%2Fa&topic=b&data=x%0Ay&private=&type=t&retry=15&id=mine&other=1")
+            .unwrap();
+        let topics: Vec<&str> = e.topics.iter().map(Topic::as_str).collect();
+        assert_eq!(topics, ["https://e.com/a", "b"]);
+        assert_eq!(e.data, "x\ny");
+        assert!(e.private);
+        assert_eq!(e.event_type.as_deref(), Some("t"));
+        assert_eq!(e.retry_ms, Some(15));
+        let e = form("topic=a").unwrap();
+        assert!(!e.private && e.data.is_empty() && e.retry_ms.is_none());
+    }
+
+    #[test]
+    fn refusals() {
+        let reason = |body: &str| form(body).unwrap_err().reason;
+        assert_eq!(reason("data=x"), Reason::InvalidTopic);
+        assert_eq!(reason("topic="), Reason::InvalidTopic);
+        assert_eq!(reason("topic=a%0Ab"), Reason::InvalidTopic);
+        assert_eq!(reason("topic=a&retry=1s"), Reason::InvalidEvent);
+        assert_eq!(reason("topic=a&retry=-1"), Reason::InvalidEvent);
+        assert_eq!(
+            reason("topic=a&retry=99999999999999999999999"),
+            Reason::InvalidEvent
+        );
+        assert_eq!(reason("topic=a&type=x%0Dy"), Reason::InvalidEvent);
+        assert_eq!(reason("topic=a&type=ssehub-gap"), Reason::InvalidEvent);
+        assert_eq!(reason("topic=a&id=x%0Ay"), Reason::InvalidEvent);
+        assert_eq!(reason("topic=a&id=x%00"), Reason::InvalidEvent);
+        assert_eq!(
+            reason("topic=a&topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx%2Fy"),
+            Reason::Forbidden
+        );
+        let many = "topic=a&".repeat(MAX_TOPICS + 1);
+        assert_eq!(reason(&many), Reason::TooManyTopics);
+    }
+}

@@ -1,0 +1,510 @@
+//! Active subscriptions (draft-07 §Active Subscriptions): who is subscribed to what through
+//! the Mercure endpoint, as private updates and as a web API.
+//!
+//! Every Mercure stream gets a subscriber id (`urn:uuid:…`, random) and is entered in a
+//! [`Registry`] for as long as it lives (a [`Registration`] guard held by the response body).
+//! For each selector of the stream the hub publishes a private update on
+//! `/.well-known/mercure/subscriptions/{topic}/{subscriber}` (both percent-encoded, as RFC 6570
+//! simple expansion does) when the stream opens (`"active": true`) and when it ends
+//! (`"active": false`); the second is always published after the first.
+//!
+//! Consistency of the API with the events: a stream is entered in the registry before its
+//! `true` update is published and removed before its `false` one, and the API reads the last
+//! event id before it reads the registry. So a client that lists the subscriptions, then
+//! subscribes to the subscription updates with the listed `lastEventID`, misses no change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use ssehub_core::{EventId, Hub, MAX_IRI_BYTES, NewEvent, Selector, Topic};
+use tokio::task::JoinHandle;
+
+use super::{HUB_PATH, Mercure};
+use crate::auth::Role;
+use crate::error::{ApiError, Reason};
+use crate::query::Query;
+
+/// The JSON-LD context of every document.
+const CONTEXT: &str = "https://mercure.rocks/";
+
+/// The active Mercure subscriptions of this hub.
+#[derive(Debug, Default)]
+pub(super) struct Registry {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Orders the listing (oldest stream first).
+    next: u64,
+    streams: HashMap<String, Stream>,
+}
+
+/// One Mercure stream: its selectors and its token's payload.
+#[derive(Debug)]
+struct Stream {
+    order: u64,
+    selectors: Vec<String>,
+    payload: Option<Value>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enters a stream and publishes its `active: true` updates; the stream stays listed, and
+    /// its `active: false` updates are published, when the returned guard is dropped.
+    pub(super) fn register(
+        self: &Arc<Self>,
+        hub: &Hub,
+        subscriber: String,
+        selector: &Selector,
+        payload: Option<Value>,
+    ) -> Registration {
+        let selectors: Vec<String> = selector
+            .patterns()
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect();
+        {
+            let mut inner = self.lock();
+            inner.next += 1;
+            let order = inner.next;
+            inner.streams.insert(
+                subscriber.clone(),
+                Stream {
+                    order,
+                    selectors: selectors.clone(),
+                    payload: payload.clone(),
+                },
+            );
+        }
+        let events = updates(&subscriber, &selectors, payload.as_ref(), true);
+        let announced = spawn_publish(hub.clone(), events, None);
+        Registration {
+            registry: self.clone(),
+            hub: hub.clone(),
+            subscriber,
+            selectors,
+            payload,
+            announced,
+        }
+    }
+
+    /// `(subscriber, selector, payload)` of every subscription, oldest stream first, those of
+    /// `topic` only if given.
+    fn list(&self, topic: Option<&str>) -> Vec<(String, String, Option<Value>)> {
+        let inner = self.lock();
+        let mut streams: Vec<(&String, &Stream)> = inner.streams.iter().collect();
+        streams.sort_by_key(|(_, s)| s.order);
+        streams
+            .into_iter()
+            .flat_map(|(subscriber, stream)| {
+                stream
+                    .selectors
+                    .iter()
+                    .filter(|s| topic.is_none_or(|t| t == s.as_str()))
+                    .map(|s| (subscriber.clone(), s.clone(), stream.payload.clone()))
+            })
+            .collect()
+    }
+
+    /// The payload of one subscription, if it exists (`Some(None)`: no payload).
+    fn get(&self, topic: &str, subscriber: &str) -> Option<Option<Value>> {
+        let inner = self.lock();
+        let stream = inner.streams.get(subscriber)?;
+        stream
+            .selectors
+            .iter()
+            .any(|s| s == topic)
+            .then(|| stream.payload.clone())
+    }
+}
+
+/// Keeps a stream listed; when dropped (the stream ended), unlists it and publishes its
+/// `active: false` updates.
+pub(super) struct Registration {
+    registry: Arc<Registry>,
+    hub: Hub,
+    subscriber: String,
+    selectors: Vec<String>,
+    payload: Option<Value>,
+    /// The publishing of the `active: true` updates, which must come first.
+    announced: Option<JoinHandle<()>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.lock().streams.remove(&self.subscriber);
+        let events = updates(
+            &self.subscriber,
+            &self.selectors,
+            self.payload.as_ref(),
+            false,
+        );
+        spawn_publish(self.hub.clone(), events, self.announced.take());
+    }
+}
+
+/// Publishes `events` from a task, after `after` has finished. Failures are logged: a
+/// subscription event that cannot be stored must not fail the stream.
+fn spawn_publish(
+    hub: Hub,
+    events: Vec<NewEvent>,
+    after: Option<JoinHandle<()>>,
+) -> Option<JoinHandle<()>> {
+    if events.is_empty() {
+        return after;
+    }
+    // No runtime: the process is going away, and so are the subscribers.
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    Some(runtime.spawn(async move {
+        if let Some(first) = after {
+            let _ = first.await;
+        }
+        if let Err(error) = hub.publish(events).await {
+            tracing::warn!(%error, "could not publish a Mercure subscription event");
+        }
+    }))
+}
+
+/// A new subscriber id: `urn:uuid:` and a random (version 4) UUID.
+pub(super) fn new_subscriber_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Percent-encodes `value` as RFC 6570 simple expansion does: everything but unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`), byte by byte of its UTF-8.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The collection URL of one selector's subscriptions.
+fn topic_url(selector: &str) -> String {
+    format!("{HUB_PATH}/subscriptions/{}", encode(selector))
+}
+
+/// The topic (and JSON-LD id) of one subscription.
+fn subscription_url(selector: &str, subscriber: &str) -> String {
+    format!("{}/{}", topic_url(selector), encode(subscriber))
+}
+
+/// Refuses selectors whose subscription topic would be longer than a topic may be.
+pub(super) fn check_selectors(selector: &Selector, subscriber: &str) -> Result<(), ApiError> {
+    match selector
+        .patterns()
+        .iter()
+        .find(|p| subscription_url(p.as_str(), subscriber).len() > MAX_IRI_BYTES)
+    {
+        Some(p) => Err(ApiError::new(
+            Reason::InvalidTopic,
+            format!(
+                "topic {:?} is too long to name in a subscription event ({MAX_IRI_BYTES} bytes once percent-encoded)",
+                p.as_str()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One subscription, as an update, an API answer or an element of a collection.
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
+    context: Option<&'static str>,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    topic: &'a str,
+    subscriber: &'a str,
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Value>,
+    #[serde(rename = "lastEventID", skip_serializing_if = "Option::is_none")]
+    last_event_id: Option<&'a str>,
+}
+
+impl<'a> Document<'a> {
+    fn new(topic: &'a str, subscriber: &'a str, active: bool, payload: Option<&'a Value>) -> Self {
+        Document {
+            context: Some(CONTEXT),
+            id: subscription_url(topic, subscriber),
+            kind: "Subscription",
+            topic,
+            subscriber,
+            active,
+            payload,
+            last_event_id: None,
+        }
+    }
+}
+
+/// A collection of subscriptions.
+#[derive(Serialize)]
+struct Collection<'a> {
+    #[serde(rename = "@context")]
+    context: &'static str,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "lastEventID")]
+    last_event_id: &'a str,
+    subscriptions: Vec<Document<'a>>,
+}
+
+/// The private updates announcing that `subscriber`'s subscriptions started or ended.
+fn updates(
+    subscriber: &str,
+    selectors: &[String],
+    payload: Option<&Value>,
+    active: bool,
+) -> Vec<NewEvent> {
+    selectors
+        .iter()
+        .filter_map(|selector| {
+            let doc = Document::new(selector, subscriber, active, payload);
+            // Checked at subscribe time (`check_selectors`), so this always succeeds.
+            let topic = Topic::iri(&doc.id).ok()?;
+            let data = serde_json::to_string(&doc).expect("a subscription document serialises");
+            let mut event = NewEvent::new(topic, data);
+            event.private = true;
+            Some(event)
+        })
+        .collect()
+}
+
+/// `GET /.well-known/mercure/subscriptions`
+pub(super) async fn collection(
+    State(m): State<Mercure>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let result = list(&m, None, raw.as_deref(), &headers);
+    m.app.respond(result)
+}
+
+/// `GET /.well-known/mercure/subscriptions/{topic}`
+pub(super) async fn of_topic(
+    State(m): State<Mercure>,
+    Path(topic): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let result = list(&m, Some(&topic), raw.as_deref(), &headers);
+    m.app.respond(result)
+}
+
+/// `GET /.well-known/mercure/subscriptions/{topic}/{subscriber}`
+pub(super) async fn one(
+    State(m): State<Mercure>,
+    Path((topic, subscriber)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| {
+        let registry = enabled(&m)?;
+        let url = subscription_url(&topic, &subscriber);
+        authorize(&m, &url, raw.as_deref(), &headers)?;
+        let last = last_event_id(&m);
+        let payload = registry.get(&topic, &subscriber).ok_or_else(|| {
+            ApiError::new(
+                Reason::NotFound,
+                "no such active subscription (it may have ended)",
+            )
+        })?;
+        let mut doc = Document::new(&topic, &subscriber, true, payload.as_ref());
+        doc.last_event_id = Some(&last);
+        Ok(json_ld(&doc))
+    })();
+    m.app.respond(result)
+}
+
+fn list(
+    m: &Mercure,
+    topic: Option<&str>,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let registry = enabled(m)?;
+    let url = topic.map_or_else(|| format!("{HUB_PATH}/subscriptions"), topic_url);
+    authorize(m, &url, raw, headers)?;
+    // Before the registry is read: see the module documentation.
+    let last = last_event_id(m);
+    let entries = registry.list(topic);
+    let mut subscriptions: Vec<Document<'_>> = entries
+        .iter()
+        .map(|(subscriber, selector, payload)| {
+            Document::new(selector, subscriber, true, payload.as_ref())
+        })
+        .collect();
+    for doc in &mut subscriptions {
+        // The collection defines it.
+        doc.context = None;
+    }
+    Ok(json_ld(&Collection {
+        context: CONTEXT,
+        id: url,
+        kind: "Subscriptions",
+        last_event_id: &last,
+        subscriptions,
+    }))
+}
+
+fn enabled(m: &Mercure) -> Result<&Arc<Registry>, ApiError> {
+    m.subscriptions.as_ref().ok_or_else(|| {
+        ApiError::new(
+            Reason::NotFound,
+            "active subscriptions are turned off on this hub ([mercure] subscriptions = false)",
+        )
+    })
+}
+
+/// The id of the last event of the hub, or `earliest` before the first one.
+fn last_event_id(m: &Mercure) -> String {
+    let store = m.app.hub.store();
+    match store.bounds().last {
+        0 => "earliest".to_string(),
+        seq => EventId {
+            log: store.log_id(),
+            seq,
+        }
+        .to_string(),
+    }
+}
+
+/// The request needs a subscriber token whose `mercure.subscribe` selectors match `url`, the
+/// requested URL (in the percent-encoding of subscription topics, so that the selectors
+/// written for the subscription events work here too).
+fn authorize(
+    m: &Mercure,
+    url: &str,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let query = Query::parse_any(raw);
+    let grant = m.app.auth.check(Role::Subscribe, headers, &query)?;
+    let allowed = grant.subscribe.as_ref().is_some_and(|rights| {
+        Topic::iri(url).is_ok_and(|url| rights.matches_any(std::slice::from_ref(&url)))
+    });
+    if allowed {
+        return Ok(());
+    }
+    let auth = &m.app.auth;
+    let presented = headers.contains_key(header::AUTHORIZATION)
+        || query.get("authorization").is_some()
+        || headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(|pair| {
+                pair.trim()
+                    .split_once('=')
+                    .is_some_and(|(n, _)| n == auth.cookie_name)
+            });
+    if auth.subscriber.is_none() || !presented {
+        Err(ApiError::new(
+            Reason::Unauthorized,
+            "the subscriptions API needs a subscriber token whose mercure.subscribe selectors match the requested URL",
+        ))
+    } else {
+        Err(ApiError::new(
+            Reason::Forbidden,
+            format!("the token's mercure.subscribe selectors do not match {url}"),
+        ))
+    }
+}
+
+fn json_ld(document: &impl Serialize) -> Response {
+    let body = serde_json::to_string(document).expect("the documents serialise");
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/ld+json"),
+            ),
+            // Volatile: a cached copy must be checked again before use.
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_percent_encoded_like_rfc6570() {
+        assert_eq!(
+            subscription_url(
+                "https://example.com/{selector}",
+                "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6"
+            ),
+            "/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2F%7Bselector%7D/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6"
+        );
+        assert_eq!(encode("é ~"), "%C3%A9%20~");
+    }
+
+    #[test]
+    fn subscriber_ids_are_v4_uuids() {
+        let id = new_subscriber_id();
+        let uuid = id.strip_prefix("urn:uuid:").unwrap();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
+        assert!("89ab".contains(&uuid[19..20]));
+        assert_ne!(id, new_subscriber_id());
+    }
+
+    #[test]
+    fn documents_have_the_draft_shape() {
+        let payload = serde_json::json!({"user": 1});
+        let doc = Document::new("a/{b}", "urn:uuid:x", true, Some(&payload));
+        let value: Value = serde_json::to_value(&doc).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "@context": "https://mercure.rocks/",
+                "id": "/.well-known/mercure/subscriptions/a%2F%7Bb%7D/urn%3Auuid%3Ax",
+                "type": "Subscription",
+                "topic": "a/{b}",
+                "subscriber": "urn:uuid:x",
+                "active": true,
+                "payload": {"user": 1},
+            })
+        );
+        let events = updates("urn:uuid:x", &["a".into(), "b".into()], None, false);
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.private));
+        assert!(!events[0].data.contains("payload"));
+    }
+}

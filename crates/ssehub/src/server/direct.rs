@@ -1,0 +1,591 @@
+//! The first request of a connection, answered without hyper when it is a plain `GET`.
+//!
+//! hyper keeps an 8 KiB read buffer and an 8 KiB write buffer per connection for the whole
+//! life of the connection, which is most of what an idle SSE stream would cost. Almost every
+//! SSE connection carries exactly one request — a `GET` whose answer never ends — so the
+//! first request of each connection is read here, with a buffer that is freed once the head
+//! is parsed, and when it is a plain `GET` (no body, no upgrade, HTTP/1.x) the router is
+//! called directly and its response written straight to the socket: each body chunk in one
+//! vectored write, with nothing kept between chunks but the socket and the body.
+//!
+//! Anything else — another method, a body, `Expect`, an upgrade, HTTP/2's preface, a head
+//! that does not parse or is too large — goes to hyper with the bytes read so far, as if this
+//! module did not exist. After a response written here, a keep-alive connection also goes to
+//! hyper, with whatever the client sent after the first request.
+//!
+//! Responses are framed like hyper frames them: `content-length` when the body's size is
+//! known, else `transfer-encoding: chunked` (or, for HTTP/1.0, the end of the connection);
+//! a `date` header; `connection: close` when the connection ends after the response. While
+//! a body streams, the socket is watched for the client going away, which drops the body
+//! (and with it the subscription), as hyper does.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, HttpBody as _};
+use axum::http::{self, HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt as _;
+use http_body_util::BodyExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tower::ServiceExt as _;
+
+/// The largest request head handled here; larger ones go to hyper (which answers 431).
+const MAX_HEAD_BYTES: usize = 16 << 10;
+/// The most headers handled here; more go to hyper.
+const MAX_HEADERS: usize = 64;
+/// How long a new connection may take to send its first request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most bytes a client may send while its response streams (a pipelined request); past
+/// that, reading stops and the connection closes after the response.
+const MAX_PIPELINED_BYTES: usize = 16 << 10;
+
+/// What became of the first request.
+pub(super) enum First {
+    /// Answered here; the connection stays open for hyper, which gets `rest` (what the
+    /// client sent after the first request) first.
+    KeepAlive { rest: Bytes },
+    /// Not for this module: hyper gets the connection, with what was read so far.
+    Hyper { read: Bytes },
+    /// The connection is over: answered and closed, closed by the client, failed, timed out,
+    /// or the server is draining.
+    Closed,
+}
+
+/// Reads the first request; answers it when it is a plain `GET`.
+pub(super) async fn serve_first(
+    stream: &mut TcpStream,
+    app: &Router,
+    drain: &mut watch::Receiver<bool>,
+) -> First {
+    // In a block, so that nothing of it (the request, the response's parts) takes room in
+    // the connection's state while the body streams.
+    let (outgoing, mut keep_alive, mut rest) = {
+        let head = tokio::select! {
+            head = tokio::time::timeout(HEAD_TIMEOUT, read_head(stream)) => match head {
+                Ok(Ok(head)) => head,
+                Ok(Err(_)) | Err(_) => return First::Closed,
+            },
+            _ = drain.wait_for(|drain| *drain) => return First::Closed,
+        };
+        let (request, rest, mut keep_alive) = match head {
+            Head::Request {
+                request,
+                rest,
+                keep_alive,
+            } => (request, rest, keep_alive),
+            Head::Other(read) => return First::Hyper { read },
+            Head::Closed => return First::Closed,
+        };
+        let version = request.version();
+        // Boxed: the router's future only exists during the call.
+        let response = match Box::pin(app.clone().oneshot(request)).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let outgoing = Outgoing::new(response, version, &mut keep_alive);
+        (outgoing, keep_alive, BytesMut::from(&rest[..]))
+    };
+    match outgoing.run(stream, &mut keep_alive, &mut rest).await {
+        Ok(()) if keep_alive && !*drain.borrow() => First::KeepAlive {
+            rest: rest.freeze(),
+        },
+        Ok(()) => {
+            let _ = stream.shutdown().await;
+            First::Closed
+        }
+        Err(_) => First::Closed,
+    }
+}
+
+/// A parsed first request head.
+enum Head {
+    /// A plain `GET`, for the router; `rest` is what followed its head.
+    Request {
+        request: Request<Body>,
+        rest: Bytes,
+        keep_alive: bool,
+    },
+    /// For hyper: everything read so far.
+    Other(Bytes),
+    /// The client closed the connection before sending a request.
+    Closed,
+}
+
+/// Reads until a complete request head, a head that is not ours, or the end.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Head> {
+    let mut buf = BytesMut::new();
+    loop {
+        buf.reserve(1024);
+        if stream.read_buf(&mut buf).await? == 0 {
+            // A partial head and then the end: nothing to answer.
+            return Ok(Head::Closed);
+        }
+        match parse(&buf) {
+            Parsed::Partial if buf.len() < MAX_HEAD_BYTES => {}
+            Parsed::Partial | Parsed::Other => return Ok(Head::Other(buf.freeze())),
+            Parsed::Get {
+                request,
+                len,
+                keep_alive,
+            } => {
+                // A copy (usually empty): a part of `buf` would keep all of it alive for as
+                // long as the connection.
+                let rest = Bytes::copy_from_slice(&buf[len..]);
+                return Ok(Head::Request {
+                    request,
+                    rest,
+                    keep_alive,
+                });
+            }
+        }
+    }
+}
+
+enum Parsed {
+    Partial,
+    Other,
+    Get {
+        request: Request<Body>,
+        len: usize,
+        keep_alive: bool,
+    },
+}
+
+/// Parses `buf` as a request head; a `GET` with no body, upgrade or expectation, in
+/// origin form, over HTTP/1.x, becomes a request for the router.
+fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut head = httparse::Request::new(&mut headers);
+    let len = match head.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Other,
+    };
+    let (Some("GET"), Some(path), Some(minor)) = (head.method, head.path, head.version) else {
+        return Parsed::Other;
+    };
+    if !path.starts_with('/') {
+        return Parsed::Other;
+    }
+    let Ok(uri) = http::Uri::try_from(path) else {
+        return Parsed::Other;
+    };
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri;
+    *request.version_mut() = if minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut keep_alive = minor == 1;
+    let map = request.headers_mut();
+    for h in head.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Parsed::Other;
+        };
+        if name == header::CONTENT_LENGTH && h.value != b"0"
+            || name == header::TRANSFER_ENCODING
+            || name == header::UPGRADE
+            || name == header::EXPECT
+        {
+            return Parsed::Other;
+        }
+        if name == header::CONNECTION && has_token(h.value, "close") {
+            keep_alive = false;
+        }
+        map.append(name, value);
+    }
+    Parsed::Get {
+        request,
+        len,
+        keep_alive,
+    }
+}
+
+/// Whether a comma-separated header value holds `token` (ASCII case-insensitive).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// How the body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body at all (204, 304).
+    None,
+    /// `content-length`.
+    Length,
+    /// `transfer-encoding: chunked`.
+    Chunked,
+    /// Until the connection closes (HTTP/1.0).
+    Close,
+}
+
+/// Bytes on their way to the socket: a chunk-size line, data, and a line end.
+struct Pending {
+    line: [u8; 20],
+    line_len: u8,
+    data: Bytes,
+    crlf: bool,
+    /// How much of the three is written already.
+    written: usize,
+}
+
+impl Pending {
+    /// `data` as is.
+    fn raw(data: Bytes) -> Self {
+        Pending {
+            line: [0; 20],
+            line_len: 0,
+            data,
+            crlf: false,
+            written: 0,
+        }
+    }
+
+    /// `data` framed as `framing` says.
+    fn chunk(data: Bytes, framing: Framing) -> Self {
+        let mut pending = Pending::raw(data);
+        if framing == Framing::Chunked {
+            pending.line_len = chunk_size_line(pending.data.len(), &mut pending.line) as u8;
+            pending.crlf = true;
+        }
+        pending
+    }
+
+    fn parts(&self) -> [&[u8]; 3] {
+        let crlf: &[u8] = if self.crlf { b"\r\n" } else { b"" };
+        [&self.line[..usize::from(self.line_len)], &self.data, crlf]
+    }
+
+    fn is_done(&self) -> bool {
+        self.written >= self.parts().iter().map(|p| p.len()).sum()
+    }
+
+    /// Writes as much as the socket takes, in one vectored write.
+    fn poll_write(
+        &mut self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let mut skip = self.written;
+        let mut slices = [IoSlice::new(&[]); 3];
+        let mut count = 0;
+        for part in self.parts() {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            slices[count] = IoSlice::new(&part[skip..]);
+            skip = 0;
+            count += 1;
+        }
+        let written = ready!(poll_write_vectored(stream, cx, &slices[..count]))?;
+        if written == 0 {
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+        }
+        self.written += written;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// One vectored write, waiting for the socket to be writable.
+fn poll_write_vectored(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    slices: &[IoSlice<'_>],
+) -> Poll<std::io::Result<usize>> {
+    loop {
+        ready!(stream.poll_write_ready(cx))?;
+        match stream.try_write_vectored(slices) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// A response on its way out: the head (with the first bytes of the body when they were
+/// ready at once), then the body's chunks as they come. Hand-written rather than an `async`
+/// block so that a streaming connection holds only this: the body, at most one chunk being
+/// written, and a few flags.
+struct Outgoing {
+    body: Body,
+    framing: Framing,
+    pending: Option<Pending>,
+    ended: bool,
+    reading: bool,
+}
+
+impl Outgoing {
+    /// Frames `response` for a request of `version`; clears `keep_alive` when the
+    /// connection must end after it.
+    fn new(response: Response<Body>, version: Version, keep_alive: &mut bool) -> Self {
+        let (parts, mut body) = response.into_parts();
+        let status = parts.status;
+        let length = body.size_hint().exact();
+        let framing = if status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+            || status.is_informational()
+        {
+            Framing::None
+        } else if length.is_some() {
+            Framing::Length
+        } else if version == Version::HTTP_11 {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        };
+        if framing == Framing::Close {
+            *keep_alive = false;
+        }
+
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(b"HTTP/1.1 ");
+        head.extend_from_slice(status.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        head.extend_from_slice(b"\r\n");
+        for (name, value) in &parts.headers {
+            if name == header::CONTENT_LENGTH
+                || name == header::TRANSFER_ENCODING
+                || name == header::CONNECTION
+            {
+                continue;
+            }
+            push_header(&mut head, name.as_str(), value.as_bytes());
+        }
+        if !parts.headers.contains_key(header::DATE) {
+            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+            push_header(&mut head, "date", date.as_bytes());
+        }
+        match framing {
+            Framing::Length => {
+                let n = length.unwrap_or(0).to_string();
+                push_header(&mut head, "content-length", n.as_bytes());
+            }
+            Framing::Chunked => push_header(&mut head, "transfer-encoding", b"chunked"),
+            Framing::None | Framing::Close => {}
+        }
+        if !*keep_alive {
+            push_header(&mut head, "connection", b"close");
+        }
+        head.extend_from_slice(b"\r\n");
+
+        // The head goes out with whatever the body has ready at once (an SSE stream's
+        // `retry:`, a whole small body).
+        let mut ended = framing == Framing::None;
+        if !ended {
+            match body.frame().now_or_never() {
+                None => {}
+                Some(None) => ended = true,
+                Some(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        let chunk = Pending::chunk(data, framing);
+                        for part in chunk.parts() {
+                            head.extend_from_slice(part);
+                        }
+                    }
+                }
+                Some(Some(Err(error))) => {
+                    // Answer what was framed so far, then end the connection.
+                    tracing::debug!(%error, "response body failed");
+                    *keep_alive = false;
+                    ended = true;
+                }
+            }
+        }
+        if ended && framing == Framing::Chunked {
+            head.extend_from_slice(b"0\r\n\r\n");
+        }
+        Outgoing {
+            body,
+            framing,
+            pending: Some(Pending::raw(Bytes::from(head))),
+            ended,
+            reading: true,
+        }
+    }
+
+    /// Writes everything; clears `keep_alive` when the connection must end. What the client
+    /// sends meanwhile goes to `rest`.
+    async fn run(
+        mut self,
+        stream: &TcpStream,
+        keep_alive: &mut bool,
+        rest: &mut BytesMut,
+    ) -> std::io::Result<()> {
+        std::future::poll_fn(|cx| self.poll(stream, cx, keep_alive, rest)).await
+    }
+
+    fn poll(
+        &mut self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        keep_alive: &mut bool,
+        rest: &mut BytesMut,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            // The client: gone, or sending something (a pipelined request)?
+            if self.reading && stream.poll_read_ready(cx)?.is_ready() {
+                if !read_aside(stream, rest) {
+                    // Gone: drop the body (and its subscription).
+                    *keep_alive = false;
+                    return Poll::Ready(Ok(()));
+                }
+                if rest.len() > MAX_PIPELINED_BYTES {
+                    self.reading = false;
+                    *keep_alive = false;
+                }
+                continue;
+            }
+            if let Some(pending) = &mut self.pending {
+                ready!(pending.poll_write(stream, cx))?;
+                if pending.is_done() {
+                    self.pending = None;
+                }
+                continue;
+            }
+            if self.ended {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                None => {
+                    self.ended = true;
+                    if self.framing == Framing::Chunked {
+                        self.pending = Some(Pending::raw(Bytes::from_static(b"0\r\n\r\n")));
+                    }
+                }
+                Some(Ok(frame)) => {
+                    // Trailers are not sent; an empty chunk would end a chunked body.
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        self.pending = Some(Pending::chunk(data, self.framing));
+                    }
+                }
+                Some(Err(error)) => {
+                    // Nothing can tell the client in band: end the connection without the
+                    // final chunk, so that it sees an incomplete response.
+                    tracing::debug!(%error, "response body failed");
+                    *keep_alive = false;
+                    return Poll::Ready(Err(std::io::Error::other(error)));
+                }
+            }
+        }
+    }
+}
+
+fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+/// The chunk-size line of a chunk of `len` bytes, in `out`; returns its length.
+fn chunk_size_line(len: usize, out: &mut [u8; 20]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        *slot = HEX[(len >> (4 * (digits - 1 - i))) & 0xf];
+    }
+    out[digits] = b'\r';
+    out[digits + 1] = b'\n';
+    digits + 2
+}
+
+/// Reads what the client sent while its response streams into `rest`; false when the client
+/// closed the connection (or it failed).
+fn read_aside(stream: &TcpStream, rest: &mut BytesMut) -> bool {
+    let mut buf = [0u8; 512];
+    match stream.try_read(&mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            rest.extend_from_slice(&buf[..n]);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines_are_lowercase_hex() {
+        let mut out = [0u8; 20];
+        for (len, want) in [
+            (0usize, "0\r\n"),
+            (1, "1\r\n"),
+            (15, "f\r\n"),
+            (16, "10\r\n"),
+            (4096, "1000\r\n"),
+            (0xabcdef, "abcdef\r\n"),
+        ] {
+            let n = chunk_size_line(len, &mut out);
+            assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), want, "{len}");
+        }
+    }
+
+    fn get(raw: &str) -> Option<(Request<Body>, usize, bool)> {
+        match parse(raw.as_bytes()) {
+            Parsed::Get {
+                request,
+                len,
+                keep_alive,
+            } => Some((request, len, keep_alive)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn plain_gets_are_taken() {
+        let raw = "GET /topics/a?lastEventId=x HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\n\r\nGET /next";
+        let (request, len, keep_alive) = get(raw).unwrap();
+        assert_eq!(request.uri(), "/topics/a?lastEventId=x");
+        assert_eq!(request.headers()["accept"], "text/event-stream");
+        assert_eq!(&raw[len..], "GET /next");
+        assert!(keep_alive);
+        let (_, _, keep_alive) = get("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").unwrap();
+        assert!(!keep_alive);
+        let (request, _, keep_alive) = get("GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(request.version(), Version::HTTP_10);
+        assert!(!keep_alive);
+        assert!(get("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_some());
+    }
+
+    #[test]
+    fn everything_else_goes_to_hyper() {
+        for raw in [
+            "POST /topics/a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+            "HEAD / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            "GET http://h/ HTTP/1.1\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        ] {
+            assert!(matches!(parse(raw.as_bytes()), Parsed::Other), "{raw:?}");
+        }
+        assert!(matches!(
+            parse(b"GET /topics/a HTTP/1.1\r\nHost: h\r\n"),
+            Parsed::Partial
+        ));
+    }
+}

@@ -1,0 +1,811 @@
+//! The Mercure protocol (draft-dunglas-mercure-07) at `/.well-known/mercure`, against the real
+//! binary: publishing forms, URI-template and exact selectors, private updates, resume and the
+//! `Last-Event-ID` response header, active subscriptions (events and API), refusals, and the
+//! discovery `Link` header.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use ssehub_wire::MessageEvent;
+
+use crate::util::{Sse, TestHub, client};
+
+const PUBLISHER_SECRET: &str = "mercure-test-publisher-secret-0123456789";
+const SUBSCRIBER_SECRET: &str = "mercure-test-subscriber-secret-012345678";
+const HUB: &str = "/.well-known/mercure";
+const LINK: &str = "</.well-known/mercure>; rel=\"mercure\"";
+/// The selector that matches every subscription event (draft-07's example).
+const SUBSCRIPTIONS: &str = "/.well-known/mercure/subscriptions{/topic}{/subscriber}";
+
+async fn start(extra: &[&str]) -> TestHub {
+    let mut args = vec![
+        "--publisher-key",
+        PUBLISHER_SECRET,
+        "--subscriber-key",
+        SUBSCRIBER_SECRET,
+    ];
+    args.extend_from_slice(extra);
+    TestHub::start(&args).await
+}
+
+fn sign(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A publisher token for `publish` selectors.
+fn publisher(publish: &[&str]) -> String {
+    sign(PUBLISHER_SECRET, &json!({"mercure": {"publish": publish}}))
+}
+
+/// A subscriber token with `subscribe` selectors and an optional payload.
+fn subscriber(subscribe: &[&str], payload: Option<Value>) -> String {
+    let mut mercure = json!({ "subscribe": subscribe });
+    if let Some(payload) = payload {
+        mercure["payload"] = payload;
+    }
+    sign(SUBSCRIBER_SECRET, &json!({ "mercure": mercure }))
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// `POST /.well-known/mercure` with `fields`, with a publisher token for `*`.
+async fn post(hub: &TestHub, fields: &[(&str, &str)]) -> reqwest::Response {
+    post_with(hub, Some(&publisher(&["*"])), fields).await
+}
+
+async fn post_with(
+    hub: &TestHub,
+    token: Option<&str>,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client()
+        .post(format!("{}{HUB}", hub.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(fields));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// Publishes and returns the id (checking the draft's answer: 200, text/plain, the id).
+async fn publish(hub: &TestHub, fields: &[(&str, &str)]) -> String {
+    let response = post(hub, fields).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let id = response.text().await.unwrap();
+    assert!(
+        id.split_once('-')
+            .is_some_and(|(log, seq)| log.len() == 8 && seq.bytes().all(|b| b.is_ascii_digit())),
+        "{id:?}"
+    );
+    id
+}
+
+/// `GET /.well-known/mercure?<query>` with an optional token and `Last-Event-ID`.
+async fn get(
+    hub: &TestHub,
+    query: &[(&str, &str)],
+    token: Option<&str>,
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client().get(format!("{}{HUB}?{}", hub.url, form(query)));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    request.send().await.unwrap()
+}
+
+/// A Mercure stream, one event at a time.
+struct Stream {
+    sse: Sse,
+    pending: VecDeque<MessageEvent>,
+}
+
+impl Stream {
+    async fn open(
+        hub: &TestHub,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> Stream {
+        let response = get(hub, query, token, last_event_id).await;
+        assert_eq!(response.status(), 200, "{query:?}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Stream {
+            sse: Sse::new(response),
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.sse.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    async fn next(&mut self) -> MessageEvent {
+        while self.pending.is_empty() {
+            self.pending.extend(self.sse.take(1).await);
+        }
+        self.pending.pop_front().unwrap()
+    }
+
+    async fn data(&mut self, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(self.next().await.data);
+        }
+        out
+    }
+
+    /// The next subscription event, as JSON.
+    async fn subscription_event(&mut self) -> Value {
+        serde_json::from_str(&self.next().await.data).unwrap()
+    }
+}
+
+/// `/.well-known/mercure/subscriptions…` with an optional token.
+async fn api(hub: &TestHub, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = client().get(format!("{}{HUB}/subscriptions{path}", hub.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// RFC 6570 simple-expansion encoding, as the hub writes subscription topics.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    assert_eq!(response.headers()["link"], LINK);
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn publish_and_subscribe_with_templates_and_exact_topics() {
+    let hub = start(&[]).await;
+    let mut books = Stream::open(
+        &hub,
+        &[("topic", "https://example.com/books/{id}")],
+        None,
+        None,
+    )
+    .await;
+    let mut user = Stream::open(
+        &hub,
+        &[("topic", "https://example.com/users/1")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(books.header("link"), Some(LINK));
+    assert_eq!(books.header("last-event-id"), None);
+
+    let id = publish(
+        &hub,
+        &[
+            ("topic", "https://example.com/books/1"),
+            ("data", "line one\nline two"),
+            ("type", "book"),
+            ("retry", "1500"),
+            ("id", "ignored-the-hub-gives-its-own"),
+            ("unknown", "fields are ignored"),
+        ],
+    )
+    .await;
+    let event = books.next().await;
+    assert_eq!(event.last_event_id, id);
+    assert_eq!(event.event_type, "book");
+    assert_eq!(event.data, "line one\nline two");
+    assert_eq!(books.sse.parser.reconnection_time_ms(), Some(1500));
+
+    publish(
+        &hub,
+        &[("topic", "https://example.com/users/1"), ("data", "u1")],
+    )
+    .await;
+    // An alternate topic matching the template delivers too.
+    publish(
+        &hub,
+        &[
+            ("topic", "urn:example:canonical"),
+            ("topic", "https://example.com/books/2"),
+            ("data", "alternate"),
+        ],
+    )
+    .await;
+    // `data` is optional.
+    publish(&hub, &[("topic", "https://example.com/users/1")]).await;
+    assert_eq!(books.data(1).await, ["alternate"]);
+    assert_eq!(user.data(1).await, ["u1"]);
+    let empty = user.next().await;
+    assert_eq!(
+        (empty.event_type.as_str(), empty.data.as_str()),
+        ("message", "")
+    );
+}
+
+#[tokio::test]
+async fn private_updates_go_only_to_subscribers_whose_token_matches() {
+    let hub = start(&[]).await;
+    let books = [("topic", "https://example.com/books/{id}")];
+    let alice_token = subscriber(&["https://example.com/users/alice/{?topic}"], None);
+    let bob_token = subscriber(&["https://example.com/users/bob/{?topic}"], None);
+    let mut alice = Stream::open(&hub, &books, Some(&alice_token), None).await;
+    let mut bob = Stream::open(&hub, &books, Some(&bob_token), None).await;
+    let mut anonymous = Stream::open(&hub, &books, None, None).await;
+
+    // draft-07's example: the private update's alternate topic names the user.
+    let private = publish(
+        &hub,
+        &[
+            ("topic", "https://example.com/books/1"),
+            (
+                "topic",
+                "https://example.com/users/alice/?topic=https%3A%2F%2Fexample.com%2Fbooks%2F1",
+            ),
+            ("data", "for alice"),
+            ("private", "on"),
+        ],
+    )
+    .await;
+    // `private` with an empty value is private too.
+    publish(
+        &hub,
+        &[
+            ("topic", "https://example.com/books/2"),
+            ("data", "for nobody"),
+            ("private", ""),
+        ],
+    )
+    .await;
+    publish(
+        &hub,
+        &[("topic", "https://example.com/books/3"), ("data", "public")],
+    )
+    .await;
+    assert_eq!(alice.data(2).await, ["for alice", "public"]);
+    assert_eq!(bob.data(1).await, ["public"]);
+    assert_eq!(anonymous.data(1).await, ["public"]);
+
+    // In replay too.
+    let mut again = Stream::open(&hub, &books, Some(&alice_token), Some("earliest")).await;
+    let first = again.next().await;
+    assert_eq!(
+        (first.data.as_str(), first.last_event_id.as_str()),
+        ("for alice", private.as_str())
+    );
+    assert_eq!(again.data(1).await, ["public"]);
+    let mut again = Stream::open(&hub, &books, None, Some("earliest")).await;
+    assert_eq!(again.data(1).await, ["public"]);
+
+    // The stream ends when the token expires.
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let short = sign(
+        SUBSCRIBER_SECRET,
+        &json!({"exp": exp, "mercure": {"subscribe": ["*"]}}),
+    );
+    let mut expiring = Stream::open(&hub, &books, Some(&short), None).await;
+    expiring.sse.until_end(Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn resume_and_the_last_event_id_response_header() {
+    let hub = start(&[]).await;
+    let topic = [("topic", "https://example.com/log")];
+    let mut ids = Vec::new();
+    for data in ["e1", "e2", "e3"] {
+        ids.push(
+            publish(
+                &hub,
+                &[("topic", "https://example.com/log"), ("data", data)],
+            )
+            .await,
+        );
+    }
+    const LOG: &str = "https://example.com/log";
+
+    // The query parameter (both spellings).
+    let mut s = Stream::open(
+        &hub,
+        &[("topic", LOG), ("lastEventID", &ids[0])],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s.header("last-event-id"), Some(ids[0].as_str()));
+    assert_eq!(s.data(2).await, ["e2", "e3"]);
+    let mut s = Stream::open(
+        &hub,
+        &[("topic", LOG), ("lastEventId", &ids[1])],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s.header("last-event-id"), Some(ids[1].as_str()));
+    assert_eq!(s.data(1).await, ["e3"]);
+
+    // The header wins over the parameter.
+    let mut s = Stream::open(
+        &hub,
+        &[("topic", LOG), ("lastEventID", &ids[0])],
+        None,
+        Some(&ids[1]),
+    )
+    .await;
+    assert_eq!(s.header("last-event-id"), Some(ids[1].as_str()));
+    assert_eq!(s.data(1).await, ["e3"]);
+
+    // The newest id: nothing to replay, the header names it.
+    let mut s = Stream::open(&hub, &topic, None, Some(&ids[2])).await;
+    assert_eq!(s.header("last-event-id"), Some(ids[2].as_str()));
+    publish(
+        &hub,
+        &[("topic", "https://example.com/log"), ("data", "e4")],
+    )
+    .await;
+    assert_eq!(s.data(1).await, ["e4"]);
+
+    // `earliest`: everything retained.
+    let mut s = Stream::open(
+        &hub,
+        &[("topic", LOG), ("lastEventID", "earliest")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s.header("last-event-id"), Some("earliest"));
+    assert_eq!(s.data(4).await, ["e1", "e2", "e3", "e4"]);
+
+    // An unknown id: `earliest`, ssehub's gap notice, then everything retained.
+    let mut s = Stream::open(&hub, &topic, None, Some("urn:uuid:not-ours")).await;
+    assert_eq!(s.header("last-event-id"), Some("earliest"));
+    let gap = s.next().await;
+    assert_eq!(gap.event_type, "ssehub-gap");
+    assert_eq!(
+        serde_json::from_str::<Value>(&gap.data).unwrap()["reason"],
+        "unknown"
+    );
+    assert_eq!(s.data(4).await, ["e1", "e2", "e3", "e4"]);
+}
+
+#[tokio::test]
+async fn an_expired_id_answers_earliest() {
+    let hub = start(&["--store", "memory", "--history-max-events", "2"]).await;
+    let mut ids = Vec::new();
+    for data in ["e1", "e2", "e3", "e4"] {
+        ids.push(
+            publish(
+                &hub,
+                &[("topic", "https://example.com/log"), ("data", data)],
+            )
+            .await,
+        );
+    }
+    let mut s = Stream::open(
+        &hub,
+        &[
+            ("topic", "https://example.com/log"),
+            ("lastEventID", &ids[0]),
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s.header("last-event-id"), Some("earliest"));
+    let gap = s.next().await;
+    assert_eq!(gap.event_type, "ssehub-gap");
+    assert_eq!(
+        serde_json::from_str::<Value>(&gap.data).unwrap()["reason"],
+        "expired"
+    );
+    assert_eq!(s.data(2).await, ["e3", "e4"]);
+}
+
+#[tokio::test]
+async fn active_subscriptions_events_and_api() {
+    let hub = start(&[]).await;
+    let watcher_token = subscriber(&[SUBSCRIPTIONS], None);
+    let mut watcher = Stream::open(
+        &hub,
+        &[("topic", SUBSCRIPTIONS)],
+        Some(&watcher_token),
+        None,
+    )
+    .await;
+    // The watcher's own subscription is announced first.
+    let own = watcher.subscription_event().await;
+    assert_eq!(own["topic"], SUBSCRIPTIONS);
+    assert_eq!(own["active"], true);
+    let watcher_id = own["subscriber"].as_str().unwrap().to_string();
+
+    // Another subscriber, with two selectors and a payload.
+    let other_token = subscriber(&[], Some(json!({"user": "o"})));
+    let selectors = ["https://example.com/books/{id}", "https://example.com/x"];
+    let other = get(
+        &hub,
+        &[("topic", selectors[0]), ("topic", selectors[1])],
+        Some(&other_token),
+        None,
+    )
+    .await;
+    assert_eq!(other.status(), 200);
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        started.push(watcher.subscription_event().await);
+    }
+    let other_id = started[0]["subscriber"].as_str().unwrap().to_string();
+    assert_ne!(other_id, watcher_id);
+    assert!(other_id.starts_with("urn:uuid:"), "{other_id}");
+    for (event, selector) in started.iter().zip(selectors) {
+        let id = format!(
+            "{HUB}/subscriptions/{}/{}",
+            encode(selector),
+            encode(&other_id)
+        );
+        assert_eq!(
+            *event,
+            json!({
+                "@context": "https://mercure.rocks/",
+                "id": id,
+                "type": "Subscription",
+                "topic": selector,
+                "subscriber": other_id,
+                "active": true,
+                "payload": {"user": "o"},
+            })
+        );
+    }
+
+    // The API: the whole collection.
+    let response = api(&hub, "", Some(&watcher_token)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/ld+json");
+    assert_eq!(response.headers()["link"], LINK);
+    let all: Value = response.json().await.unwrap();
+    assert_eq!(all["@context"], "https://mercure.rocks/");
+    assert_eq!(all["id"], "/.well-known/mercure/subscriptions");
+    assert_eq!(all["type"], "Subscriptions");
+    assert!(all["lastEventID"].as_str().unwrap().contains('-'));
+    let listed: Vec<(&str, &str)> = all["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["subscriber"].as_str().unwrap(),
+                s["topic"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (watcher_id.as_str(), SUBSCRIPTIONS),
+            (other_id.as_str(), selectors[0]),
+            (other_id.as_str(), selectors[1]),
+        ]
+    );
+    assert_eq!(all["subscriptions"][1], {
+        let mut doc = started[0].clone();
+        doc.as_object_mut().unwrap().remove("@context");
+        doc
+    });
+
+    // One selector's collection, and one subscription.
+    let by_topic: Value = api(
+        &hub,
+        &format!("/{}", encode(selectors[0])),
+        Some(&watcher_token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        by_topic["id"],
+        format!("{HUB}/subscriptions/{}", encode(selectors[0]))
+    );
+    assert_eq!(by_topic["type"], "Subscriptions");
+    assert_eq!(by_topic["subscriptions"].as_array().unwrap().len(), 1);
+    let single_path = format!("/{}/{}", encode(selectors[1]), encode(&other_id));
+    let response = api(&hub, &single_path, Some(&watcher_token)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/ld+json");
+    let single: Value = response.json().await.unwrap();
+    let mut expected = started[1].clone();
+    expected["lastEventID"] = single["lastEventID"].clone();
+    assert_eq!(single, expected);
+    assert!(single["lastEventID"].as_str().unwrap().contains('-'));
+
+    // Refusals: unknown subscription, no token, a token for other URLs.
+    let unknown = format!("/{}/{}", encode(selectors[1]), encode("urn:uuid:nobody"));
+    assert_eq!(
+        error_of(api(&hub, &unknown, Some(&watcher_token)).await).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    assert_eq!(
+        error_of(api(&hub, "", None).await).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".into())
+    );
+    let narrow = subscriber(&["https://example.com/{anything}"], None);
+    assert_eq!(
+        error_of(api(&hub, "", Some(&narrow)).await).await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    let bad = sign(
+        "not-the-subscriber-secret-0123456789abcd",
+        &json!({"mercure": {"subscribe": ["*"]}}),
+    );
+    assert_eq!(
+        error_of(api(&hub, "", Some(&bad)).await).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".into())
+    );
+    // A token for one subscription only sees that one.
+    let only = subscriber(&[&format!("{HUB}/subscriptions{single_path}")], None);
+    assert_eq!(api(&hub, &single_path, Some(&only)).await.status(), 200);
+    assert_eq!(api(&hub, "", Some(&only)).await.status(), 403);
+
+    // The other subscriber leaves: one `active: false` per selector.
+    drop(other);
+    for selector in selectors {
+        let ended = watcher.subscription_event().await;
+        assert_eq!(ended["subscriber"], other_id.as_str());
+        assert_eq!(ended["topic"], selector);
+        assert_eq!(ended["active"], false);
+        assert_eq!(ended["payload"], json!({"user": "o"}));
+    }
+    assert_eq!(
+        api(&hub, &single_path, Some(&watcher_token)).await.status(),
+        404
+    );
+    let all: Value = api(&hub, "", Some(&watcher_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["subscriptions"].as_array().unwrap().len(), 1);
+
+    // Subscription events are private: a subscriber without the rights sees none of them.
+    let mut outsider =
+        Stream::open(&hub, &[("topic", SUBSCRIPTIONS)], None, Some("earliest")).await;
+    publish(
+        &hub,
+        &[("topic", "https://example.com/x"), ("data", "marker")],
+    )
+    .await;
+    let mut public = Stream::open(&hub, &[("topic", "*")], None, Some("earliest")).await;
+    assert_eq!(public.data(1).await, ["marker"]);
+    outsider.sse.nothing_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn the_api_last_event_id_resumes_the_subscription_events() {
+    let hub = start(&[]).await;
+    let token = subscriber(&[SUBSCRIPTIONS], None);
+    let all: Value = api(&hub, "", Some(&token)).await.json().await.unwrap();
+    assert_eq!(all["lastEventID"], "earliest");
+    assert_eq!(all["subscriptions"], json!([]));
+
+    let first = get(&hub, &[("topic", "a")], None, None).await;
+    assert_eq!(first.status(), 200);
+    // Wait until its event is stored, then list.
+    let mut watch = Stream::open(
+        &hub,
+        &[("topic", SUBSCRIPTIONS)],
+        Some(&token),
+        Some("earliest"),
+    )
+    .await;
+    assert_eq!(watch.subscription_event().await["topic"], "a");
+    // And its own, so that the listing below is after both.
+    assert_eq!(watch.subscription_event().await["topic"], SUBSCRIPTIONS);
+    let all: Value = api(&hub, "", Some(&token)).await.json().await.unwrap();
+    let last = all["lastEventID"].as_str().unwrap().to_string();
+    let listed = all["subscriptions"].as_array().unwrap().len();
+    assert_eq!(listed, 2, "{all}");
+
+    // What changes after the listing comes with the events after `lastEventID`.
+    drop(first);
+    let mut after = Stream::open(
+        &hub,
+        &[("topic", SUBSCRIPTIONS), ("lastEventID", &last)],
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(after.header("last-event-id"), Some(last.as_str()));
+    // Its own announcement and the end of `first`, in whatever order they were stored.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = after.subscription_event().await;
+        seen.push((
+            event["topic"].as_str().unwrap().to_string(),
+            event["active"].as_bool().unwrap(),
+        ));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [(SUBSCRIPTIONS.to_string(), true), ("a".to_string(), false)]
+    );
+}
+
+#[tokio::test]
+async fn refusals_use_the_draft_status_codes() {
+    let hub = start(&[]).await;
+    let cases: [(&[(&str, &str)], StatusCode, &str); 8] = [
+        (&[("data", "x")], StatusCode::BAD_REQUEST, "invalid_topic"),
+        (
+            &[("topic", "a"), ("retry", "soon")],
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+        ),
+        (
+            &[("topic", "a"), ("retry", "-5")],
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+        ),
+        (
+            &[("topic", "a"), ("type", "x\ry")],
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+        ),
+        (
+            &[("topic", "a"), ("id", "x\ny")],
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+        ),
+        (
+            &[("topic", "a\nb")],
+            StatusCode::BAD_REQUEST,
+            "invalid_topic",
+        ),
+        (
+            &[("topic", "/.well-known/mercure/subscriptions/a/b")],
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &[
+                ("topic", "https://example.com/a"),
+                ("topic", "https://hub.example/.well-known/mercure/x"),
+            ],
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ];
+    for (fields, status, error) in cases {
+        assert_eq!(
+            error_of(post(&hub, fields).await).await,
+            (status, error.to_string()),
+            "{fields:?}"
+        );
+    }
+
+    // Authorization: no token, a bad token, a token that does not cover every topic.
+    let fields = [
+        ("topic", "https://example.com/a"),
+        ("topic", "https://example.com/b"),
+    ];
+    assert_eq!(
+        error_of(post_with(&hub, None, &fields).await).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".into())
+    );
+    let forged = sign(SUBSCRIBER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
+    assert_eq!(
+        error_of(post_with(&hub, Some(&forged), &fields).await).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".into())
+    );
+    let narrow = publisher(&["https://example.com/a"]);
+    assert_eq!(
+        error_of(post_with(&hub, Some(&narrow), &fields).await).await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    let templated = publisher(&["https://example.com/{x}"]);
+    assert_eq!(
+        post_with(&hub, Some(&templated), &fields).await.status(),
+        200
+    );
+
+    // Too large.
+    let big = "x".repeat(2 << 20);
+    assert_eq!(
+        error_of(post(&hub, &[("topic", "a"), ("data", &big)]).await).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into())
+    );
+
+    // Subscribing: no topic, too many, bad selector.
+    assert_eq!(
+        error_of(get(&hub, &[], None, None).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_topic".into())
+    );
+    let many: Vec<(&str, String)> = (0..33).map(|i| ("topic", format!("t{i}"))).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        error_of(get(&hub, &many, None, None).await).await,
+        (StatusCode::BAD_REQUEST, "too_many_topics".into())
+    );
+    assert_eq!(
+        error_of(get(&hub, &[("topic", "a\u{1}")], None, None).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_topic".into())
+    );
+    let bad = sign("not-the-subscriber-secret-0123456789abcd", &json!({}));
+    assert_eq!(
+        error_of(get(&hub, &[("topic", "a")], Some(&bad), None).await).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".into())
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_discovery_link() {
+    let hub = start(&[]).await;
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/no/such/route",
+        "/.well-known/mercure",
+    ] {
+        let response = client()
+            .get(format!("{}{path}", hub.url))
+            .send()
+            .await
+            .unwrap();
+        let links: Vec<_> = response.headers().get_all("link").iter().collect();
+        assert_eq!(links, [LINK], "{path}");
+    }
+    let s = hub.subscribe("/topics/chat", None).await;
+    assert_eq!(s.headers["link"], LINK);
+}
+
+#[tokio::test]
+async fn active_subscriptions_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ssehub.toml");
+    std::fs::write(&config, "[mercure]\nsubscriptions = false\n").unwrap();
+    let hub = start(&["--config", config.to_str().unwrap()]).await;
+    let token = subscriber(&["*"], None);
+    let mut all = Stream::open(&hub, &[("topic", "*")], Some(&token), None).await;
+    let _other = Stream::open(&hub, &[("topic", "a")], None, None).await;
+    assert_eq!(
+        error_of(api(&hub, "", Some(&token)).await).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    all.sse.nothing_for(Duration::from_millis(300)).await;
+}
