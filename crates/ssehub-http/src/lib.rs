@@ -174,7 +174,9 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
             ])
             // Cookies (the Mercure cookie) cross origins only with credentials allowed, which
             // the CORS rules forbid together with `*`.
-            .allow_credentials(!origins.iter().any(|o| o == "*")),
+            .allow_credentials(!origins.iter().any(|o| o == "*"))
+            // Mercure clients read it to detect lost history.
+            .expose_headers([HeaderName::from_static("last-event-id")]),
     ))
 }
 

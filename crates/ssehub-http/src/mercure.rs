@@ -289,10 +289,11 @@ fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Response,
             HeaderValue::from_static("private, no-cache"),
         );
     }
-    let registration = m
-        .subscriptions
-        .as_ref()
-        .map(|registry| registry.register(&app.hub, subscriber, &selector, grant.payload.clone()));
+    // Subscription updates are private: without subscriber keys no one could receive them.
+    let announce_to = app.auth.subscriber.is_some().then_some(&app.hub);
+    let registration = m.subscriptions.as_ref().map(|registry| {
+        registry.register(announce_to, subscriber, &selector, grant.payload.clone())
+    });
     Ok(stream.into_response(app, &grant, extra, registration))
 }
 

@@ -2,10 +2,12 @@
 //!
 //! Each response starts with a `retry:` frame whose value has random jitter, so that after a
 //! hub restart clients do not all come back in the same millisecond, then streams what the
-//! core [`Subscription`](ssehub_core::Subscription) yields (gap notice, replay, live). Where
-//! to start is read from the `Last-Event-ID` header first (what a browser sends when it
-//! reconnects, so it is the newest), then the `lastEventId` / `lastEventID` parameter (what a
-//! page passes on its first connection).
+//! core [`Subscription`] yields (gap notice, replay, live). Where to start is read from the
+//! `Last-Event-ID` header first (what a browser sends when it reconnects, so it is the
+//! newest), then the `lastEventId` / `lastEventID` parameter (what a page passes on its first
+//! connection).
+//!
+//! [`OpenStream`] builds every SSE response of the hub, ours and Mercure's (`mercure.rs`).
 
 use std::convert::Infallible;
 use std::sync::Arc;

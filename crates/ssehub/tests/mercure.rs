@@ -670,7 +670,8 @@ async fn the_api_last_event_id_resumes_the_subscription_events() {
 #[tokio::test]
 async fn refusals_use_the_draft_status_codes() {
     let hub = start(&[]).await;
-    let cases: [(&[(&str, &str)], StatusCode, &str); 8] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
+    let cases: [Case<'_>; 8] = [
         (&[("data", "x")], StatusCode::BAD_REQUEST, "invalid_topic"),
         (
             &[("topic", "a"), ("retry", "soon")],
@@ -808,4 +809,16 @@ async fn active_subscriptions_can_be_turned_off() {
         (StatusCode::NOT_FOUND, "not_found".into())
     );
     all.sse.nothing_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn without_subscriber_keys_no_subscription_updates_are_stored() {
+    // No keys at all: anonymous publishing on loopback, and no one could read private updates.
+    let hub = TestHub::start(&[]).await;
+    let mut s = Stream::open(&hub, &[("topic", "a")], None, None).await;
+    let response = post_with(&hub, None, &[("topic", "a"), ("data", "first")]).await;
+    assert_eq!(response.status(), 200);
+    let id = response.text().await.unwrap();
+    assert_eq!(crate::util::seq(&id), 1, "{id}");
+    assert_eq!(s.data(1).await, ["first"]);
 }

@@ -6,7 +6,9 @@
 //! For each selector of the stream the hub publishes a private update on
 //! `/.well-known/mercure/subscriptions/{topic}/{subscriber}` (both percent-encoded, as RFC 6570
 //! simple expansion does) when the stream opens (`"active": true`) and when it ends
-//! (`"active": false`); the second is always published after the first.
+//! (`"active": false`); the second is always published after the first. A hub without
+//! subscriber keys publishes none: they are private, so no one could receive them, and each
+//! would cost a durable write.
 //!
 //! Consistency of the API with the events: a stream is entered in the registry before its
 //! `true` update is published and removed before its `false` one, and the API reads the last
@@ -58,11 +60,12 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Enters a stream and publishes its `active: true` updates; the stream stays listed, and
-    /// its `active: false` updates are published, when the returned guard is dropped.
+    /// Enters a stream and publishes its `active: true` updates through `hub` (if given); the
+    /// stream stays listed until the returned guard is dropped, which publishes its
+    /// `active: false` updates.
     pub(super) fn register(
         self: &Arc<Self>,
-        hub: &Hub,
+        hub: Option<&Hub>,
         subscriber: String,
         selector: &Selector,
         payload: Option<Value>,
@@ -85,11 +88,13 @@ impl Registry {
                 },
             );
         }
-        let events = updates(&subscriber, &selectors, payload.as_ref(), true);
-        let announced = spawn_publish(hub.clone(), events, None);
+        let announced = hub.and_then(|hub| {
+            let events = updates(&subscriber, &selectors, payload.as_ref(), true);
+            spawn_publish(hub.clone(), events, None)
+        });
         Registration {
             registry: self.clone(),
-            hub: hub.clone(),
+            hub: hub.cloned(),
             subscriber,
             selectors,
             payload,
@@ -131,7 +136,8 @@ impl Registry {
 /// `active: false` updates.
 pub(super) struct Registration {
     registry: Arc<Registry>,
-    hub: Hub,
+    /// Where the updates go; `None`: none are published.
+    hub: Option<Hub>,
     subscriber: String,
     selectors: Vec<String>,
     payload: Option<Value>,
@@ -142,13 +148,15 @@ pub(super) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.registry.lock().streams.remove(&self.subscriber);
-        let events = updates(
-            &self.subscriber,
-            &self.selectors,
-            self.payload.as_ref(),
-            false,
-        );
-        spawn_publish(self.hub.clone(), events, self.announced.take());
+        if let Some(hub) = self.hub.take() {
+            let events = updates(
+                &self.subscriber,
+                &self.selectors,
+                self.payload.as_ref(),
+                false,
+            );
+            spawn_publish(hub, events, self.announced.take());
+        }
     }
 }
 
