@@ -178,10 +178,10 @@ pub(crate) enum BenchScenario {
     /// end-to-end latency.
     ///
     /// Opens every subscription first (GET, with bounded concurrency), then publishes (POST,
-    /// one at a time, paced), then waits up to --drain seconds for the last deliveries. Each
-    /// event's data is JSON holding the run id, a sequence number and the publish time in
-    /// microseconds since the Unix epoch; latency is measured from that time to the moment
-    /// the subscriber has parsed the event.
+    /// paced, from --publishers connections), then waits up to --drain seconds for the last
+    /// deliveries. Each event's data is JSON holding the run id, a sequence number and the
+    /// publish time in microseconds since the Unix epoch; latency is measured from that time
+    /// to the moment the subscriber has parsed the event.
     Fanout(FanoutArgs),
     /// P publishers sending batches of B events, flat out or at a total rate: acknowledged
     /// events per second and acknowledgement latency (with a durable hub, each
