@@ -1,5 +1,6 @@
-//! Feeds arbitrary bytes to `Parser` whole, in arbitrary pieces and one byte at a time, and
-//! checks that chunking never changes what comes out.
+//! Feeds arbitrary bytes to `Parser` whole, in arbitrary pieces and one byte at a time, through
+//! `feed` + `next` and through `feed_iter`, and checks that neither chunking nor the entry point
+//! ever changes what comes out.
 //!
 //! Input layout (so seeds and regressions can be written by hand):
 //!
@@ -17,7 +18,10 @@
 //! reconnecting client does) with comments on, and:
 //!
 //! - whole, in the pieces and byte by byte give the same frames and errors, the same
-//!   `last_event_id()` and the same `reconnection_time_ms()`;
+//!   `last_event_id()` and the same `reconnection_time_ms()`, whichever way the bytes are
+//!   given: `feed` then `next` until `None`; `feed_iter` drained; or `feed_iter` dropped after
+//!   one frame (the rest of the chunk stays in the parser, and the next `feed_iter`, or one of
+//!   an empty chunk at the end, reads it);
 //! - with the default limits no error comes out, and the result equals the unbounded one (the
 //!   input is far below 16 MiB);
 //! - with comments off the frames are the same minus the comments;
@@ -40,8 +44,19 @@ struct Outcome {
     retries: Vec<Option<u64>>,
 }
 
+/// How the bytes are given to the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// `feed`, then `next` until `None`.
+    FeedNext,
+    /// `feed_iter`, drained.
+    FeedIter,
+    /// `feed_iter`, dropped after at most one frame; `feed_iter(&[])` reads what is left.
+    FeedIterOneFrame,
+}
+
 /// Parses `stream` as two bodies, feeding each as `pieces` (which cover the whole stream).
-fn run(limits: Limits, comments: bool, pieces: &[&[u8]]) -> Outcome {
+fn run(limits: Limits, comments: bool, pieces: &[&[u8]], api: Api) -> Outcome {
     let mut parser = Parser::with_limits(limits).with_comments(comments);
     let mut outcome = Outcome {
         bodies: Vec::new(),
@@ -56,16 +71,29 @@ fn run(limits: Limits, comments: bool, pieces: &[&[u8]]) -> Outcome {
             assert_eq!(parser.last_event_id(), resumed);
         }
         let mut frames = Vec::new();
+        let mut push = |frame| {
+            frames.push(frame);
+            assert!(
+                frames.len() <= 1 << 20,
+                "the parser keeps returning frames without new input"
+            );
+        };
         for piece in pieces {
-            parser.feed(piece);
-            while let Some(frame) = parser.next() {
-                frames.push(frame);
-                assert!(
-                    frames.len() <= 1 << 20,
-                    "next() keeps returning frames without new input"
-                );
+            match api {
+                Api::FeedNext => {
+                    parser.feed(piece);
+                    while let Some(frame) = parser.next() {
+                        push(frame);
+                    }
+                }
+                Api::FeedIter => parser.feed_iter(piece).for_each(&mut push),
+                Api::FeedIterOneFrame => parser.feed_iter(piece).take(1).for_each(&mut push),
             }
         }
+        if api == Api::FeedIterOneFrame {
+            parser.feed_iter(&[]).for_each(&mut push);
+        }
+        assert_eq!(parser.next(), None, "{api:?} left a frame behind");
         parser.end_body();
         // After `end_body` nothing is buffered: `next` has nothing to say.
         assert_eq!(parser.next(), None, "a frame after end_body");
@@ -146,19 +174,28 @@ fuzz_target!(|data: &[u8]| {
 
     let mut wholes = Vec::new();
     for limits in [Limits::default(), small, Limits::UNBOUNDED] {
-        let whole = run(limits, true, &[stream]);
+        let whole = run(limits, true, &[stream], Api::FeedNext);
         check_well_formed(&whole);
         assert_eq!(
-            run(limits, true, &pieces),
+            run(limits, true, &[stream], Api::FeedIter),
             whole,
-            "pieces {pieces:?} differ from whole, limits {limits:?}"
+            "feed_iter differs from feed + next, whole, limits {limits:?}"
         );
-        assert_eq!(
-            run(limits, true, &bytewise),
-            whole,
-            "byte by byte differs from whole, limits {limits:?}"
-        );
-        let silent = run(limits, false, &[stream]);
+        for api in [Api::FeedNext, Api::FeedIter, Api::FeedIterOneFrame] {
+            assert_eq!(
+                run(limits, true, &pieces, api),
+                whole,
+                "pieces {pieces:?} through {api:?} differ from whole, limits {limits:?}"
+            );
+        }
+        for api in [Api::FeedNext, Api::FeedIter] {
+            assert_eq!(
+                run(limits, true, &bytewise, api),
+                whole,
+                "byte by byte through {api:?} differs from whole, limits {limits:?}"
+            );
+        }
+        let silent = run(limits, false, &[stream], Api::FeedIter);
         assert_eq!(
             silent.bodies,
             without_comments(&whole),

@@ -4,10 +4,11 @@
 //! - A field the fallible constructors refuse is left out, and the refusal must be justified:
 //!   `with_id` refuses exactly the values with CR, LF or NUL, `with_event` and `with_comment`
 //!   exactly those with CR or LF.
-//! - Parsed back (comments on, default limits) the bytes give the comment (with the leading
-//!   space the encoder writes), then exactly one event whose data is the original with CRLF and
-//!   CR turned into LF, whose type is the original or `message` when none or empty, and whose
-//!   id is the original (or empty when none); the reconnection time is the retry. Then nothing.
+//! - Parsed back (comments on, default limits; `feed` + `next` and `feed_iter` must agree) the
+//!   bytes give the comment (with the leading space the encoder writes), then exactly one event
+//!   whose data is the original with CRLF and CR turned into LF, whose type is the original or
+//!   `message` when none or empty, and whose id is the original (or empty when none); the
+//!   reconnection time is the retry. Then nothing.
 //! - `encode_into` appends the same bytes as `encode`.
 //! - `comment_frame` and `retry_frame` of the same values parse back to their comment lines and
 //!   their reconnection time, and dispatch nothing.
@@ -40,14 +41,26 @@ fn normalise(s: &str) -> String {
     s.replace("\r\n", "\n").replace('\r', "\n")
 }
 
-/// Parses `bytes` as one whole body, with comments on.
+/// Parses `bytes` as one whole body, with comments on, through `feed` + `next` and through
+/// `feed_iter`, which must agree.
 fn parse(bytes: &[u8]) -> (Vec<Frame>, Parser) {
     let mut parser = Parser::new().with_comments(true);
     parser.feed(bytes);
-    let frames = std::iter::from_fn(|| parser.next())
+    let frames: Vec<Frame> = std::iter::from_fn(|| parser.next())
         .map(|frame| frame.expect("an error with the default limits"))
         .collect();
     assert_eq!(parser.next(), None);
+    let mut iterated = Parser::new().with_comments(true);
+    let same: Vec<Frame> = iterated
+        .feed_iter(bytes)
+        .map(|frame| frame.expect("an error with the default limits"))
+        .collect();
+    assert_eq!(same, frames, "feed_iter differs from feed + next");
+    assert_eq!(iterated.last_event_id(), parser.last_event_id());
+    assert_eq!(
+        iterated.reconnection_time_ms(),
+        parser.reconnection_time_ms()
+    );
     (frames, parser)
 }
 

@@ -156,8 +156,9 @@ async fn connect_once(
                 .await;
             }
         };
-        parser.feed(&chunk);
-        while let Some(frame) = parser.next() {
+        // Complete lines are read straight from the chunk; the rest of it stays in the parser
+        // when the loop ends early.
+        for frame in parser.feed_iter(&chunk) {
             let item = match frame {
                 Ok(Frame::Event(message)) => {
                     let mut id = shared

@@ -41,6 +41,10 @@ struct Inner {
     last_seq: u64,
     closed: Option<CloseReason>,
     waker: Option<Waker>,
+    /// A heartbeat to send, kept apart from `items` so that a connection that only ever gets
+    /// heartbeats never allocates a queue (what an idle connection costs is measured: see
+    /// BENCHMARKS.md, "Idle connections").
+    heartbeat: Option<Bytes>,
 }
 
 /// What [`SubQueue::push`] did.
@@ -95,20 +99,24 @@ impl SubQueue {
         if inner.closed.is_some() || (seq != 0 && seq <= inner.last_seq) {
             return Pushed::Skipped;
         }
-        if seq == 0 && !inner.items.is_empty() {
-            // Data is already on its way; a heartbeat would add nothing.
-            return Pushed::Skipped;
+        if seq == 0 {
+            if !inner.items.is_empty() || inner.heartbeat.is_some() {
+                // Data (or a heartbeat) is already on its way; another would add nothing.
+                return Pushed::Skipped;
+            }
+            inner.heartbeat = Some(bytes.clone());
+            wake(&mut inner);
+            return Pushed::Queued;
         }
         if inner.bytes + bytes.len() > self.max_bytes {
             inner.items.clear();
+            inner.heartbeat = None;
             inner.bytes = 0;
             inner.closed = Some(CloseReason::Overflow);
             wake(&mut inner);
             return Pushed::Overflowed;
         }
-        if seq != 0 {
-            inner.last_seq = seq;
-        }
+        inner.last_seq = seq;
         inner.bytes += bytes.len();
         inner.items.push_back(bytes.clone());
         wake(&mut inner);
@@ -133,12 +141,21 @@ impl SubQueue {
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut inner = self.lock();
         match inner.items.len() {
-            0 => {}
+            0 => {
+                if let Some(frame) = inner.heartbeat.take()
+                    && inner.closed.is_none()
+                {
+                    return Poll::Ready(Some(frame));
+                }
+            }
             1 => {
+                // Data goes out: no heartbeat needed.
+                inner.heartbeat = None;
                 inner.bytes = 0;
                 return Poll::Ready(inner.items.pop_front());
             }
             _ => {
+                inner.heartbeat = None;
                 let mut out = BytesMut::with_capacity(inner.bytes);
                 for item in inner.items.drain(..) {
                     out.extend_from_slice(&item);
@@ -215,5 +232,13 @@ mod tests {
         let hb = Bytes::from_static(b":\n\n");
         assert_eq!(q.push(0, &hb), Pushed::Queued);
         assert_eq!(q.push(0, &hb), Pushed::Skipped);
+        assert_eq!(take(&q), Poll::Ready(Some(hb.clone())));
+        assert_eq!(take(&q), Poll::Pending);
+        // A heartbeat waiting when data comes is dropped: the data goes out instead.
+        assert_eq!(q.push(0, &hb), Pushed::Queued);
+        assert_eq!(q.push(1, &Bytes::from_static(b"a")), Pushed::Queued);
+        assert_eq!(q.push(0, &hb), Pushed::Skipped);
+        assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"a"))));
+        assert_eq!(take(&q), Poll::Pending);
     }
 }

@@ -112,7 +112,7 @@ fn parse(c: &mut Criterion<Clock>) {
             // would need thousands of iterations of them.
             group.sampling_mode(SamplingMode::Flat);
             group.sample_size(20);
-            for peer in peers::all() {
+            for peer in peers::benchmarked() {
                 let tally = (peer.tally)(&chunks);
                 assert_eq!(
                     (tally.events, tally.data_bytes, tally.errors),

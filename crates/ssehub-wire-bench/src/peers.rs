@@ -11,7 +11,10 @@
 //! Each peer is used through its own public API, the way its documentation shows, and given the
 //! benefit of the doubt where it leaves the EventSource layer to its caller:
 //!
-//! - **ssehub-wire**: [`ssehub_wire::Parser`] (`feed`, `next` until `None`, `end_body`).
+//! - **ssehub-wire**: [`ssehub_wire::Parser`], `feed_iter` over each chunk (complete lines
+//!   read straight from the chunk), then `end_body`. The benchmarks also measure its other
+//!   entry point, `feed` then `next` until `None` (which copies each chunk into the parser
+//!   first), as **ssehub-wire feed+next** ([`OURS_FEED_NEXT`]).
 //! - **eventsource-stream**: `EventStream` over a `futures::stream::iter` of the chunks, driven
 //!   with `futures::executor::block_on`. Its events already carry type `message` by default and
 //!   the last event id; `set_last_event_id` is its way to resume. Retry is only visible on
@@ -112,6 +115,25 @@ pub fn all() -> Vec<Peer> {
     peers
 }
 
+/// The benchmark name of ssehub-wire driven through `feed` and `next` instead of `feed_iter`.
+pub const OURS_FEED_NEXT: &str = "ssehub-wire feed+next";
+
+/// Every parser the benchmarks measure: [`all`], plus ssehub-wire's `feed` + `next` entry
+/// point right after ssehub-wire.
+pub fn benchmarked() -> Vec<Peer> {
+    let mut peers = all();
+    peers.insert(
+        1,
+        Peer {
+            name: OURS_FEED_NEXT,
+            tally: ours::tally_feed_next,
+            conformance: ours::conformance_feed_next,
+            exposes_retry: true,
+        },
+    );
+    peers
+}
+
 /// The peer called `name`.
 pub fn by_name(name: &str) -> Option<Peer> {
     all().into_iter().find(|p| p.name == name)
@@ -139,24 +161,53 @@ fn byte_stream<'a>(
 mod ours {
     use super::*;
 
+    use ssehub_wire::ParseError;
+
+    fn count(tally: &mut Tally, frame: Result<Frame, ParseError>) {
+        match frame {
+            Ok(Frame::Event(e)) => tally.add(&e.data),
+            Ok(Frame::Comment(_)) => {}
+            Err(_) => tally.errors += 1,
+        }
+    }
+
     pub(super) fn tally(chunks: &[&[u8]]) -> Tally {
         let mut parser = Parser::new();
         let mut tally = Tally::default();
         for chunk in chunks {
-            parser.feed(chunk);
-            while let Some(frame) = parser.next() {
-                match frame {
-                    Ok(Frame::Event(e)) => tally.add(&e.data),
-                    Ok(Frame::Comment(_)) => {}
-                    Err(_) => tally.errors += 1,
-                }
+            for frame in parser.feed_iter(chunk) {
+                count(&mut tally, frame);
             }
         }
         parser.end_body();
         tally
     }
 
-    pub(super) fn conformance(chunks: &[&[u8]], initial_last_event_id: &str) -> Outcome {
+    pub(super) fn tally_feed_next(chunks: &[&[u8]]) -> Tally {
+        let mut parser = Parser::new();
+        let mut tally = Tally::default();
+        for chunk in chunks {
+            parser.feed(chunk);
+            while let Some(frame) = parser.next() {
+                count(&mut tally, frame);
+            }
+        }
+        parser.end_body();
+        tally
+    }
+
+    fn record(out: &mut Outcome, frame: Result<Frame, ParseError>) {
+        match frame {
+            Ok(Frame::Event(e)) => {
+                out.events
+                    .push(event(e.event_type, e.data, e.last_event_id));
+            }
+            Ok(Frame::Comment(c)) => out.comments.get_or_insert_with(Vec::new).push(c),
+            Err(e) => out.error = Some(e.to_string()),
+        }
+    }
+
+    fn conformance_with(chunks: &[&[u8]], initial_last_event_id: &str, feed_iter: bool) -> Outcome {
         let mut parser = Parser::new().with_comments(true);
         parser.set_last_event_id(initial_last_event_id);
         let mut out = Outcome {
@@ -164,15 +215,14 @@ mod ours {
             ..Outcome::default()
         };
         for chunk in chunks {
-            parser.feed(chunk);
-            while let Some(frame) = parser.next() {
-                match frame {
-                    Ok(Frame::Event(e)) => {
-                        out.events
-                            .push(event(e.event_type, e.data, e.last_event_id));
-                    }
-                    Ok(Frame::Comment(c)) => out.comments.get_or_insert_with(Vec::new).push(c),
-                    Err(e) => out.error = Some(e.to_string()),
+            if feed_iter {
+                for frame in parser.feed_iter(chunk) {
+                    record(&mut out, frame);
+                }
+            } else {
+                parser.feed(chunk);
+                while let Some(frame) = parser.next() {
+                    record(&mut out, frame);
                 }
             }
         }
@@ -180,6 +230,14 @@ mod ours {
         out.retry = parser.reconnection_time_ms();
         out.final_last_event_id = Some(parser.last_event_id().to_string());
         out
+    }
+
+    pub(super) fn conformance(chunks: &[&[u8]], initial_last_event_id: &str) -> Outcome {
+        conformance_with(chunks, initial_last_event_id, true)
+    }
+
+    pub(super) fn conformance_feed_next(chunks: &[&[u8]], initial_last_event_id: &str) -> Outcome {
+        conformance_with(chunks, initial_last_event_id, false)
     }
 }
 
@@ -468,7 +526,7 @@ mod tests {
     fn every_parser_does_the_whole_workload() {
         for w in workload::all() {
             for size in [Some(workload::CHUNK), None] {
-                for peer in all() {
+                for peer in benchmarked() {
                     let tally = (peer.tally)(&w.chunks(size));
                     assert_eq!(
                         tally,
@@ -486,8 +544,8 @@ mod tests {
         }
     }
 
-    /// Our adapter passes every vector (the peers' results are reported, not asserted: they
-    /// may change with new releases).
+    /// Our adapters (both entry points) pass every vector (the peers' results are reported, not
+    /// asserted: they may change with new releases).
     #[test]
     fn ours_passes_all_181_through_this_adapter() {
         struct Subject(Peer);
@@ -500,8 +558,18 @@ mod tests {
             }
         }
         let vectors = ssehub_conformance::vectors();
-        let report =
-            ssehub_conformance::run_all(&mut Subject(by_name("ssehub-wire").unwrap()), &vectors);
-        assert_eq!(report.passed_all, 181, "{}", report.summary());
+        let ours = benchmarked()
+            .into_iter()
+            .filter(|p| p.name.starts_with("ssehub-wire"));
+        for peer in ours {
+            let report = ssehub_conformance::run_all(&mut Subject(peer), &vectors);
+            assert_eq!(
+                report.passed_all,
+                181,
+                "{}: {}",
+                peer.name,
+                report.summary()
+            );
+        }
     }
 }

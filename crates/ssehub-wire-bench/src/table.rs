@@ -180,6 +180,7 @@ pub fn render(dir: &Path, baselines: &[String]) -> Result<String, String> {
             order(w),
             *c != CHUNKED,
             r.function != "ssehub-wire",
+            !r.function.starts_with("ssehub-wire"),
             r.function.clone(),
         )
     });

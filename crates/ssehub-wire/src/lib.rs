@@ -12,7 +12,9 @@
 //!   BOM stripped once per body even when split, CR/LF/CRLF line ends across chunk
 //!   boundaries, invalid UTF-8 as U+FFFD, the last event id carried across bodies, `retry` with
 //!   ASCII digits only, incomplete final events discarded, and [`Limits`] that turn oversized
-//!   input into a typed [`ParseError`] instead of unbounded memory.
+//!   input into a typed [`ParseError`] instead of unbounded memory. [`Parser::feed_iter`]
+//!   reads complete lines straight from each chunk (one copy of each byte); `feed` + `next`
+//!   give the same frames when the chunk is gone by the time they are pulled.
 //!
 //! It passes all 181 cases of the conformance vectors (web-platform-tests, LaunchDarkly's
 //! sse-contract-tests, eventsource-parser and the standard itself) whole, one byte at a time and
@@ -22,7 +24,8 @@
 //!
 //! - `event.rs` — [`Event`], validation, [`FieldError`].
 //! - `encode.rs` — encoding to bytes, [`KEEP_ALIVE`], [`retry_frame`], [`comment_frame`].
-//! - `parse.rs` — [`Parser`], [`Frame`], [`MessageEvent`], [`Limits`], [`ParseError`].
+//! - `parse.rs` — [`Parser`], [`FeedIter`], [`Frame`], [`MessageEvent`], [`Limits`],
+//!   [`ParseError`].
 //!
 //! # Example
 //!
@@ -44,4 +47,4 @@ mod parse;
 
 pub use encode::{KEEP_ALIVE, KEEP_ALIVE_BYTES, comment_frame, retry_frame};
 pub use event::{Event, Field, FieldError, check_line};
-pub use parse::{Frame, Limits, MessageEvent, ParseError, Parser};
+pub use parse::{FeedIter, Frame, Limits, MessageEvent, ParseError, Parser};

@@ -1,11 +1,13 @@
-//! All 181 conformance vectors, in every split, on every test run.
+//! All 181 conformance vectors, in every split, through every way of feeding the parser, on
+//! every test run.
 
 use ssehub_conformance::{Mode, Outcome, Subject, run_all, vectors};
 use ssehub_wire::Parser;
 
-use crate::util::parse_chunks;
+use crate::util::{Api, parse_chunks, parse_chunks_with};
 
-struct Ours;
+/// Our parser, given its bytes through `Api`.
+struct Ours(Api);
 
 impl Subject for Ours {
     fn name(&self) -> &str {
@@ -15,37 +17,39 @@ impl Subject for Ours {
     fn parse(&mut self, chunks: &[&[u8]], initial_last_event_id: &str) -> Outcome {
         let mut parser = Parser::new().with_comments(true);
         parser.set_last_event_id(initial_last_event_id);
-        parse_chunks(&mut parser, chunks)
+        parse_chunks_with(&mut parser, chunks, self.0)
     }
 }
 
 #[test]
-fn every_vector_in_every_split() {
+fn every_vector_in_every_split_through_every_api() {
     let vectors = vectors();
     assert_eq!(
         vectors.len(),
         181,
         "the conformance file lost or gained cases"
     );
-    let report = run_all(&mut Ours, &vectors);
-    println!("{}", report.summary());
-    for failure in &report.failures {
-        eprintln!(
-            "FAIL {} [{}] chunks {:?}: {}",
-            failure.vector,
-            failure.mode.label(),
-            failure.chunk_lens,
-            failure.reason
-        );
+    for api in Api::ALL {
+        let report = run_all(&mut Ours(api), &vectors);
+        println!("{api:?}: {}", report.summary());
+        for failure in &report.failures {
+            eprintln!(
+                "FAIL {api:?} {} [{}] chunks {:?}: {}",
+                failure.vector,
+                failure.mode.label(),
+                failure.chunk_lens,
+                failure.reason
+            );
+        }
+        assert!(report.failures.is_empty(), "{api:?}: {}", report.summary());
+        assert_eq!(report.passed_all, 181, "{api:?}");
+        let two_way = report
+            .per_mode
+            .iter()
+            .find(|m| m.0 == Mode::TwoWay)
+            .unwrap();
+        assert!(two_way.3 > 1000, "two-way splits must cover every offset");
     }
-    assert!(report.failures.is_empty(), "{}", report.summary());
-    assert_eq!(report.passed_all, 181);
-    let two_way = report
-        .per_mode
-        .iter()
-        .find(|m| m.0 == Mode::TwoWay)
-        .unwrap();
-    assert!(two_way.3 > 1000, "two-way splits must cover every offset");
 }
 
 /// The vectors are a copy of `../shared/conformance/`; when the shared copy is there, they
@@ -73,17 +77,21 @@ fn five_mebibyte_event_whole_and_split() {
         })
         .collect();
     let body = format!("data: {payload}\n\n");
+    let sixteen_kib: Vec<&[u8]> = body.as_bytes().chunks(16 * 1024).collect();
     for chunks in [
         vec![body.as_bytes()],
         vec![
             &body.as_bytes()[..body.len() / 2],
             &body.as_bytes()[body.len() / 2..],
         ],
+        sixteen_kib,
     ] {
-        let outcome = parse_chunks(&mut Parser::new(), &chunks);
-        assert_eq!(outcome.error, None);
-        assert_eq!(outcome.events.len(), 1);
-        assert_eq!(outcome.events[0].data, payload);
+        for api in Api::ALL {
+            let outcome = parse_chunks_with(&mut Parser::new(), &chunks, api);
+            assert_eq!(outcome.error, None);
+            assert_eq!(outcome.events.len(), 1);
+            assert_eq!(outcome.events[0].data, payload);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use ssehub_wire::{Event, Limits, Parser};
 
-use crate::util::parse_chunks;
+use crate::util::{Api, parse_chunks, parse_chunks_with};
 
 /// Any valid event: data of any text (line breaks of every kind included), an id without CR,
 /// LF or NUL, a type without CR or LF, an optional retry and comment.
@@ -89,15 +89,16 @@ fn stream_bytes() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
-    /// parse(encode(e)) == e, for any valid event and any chunking.
+    /// parse(encode(e)) == e, for any valid event and any chunking, through every API.
     #[test]
     fn parse_inverts_encode(events in proptest::collection::vec(any_event(), 1..4),
-                            cuts in proptest::collection::vec(any::<usize>(), 0..6)) {
+                            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+                            api in proptest::sample::select(&Api::ALL[..])) {
         let mut bytes = Vec::new();
         for e in &events {
             e.encode_into(&mut bytes);
         }
-        let outcome = parse_chunks(&mut Parser::new(), &cut(&bytes, &cuts));
+        let outcome = parse_chunks_with(&mut Parser::new(), &cut(&bytes, &cuts), api);
         prop_assert_eq!(outcome.error, None);
         prop_assert_eq!(outcome.events.len(), events.len());
         let mut last_id = String::new();
@@ -114,8 +115,8 @@ proptest! {
         prop_assert_eq!(outcome.retry, last_retry);
     }
 
-    /// Any bytes at all, cut anywhere: no panic, and the same result as in one piece. Under
-    /// tight limits the same holds, errors included.
+    /// Any bytes at all, cut anywhere, through any API: no panic, and the same result as in
+    /// one piece through `feed` and `next`. Under tight limits the same holds, errors included.
     #[test]
     fn chunking_never_changes_the_result(bytes in stream_bytes(),
                                          cuts in proptest::collection::vec(any::<usize>(), 0..8),
@@ -126,10 +127,13 @@ proptest! {
             Limits::default()
         };
         let whole = parse_chunks(&mut Parser::with_limits(limits), &[&bytes]);
-        let pieces = parse_chunks(&mut Parser::with_limits(limits), &cut(&bytes, &cuts));
         if !tight {
             prop_assert_eq!(&whole.error, &None);
         }
-        prop_assert_eq!(whole, pieces);
+        for api in Api::ALL {
+            let pieces =
+                parse_chunks_with(&mut Parser::with_limits(limits), &cut(&bytes, &cuts), api);
+            prop_assert_eq!(&whole, &pieces, "{:?}", api);
+        }
     }
 }

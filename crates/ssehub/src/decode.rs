@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 
 use anyhow::Context as _;
 use serde::Serialize;
-use ssehub_wire::{Frame, Limits, Parser};
+use ssehub_wire::{Frame, Limits, ParseError, Parser};
 
 use crate::cli::DecodeArgs;
 
@@ -45,8 +45,7 @@ pub(crate) fn run(args: &DecodeArgs) -> anyhow::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e).context("cannot read stdin"),
         };
-        parser.feed(&chunk[..n]);
-        if !print_frames(&mut parser, &mut stdout)? {
+        if !print_frames(parser.feed_iter(&chunk[..n]), &mut stdout)? {
             return Ok(());
         }
     }
@@ -54,10 +53,13 @@ pub(crate) fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints every frame ready in `parser`. Returns false when stdout was closed (a pipe into
-/// `head`), which ends decoding quietly.
-fn print_frames(parser: &mut Parser, out: &mut impl Write) -> anyhow::Result<bool> {
-    while let Some(frame) = parser.next() {
+/// Prints every frame of `frames` (those one chunk completed). Returns false when stdout was
+/// closed (a pipe into `head`), which ends decoding quietly.
+fn print_frames(
+    frames: impl Iterator<Item = Result<Frame, ParseError>>,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    for frame in frames {
         let output = match &frame {
             Ok(Frame::Event(e)) => Output::Event {
                 event_type: &e.event_type,

@@ -17,7 +17,6 @@ use anyhow::Context as _;
 use ssehub_core::{Hub, MemoryStore, Store};
 use ssehub_http::{AppState, router};
 use ssehub_store::DiskStore;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
@@ -117,8 +116,7 @@ async fn serve(
     if auth.anonymous_publish {
         tracing::info!("no publisher key: anyone who can reach this loopback address may publish");
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
+    let listener = crate::server::listener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let store: Arc<dyn Store> = match args.store {

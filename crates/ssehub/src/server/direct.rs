@@ -63,33 +63,11 @@ pub(super) async fn serve_first(
     app: &Router,
     drain: &mut watch::Receiver<bool>,
 ) -> First {
-    // In a block, so that nothing of it (the request, the response's parts) takes room in
-    // the connection's state while the body streams.
-    let (outgoing, mut keep_alive, mut rest) = {
-        let head = tokio::select! {
-            head = tokio::time::timeout(HEAD_TIMEOUT, read_head(stream)) => match head {
-                Ok(Ok(head)) => head,
-                Ok(Err(_)) | Err(_) => return First::Closed,
-            },
-            _ = drain.wait_for(|drain| *drain) => return First::Closed,
-        };
-        let (request, rest, mut keep_alive) = match head {
-            Head::Request {
-                request,
-                rest,
-                keep_alive,
-            } => (request, rest, keep_alive),
-            Head::Other(read) => return First::Hyper { read },
-            Head::Closed => return First::Closed,
-        };
-        let version = request.version();
-        // Boxed: the router's future only exists during the call.
-        let response = match Box::pin(app.clone().oneshot(request)).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let outgoing = Outgoing::new(response, version, &mut keep_alive);
-        (outgoing, keep_alive, BytesMut::from(&rest[..]))
+    // Boxed: reading the head and calling the router take more room than streaming the
+    // body, and only for a moment; the connection's own state stays as small as the latter.
+    let (outgoing, mut keep_alive, mut rest) = match Box::pin(respond(stream, app, drain)).await {
+        Ok(answer) => answer,
+        Err(other) => return other,
     };
     match outgoing.run(stream, &mut keep_alive, &mut rest).await {
         Ok(()) if keep_alive && !*drain.borrow() => First::KeepAlive {
@@ -103,7 +81,43 @@ pub(super) async fn serve_first(
     }
 }
 
+/// Reads the first request head; when it is a plain `GET`, calls the router and returns the
+/// response to send, whether the connection may stay open, and what followed the head.
+async fn respond(
+    stream: &mut TcpStream,
+    app: &Router,
+    drain: &mut watch::Receiver<bool>,
+) -> Result<(Outgoing, bool, BytesMut), First> {
+    let head = tokio::select! {
+        head = tokio::time::timeout(HEAD_TIMEOUT, read_head(stream)) => match head {
+            Ok(Ok(head)) => head,
+            Ok(Err(_)) | Err(_) => return Err(First::Closed),
+        },
+        _ = drain.wait_for(|drain| *drain) => return Err(First::Closed),
+    };
+    let (request, rest, mut keep_alive) = match head {
+        Head::Request {
+            request,
+            rest,
+            keep_alive,
+        } => (request, rest, keep_alive),
+        Head::Other(read) => return Err(First::Hyper { read }),
+        Head::Closed => return Err(First::Closed),
+    };
+    let version = request.version();
+    let response = match app.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let outgoing = Outgoing::new(response, version, &mut keep_alive);
+    Ok((outgoing, keep_alive, BytesMut::from(&rest[..])))
+}
+
 /// A parsed first request head.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "lives for a moment, in a boxed future; the request is what it is for"
+)]
 enum Head {
     /// A plain `GET`, for the router; `rest` is what followed its head.
     Request {
@@ -147,6 +161,10 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Head> {
     }
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a return value, consumed at once"
+)]
 enum Parsed {
     Partial,
     Other,

@@ -11,6 +11,9 @@
 //! warning per 10 s at most (with the count since the last one), and counts every failure in
 //! `ssehub_accept_errors_total{reason}`. Connections already open are not touched and keep
 //! being served; clients in the backlog are accepted as soon as descriptors free up.
+//!
+//! The listening socket asks for a backlog of 65,535 ([`bind`]); the kernel caps it at
+//! `net.core.somaxconn`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +28,24 @@ const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// At most one warning per this interval.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The accept backlog asked for: the kernel caps it at `net.core.somaxconn`. Large, so that
+/// a reconnection wave (every client of a restarted hub, spread over the `retry` jitter)
+/// waits in the backlog rather than in SYN retransmissions.
+const BACKLOG: u32 = 65_535;
+
+/// Listens on `addr` (with `SO_REUSEADDR`, like `TcpListener::bind`, and a larger backlog).
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// Raises the soft limit on open files to the hard limit, and logs both.
 #[cfg(unix)]

@@ -4,21 +4,32 @@
 //! # Layout
 //!
 //! - `listener.rs` — the open-file limit, and accepting without spinning at it.
+//! - `direct.rs` — the first request of a connection, answered without hyper when it is a
+//!   plain `GET` (every SSE subscription).
 //!
 //! # What a connection holds
 //!
-//! Each connection is one tokio task serving the router with hyper (HTTP/1.1, and HTTP/2 with
-//! prior knowledge). hyper keeps a read buffer and a write buffer per connection for as long
-//! as it lives; they are kept at hyper's minimum (8 KiB each, `max_buf_size`), and body
-//! chunks are copied into the write buffer rather than queued (`writev(false)`: no queue to
-//! allocate). The router is shared, not rebuilt per connection.
+//! An idle SSE connection is one socket, one small tokio task (about 450 bytes of state:
+//! the socket, the response body, at most one chunk being written), the subscription, and
+//! nothing else — no read or write buffer, no timer. See `BENCHMARKS.md`, "Idle
+//! connections": about 2 KiB of hub memory per idle stream, against 24 KiB with
+//! `axum::serve`, where hyper's two 8 KiB buffers per connection (the read buffer grown to
+//! 16 KiB), an auto-detecting HTTP/1+2 connection state and a router rebuilt per connection
+//! made most of it.
+//!
+//! Requests that are not a plain `GET`, and every request after the first on a keep-alive
+//! connection, are served by hyper (HTTP/1.1, and HTTP/2 with prior knowledge), with its
+//! buffers at their minimum (8 KiB, `max_buf_size`) and body chunks copied into the write
+//! buffer rather than queued (`writev(false)`). The router is shared, not rebuilt per
+//! connection.
 //!
 //! # Shutdown
 //!
 //! When `stop` completes the listener is closed, every connection is told to finish (hyper's
-//! graceful shutdown: requests in flight complete, idle keep-alive connections close), and
-//! [`serve`] returns once all of them are gone. Ending the SSE streams is the hub's job
-//! (`Hub::shutdown`, called by `stop`).
+//! graceful shutdown: requests in flight complete, idle keep-alive connections close; a
+//! connection still waiting for its first request closes), and [`serve`] returns once all of
+//! them are gone. Ending the SSE streams is the hub's job (`Hub::shutdown`, called by
+//! `stop`).
 
 mod direct;
 pub(crate) mod listener;
