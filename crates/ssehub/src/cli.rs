@@ -186,6 +186,7 @@ pub(crate) enum BenchScenario {
     /// P publishers sending batches of B events, flat out or at a total rate: acknowledged
     /// events per second and acknowledgement latency (with a durable hub, each
     /// acknowledgement means the batch was fsync'd).
+    #[command(alias = "throughput")]
     Publish(PublishBenchArgs),
     /// N idle SSE connections, held open: time to open them all, failures, and (with
     /// --hub-pid) the hub's resident memory per connection.
