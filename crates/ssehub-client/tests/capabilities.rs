@@ -15,8 +15,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use ssehub_client::{Backoff, Error, Event, EventSource, Limits, ParseError};
 
 use crate::mock::{
-    Mock, Script, expect_data, expect_end, expect_error, expect_failed, expect_open,
-    expect_reconnecting, expect_silence, fast, next,
+    Mock, Script, expect_data, expect_end, expect_error, expect_failed, expect_only_message,
+    expect_open, expect_open_data, expect_reconnecting, expect_reopen, expect_reopen_data,
+    expect_silence, fast, next,
 };
 
 /// A chunk header announcing more bytes than will ever come: the connection breaks mid-chunk.
@@ -36,10 +37,8 @@ async fn custom_headers_on_every_connection() {
     let (n1, v1) = header("header-name-1", "value-1");
     let (n2, v2) = header("authorization", "Bearer secret");
     let mut es = fast(&mock, "/").header(n1, v1).header(n2, v2).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_open_data(&mut es, "a", "").await;
+    expect_reopen(&mut es).await;
     for i in [0, 1] {
         let request = mock.request(i).await;
         assert_eq!(request.text("header-name-1"), "value-1", "request {i}");
@@ -74,10 +73,8 @@ async fn body_resent_on_reconnect(method: Method) {
         )
         .body(json)
         .build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a", "1").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_open_data(&mut es, "a", "1").await;
+    expect_reopen(&mut es).await;
     for i in [0, 1] {
         let request = mock.request(i).await;
         assert_eq!(request.method, method.as_str(), "request {i}");
@@ -109,10 +106,8 @@ async fn initial_last_event_id() {
     let mock = Mock::start(vec![Script::sse("data: first\n\n"), Script::sse_hold("")]).await;
     let mut es = fast(&mock, "/").last_event_id("abc").build();
     assert_eq!(es.last_event_id(), "abc");
-    expect_open(&mut es).await;
-    expect_data(&mut es, "first", "abc").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_open_data(&mut es, "first", "abc").await;
+    expect_reopen(&mut es).await;
     for i in [0, 1] {
         assert_eq!(
             mock.request(i).await.one("last-event-id"),
@@ -134,12 +129,10 @@ async fn read_timeout_reconnects_silent_stream() {
     let mut es = fast(&mock, "/")
         .read_timeout(Duration::from_millis(500))
         .build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Hello", "5").await;
+    expect_open_data(&mut es, "Hello", "5").await;
     let e = expect_reconnecting(&mut es).await;
     assert!(matches!(e, Error::ReadTimeout(_)), "{e:?}");
-    expect_open(&mut es).await;
-    expect_data(&mut es, "again", "5").await;
+    expect_open_data(&mut es, "again", "5").await;
     let dropped = mock.wait_peer_closed(0).await;
     let first = mock.conns()[0].accepted;
     assert!(dropped - first >= Duration::from_millis(500));
@@ -162,8 +155,7 @@ async fn read_timeout_covers_delayed_headers() {
         .build();
     let e = expect_reconnecting(&mut es).await;
     assert!(matches!(e, Error::ReadTimeout(_)), "{e:?}");
-    expect_open(&mut es).await;
-    expect_data(&mut es, "on time", "").await;
+    expect_open_data(&mut es, "on time", "").await;
     mock.wait_peer_closed(0).await;
 }
 
@@ -171,16 +163,25 @@ async fn read_timeout_covers_delayed_headers() {
 /// timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_keeps_stream_alive() {
+    trickle_past_read_timeout(std::iter::repeat_n(":\n", 15), "data: alive\n\n", "alive").await;
+}
+
+/// One connection that writes each of `pieces` 100 ms apart, then `last`, and holds, read
+/// with a 1 s read timeout: `Open`, a message with `data`, and no reconnect.
+async fn trickle_past_read_timeout<P: AsRef<[u8]>>(
+    pieces: impl IntoIterator<Item = P>,
+    last: &str,
+    data: &str,
+) {
     let mut script = Script::new().sse_head();
-    for _ in 0..15 {
-        script = script.sleep(100).write(":\n");
+    for piece in pieces {
+        script = script.sleep(100).write(piece);
     }
-    let mock = Mock::start(vec![script.write("data: alive\n\n").hold()]).await;
+    let mock = Mock::start(vec![script.write(last).hold()]).await;
     let mut es = fast(&mock, "/")
         .read_timeout(Duration::from_secs(1))
         .build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "alive", "").await;
+    expect_open_data(&mut es, data, "").await;
     assert_eq!(mock.connections(), 1);
 }
 
@@ -188,17 +189,7 @@ async fn heartbeat_keeps_stream_alive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_line_bytes_reset_read_timeout() {
     let line = "data: abcdefghij";
-    let mut script = Script::new().sse_head();
-    for byte in line.bytes() {
-        script = script.sleep(100).write([byte]);
-    }
-    let mock = Mock::start(vec![script.write("\n\n").hold()]).await;
-    let mut es = fast(&mock, "/")
-        .read_timeout(Duration::from_secs(1))
-        .build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "abcdefghij", "").await;
-    assert_eq!(mock.connections(), 1);
+    trickle_past_read_timeout(line.bytes().map(|byte| [byte]), "\n\n", "abcdefghij").await;
 }
 
 /// `comments`: with `.comments(true)` comment lines come as `Event::Comment` without the
@@ -238,14 +229,11 @@ async fn comments_surfaced() {
 /// Comments are not surfaced unless asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_hidden_by_default() {
-    let mock = Mock::start(vec![Script::sse_hold(
-        ":Hello\ndata: a\n:inside\ndata: b\n\n:World\n",
-    )])
+    expect_only_message(
+        Script::sse_hold(":Hello\ndata: a\n:inside\ndata: b\n\n:World\n"),
+        "a\nb",
+    )
     .await;
-    let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a\nb", "").await;
-    expect_silence(&mut es).await;
 }
 
 /// `restart`: `reconnect()` drops the connection and reconnects at once (not after the
@@ -260,11 +248,9 @@ async fn reconnect_forces_new_connection() {
     let mut es = fast(&mock, "/")
         .reconnection_time(Duration::from_secs(600))
         .build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Hello", "7").await;
+    expect_open_data(&mut es, "Hello", "7").await;
     es.reconnect();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Thanks", "7").await;
+    expect_open_data(&mut es, "Thanks", "7").await;
     mock.wait_peer_closed(0).await;
     assert_eq!(mock.request(1).await.one("last-event-id"), b"7");
     mock.assert_connections_stay(2).await;
@@ -305,11 +291,8 @@ async fn bom_stripped_per_body() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "b", "").await;
+    expect_open_data(&mut es, "a", "").await;
+    expect_reopen_data(&mut es, "b", "").await;
     expect_silence(&mut es).await;
 }
 
@@ -363,8 +346,7 @@ async fn backoff_grows_and_caps_when_server_slams() {
         let e = expect_reconnecting(&mut es).await;
         assert!(matches!(e, Error::Transport(_)), "{e:?}");
     }
-    expect_open(&mut es).await;
-    expect_data(&mut es, "up", "").await;
+    expect_open_data(&mut es, "up", "").await;
     let conns = mock.conns();
     assert_eq!(conns.len(), FAILURES + 1);
     for (i, pair) in conns.windows(2).enumerate() {
@@ -426,8 +408,7 @@ async fn retry_server_errors_retries_5xx_and_429() {
             other => panic!("expected a status error, got {other:?}"),
         }
     }
-    expect_open(&mut es).await;
-    expect_data(&mut es, "finally", "").await;
+    expect_open_data(&mut es, "finally", "").await;
 }
 
 /// `.retry_server_errors(true)` still stops for good on 204.

@@ -523,3 +523,31 @@ pub(crate) async fn expect_silence(es: &mut EventSource) {
         panic!("expected silence, got {item:?}");
     }
 }
+
+/// `Open`, then a message with this data and last event id.
+pub(crate) async fn expect_open_data(es: &mut EventSource, data: &str, id: &str) {
+    expect_open(es).await;
+    expect_data(es, data, id).await;
+}
+
+/// A reconnect: a non-fatal error, then `Open` again; returns the error.
+pub(crate) async fn expect_reopen(es: &mut EventSource) -> Error {
+    let e = expect_reconnecting(es).await;
+    expect_open(es).await;
+    e
+}
+
+/// A reconnect ([`expect_reopen`]), then a message with this data and last event id.
+pub(crate) async fn expect_reopen_data(es: &mut EventSource, data: &str, id: &str) {
+    expect_reopen(es).await;
+    expect_data(es, data, id).await;
+}
+
+/// One connection running `script` at `/`: `Open`, one message with `data` (no id), then
+/// nothing more.
+pub(crate) async fn expect_only_message(script: Script, data: &str) {
+    let mock = Mock::start(vec![script]).await;
+    let mut es = fast(&mock, "/").build();
+    expect_open_data(&mut es, data, "").await;
+    expect_silence(&mut es).await;
+}

@@ -6,8 +6,8 @@ use futures_util::future::join_all;
 use ssehub_client::Error;
 
 use crate::mock::{
-    Mock, Script, expect_data, expect_failed, expect_message, expect_open, expect_reconnecting,
-    expect_silence, fast,
+    Mock, Script, expect_data, expect_failed, expect_message, expect_open, expect_open_data,
+    expect_reconnecting, expect_reopen, expect_reopen_data, expect_silence, fast,
 };
 
 /// A chunk header announcing more bytes than will ever come: the connection breaks mid-chunk.
@@ -122,8 +122,7 @@ async fn reconnect_sends_last_event_id() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Hello", "abc").await;
+    expect_open_data(&mut es, "Hello", "abc").await;
     let e = expect_reconnecting(&mut es).await;
     assert!(matches!(e, Error::Transport(_)), "{e:?}");
     expect_open(&mut es).await;
@@ -152,15 +151,10 @@ async fn reconnect_sends_id_of_last_event_that_had_one() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Hello", "abc").await;
+    expect_open_data(&mut es, "Hello", "abc").await;
     expect_data(&mut es, "World", "abc").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "again", "abc").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "third", "abc").await;
+    expect_reopen_data(&mut es, "again", "abc").await;
+    expect_reopen_data(&mut es, "third", "abc").await;
     for i in [1, 2] {
         assert_eq!(
             mock.request(i).await.one("last-event-id"),
@@ -184,11 +178,9 @@ async fn explicit_empty_id_sends_no_header() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a", "abc").await;
+    expect_open_data(&mut es, "a", "abc").await;
     expect_data(&mut es, "b", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_reopen(&mut es).await;
     let request = mock.request(1).await;
     assert!(request.lacks("last-event-id"), "{request:?}");
 }
@@ -207,11 +199,8 @@ async fn partial_event_discarded_on_break() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Hello", "abc").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "after", "abc").await;
+    expect_open_data(&mut es, "Hello", "abc").await;
+    expect_reopen_data(&mut es, "after", "abc").await;
     expect_data(&mut es, "next", "ghi").await;
     assert_eq!(mock.request(1).await.one("last-event-id"), b"abc");
     expect_silence(&mut es).await;
@@ -226,11 +215,8 @@ async fn partial_event_discarded_on_clean_close() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "Hello", "abc").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "after", "abc").await;
+    expect_open_data(&mut es, "Hello", "abc").await;
+    expect_reopen_data(&mut es, "after", "abc").await;
     assert_eq!(mock.request(1).await.one("last-event-id"), b"abc");
 }
 

@@ -9,8 +9,9 @@ use futures_util::future::join_all;
 use ssehub_client::{Error, EventSource};
 
 use crate::mock::{
-    LIMIT, Mock, Script, expect_data, expect_end, expect_failed, expect_message, expect_open,
-    expect_reconnecting, expect_silence, fast,
+    LIMIT, Mock, Script, expect_data, expect_end, expect_failed, expect_message,
+    expect_only_message, expect_open, expect_open_data, expect_reconnecting, expect_reopen,
+    expect_reopen_data, expect_silence, fast,
 };
 
 /// A reconnection time no test may wait for: when a test reconnects quickly, it is the
@@ -33,8 +34,7 @@ async fn onopen_then_onmessage() {
 async fn close_then_nothing_more() {
     let mock = Mock::start(vec![Script::sse_hold("data: one\n\n")]).await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "one", "").await;
+    expect_open_data(&mut es, "one", "").await;
     es.close();
     expect_end(&mut es).await;
     mock.wait_peer_closed(0).await;
@@ -49,8 +49,7 @@ async fn close_discards_buffered_events() {
     let body: String = (0..20).map(|i| format!("data: {i}\n\n")).collect();
     let mock = Mock::start(vec![Script::sse_hold(body)]).await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "0", "").await;
+    expect_open_data(&mut es, "0", "").await;
     // Give the background task time to queue the rest.
     tokio::time::sleep(Duration::from_millis(100)).await;
     es.close();
@@ -72,11 +71,8 @@ async fn close_reconnect_fail_204() {
     ])
     .await;
     let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "opened", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "reconnected", "").await;
+    expect_open_data(&mut es, "opened", "").await;
+    expect_reopen_data(&mut es, "reconnected", "").await;
     expect_reconnecting(&mut es).await;
     expect_stopped_by_204(&mut es).await;
     mock.assert_connections_stay(3).await;
@@ -105,9 +101,7 @@ async fn reconnect_retry_from_unfinished_block() {
     .await;
     let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
     expect_open(&mut es).await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "data", "").await;
+    expect_reopen_data(&mut es, "data", "").await;
 }
 
 /// `eventsource-reconnect` (2): `ok`, then an error while reconnecting (readyState
@@ -120,12 +114,10 @@ async fn reconnect_error_then_message() {
     ])
     .await;
     let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "ok", "").await;
+    expect_open_data(&mut es, "ok", "").await;
     let e = expect_reconnecting(&mut es).await;
     assert!(matches!(e, Error::StreamEnded), "{e:?}");
-    expect_open(&mut es).await;
-    expect_data(&mut es, "data", "").await;
+    expect_open_data(&mut es, "data", "").await;
 }
 
 /// The reconnection delay of connection `i + 1`: from the end of connection `i`'s body to the
@@ -137,22 +129,24 @@ async fn gap_after(mock: &Mock, i: usize) -> Duration {
     next - end
 }
 
+/// Two connections at `/` with these bodies (the second held open), each carrying one event
+/// with this data and no id, read by a client whose own reconnection time is
+/// `reconnection_time`: it reconnects no sooner than 300 ms after the first body ended.
+async fn reconnects_after_300ms(bodies: [&str; 2], data: [&str; 2], reconnection_time: Duration) {
+    let mock = Mock::start(vec![Script::sse(bodies[0]), Script::sse_hold(bodies[1])]).await;
+    let mut es = fast(&mock, "/")
+        .reconnection_time(reconnection_time)
+        .build();
+    expect_open_data(&mut es, data[0], "").await;
+    expect_reopen_data(&mut es, data[1], "").await;
+    let gap = gap_after(&mock, 0).await;
+    assert!(gap >= Duration::from_millis(300), "{gap:?}");
+}
+
 /// `format-field-retry`: `retry:0300` is 300 ms (leading zeros are decimal, not octal's 192).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn format_field_retry() {
-    let mock = Mock::start(vec![
-        Script::sse("retry:0300\ndata:x\n\n"),
-        Script::sse_hold("data:y\n\n"),
-    ])
-    .await;
-    let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "x", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "y", "").await;
-    let gap = gap_after(&mock, 0).await;
-    assert!(gap >= Duration::from_millis(300), "{gap:?}");
+    reconnects_after_300ms(["retry:0300\ndata:x\n\n", "data:y\n\n"], ["x", "y"], NEVER).await;
 }
 
 /// `format-field-retry-bogus`: invalid `retry` values are ignored and the last valid one
@@ -160,43 +154,28 @@ async fn format_field_retry() {
 /// limit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn format_field_retry_bogus() {
-    let mock = Mock::start(vec![
-        Script::sse(
+    reconnects_after_300ms(
+        [
             "retry:300\nretry:30000x\nretry: +30000\nretry:-1\nretry:3e4\nretry: 30000.0\n\
              retry:  30000\nretry:0x7530\ndata:x\n\n",
-        ),
-        Script::sse_hold("data:y\n\n"),
-    ])
+            "data:y\n\n",
+        ],
+        ["x", "y"],
+        NEVER,
+    )
     .await;
-    let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "x", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "y", "").await;
-    let gap = gap_after(&mock, 0).await;
-    assert!(gap >= Duration::from_millis(300), "{gap:?}");
 }
 
 /// `format-field-retry-empty`: `retry` without a value leaves the reconnection time as it was
 /// (here 300 ms; were it taken as 0 the client would come back at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn format_field_retry_empty() {
-    let mock = Mock::start(vec![
-        Script::sse("retry\ndata:test\n\n"),
-        Script::sse_hold("data:again\n\n"),
-    ])
+    reconnects_after_300ms(
+        ["retry\ndata:test\n\n", "data:again\n\n"],
+        ["test", "again"],
+        Duration::from_millis(300),
+    )
     .await;
-    let mut es = fast(&mock, "/")
-        .reconnection_time(Duration::from_millis(300))
-        .build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "test", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "again", "").await;
-    let gap = gap_after(&mock, 0).await;
-    assert!(gap >= Duration::from_millis(300), "{gap:?}");
 }
 
 /// `format-field-id`, `format-field-id-2` (`last-event-id.py`): a non-ASCII id (`…`, UTF-8
@@ -211,14 +190,9 @@ async fn format_field_id_utf8_across_two_reconnects() {
     ])
     .await;
     let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "hello", "…").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "second", "…").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "third", "…").await;
+    expect_open_data(&mut es, "hello", "…").await;
+    expect_reopen_data(&mut es, "second", "…").await;
+    expect_reopen_data(&mut es, "third", "…").await;
     assert!(mock.request(0).await.lacks("last-event-id"));
     for i in [1, 2] {
         assert_eq!(
@@ -247,9 +221,7 @@ async fn format_field_id_null() {
     for data in ["a", "b", "c", "d", "e"] {
         expect_data(&mut es, data, "").await;
     }
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "hello", "").await;
+    expect_reopen_data(&mut es, "hello", "").await;
     assert!(mock.request(1).await.lacks("last-event-id"));
 }
 
@@ -263,12 +235,9 @@ async fn format_field_id_null_keeps_previous_id() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a", "ok").await;
+    expect_open_data(&mut es, "a", "ok").await;
     expect_data(&mut es, "b", "ok").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "c", "ok").await;
+    expect_reopen_data(&mut es, "c", "ok").await;
     assert_eq!(mock.request(1).await.one("last-event-id"), b"ok");
 }
 
@@ -296,9 +265,7 @@ async fn format_field_id_persist_and_reset() {
     ] {
         expect_data(&mut es, data, id).await;
     }
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "g", "").await;
+    expect_reopen_data(&mut es, "g", "").await;
     assert!(mock.request(1).await.lacks("last-event-id"));
 }
 
@@ -315,13 +282,9 @@ async fn format_data_before_final_empty_line() {
     ])
     .await;
     let mut es = fast(&mock, "/").reconnection_time(NEVER).build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "test1", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "test1", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_open_data(&mut es, "test1", "").await;
+    expect_reopen_data(&mut es, "test1", "").await;
+    expect_reopen(&mut es).await;
     for i in [1, 2] {
         assert!(mock.request(i).await.lacks("last-event-id"), "request {i}");
     }
@@ -369,23 +332,20 @@ async fn format_mime_missing() {
 /// `format-mime-trailing-semicolon`: `text/event-stream;` opens normally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn format_mime_trailing_semicolon() {
-    let mock = Mock::start(vec![
+    expect_only_message(
         Script::new()
             .head(200, &[("Content-Type", "text/event-stream;")])
             .write("data: data\n\n")
             .hold(),
-    ])
+        "data",
+    )
     .await;
-    let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "data", "").await;
-    expect_silence(&mut es).await;
 }
 
 /// `format-utf-8`: the charset parameter is ignored and the body decoded as UTF-8.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn format_utf_8() {
-    let mock = Mock::start(vec![
+    expect_only_message(
         Script::new()
             .head(
                 200,
@@ -393,12 +353,9 @@ async fn format_utf_8() {
             )
             .write("data: ok…\n\n")
             .hold(),
-    ])
+        "ok…",
+    )
     .await;
-    let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "ok…", "").await;
-    expect_silence(&mut es).await;
 }
 
 /// `request-status-error`: 205, 210, 299, 404, 410, 503 (and 500) fail: a fatal status error,
@@ -480,8 +437,7 @@ async fn request_accept() {
     let mut es = fast(&mock, "/").build();
     expect_open(&mut es).await;
     expect_message(&mut es).await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_reopen(&mut es).await;
     for i in [0, 1] {
         assert_eq!(mock.request(i).await.text("accept"), "text/event-stream");
     }
@@ -500,8 +456,7 @@ async fn request_cache_control() {
     let mut es = fast(&mock, "/same").build();
     expect_open(&mut es).await;
     expect_message(&mut es).await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
+    expect_reopen(&mut es).await;
     let mut second = fast(&mock, "/same").build();
     expect_open(&mut second).await;
     for i in [0, 1, 2] {
@@ -561,10 +516,8 @@ async fn unsafe_last_event_ids_sent_exactly() {
         ])
         .await;
         let mut es = fast(&mock, "/").build();
-        expect_open(&mut es).await;
-        expect_data(&mut es, "x", id).await;
-        expect_reconnecting(&mut es).await;
-        expect_open(&mut es).await;
+        expect_open_data(&mut es, "x", id).await;
+        expect_reopen(&mut es).await;
         assert_eq!(mock.request(1).await.one("last-event-id"), id.as_bytes());
     }))
     .await;
@@ -580,10 +533,7 @@ async fn id_only_block_moves_the_last_event_id() {
     ])
     .await;
     let mut es = fast(&mock, "/").build();
-    expect_open(&mut es).await;
-    expect_data(&mut es, "a", "").await;
-    expect_reconnecting(&mut es).await;
-    expect_open(&mut es).await;
-    expect_data(&mut es, "b", "42").await;
+    expect_open_data(&mut es, "a", "").await;
+    expect_reopen_data(&mut es, "b", "42").await;
     assert_eq!(mock.request(1).await.one("last-event-id"), b"42");
 }

@@ -662,6 +662,22 @@ async fn rights_matrix() {
 // ---------------------------------------------------------------------------------------------
 // Private updates per user.
 
+/// Alice's, bob's and the anonymous stream (in that order) each read exactly their `want` up
+/// to the marker `for everyone`, then nothing more for 300 ms; `context` ends the message.
+async fn each_sees(streams: &mut [Sse; 3], want: &[Vec<&str>; 3], context: &str) {
+    for (who, (sse, want)) in ["alice", "bob", "anonymous"]
+        .iter()
+        .zip(streams.iter_mut().zip(want))
+    {
+        assert_eq!(
+            until_marker(sse, "for everyone").await,
+            *want,
+            "{who}, {context}"
+        );
+        sse.nothing_for(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test]
 async fn private_updates_reach_only_their_user() {
     for store in ["memory", "disk"] {
@@ -709,17 +725,7 @@ async fn private_updates_reach_only_their_user() {
             vec!["for bob", "for everyone"],
             vec!["for everyone"],
         ];
-        for (who, (sse, want)) in ["alice", "bob", "anonymous"]
-            .iter()
-            .zip(live.iter_mut().zip(&want))
-        {
-            assert_eq!(
-                until_marker(sse, "for everyone").await,
-                *want,
-                "{who}, live ({store} store)"
-            );
-            sse.nothing_for(Duration::from_millis(300)).await;
-        }
+        each_sees(&mut live, &want, &format!("live ({store} store)")).await;
 
         // The same from history, with each token sent another way.
         let replay = format!("{path}?lastEventId=earliest");
@@ -728,17 +734,12 @@ async fn private_updates_reach_only_their_user() {
             open(&hub, &replay, How::Bearer, &bob).await,
             open(&hub, &replay, How::Nowhere, "").await,
         ];
-        for (who, (sse, want)) in ["alice", "bob", "anonymous"]
-            .iter()
-            .zip(replayed.iter_mut().zip(&want))
-        {
-            assert_eq!(
-                until_marker(sse, "for everyone").await,
-                *want,
-                "{who}, replay of lastEventId=earliest ({store} store)"
-            );
-            sse.nothing_for(Duration::from_millis(300)).await;
-        }
+        each_sees(
+            &mut replayed,
+            &want,
+            &format!("replay of lastEventId=earliest ({store} store)"),
+        )
+        .await;
     }
 }
 

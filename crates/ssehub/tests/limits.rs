@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::raw_http::RawConn;
-use crate::util::TestHub;
+use crate::util::{TestHub, listen_url};
 
 /// The hub's descriptor limit in these tests.
 const FD_LIMIT: u32 = 64;
@@ -74,15 +74,7 @@ impl LimitedHub {
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-            .await
-            .expect("the hub prints its address in time")
-            .unwrap()
-            .expect("the hub prints its address");
-        let url = line
-            .strip_prefix("ssehub listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let url = listen_url(&mut stdout).await;
         LimitedHub {
             url,
             pid,

@@ -11,6 +11,21 @@ use ssehub_wire::{Frame, MessageEvent, Parser};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The URL a starting hub announces on the first line of its stdout
+/// (`ssehub listening on <url>`), waited for up to 30 s.
+pub(crate) async fn listen_url(
+    stdout: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> String {
+    let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+        .await
+        .expect("the hub prints its address in time")
+        .unwrap()
+        .expect("the hub prints its address");
+    line.strip_prefix("ssehub listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string()
+}
+
 /// A hub process, killed when dropped.
 pub(crate) struct TestHub {
     pub(crate) url: String,
@@ -109,15 +124,7 @@ impl TestHub {
         });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("the hub prints its address in time")
-            .unwrap()
-            .expect("the hub prints its address");
-        let url = line
-            .strip_prefix("ssehub listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let url = listen_url(&mut lines).await;
         TestHub {
             url,
             child,
