@@ -17,7 +17,8 @@
 //! known, else `transfer-encoding: chunked` (or, for HTTP/1.0, the end of the connection);
 //! a `date` header; `connection: close` when the connection ends after the response. While
 //! a body streams, the socket is watched for the client going away, which drops the body
-//! (and with it the subscription), as hyper does.
+//! (and with it the subscription), as hyper does. A connection that sends no complete
+//! request head within 60 s is closed (the only timer, and only until the head is in).
 
 use std::io::IoSlice;
 use std::pin::Pin;
