@@ -185,11 +185,23 @@ impl Default for AuthConfig {
     }
 }
 
+/// The topics a request may publish to.
+#[derive(Debug, Clone, Default)]
+pub enum PublishRights {
+    /// None: a subscriber, or a publisher token without `mercure.publish`.
+    #[default]
+    Nothing,
+    /// The topics matching these selectors (a publisher token).
+    Topics(Selector),
+    /// Any topic (anonymous publishing on a hub that allows it).
+    Any,
+}
+
 /// What a request is allowed to do.
 #[derive(Debug, Clone, Default)]
 pub struct Grant {
-    /// Selectors of the topics it may publish to; `None` for any (anonymous publishing).
-    pub publish: Option<Selector>,
+    /// The topics it may publish to.
+    pub publish: PublishRights,
     /// Selectors of the private topics it may receive; `None` for none.
     pub subscribe: Option<Selector>,
     /// The token's `payload` claim.
@@ -210,10 +222,11 @@ impl Grant {
     /// Whether every one of `topics` may be published to.
     pub fn may_publish(&self, topics: &[Topic]) -> bool {
         match &self.publish {
-            None => true,
-            Some(rights) => topics
+            PublishRights::Any => true,
+            PublishRights::Topics(rights) => topics
                 .iter()
                 .all(|t| rights.patterns().iter().any(|p| p.matches(t))),
+            PublishRights::Nothing => false,
         }
     }
 }
@@ -298,7 +311,7 @@ impl AuthConfig {
             Role::Subscribe => self.anonymous_subscribe,
         };
         let anonymous_grant = Grant {
-            publish: None,
+            publish: PublishRights::Any,
             ..Grant::default()
         };
         let found = find_token(headers, query, &self.cookie_name)?;
@@ -329,10 +342,10 @@ impl AuthConfig {
             .map_err(|why| unauthorized(format!("the token was refused: {why}")))?;
         let rights = claims.mercure.or(claims.namespaced).unwrap_or_default();
         let grant = Grant {
-            publish: match role {
+            publish: match (role, selector(rights.publish.as_ref())) {
+                (Role::Publish, Some(topics)) => PublishRights::Topics(topics),
                 // A publisher token without `publish` may publish nothing.
-                Role::Publish => Some(selector(rights.publish.as_ref()).unwrap_or_else(nothing)),
-                Role::Subscribe => None,
+                _ => PublishRights::Nothing,
             },
             subscribe: selector(rights.subscribe.as_ref()),
             payload: rights.payload,
@@ -369,12 +382,4 @@ impl AuthConfig {
             ))
         }
     }
-}
-
-/// A selector that matches no topic (a token without publish rights).
-fn nothing() -> Selector {
-    Selector::new(vec![
-        Pattern::mercure("urn:ssehub:no-topic-matches-this").expect("valid"),
-    ])
-    .expect("one pattern")
 }

@@ -41,7 +41,7 @@ use axum::routing::get;
 use ssehub_core::Hub;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use auth::{AuthConfig, Grant, KeySet, Role};
+pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, Reason};
 pub use metrics::{AcceptError, AcceptErrors, Metrics};
 

@@ -35,7 +35,7 @@ use ssehub_core::{
     Bounds, BoxFuture, LogId, NewEvent, ReadPage, Selector, Store, StoreError, StoredEvent,
 };
 
-use crate::options::{DiskOptions, FsyncPolicy, Limits};
+use crate::options::{DiskOptions, FsyncPolicy};
 use crate::record;
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -714,7 +714,7 @@ impl Inner {
                     } else {
                         None
                     };
-                    if !limits_exceeded(&rule.limits, count, bytes, rec_age) {
+                    if !rule.limits.exceeded(count, bytes, rec_age) {
                         break;
                     }
                     victims.push(seq);
@@ -893,10 +893,6 @@ impl Inner {
         }
         Some(page)
     }
-}
-
-fn limits_exceeded(limits: &Limits, count: u64, bytes: u64, age: Option<Duration>) -> bool {
-    limits.exceeded(count, bytes, age)
 }
 
 impl Store for DiskStore {
