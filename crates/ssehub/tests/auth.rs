@@ -743,12 +743,9 @@ async fn private_updates_reach_only_their_user() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Expiry.
-
-#[tokio::test]
-async fn subscription_ends_when_the_token_expires() {
-    let hub = TestHub::start(&[
+/// An in-memory hub with both HS256 keys set.
+async fn keyed_hub() -> TestHub {
+    TestHub::start(&[
         "--store",
         "memory",
         "--publisher-key",
@@ -756,7 +753,15 @@ async fn subscription_ends_when_the_token_expires() {
         "--subscriber-key",
         SUBSCRIBER_SECRET,
     ])
-    .await;
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expiry.
+
+#[tokio::test]
+async fn subscription_ends_when_the_token_expires() {
+    let hub = keyed_hub().await;
     let admin = sign(&Key::hs(PUBLISHER_SECRET), None, mercure(&["*"], &[], None));
     let exp = now() + 2;
     let token = sign(
@@ -807,20 +812,12 @@ async fn subscription_ends_when_the_token_expires() {
     assert_eq!(check_refusal(response, &token).await, 401);
 }
 
-/// RFC 7519 §4.1.4: a token "MUST NOT be accepted for processing" on or after its `exp`. The
-/// hub checks `exp < now` in whole seconds, so during the second `exp` itself a token is still
-/// accepted: publishing succeeds, and subscribing answers 200 with a stream that ends at once.
+/// RFC 7519 §4.1.4: a token "MUST NOT be accepted for processing" on or after its `exp` —
+/// including during the second `exp` itself (a whole-second `exp < now` check would let it
+/// publish, and answer a subscription with a stream that ends at once).
 #[tokio::test]
 async fn token_is_refused_from_its_exp_second() {
-    let hub = TestHub::start(&[
-        "--store",
-        "memory",
-        "--publisher-key",
-        PUBLISHER_SECRET,
-        "--subscriber-key",
-        SUBSCRIBER_SECRET,
-    ])
-    .await;
+    let hub = keyed_hub().await;
     // Not too close to the end of a second, so the requests below stay within it.
     while SystemTime::now()
         .duration_since(UNIX_EPOCH)
