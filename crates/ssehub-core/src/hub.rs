@@ -244,6 +244,7 @@ impl Hub {
             gap,
             replay_after,
             live_after,
+            retained_from,
         ))
     }
 

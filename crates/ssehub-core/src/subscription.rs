@@ -63,6 +63,11 @@ impl Gap {
 struct Replay {
     after: u64,
     until: u64,
+    /// The store's `retained_from` for this selector when last looked at. Retention may run
+    /// while a long replay pages through history; when it moves past the replay's position,
+    /// the events in between are gone, and the subscriber is told with a gap notice instead
+    /// of silently skipping them.
+    retained_from: u64,
     read: Option<BoxFuture<'static, Result<ReadPage, StoreError>>>,
 }
 
@@ -95,6 +100,7 @@ impl Subscription {
         gap: Option<Gap>,
         after: u64,
         until: u64,
+        retained_from: u64,
     ) -> Self {
         shared.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
         Subscription {
@@ -105,6 +111,7 @@ impl Subscription {
             replay: (after < until).then_some(Replay {
                 after,
                 until,
+                retained_from,
                 read: None,
             }),
         }
@@ -143,9 +150,33 @@ impl Subscription {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(page)) => {
                     replay.read = None;
+                    let before = replay.after;
                     replay.after = page.scanned_to.max(replay.after + 1);
                     if let Some(last) = page.events.last() {
                         replay.after = replay.after.max(last.seq());
+                    }
+                    // Stores announce a retention floor before deleting below it, so a floor
+                    // still at or below `before + 1` now proves the page was complete.
+                    // Otherwise the deletion may have raced the read: report the gap (the
+                    // page's events are still real and in order) and go on from the floor.
+                    let floor = self.shared.store.retained_from(&self.selector);
+                    if floor > replay.retained_from {
+                        replay.retained_from = floor;
+                        if floor > before + 1 {
+                            let at = |seq| EventId {
+                                log: self.shared.store.log_id(),
+                                seq,
+                            };
+                            let oldest =
+                                (floor <= self.shared.store.bounds().last).then(|| at(floor));
+                            self.gap = Some(Gap::new(
+                                GapReason::Expired,
+                                &at(before).to_string(),
+                                oldest,
+                            ));
+                            self.shared.stats.gaps.fetch_add(1, Ordering::Relaxed);
+                            replay.after = replay.after.max(floor - 1);
+                        }
                     }
                     let mut events = page.events;
                     events.retain(|e| self.queue.may_see(&e.event));
@@ -164,6 +195,9 @@ impl Subscription {
                             out.extend_from_slice(&event.encoded);
                         }
                         return Poll::Ready(Some(out.freeze()));
+                    }
+                    if let Some(gap) = self.gap.take() {
+                        return Poll::Ready(Some(gap.encode()));
                     }
                 }
                 Poll::Ready(Err(error)) => {

@@ -191,6 +191,47 @@ async fn expired_and_unknown_ids_get_the_gap_event_first() {
     }
 }
 
+/// Retention that overtakes a slow replay is reported with a gap notice where the events went
+/// missing, never skipped silently.
+#[tokio::test]
+async fn retention_overtaking_a_replay_sends_a_gap_notice() {
+    let hub = hub_with(
+        Retention {
+            max_events: 5,
+            max_bytes: usize::MAX,
+        },
+        HubConfig {
+            replay_page_events: 1,
+            ..HubConfig::default()
+        },
+    );
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(publish(&hub, "r", &i.to_string()).await);
+    }
+    let mut reader = Reader::new(hub.subscribe(sel(&["r"]), &Resume::Earliest).unwrap());
+    assert_eq!(
+        data(&reader.take(1).await),
+        ["0"],
+        "the first page of the replay"
+    );
+    for i in 5..10 {
+        ids.push(publish(&hub, "r", &i.to_string()).await);
+    }
+    let got = reader.take(6).await;
+    assert_eq!(got[0].event_type, "ssehub-gap", "got {got:?}");
+    let gap: serde_json::Value = serde_json::from_str(&got[0].data).unwrap();
+    assert_eq!(gap["reason"], "expired");
+    assert_eq!(gap["requested"], ids[0].as_str(), "where the replay was");
+    assert_eq!(gap["oldest"], ids[5].as_str());
+    assert_eq!(data(&got[1..]), ["5", "6", "7", "8", "9"]);
+    reader.nothing_more().await;
+    assert_eq!(
+        hub.stats().gaps.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
 /// Invariant 4: a subscriber that stops reading is disconnected without slowing anyone; the
 /// others get everything; it then resumes with nothing lost.
 #[tokio::test]

@@ -776,13 +776,16 @@ impl Inner {
                 None => state.last + 1,
             };
         }
-        txn.commit().map_err(store_error)?;
-        self.dirty.store(true, std::sync::atomic::Ordering::Release);
-        {
-            let mut live = self.lock_state();
-            // Appends cannot have run meanwhile (write_lock), so this is the whole truth.
-            *live = state;
+        // Announce the new floor before the deletion commits, so a reader that sees the old
+        // floor after its read knows its read was complete (the subscription's replay relies
+        // on this to report a gap when retention overtakes it). Appends cannot run meanwhile
+        // (write_lock), so the new state is the whole truth once committed.
+        let previous = std::mem::replace(&mut *self.lock_state(), state);
+        if let Err(error) = txn.commit() {
+            *self.lock_state() = previous;
+            return Err(store_error(error));
         }
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
         self.lock_tail()
             .retain(|e| victims.binary_search(&e.seq()).is_err());
         Ok(victims.len() as u64)
