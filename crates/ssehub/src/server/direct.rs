@@ -45,6 +45,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most bytes a client may send while its response streams (a pipelined request); past
 /// that, reading stops and the connection closes after the response.
 const MAX_PIPELINED_BYTES: usize = 16 << 10;
+/// Chunks up to this size (framing included) are sent from one stack buffer.
+const SMALL_WRITE: usize = 2048;
 
 /// What became of the first request.
 pub(super) enum First {
@@ -292,12 +294,29 @@ impl Pending {
         self.written >= self.parts().iter().map(|p| p.len()).sum()
     }
 
-    /// Writes as much as the socket takes, in one vectored write.
+    /// Writes as much as the socket takes, in one system call.
     fn poll_write(
         &mut self,
         stream: &TcpStream,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
+        let [line, data, crlf] = self.parts();
+        let len = line.len() + data.len() + crlf.len();
+        if self.written == 0 && len <= SMALL_WRITE {
+            // A typical event: framed into one contiguous buffer on the stack and sent with
+            // `send`, which costs the kernel less than `writev` of three pieces (no iovec
+            // import, no file-position lock). The copy is of a few hundred bytes at most.
+            let mut buf = [0u8; SMALL_WRITE];
+            buf[..line.len()].copy_from_slice(line);
+            buf[line.len()..line.len() + data.len()].copy_from_slice(data);
+            buf[line.len() + data.len()..len].copy_from_slice(crlf);
+            let written = ready!(poll_send(stream, cx, &buf[..len]))?;
+            if written == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.written += written;
+            return Poll::Ready(Ok(()));
+        }
         let mut skip = self.written;
         let mut slices = [IoSlice::new(&[]); 3];
         let mut count = 0;
@@ -316,6 +335,21 @@ impl Pending {
         }
         self.written += written;
         Poll::Ready(Ok(()))
+    }
+}
+
+/// One `send`, waiting for the socket to be writable.
+fn poll_send(stream: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    loop {
+        ready!(stream.poll_write_ready(cx))?;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            rustix::net::send(stream, buf, rustix::net::SendFlags::NOSIGNAL)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            result => return Poll::Ready(result),
+        }
     }
 }
 
