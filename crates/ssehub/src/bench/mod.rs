@@ -14,6 +14,7 @@
 mod conns;
 mod fanout;
 mod histogram;
+mod http1;
 mod publish;
 
 use std::time::Duration;
