@@ -229,9 +229,7 @@ impl Stream for Subscription {
                 other => return other,
             }
         }
-        if this.queue.closed() == Some(CloseReason::Overflow) {
-            return Poll::Ready(None);
-        }
+        // An overflowed queue was emptied when it overflowed, so this ends the stream at once.
         this.queue.poll_take(cx)
     }
 }
