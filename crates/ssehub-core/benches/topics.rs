@@ -8,7 +8,9 @@
 //! Two series: `topics/all/N` visits all N topics; `topics/hot1000/N` publishes to 1,000 of the
 //! N topics only, on the same hub. A hub whose work per event grew with its size would be
 //! slower in both; what `all` costs beyond `hot1000` is the price of touching more distinct
-//! topics (their state falls out of the CPU caches), which any design pays.
+//! topics (their state falls out of the CPU caches), which any design pays. A third series,
+//! `topics/wildcard/N`, subscribes each subscriber to a pattern of its own
+//! (`bench/topics/<i>/*`, events to `bench/topics/<i>/e`) instead of a topic.
 //!
 //! ```text
 //! cargo bench -p ssehub-core --bench topics
@@ -64,7 +66,9 @@ struct Setup {
 
 impl Setup {
     /// Builds the hub and its subscriptions, checks one event per topic, and reports the cost.
-    async fn new(n: usize) -> Setup {
+    /// With `wildcard`, subscription i is to the pattern `bench/topics/<i>/*` and its events
+    /// go to `bench/topics/<i>/e`.
+    async fn new(n: usize, wildcard: bool) -> Setup {
         let hub = Hub::new(
             Arc::new(MemoryStore::new(Retention::default())),
             HubConfig {
@@ -74,13 +78,25 @@ impl Setup {
             },
         );
         let topics: Vec<Topic> = (0..n)
-            .map(|i| Topic::new(&format!("bench/topics/{i}")).unwrap())
+            .map(|i| {
+                let name = if wildcard {
+                    format!("bench/topics/{i}/e")
+                } else {
+                    format!("bench/topics/{i}")
+                };
+                Topic::new(&name).unwrap()
+            })
             .collect();
         let started = Instant::now();
         let subs: Vec<Subscription> = topics
             .iter()
             .map(|topic| {
-                let selector = Selector::new(vec![Pattern::new(topic.as_str()).unwrap()]).unwrap();
+                let pattern = if wildcard {
+                    Pattern::new(&topic.as_str().replace("/e", "/*")).unwrap()
+                } else {
+                    Pattern::new(topic.as_str()).unwrap()
+                };
+                let selector = Selector::new(vec![pattern]).unwrap();
                 hub.subscribe(selector, &Resume::Live).unwrap()
             })
             .collect();
@@ -105,7 +121,8 @@ impl Setup {
             assert!(more.is_none(), "topic {i} got more than its one event");
         }
         eprintln!(
-            "topics/{n}: subscribe {:.2} µs each; first round (one event to each topic) {:.2} µs per event",
+            "{}/{n}: subscribe {:.2} µs each; first round (one event to each topic) {:.2} µs per event",
+            if wildcard { "wildcard" } else { "topics" },
             subscribe.as_secs_f64() * 1e6 / n as f64,
             first_round.as_secs_f64() * 1e6 / n as f64,
         );
@@ -177,7 +194,7 @@ fn topics(c: &mut Criterion) {
                 continue;
             }
             group.bench_function(BenchmarkId::new(name, n), |b| {
-                let setup = setup.get_or_insert_with(|| runtime.block_on(Setup::new(n)));
+                let setup = setup.get_or_insert_with(|| runtime.block_on(Setup::new(n, false)));
                 b.iter_custom(|iters| {
                     runtime.block_on(async {
                         let clock = Clock::start(wall);
@@ -190,6 +207,27 @@ fn topics(c: &mut Criterion) {
             });
         }
         // Unsubscribes every topic, inside the runtime the hub's tasks run on.
+        runtime.block_on(async move { drop(setup) });
+    }
+    // One wildcard pattern per subscriber instead of a topic: fan-out finds an event's patterns
+    // by their literal prefix (registry.rs) instead of trying each of the N.
+    for n in COUNTS {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut setup = None;
+        group.bench_function(BenchmarkId::new("wildcard", n), |b| {
+            let setup = setup.get_or_insert_with(|| runtime.block_on(Setup::new(n, true)));
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let clock = Clock::start(wall);
+                    for _ in 0..iters {
+                        black_box(setup.publish_and_receive(n).await);
+                    }
+                    clock.elapsed()
+                })
+            });
+        });
         runtime.block_on(async move { drop(setup) });
     }
     group.finish();
