@@ -1,8 +1,13 @@
 //! Who listens to what: the index fan-out uses to find an event's subscribers.
 //!
-//! Exact topics are a hash lookup; wildcard patterns are kept once per distinct pattern and
-//! checked against each event's topics. A topic or pattern with no subscriber left is removed,
-//! so an idle topic costs nothing (no entry, no task).
+//! Exact topics are a hash lookup. Wildcard patterns are kept once per distinct pattern,
+//! grouped by their literal prefix (the segments before the first wildcard: `users/alice` for
+//! `users/alice/*`): a topic `a/b/c` can only match patterns whose prefix is `a`, `a/b` or
+//! `a/b/c`, so an event looks up one group per segment of its topics instead of trying every
+//! pattern of the hub — the cost of an event does not grow with the number of subscribers'
+//! patterns. Only patterns without such a prefix (`*/log`, Mercure's URI templates and `*`)
+//! are tried one by one. A topic or pattern with no subscriber left is removed, so an idle
+//! topic costs nothing (no entry, no task).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,11 +20,19 @@ use crate::topic::{Pattern, Selector, Topic};
 
 type Subs = HashMap<u64, Arc<SubQueue>>;
 
+/// Wildcard patterns (by their text) and their subscribers.
+type Patterns = HashMap<Arc<str>, (Pattern, Subs)>;
+
 /// The subscription index, plus the fan-out position. Guarded by the hub's registry lock.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     exact: HashMap<Topic, Subs>,
-    patterns: HashMap<Arc<str>, (Pattern, Subs)>,
+    /// Wildcard patterns with a literal prefix, by that prefix.
+    prefixed: HashMap<Arc<str>, Patterns>,
+    /// Wildcard patterns without one: tried against every event.
+    unprefixed: Patterns,
+    /// How many wildcard patterns there are, in both.
+    pattern_count: usize,
     all: Subs,
     /// The last sequence number fanned out. A subscriber registered now gets every later
     /// event live, and must replay up to this one from history.
@@ -48,12 +61,16 @@ impl Registry {
             let subs = match pattern.as_topic() {
                 Some(topic) => self.exact.entry(topic).or_default(),
                 None => {
+                    let group = match pattern.literal_prefix() {
+                        Some(prefix) => self.prefixed.entry(prefix.into()).or_default(),
+                        None => &mut self.unprefixed,
+                    };
                     let text: Arc<str> = pattern.as_str().into();
-                    &mut self
-                        .patterns
-                        .entry(text)
-                        .or_insert_with(|| (pattern.clone(), Subs::new()))
-                        .1
+                    let entry = group.entry(text).or_insert_with(|| {
+                        self.pattern_count += 1;
+                        (pattern.clone(), Subs::new())
+                    });
+                    &mut entry.1
                 }
             };
             subs.insert(sub.id, sub.clone());
@@ -73,11 +90,23 @@ impl Registry {
                     }
                 }
                 None => {
-                    if let Some((_, subs)) = self.patterns.get_mut(pattern.as_str()) {
+                    let prefix = pattern.literal_prefix();
+                    let group = match prefix {
+                        Some(prefix) => self.prefixed.get_mut(prefix),
+                        None => Some(&mut self.unprefixed),
+                    };
+                    let Some(group) = group else { continue };
+                    if let Some((_, subs)) = group.get_mut(pattern.as_str()) {
                         subs.remove(&id);
                         if subs.is_empty() {
-                            self.patterns.remove(pattern.as_str());
+                            group.remove(pattern.as_str());
+                            self.pattern_count -= 1;
                         }
+                    }
+                    if let Some(prefix) = prefix
+                        && group.is_empty()
+                    {
+                        self.prefixed.remove(prefix);
                     }
                 }
             }
@@ -105,11 +134,33 @@ impl Registry {
                 subs.values().for_each(&mut push);
             }
         }
-        for (pattern, subs) in self.patterns.values() {
-            if event.event.topics.iter().any(|t| pattern.matches(t)) {
-                subs.values().for_each(&mut push);
+        let mut try_group = |group: &Patterns| {
+            for (pattern, subs) in group.values() {
+                if event.event.topics.iter().any(|t| pattern.matches(t)) {
+                    subs.values().for_each(&mut push);
+                }
             }
+        };
+        if !self.prefixed.is_empty() {
+            // The groups whose prefix is a prefix of one of the event's topics (each group
+            // once, even when several topics share the prefix).
+            let mut groups: Vec<&Patterns> = Vec::new();
+            for topic in &event.event.topics {
+                let text = topic.as_str();
+                let ends = text.match_indices('/').map(|(i, _)| i);
+                for end in ends.chain([text.len()]) {
+                    if let Some(group) = self.prefixed.get(&text[..end]) {
+                        groups.push(group);
+                    }
+                }
+            }
+            if event.event.topics.len() > 1 {
+                groups.sort_by_key(|g| std::ptr::from_ref(*g) as usize);
+                groups.dedup_by(|a, b| std::ptr::eq(*a, *b));
+            }
+            groups.into_iter().for_each(&mut try_group);
         }
+        try_group(&self.unprefixed);
         self.last_seq = event.seq();
         stats
     }
@@ -127,6 +178,90 @@ impl Registry {
 
     /// How many distinct topics and patterns have subscribers.
     pub(crate) fn topic_count(&self) -> usize {
-        self.exact.len() + self.patterns.len()
+        self.exact.len() + self.pattern_count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::id::LogId;
+
+    fn selector(patterns: &[&str]) -> Selector {
+        Selector::new(patterns.iter().map(|p| Pattern::new(p).unwrap()).collect()).unwrap()
+    }
+
+    /// Whether the subscriber got something, emptying its queue.
+    fn got(sub: &SubQueue) -> bool {
+        matches!(
+            sub.poll_take(&mut Context::from_waker(Waker::noop())),
+            Poll::Ready(Some(_))
+        )
+    }
+
+    /// Fan-out through the prefix groups reaches exactly the subscribers whose selector
+    /// matches, once each, as trying every pattern would.
+    #[test]
+    fn fan_out_reaches_exactly_the_matching_subscribers() {
+        let selectors = [
+            &["a/*"][..],
+            &["a/b/*"],
+            &["a/**"],
+            &["*/b"],
+            &["*/*/c"],
+            &["a/b/c/**"],
+            &["a/*/c"],
+            &["a/b"],
+            &["x/*", "a/b/*"],
+            &["a/b/*", "a/*/c", "a/**"],
+            &["b/**", "a/b/c"],
+        ];
+        let mut registry = Registry::new(0);
+        let subs: Vec<(Selector, Arc<SubQueue>)> = selectors
+            .iter()
+            .zip(1..)
+            .map(|(patterns, id)| {
+                let sel = selector(patterns);
+                let sub = Arc::new(SubQueue::new(id, 1 << 20, 0));
+                registry.insert(&sel, &sub);
+                (sel, sub)
+            })
+            .collect();
+        // 9 distinct wildcard patterns (shared ones counted once) and 2 exact topics.
+        assert_eq!(registry.topic_count(), 11);
+        let events: [&[&str]; 8] = [
+            &["a/b"],
+            &["a/b/c"],
+            &["a/b/c/d"],
+            &["x/b"],
+            &["a"],
+            &["b/x/c"],
+            &["a/b/c", "a/b/d"],
+            &["x/y", "b/z", "a/q/c"],
+        ];
+        for (seq, topics) in (1..).zip(events) {
+            let topics: Vec<Topic> = topics.iter().map(|t| Topic::new(t).unwrap()).collect();
+            let mut event = NewEvent::new(topics[0].clone(), "x");
+            event.topics = topics.clone();
+            let stored = crate::event::StoredEvent::new(LogId(1), seq, event);
+            let expected: Vec<bool> = subs
+                .iter()
+                .map(|(sel, _)| sel.matches_any(&topics))
+                .collect();
+            let fan = registry.fan_out(&stored);
+            let received: Vec<bool> = subs.iter().map(|(_, sub)| got(sub)).collect();
+            assert_eq!(received, expected, "event to {topics:?}");
+            let count = expected.iter().filter(|&&m| m).count() as u64;
+            assert_eq!(fan.deliveries, count, "event to {topics:?}");
+        }
+        for (sel, sub) in &subs {
+            registry.remove(sel, sub.id);
+        }
+        assert_eq!(registry.topic_count(), 0);
+        assert!(registry.prefixed.is_empty() && registry.unprefixed.is_empty());
+        assert!(registry.exact.is_empty() && registry.all.is_empty());
     }
 }

@@ -204,6 +204,30 @@ impl Pattern {
         exact.then(|| Topic(self.text.clone()))
     }
 
+    /// The literal segments before the first wildcard, as text (`a/b` for `a/b/*/c`), for a
+    /// pattern in ssehub's syntax that starts with one; `None` for the others (`*/c`, Mercure
+    /// selectors). A topic this pattern matches is this text, or starts with it and a `/`:
+    /// fan-out uses that to look wildcard patterns up instead of trying every one.
+    pub(crate) fn literal_prefix(&self) -> Option<&str> {
+        let Kind::Segments(segments) = &self.kind else {
+            return None;
+        };
+        let literal = segments
+            .iter()
+            .take_while(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        if literal == 0 {
+            return None;
+        }
+        // The text is the segments joined by `/` (checked when the pattern was made).
+        let end = self
+            .text
+            .match_indices('/')
+            .nth(literal - 1)
+            .map_or(self.text.len(), |(i, _)| i);
+        Some(&self.text[..end])
+    }
+
     /// Whether `topic` matches.
     pub fn matches(&self, topic: &Topic) -> bool {
         let segments = match &self.kind {
@@ -298,6 +322,30 @@ mod tests {
 
     fn t(s: &str) -> Topic {
         Topic::new(s).unwrap()
+    }
+
+    #[test]
+    fn literal_prefix_is_the_segments_before_the_first_wildcard() {
+        let prefix = |p: &str| {
+            Pattern::new(p)
+                .unwrap()
+                .literal_prefix()
+                .map(str::to_string)
+        };
+        assert_eq!(prefix("a/b/*").as_deref(), Some("a/b"));
+        assert_eq!(prefix("users/alice/*/x/**").as_deref(), Some("users/alice"));
+        assert_eq!(prefix("a/**").as_deref(), Some("a"));
+        assert_eq!(prefix("a/b").as_deref(), Some("a/b"));
+        assert_eq!(prefix("*/b"), None);
+        assert_eq!(prefix("**"), None);
+        let mercure = |p: &str| {
+            Pattern::mercure(p)
+                .unwrap()
+                .literal_prefix()
+                .map(str::to_string)
+        };
+        assert_eq!(mercure("https://example.com/books/{id}"), None);
+        assert_eq!(mercure("*"), None);
     }
 
     #[test]

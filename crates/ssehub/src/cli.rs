@@ -199,6 +199,84 @@ pub(crate) enum BenchScenario {
     /// open-file limit. Everything is closed (with a reset, so no TIME_WAIT holds the ports)
     /// after --hold seconds.
     Conns(ConnsArgs),
+    /// N topics with one subscriber each, and one event published to each: deliveries,
+    /// losses, wrong-topic deliveries, latency, and whether the last events cost the hub
+    /// more than the first.
+    ///
+    /// Opens N subscriptions, each to its own topic `bench/topics/<run id>/<i>` (one
+    /// connection each), then publishes one event to every topic in batches (`POST
+    /// /publish`), paced, then waits up to --drain seconds for the last deliveries. The events
+    /// are cut into --parts parts in publish order, each with its own latency, publish
+    /// acknowledgement time and (with --hub-pid) the hub's CPU time per event.
+    Topics(TopicsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TopicsArgs {
+    /// The hub's base URL.
+    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) hub: String,
+
+    /// How many topics, each with one subscription (one connection, so at most the open-file
+    /// limit).
+    #[arg(long, short = 'n', default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) topics: u32,
+
+    /// Events per `POST /publish` request (ssehub takes at most 1000 by default).
+    #[arg(long, short = 'b', default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) batch: u32,
+
+    /// Events published per second, in all (an upper bound).
+    #[arg(long, short = 'r', default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rate: u32,
+
+    /// Publishers working in parallel, one connection each, each sending one batch at a time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) publishers: u32,
+
+    /// The size of each event's data, in bytes (padded; at least what the fields need).
+    #[arg(long, default_value_t = 128)]
+    pub(crate) payload_bytes: usize,
+
+    /// Into how many parts (in publish order) the per-part figures are cut.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) parts: u32,
+
+    /// How many subscriptions may be opening at the same time.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connect_concurrency: u32,
+
+    /// Seconds allowed for one request: opening one subscription, or one publish.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) timeout: f64,
+
+    /// Seconds to wait for deliveries after the last publish.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub(crate) drain: f64,
+
+    /// Seconds the whole run may take (default: enough to open, publish twice over, drain).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_duration: Option<f64>,
+
+    /// When a subscription counts as open.
+    #[arg(long, value_enum, default_value = "first-byte")]
+    pub(crate) ready_on: ReadyOn,
+
+    /// The hub's process id: report its CPU time per event (overall and per part) and its
+    /// resident memory per topic. Linux only (/proc).
+    #[arg(long, value_name = "PID")]
+    pub(crate) hub_pid: Option<u32>,
+
+    /// An extra request header, `Name: value`, sent with every request (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! `ssehub bench fanout` against the real hub: a smoke test of counts, never of timings.
+//! `ssehub bench fanout` and `bench topics` against the real hub: smoke tests of counts, never
+//! of timings.
 
 use std::time::Duration;
 
@@ -118,4 +119,76 @@ async fn fanout_fails_clearly_when_no_hub_listens() {
         "unexpected error: {stderr}"
     );
     assert!(stdout.is_empty(), "{stdout}");
+}
+
+#[tokio::test]
+async fn topics_delivers_one_event_to_each_topic() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    let (ok, stdout, stderr) = bench(&[
+        "topics",
+        "--hub",
+        &hub.url,
+        "--topics",
+        "12",
+        "--batch",
+        "5",
+        "--rate",
+        "500",
+        "--parts",
+        "3",
+        "--hub-pid",
+        &hub.pid().to_string(),
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stdout}"));
+    for (field, want) in [
+        ("topics", 12),
+        ("events_published", 12),
+        ("publish_errors", 0),
+        ("delivered", 12),
+        ("lost", 0),
+        ("duplicates", 0),
+        ("wrong_topic", 0),
+        ("streams_ended_early", 0),
+        ("foreign_events", 0),
+        ("parse_errors", 0),
+    ] {
+        assert_eq!(report[field], want, "{field} in {report}");
+    }
+    let parts = report["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 3, "{report}");
+    let events: u64 = parts.iter().map(|p| p["events"].as_u64().unwrap()).sum();
+    assert_eq!(events, 12, "{report}");
+    // Timings and the hub's CPU and memory are present (measurements, never assertions).
+    for p in ["p50", "p90", "p99", "max"] {
+        assert!(report["latency_ms"][p].is_number(), "{report}");
+    }
+    assert!(report["hub_cpu_us_per_event"].is_number(), "{report}");
+    assert!(parts[0]["hub_cpu_us_per_event"].is_number(), "{report}");
+}
+
+#[tokio::test]
+async fn topics_prints_a_table_against_the_durable_store() {
+    let hub = TestHub::start(&[]).await;
+    let (ok, stdout, stderr) = bench(&[
+        "topics", "--hub", &hub.url, "--topics", "7", "--batch", "3", "--rate", "200",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    for row in ["delivered", "lost", "wrong topic", "latency ms", "per part"] {
+        assert!(stdout.contains(row), "{row} missing in\n{stdout}");
+    }
+    let value = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.trim_start()[name.len()..].split_whitespace().next())
+            .map(str::to_string)
+    };
+    assert_eq!(value("delivered").as_deref(), Some("7"), "{stdout}");
+    assert_eq!(value("lost").as_deref(), Some("0"), "{stdout}");
+    assert_eq!(value("wrong topic").as_deref(), Some("0"), "{stdout}");
 }

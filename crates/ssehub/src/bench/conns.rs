@@ -663,7 +663,7 @@ impl Report {
 }
 
 /// A process's resident memory, in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(super) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     status
@@ -676,7 +676,7 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 /// Raises this process's soft open-file limit to its hard limit; returns the soft limit.
 #[cfg(unix)]
-fn raise_fd_limit() -> u64 {
+pub(super) fn raise_fd_limit() -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
@@ -692,6 +692,6 @@ fn raise_fd_limit() -> u64 {
 }
 
 #[cfg(not(unix))]
-fn raise_fd_limit() -> u64 {
+pub(super) fn raise_fd_limit() -> u64 {
     MAX_PER_PROCESS + RESERVED_FDS
 }

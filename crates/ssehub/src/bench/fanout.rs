@@ -141,7 +141,7 @@ impl Plan {
 }
 
 /// A run id that another run (of this or another process) will not pick: 16 hex digits.
-fn run_id() -> String {
+pub(super) fn run_id() -> String {
     use std::hash::{BuildHasher as _, Hasher as _};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(now_micros());
@@ -500,7 +500,7 @@ async fn publish(client: &reqwest::Client, url: &str, body: String) -> Result<()
 }
 
 /// An error with its causes (reqwest's own message rarely says what went wrong).
-fn describe(error: &dyn std::error::Error) -> String {
+pub(super) fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -756,18 +756,18 @@ impl Totals {
 }
 
 /// Which of the M sequence numbers were seen.
-struct Bitset(Box<[u64]>);
+pub(super) struct Bitset(Box<[u64]>);
 
 impl Bitset {
-    fn new(bits: u32) -> Self {
+    pub(super) fn new(bits: u32) -> Self {
         Bitset(vec![0; (bits as usize).div_ceil(64)].into_boxed_slice())
     }
 
-    fn get(&self, i: u32) -> bool {
+    pub(super) fn get(&self, i: u32) -> bool {
         self.0[i as usize / 64] & (1 << (i % 64)) != 0
     }
 
-    fn set(&mut self, i: u32) {
+    pub(super) fn set(&mut self, i: u32) {
         self.0[i as usize / 64] |= 1 << (i % 64);
     }
 
@@ -777,11 +777,11 @@ impl Bitset {
         }
     }
 
-    fn count(&self) -> u64 {
+    pub(super) fn count(&self) -> u64 {
         self.0.iter().map(|w| u64::from(w.count_ones())).sum()
     }
 
-    fn count_and(&self, other: &Bitset) -> u64 {
+    pub(super) fn count_and(&self, other: &Bitset) -> u64 {
         let both = self.0.iter().zip(other.0.iter());
         both.map(|(a, b)| u64::from((a & b).count_ones())).sum()
     }

@@ -9,6 +9,7 @@
 //! - `fanout.rs` — `ssehub bench fanout`: N subscribers, M events at R/s.
 //! - `publish.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged events/s.
 //! - `conns.rs` — `ssehub bench conns`: N idle connections, the hub's memory per connection.
+//! - `topics.rs` — `ssehub bench topics`: N topics with one subscriber each, one event to each.
 //! - `histogram.rs` — the shared lock-free latency histogram.
 
 mod conns;
@@ -16,6 +17,7 @@ mod fanout;
 mod histogram;
 mod http1;
 mod publish;
+mod topics;
 
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchScenario::Fanout(args) => runtime.block_on(fanout::run(args)),
         BenchScenario::Publish(args) => runtime.block_on(publish::run(args)),
         BenchScenario::Conns(args) => runtime.block_on(conns::run(args)),
+        BenchScenario::Topics(args) => runtime.block_on(topics::run(args)),
     };
     // Connections still open (after an error) are dropped here, not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));

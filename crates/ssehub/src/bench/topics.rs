@@ -1,0 +1,1087 @@
+//! `ssehub bench topics`: N topics with one subscriber each, and one event published to each.
+//!
+//! 1. Open N subscriptions, subscription i to its own topic `bench/topics/<run id>/<i>` (one
+//!    connection each, at most `--connect-concurrency` opening at a time, each within
+//!    `--timeout`). If any fails, the run stops there with the errors: nothing is retried.
+//! 2. Publish one event to each topic, in topic order, in batches of `--batch` events
+//!    (`POST {hub}/publish`, a JSON array), at up to `--rate` events per second, from
+//!    `--publishers` connections (publisher p sends batches p, p+K, …, each waiting for its
+//!    answer), on a thread and runtime of their own. Each event's data is JSON:
+//!    `{"run","topic","ts_us","pad"}` — the run id, the topic's index, the batch's publish time
+//!    in microseconds since the Unix epoch, and padding up to `--payload-bytes`.
+//! 3. Wait until every acknowledged event has arrived, or `--drain` seconds after the last
+//!    publish, then stop the subscribers and report.
+//!
+//! Every subscriber keeps reading until the end, so an event that reaches the wrong topic's
+//! subscriber, or reaches the right one twice, is counted (when it arrives before the stop).
+//!
+//! # Parts: is the last event as cheap as the first?
+//!
+//! The events are cut into `--parts` equal parts in publish order, and each part reports its
+//! own publish→receive latency, its publish acknowledgement time and — with `--hub-pid` — the
+//! hub's CPU time per event (its threads' time on a CPU, from `/proc/PID/task/*/schedstat`,
+//! read when each part's first batch is sent and once everything has arrived). A hub whose cost per event grows with the
+//! number of topics published to, or with the history it holds, shows it as a last part
+//! dearer than the first. (With several publishers, parts overlap by up to K batches.)
+//!
+//! With `--hub-pid` the hub's resident memory is also read before the subscriptions, once
+//! they are open, and at the end: the hub's memory per topic with its subscriber.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use serde::{Deserialize, Serialize};
+use ssehub_wire::{Frame, Parser};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::fanout::{Bitset, describe, run_id};
+use super::histogram::{Histogram, PercentilesMs as Percentiles};
+use super::{now_micros, parse_headers, seconds};
+use crate::cli::{ReadyOn, TopicsArgs};
+
+/// Descriptors this process keeps for itself (runtime, stdio, publishers' connections).
+const RESERVED_FDS: u64 = 64;
+
+/// The run, as decided from the flags.
+struct Plan {
+    hub: String,
+    /// `bench/topics/<run id>`; topic i is `<prefix>/<i>`.
+    prefix: String,
+    headers: reqwest::header::HeaderMap,
+    batch: u32,
+    rate: u32,
+    payload_bytes: usize,
+    connect_concurrency: usize,
+    timeout: Duration,
+    drain: Duration,
+    max_duration: Duration,
+    ready_on: ReadyOn,
+    hub_pid: Option<u32>,
+    shared: Arc<Shared>,
+}
+
+/// What every subscriber task reads or records into.
+struct Shared {
+    run_id: String,
+    topics: u32,
+    publishers: u32,
+    parts: u32,
+    /// Publish → receive, in microseconds, for every event.
+    latency: Histogram,
+    /// The same, per part.
+    part_latency: Vec<Histogram>,
+    /// Events received (first copies at the right subscriber), for the drain's progress.
+    delivered: AtomicU64,
+}
+
+impl Shared {
+    /// The part topic `i`'s event belongs to.
+    fn part(&self, i: u32) -> usize {
+        (u64::from(i) * u64::from(self.parts) / u64::from(self.topics)) as usize
+    }
+
+    /// The first topic of part `k` (`topics` for `k == parts`).
+    fn part_start(&self, k: u32) -> u32 {
+        u32::try_from((u64::from(k) * u64::from(self.topics)).div_ceil(u64::from(self.parts)))
+            .unwrap_or(u32::MAX)
+    }
+}
+
+pub(crate) async fn run(args: &TopicsArgs) -> anyhow::Result<()> {
+    let plan = Plan::new(args)?;
+    let report = execute(plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+impl Plan {
+    fn new(args: &TopicsArgs) -> anyhow::Result<Plan> {
+        let hub = args.hub.trim_end_matches('/').to_string();
+        anyhow::ensure!(
+            hub.starts_with("http://") || hub.starts_with("https://"),
+            "--hub must be an http:// or https:// URL, not {:?}",
+            args.hub
+        );
+        let fd_limit = super::conns::raise_fd_limit();
+        anyhow::ensure!(
+            u64::from(args.topics) + RESERVED_FDS <= fd_limit,
+            "--topics {} needs one connection each, but this process may open only {fd_limit} \
+             files (ulimit -n)",
+            args.topics
+        );
+        let run_id = run_id();
+        let timeout = seconds(args.timeout, "--timeout")?;
+        let drain = seconds(args.drain, "--drain")?;
+        let max_duration = match args.max_duration {
+            Some(secs) => seconds(secs, "--max-duration")?,
+            None => {
+                let open_rounds = args.topics.div_ceil(args.connect_concurrency);
+                timeout * open_rounds
+                    + Duration::from_secs_f64(2.0 * f64::from(args.topics) / f64::from(args.rate))
+                    + drain
+                    + Duration::from_secs(10)
+            }
+        };
+        let parts = args.parts.min(args.topics);
+        Ok(Plan {
+            prefix: format!("bench/topics/{run_id}"),
+            hub,
+            headers: parse_headers(&args.headers)?,
+            batch: args.batch,
+            rate: args.rate,
+            payload_bytes: args.payload_bytes,
+            connect_concurrency: args.connect_concurrency as usize,
+            timeout,
+            drain,
+            max_duration,
+            ready_on: args.ready_on,
+            hub_pid: args.hub_pid,
+            shared: Arc::new(Shared {
+                run_id,
+                topics: args.topics,
+                publishers: args.publishers,
+                parts,
+                latency: Histogram::new(),
+                part_latency: (0..parts).map(|_| Histogram::new()).collect(),
+                delivered: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// An HTTP client with the extra headers; `whole` bounds each request from start to end.
+    fn client(&self, whole: Option<Duration>) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .default_headers(self.headers.clone())
+            .connect_timeout(self.timeout)
+            .tcp_nodelay(true);
+        if let Some(limit) = whole {
+            builder = builder.timeout(limit);
+        }
+        builder.build().context("cannot build the HTTP client")
+    }
+
+    fn topic(&self, i: u32) -> String {
+        format!("{}/{i}", self.prefix)
+    }
+}
+
+/// The hub's CPU time and memory, read from /proc (Linux).
+#[derive(Clone, Copy)]
+struct HubProbe {
+    pid: u32,
+}
+
+impl HubProbe {
+    fn new(pid: Option<u32>) -> anyhow::Result<Option<HubProbe>> {
+        let Some(pid) = pid else { return Ok(None) };
+        let probe = HubProbe { pid };
+        probe.cpu_us()?;
+        probe.rss_kib()?;
+        Ok(Some(probe))
+    }
+
+    /// The CPU time of the hub's threads, in microseconds: the sum of each thread's time on a
+    /// CPU in `/proc/PID/task/*/schedstat` (nanoseconds; `/proc/PID/stat` counts in 10 ms
+    /// ticks, too coarse for a part of a run). A thread that ended since the last reading
+    /// takes its time with it, so a reading can fall; the hub's runtime threads live as long
+    /// as the hub.
+    fn cpu_us(&self) -> anyhow::Result<u64> {
+        let dir = format!("/proc/{}/task", self.pid);
+        let mut ns = 0u64;
+        for task in std::fs::read_dir(&dir).with_context(|| format!("cannot read {dir}"))? {
+            let path = task?.path().join("schedstat");
+            // A thread may end between the listing and the read.
+            let Ok(stat) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .with_context(|| format!("unexpected {}: {stat:?}", path.display()))?;
+        }
+        Ok(ns / 1000)
+    }
+
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        super::conns::rss_kib(self.pid)
+    }
+}
+
+async fn execute(plan: Plan) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let deadline = started + plan.max_duration;
+    let shared = plan.shared.clone();
+    let topics = shared.topics;
+    let probe = HubProbe::new(plan.hub_pid)?;
+    let rss_start = probe.map(|p| p.rss_kib()).transpose()?;
+
+    // 1. Open every subscription, each to its own topic.
+    eprintln!(
+        "ssehub bench topics: opening {topics} subscriptions to {}/topics/{}/<0..{topics}>",
+        plan.hub, plan.prefix
+    );
+    let subscribe_client = plan.client(None)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (open_tx, mut open_rx) = mpsc::unbounded_channel();
+    let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
+    let mut tasks = JoinSet::new();
+    for index in 0..topics {
+        tasks.spawn(subscriber(Subscriber {
+            index,
+            client: subscribe_client.clone(),
+            url: format!("{}/topics/{}", plan.hub, plan.topic(index)),
+            ready_on: plan.ready_on,
+            timeout: plan.timeout,
+            permits: permits.clone(),
+            opened: open_tx.clone(),
+            stop: stop_rx.clone(),
+            deadline,
+            shared: shared.clone(),
+        }));
+    }
+    drop(open_tx);
+    let mut open = 0;
+    let mut open_errors = Vec::new();
+    while open + open_errors.len() < topics as usize {
+        match tokio::time::timeout_at(deadline, open_rx.recv()).await {
+            Ok(Some(Ok(()))) => open += 1,
+            Ok(Some(Err(error))) => open_errors.push(error),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    if open < topics as usize {
+        let _ = stop_tx.send(true);
+        tasks.abort_all();
+        open_errors.sort();
+        open_errors.dedup();
+        anyhow::bail!(
+            "{open} of {topics} subscriptions opened in {connect_secs:.2} s; not publishing. Errors: {}",
+            if open_errors.is_empty() {
+                "none (the run's deadline passed)".to_string()
+            } else {
+                open_errors.join("; ")
+            }
+        );
+    }
+    let rss_open = probe.map(|p| p.rss_kib()).transpose()?;
+    eprintln!(
+        "ssehub bench topics: {open} subscriptions open in {connect_secs:.2} s; publishing one \
+         event to each, in batches of {} at up to {}/s, to {}/publish",
+        plan.batch, plan.rate, plan.hub
+    );
+
+    // 2. Publish, paced, from a thread of its own.
+    let job = PublishJob {
+        client: plan.client(Some(plan.timeout))?,
+        url: format!("{}/publish", plan.hub),
+        prefix: plan.prefix.clone(),
+        shared: shared.clone(),
+        batch: plan.batch,
+        rate: plan.rate,
+        payload_bytes: plan.payload_bytes,
+        deadline,
+        probe,
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-publisher".into())
+        .spawn(move || {
+            let _ = done_tx.send(job.run());
+        })
+        .context("cannot start the publisher thread")?;
+    let publisher =
+        tokio::time::timeout_at(deadline + plan.timeout + Duration::from_secs(1), done_rx)
+            .await
+            .context("the publisher did not stop in time")?
+            .context("the publisher thread failed")??;
+    let published = publisher.acked.count();
+
+    // 3. Drain: until every acknowledged event arrived, or the drain time is over.
+    eprintln!(
+        "ssehub bench topics: published {published} in {:.2} s; waiting up to {:.1} s for deliveries",
+        publisher.secs,
+        plan.drain.as_secs_f64()
+    );
+    let drain_until = (Instant::now() + plan.drain).min(deadline);
+    let mut deadline_reached = publisher.deadline_reached;
+    let mut ticks = tokio::time::interval(Duration::from_millis(2));
+    loop {
+        ticks.tick().await;
+        if shared.delivered.load(Ordering::Relaxed) >= published {
+            break;
+        }
+        if Instant::now() >= drain_until {
+            deadline_reached |= drain_until == deadline;
+            break;
+        }
+    }
+    let drained_secs = started.elapsed().as_secs_f64();
+    let cpu_end = probe.map(|p| p.cpu_us()).transpose()?;
+    let rss_end = probe.map(|p| p.rss_kib()).transpose()?;
+    let _ = stop_tx.send(true);
+    let mut totals = Totals::default();
+    while let Ok(Some(outcome)) =
+        tokio::time::timeout(Duration::from_secs(5), tasks.join_next()).await
+    {
+        totals.add(outcome?, &publisher.acked);
+    }
+    anyhow::ensure!(
+        tasks.is_empty(),
+        "{} subscriber tasks did not stop",
+        tasks.len()
+    );
+
+    // Per part: its hub CPU runs from its own first batch to the next part's (the last part's
+    // to the end of the drain).
+    let cpu_marks = &publisher.cpu_marks;
+    let parts = (0..shared.parts)
+        .map(|k| {
+            let (first, next) = (shared.part_start(k), shared.part_start(k + 1));
+            let events = u64::from(next - first);
+            let end = if k + 1 == shared.parts {
+                cpu_end
+            } else {
+                cpu_marks[k as usize + 1]
+            };
+            let hub_cpu_us_per_event = match (cpu_marks[k as usize], end) {
+                (Some(a), Some(b)) if events > 0 => {
+                    Some(b.saturating_sub(a) as f64 / events as f64)
+                }
+                _ => None,
+            };
+            Part {
+                part: k + 1,
+                first_topic: first,
+                events,
+                hub_cpu_us_per_event,
+                latency_ms: Percentiles::of(&shared.part_latency[k as usize]),
+                publish_ack_ms: Percentiles::of(&publisher.part_ack[k as usize]),
+            }
+        })
+        .collect();
+    let hub_cpu_secs = match (cpu_marks.first().copied().flatten(), cpu_end) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1e6),
+        _ => None,
+    };
+    let per_topic = |after: Option<u64>| match (rss_start, after) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 * 1024.0 / f64::from(topics)),
+        _ => None,
+    };
+    Ok(Report {
+        scenario: "topics",
+        hub: plan.hub,
+        topic_prefix: plan.prefix,
+        topics: u64::from(topics),
+        batch: plan.batch,
+        rate: plan.rate,
+        publishers: shared.publishers,
+        payload_bytes: plan.payload_bytes as u64,
+        connect_secs,
+        events_published: published,
+        publish_errors: publisher.errors,
+        publish_secs: publisher.secs,
+        publish_rate: published as f64 / publisher.secs.max(1e-9),
+        delivered: totals.delivered,
+        lost: published - totals.delivered,
+        duplicates: totals.duplicates,
+        wrong_topic: totals.wrong_topic,
+        unacknowledged_deliveries: totals.unacknowledged,
+        foreign_events: totals.foreign,
+        parse_errors: totals.parse_errors,
+        streams_ended_early: totals.ended_early,
+        run_secs: drained_secs,
+        latency_ms: Percentiles::of(&shared.latency),
+        publish_ack_ms: Percentiles::of(&publisher.ack),
+        hub_cpu_secs,
+        hub_cpu_us_per_event: hub_cpu_secs.map(|s| s * 1e6 / published.max(1) as f64),
+        hub_rss_kib: rss_start.map(|start| HubRss {
+            start,
+            open: rss_open.unwrap_or(0),
+            end: rss_end.unwrap_or(0),
+        }),
+        hub_rss_bytes_per_topic_open: per_topic(rss_open),
+        hub_rss_bytes_per_topic_end: per_topic(rss_end),
+        parts,
+        deadline_reached,
+        first_publish_error: publisher.first_error,
+        first_stream_error: totals.first_stream_error,
+    })
+}
+
+/// The publishers' inputs.
+struct PublishJob {
+    client: reqwest::Client,
+    url: String,
+    prefix: String,
+    shared: Arc<Shared>,
+    batch: u32,
+    rate: u32,
+    payload_bytes: usize,
+    deadline: Instant,
+    probe: Option<HubProbe>,
+}
+
+/// What the publishers did.
+struct Published {
+    acked: Bitset,
+    /// POST sent → its answer, in microseconds, per batch.
+    ack: Histogram,
+    /// The same, per part (of the batch's first event).
+    part_ack: Vec<Histogram>,
+    /// The hub's CPU time (µs) when each part's first batch was sent (with --hub-pid).
+    cpu_marks: Vec<Option<u64>>,
+    errors: u64,
+    first_error: Option<String>,
+    secs: f64,
+    deadline_reached: bool,
+}
+
+impl Published {
+    fn new(topics: u32, parts: usize) -> Self {
+        Published {
+            acked: Bitset::new(topics),
+            ack: Histogram::new(),
+            part_ack: (0..parts).map(|_| Histogram::new()).collect(),
+            cpu_marks: vec![None; parts],
+            errors: 0,
+            first_error: None,
+            secs: 0.0,
+            deadline_reached: false,
+        }
+    }
+}
+
+impl PublishJob {
+    /// Publishes every event on a runtime of its own (call it from a thread of its own), so
+    /// that its pace and timestamps do not wait behind the subscriber tasks.
+    fn run(self) -> anyhow::Result<Published> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the publisher's runtime")?;
+        Ok(runtime.block_on(self.publish_all()))
+    }
+
+    async fn publish_all(self) -> Published {
+        let job = Arc::new(self);
+        let (topics, parts) = (job.shared.topics, job.shared.parts as usize);
+        let out = Arc::new(Mutex::new(Published::new(topics, parts)));
+        let start = Instant::now();
+        let mut lanes = JoinSet::new();
+        for lane in 0..job.shared.publishers {
+            lanes.spawn(job.clone().lane(lane, start, out.clone()));
+        }
+        let mut deadline_reached = false;
+        while let Some(lane) = lanes.join_next().await {
+            // A lane cannot panic short of a bug; its events then count as not acknowledged.
+            deadline_reached |= lane.unwrap_or(false);
+        }
+        let mut out = lock(&out);
+        let mut done = std::mem::replace(&mut *out, Published::new(topics, parts));
+        done.secs = start.elapsed().as_secs_f64();
+        done.deadline_reached = deadline_reached;
+        done
+    }
+
+    /// One publisher: batches `lane`, `lane + K`, …, one at a time, each not before its time.
+    /// Returns whether it stopped at the deadline.
+    async fn lane(self: Arc<Self>, lane: u32, start: Instant, out: Arc<Mutex<Published>>) -> bool {
+        let shared = &self.shared;
+        let batches = shared.topics.div_ceil(self.batch);
+        let step = shared.publishers as usize;
+        for b in (lane..batches).step_by(step) {
+            let first = b * self.batch;
+            let end = (first + self.batch).min(shared.topics);
+            let due = start + Duration::from_secs_f64(f64::from(first) / f64::from(self.rate));
+            if due >= self.deadline {
+                return true;
+            }
+            tokio::time::sleep_until(due).await;
+            // The hub's CPU time at the start of every part that begins in this batch.
+            if let Some(probe) = self.probe {
+                let starts: Vec<u32> = (0..shared.parts)
+                    .filter(|&k| (first..end).contains(&shared.part_start(k)))
+                    .collect();
+                if !starts.is_empty() {
+                    let cpu = probe.cpu_us().ok();
+                    let mut out = lock(&out);
+                    for k in starts {
+                        out.cpu_marks[k as usize] = cpu;
+                    }
+                }
+            }
+            let body = self.body(first..end, now_micros());
+            let sent = Instant::now();
+            let result = publish(&self.client, &self.url, body, end - first).await;
+            let mut out = lock(&out);
+            match result {
+                Ok(()) => {
+                    let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    out.ack.record(us);
+                    out.part_ack[shared.part(first)].record(us);
+                    for i in first..end {
+                        out.acked.set(i);
+                    }
+                }
+                Err(error) => {
+                    out.errors += 1;
+                    out.first_error.get_or_insert(error);
+                }
+            }
+        }
+        false
+    }
+
+    /// The `POST /publish` body for topics `range`: `[{"topic","data"}, …]`.
+    fn body(&self, range: std::ops::Range<u32>, ts_us: u64) -> String {
+        #[derive(Serialize)]
+        struct Item {
+            topic: String,
+            data: String,
+        }
+        let items: Vec<Item> = range
+            .map(|i| Item {
+                topic: format!("{}/{i}", self.prefix),
+                data: payload(&self.shared.run_id, i, ts_us, self.payload_bytes),
+            })
+            .collect();
+        serde_json::to_string(&items).unwrap_or_default()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One event's data: `{"run":…,"topic":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
+/// enough for the fields.
+fn payload(run_id: &str, topic: u32, ts_us: u64, size: usize) -> String {
+    let mut body = format!(r#"{{"run":"{run_id}","topic":{topic},"ts_us":{ts_us},"pad":""#);
+    let pad = size.saturating_sub(body.len() + 2);
+    body.extend(std::iter::repeat_n('x', pad));
+    body.push_str("\"}");
+    body
+}
+
+/// The fields of [`payload`] that subscribers read (`pad` is skipped).
+#[derive(Deserialize)]
+struct Payload<'a> {
+    run: &'a str,
+    topic: u32,
+    ts_us: u64,
+}
+
+/// Sends one batch and checks that the answer holds one id per event.
+async fn publish(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+    events: u32,
+) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let status = response.status();
+    // Read the answer whole, so that the connection is reused for the next publish.
+    let answer = response.bytes().await.map_err(|e| describe(&e))?;
+    if !status.is_success() {
+        let answer = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
+        return Err(format!("publish: status {status}: {answer}"));
+    }
+    #[derive(Deserialize)]
+    struct Ids {
+        ids: Vec<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Ids>(&answer) {
+        Ok(ids) if ids.ids.len() == events as usize => Ok(()),
+        Ok(ids) => Err(format!(
+            "publish: {} ids for a batch of {events}",
+            ids.ids.len()
+        )),
+        // Not ssehub's answer: a 2xx is all the bench can check.
+        Err(_) => Ok(()),
+    }
+}
+
+/// One subscriber task's inputs.
+struct Subscriber {
+    index: u32,
+    client: reqwest::Client,
+    url: String,
+    ready_on: ReadyOn,
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+    opened: mpsc::UnboundedSender<Result<(), String>>,
+    stop: watch::Receiver<bool>,
+    deadline: Instant,
+    shared: Arc<Shared>,
+}
+
+/// What one subscriber saw.
+struct Outcome {
+    received: Received,
+    /// The hub ended the stream, or it broke, before the bench stopped it.
+    broken: Option<String>,
+}
+
+async fn subscriber(s: Subscriber) -> Outcome {
+    let Subscriber {
+        index,
+        client,
+        url,
+        ready_on,
+        timeout,
+        permits,
+        opened,
+        mut stop,
+        deadline,
+        shared,
+    } = s;
+    let mut received = Received::new(index);
+    let stopped = async move {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    tokio::pin!(stopped);
+
+    let opening = async {
+        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+        tokio::time::timeout(
+            timeout,
+            open(&client, &url, ready_on, &mut received, &shared),
+        )
+        .await
+        .map_err(|_| format!("not open within {timeout:?}"))?
+    };
+    let result = tokio::select! {
+        () = &mut stopped => Err(None),
+        result = opening => result.map_err(Some),
+    };
+    let mut response = match result {
+        Ok(response) => {
+            let _ = opened.send(Ok(()));
+            response
+        }
+        Err(error) => {
+            let _ = opened.send(Err(error
+                .clone()
+                .unwrap_or_else(|| "stopped before it opened".into())));
+            return Outcome {
+                received,
+                broken: error,
+            };
+        }
+    };
+    let broken = loop {
+        let chunk = tokio::select! {
+            biased;
+            () = &mut stopped => break None,
+            chunk = response.chunk() => chunk,
+        };
+        match chunk {
+            Ok(Some(bytes)) => received.feed(&bytes, &shared),
+            Ok(None) => break Some("the hub ended the stream".to_string()),
+            Err(e) => break Some(describe(&e)),
+        }
+    };
+    Outcome { received, broken }
+}
+
+/// Sends the GET and waits for the stream to be open; bytes already read are parsed.
+async fn open(
+    client: &reqwest::Client,
+    url: &str,
+    ready_on: ReadyOn,
+    received: &mut Received,
+    shared: &Shared,
+) -> Result<reqwest::Response, String> {
+    let mut response = client
+        .get(url)
+        .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("subscribe: status {}", response.status()));
+    }
+    if ready_on == ReadyOn::FirstByte {
+        match response.chunk().await {
+            Ok(Some(bytes)) => received.feed(&bytes, shared),
+            Ok(None) => return Err("subscribe: the stream ended before its first byte".into()),
+            Err(e) => return Err(describe(&e)),
+        }
+    }
+    Ok(response)
+}
+
+/// One subscriber's tally.
+struct Received {
+    index: u32,
+    parser: Parser,
+    /// Its own event arrived.
+    got: bool,
+    duplicates: u64,
+    /// This run's events for another topic.
+    wrong_topic: u64,
+    foreign: u64,
+    parse_errors: u64,
+}
+
+impl Received {
+    fn new(index: u32) -> Self {
+        Received {
+            index,
+            parser: Parser::new(),
+            got: false,
+            duplicates: 0,
+            wrong_topic: 0,
+            foreign: 0,
+            parse_errors: 0,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8], shared: &Shared) {
+        self.parser.feed(bytes);
+        while let Some(frame) = self.parser.next() {
+            match frame {
+                Ok(Frame::Event(event)) => self.event(&event.data, shared),
+                Ok(Frame::Comment(_)) => {}
+                Err(_) => self.parse_errors += 1,
+            }
+        }
+    }
+
+    fn event(&mut self, data: &str, shared: &Shared) {
+        let now = now_micros();
+        let payload = match serde_json::from_str::<Payload<'_>>(data) {
+            Ok(p) if p.run == shared.run_id && p.topic < shared.topics => p,
+            _ => {
+                self.foreign += 1;
+                return;
+            }
+        };
+        if payload.topic != self.index {
+            self.wrong_topic += 1;
+        } else if self.got {
+            self.duplicates += 1;
+        } else {
+            self.got = true;
+            let us = now.saturating_sub(payload.ts_us);
+            shared.latency.record(us);
+            shared.part_latency[shared.part(self.index)].record(us);
+            shared.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The sum over subscribers.
+#[derive(Default)]
+struct Totals {
+    delivered: u64,
+    unacknowledged: u64,
+    duplicates: u64,
+    wrong_topic: u64,
+    foreign: u64,
+    parse_errors: u64,
+    ended_early: u64,
+    first_stream_error: Option<String>,
+}
+
+impl Totals {
+    fn add(&mut self, outcome: Outcome, acked: &Bitset) {
+        let r = outcome.received;
+        if r.got {
+            if acked.get(r.index) {
+                self.delivered += 1;
+            } else {
+                self.unacknowledged += 1;
+            }
+        }
+        self.duplicates += r.duplicates;
+        self.wrong_topic += r.wrong_topic;
+        self.foreign += r.foreign;
+        self.parse_errors += r.parse_errors;
+        if let Some(error) = outcome.broken {
+            self.ended_early += 1;
+            self.first_stream_error.get_or_insert(error);
+        }
+    }
+}
+
+/// One part of the run (events in publish order).
+#[derive(Serialize)]
+struct Part {
+    /// 1-based.
+    part: u32,
+    first_topic: u32,
+    events: u64,
+    /// The hub's CPU time over the part, per event (with --hub-pid).
+    hub_cpu_us_per_event: Option<f64>,
+    latency_ms: Option<Percentiles>,
+    /// Per batch.
+    publish_ack_ms: Option<Percentiles>,
+}
+
+#[derive(Serialize)]
+struct HubRss {
+    start: u64,
+    open: u64,
+    end: u64,
+}
+
+/// The report: `--json` prints it as is; field names are part of the command's interface.
+#[derive(Serialize)]
+struct Report {
+    scenario: &'static str,
+    hub: String,
+    /// Topic i is `<topic_prefix>/<i>`.
+    topic_prefix: String,
+    topics: u64,
+    batch: u32,
+    rate: u32,
+    publishers: u32,
+    payload_bytes: u64,
+    /// From start until every subscription was open.
+    connect_secs: f64,
+    /// Events the hub acknowledged (one per topic at most).
+    events_published: u64,
+    /// Batches that failed.
+    publish_errors: u64,
+    publish_secs: f64,
+    publish_rate: f64,
+    /// Acknowledged events that reached their topic's subscriber.
+    delivered: u64,
+    lost: u64,
+    duplicates: u64,
+    /// Events that reached a subscriber of another topic.
+    wrong_topic: u64,
+    /// Events received whose publish had failed (e.g. a timeout after the hub stored it).
+    unacknowledged_deliveries: u64,
+    /// Events that were not this run's.
+    foreign_events: u64,
+    parse_errors: u64,
+    streams_ended_early: u64,
+    /// From start to the end of the drain.
+    run_secs: f64,
+    /// Publish timestamp (taken just before the batch's POST) → event parsed at its subscriber.
+    latency_ms: Option<Percentiles>,
+    /// Per batch: POST sent → its answer received.
+    publish_ack_ms: Option<Percentiles>,
+    /// The hub's CPU time from the first batch to the end of the drain (with --hub-pid).
+    hub_cpu_secs: Option<f64>,
+    hub_cpu_us_per_event: Option<f64>,
+    /// The hub's VmRSS before the subscriptions, with them open, at the end (with --hub-pid).
+    hub_rss_kib: Option<HubRss>,
+    hub_rss_bytes_per_topic_open: Option<f64>,
+    hub_rss_bytes_per_topic_end: Option<f64>,
+    parts: Vec<Part>,
+    deadline_reached: bool,
+    first_publish_error: Option<String>,
+    first_stream_error: Option<String>,
+}
+
+impl Report {
+    fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(t, "  {name:<22} {value}");
+        };
+        let pct = |p: &Option<Percentiles>| match p {
+            Some(p) => format!(
+                "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+                p.p50, p.p90, p.p99, p.max
+            ),
+            None => "-".into(),
+        };
+        row(
+            "topics",
+            format!(
+                "{:>10}  (subscriptions open in {:.2} s)",
+                self.topics, self.connect_secs
+            ),
+        );
+        row(
+            "events published",
+            format!(
+                "{:>10}  {:.0}/s over {:.2} s",
+                self.events_published, self.publish_rate, self.publish_secs
+            ),
+        );
+        row("publish errors", format!("{:>10}", self.publish_errors));
+        row("delivered", format!("{:>10}", self.delivered));
+        row("lost", format!("{:>10}", self.lost));
+        row("duplicates", format!("{:>10}", self.duplicates));
+        row("wrong topic", format!("{:>10}", self.wrong_topic));
+        row(
+            "streams ended early",
+            format!("{:>10}", self.streams_ended_early),
+        );
+        row("latency ms", pct(&self.latency_ms));
+        row("publish ack ms", pct(&self.publish_ack_ms));
+        if let (Some(secs), Some(per)) = (self.hub_cpu_secs, self.hub_cpu_us_per_event) {
+            row(
+                "hub CPU",
+                format!("{secs:>10.2} s  ({per:.1} µs per event)"),
+            );
+        }
+        if let (Some(rss), Some(open), Some(end)) = (
+            &self.hub_rss_kib,
+            self.hub_rss_bytes_per_topic_open,
+            self.hub_rss_bytes_per_topic_end,
+        ) {
+            row(
+                "hub RSS KiB",
+                format!(
+                    "{:>10}  → {} open → {} at the end ({open:.0} / {end:.0} B per topic)",
+                    rss.start, rss.open, rss.end
+                ),
+            );
+        }
+        for (name, value) in [
+            ("unacknowledged", self.unacknowledged_deliveries),
+            ("foreign events", self.foreign_events),
+            ("parse errors", self.parse_errors),
+        ] {
+            if value > 0 {
+                row(name, format!("{value:>10}"));
+            }
+        }
+        if let Some(error) = &self.first_publish_error {
+            row("first publish error", error.clone());
+        }
+        if let Some(error) = &self.first_stream_error {
+            row("first stream error", error.clone());
+        }
+        if self.deadline_reached {
+            row(
+                "deadline",
+                "reached (--max-duration): the run was cut short".into(),
+            );
+        }
+        let _ = writeln!(
+            t,
+            "  per part, in publish order:\n  {:>4} {:>8} {:>7} {:>14} {:>22} {:>14}",
+            "part", "topics", "events", "hub µs/event", "latency ms p50 / p99", "ack ms p50"
+        );
+        for p in &self.parts {
+            let cpu = p
+                .hub_cpu_us_per_event
+                .map_or_else(|| "-".into(), |v| format!("{v:.1}"));
+            let latency = p
+                .latency_ms
+                .as_ref()
+                .map_or_else(|| "-".into(), |l| format!("{:.2} / {:.2}", l.p50, l.p99));
+            let ack = p
+                .publish_ack_ms
+                .as_ref()
+                .map_or_else(|| "-".into(), |a| format!("{:.2}", a.p50));
+            let _ = writeln!(
+                t,
+                "  {:>4} {:>8} {:>7} {cpu:>14} {latency:>22} {ack:>14}",
+                p.part, p.first_topic, p.events
+            );
+        }
+        format!(
+            "ssehub bench topics: {} topics {}/<i> ({} B events, batches of {} at up to {}/s, \
+             {} publisher{})\n{t}",
+            self.hub,
+            self.topic_prefix,
+            self.payload_bytes,
+            self.batch,
+            self.rate,
+            self.publishers,
+            if self.publishers == 1 { "" } else { "s" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(topics: u32, parts: u32) -> Shared {
+        Shared {
+            run_id: "r".into(),
+            topics,
+            publishers: 1,
+            parts,
+            latency: Histogram::new(),
+            part_latency: (0..parts).map(|_| Histogram::new()).collect(),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn parts_cover_every_topic_once() {
+        for (topics, parts) in [(10, 10), (1000, 10), (9000, 10), (7, 3), (1, 1)] {
+            let s = shared(topics, parts);
+            assert_eq!(s.part_start(0), 0);
+            assert_eq!(s.part_start(parts), topics);
+            for k in 0..parts {
+                for i in s.part_start(k)..s.part_start(k + 1) {
+                    assert_eq!(s.part(i), k as usize, "{topics}/{parts}: topic {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tally_counts_wrong_topics_duplicates_and_foreign_events() {
+        let s = shared(4, 2);
+        let mut r = Received::new(2);
+        let mut stream = String::from("retry: 10\n\n");
+        for topic in [1, 2, 2, 3, 9] {
+            stream += &format!("data: {}\n\n", payload("r", topic, 0, 0));
+        }
+        stream += "data: not json\n\n";
+        stream += &format!("data: {}\n\n", payload("other", 2, 0, 0));
+        r.feed(stream.as_bytes(), &s);
+        assert!(r.got);
+        assert_eq!((r.wrong_topic, r.duplicates, r.foreign), (2, 1, 3));
+        assert_eq!(s.delivered.load(Ordering::Relaxed), 1);
+        assert_eq!(s.part_latency[1].count(), 1);
+
+        let mut acked = Bitset::new(4);
+        acked.set(2);
+        let mut totals = Totals::default();
+        totals.add(
+            Outcome {
+                received: r,
+                broken: None,
+            },
+            &acked,
+        );
+        assert_eq!((totals.delivered, totals.unacknowledged), (1, 0));
+    }
+
+    #[test]
+    fn payload_parses_back() {
+        for size in [0, 200] {
+            let body = payload("0123456789abcdef", 42, 1_700_000_000_000_000, size);
+            assert!(body.len() >= size);
+            let p: Payload<'_> = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                (p.run, p.topic, p.ts_us),
+                ("0123456789abcdef", 42, 1_700_000_000_000_000)
+            );
+        }
+    }
+}
