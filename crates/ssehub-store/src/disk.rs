@@ -667,14 +667,36 @@ impl Inner {
         let now = now_ms();
         let age =
             |rec: &[u8]| record::time_ms(rec).map(|t| Duration::from_millis(now.saturating_sub(t)));
-        let mut state = self.lock_state().clone();
+        // Only the totals, and the topics under a rule, are copied: a hub with 100,000
+        // topics and no per-topic rule must not copy its topic table every second. Appends
+        // wait for `write_lock`, so nothing read here changes until this sweep is over.
+        let (total_count, total_bytes, last) = {
+            let s = self.lock_state();
+            (s.count, s.bytes, s.last)
+        };
+        let ruled: Vec<(Arc<str>, TopicStats, &crate::TopicRule)> = if retention.topics.is_empty() {
+            Vec::new()
+        } else {
+            let s = self.lock_state();
+            s.topics
+                .iter()
+                .filter_map(|(topic, stats)| {
+                    let t = ssehub_core::Topic::new(topic).ok()?;
+                    let rule = retention.topics.iter().find(|r| r.pattern.matches(&t))?;
+                    Some((topic.clone(), *stats, rule))
+                })
+                .collect()
+        };
+        if !retention.hub.is_bounded() && ruled.is_empty() {
+            return Ok(0);
+        }
         let mut victims: Vec<u64> = Vec::new();
         let txn = self.begin_write()?;
         {
             let events = txn.open_table(EVENTS).map_err(store_error)?;
             let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
             // The whole log, oldest first.
-            let (mut count, mut bytes) = (state.count, state.bytes);
+            let (mut count, mut bytes) = (total_count, total_bytes);
             for entry in events.iter().map_err(store_error)? {
                 if victims.len() == SWEEP_BATCH {
                     break;
@@ -688,14 +710,7 @@ impl Inner {
                 bytes = bytes.saturating_sub(rec.value().len() as u64);
             }
             // Each topic under a rule, oldest first.
-            for (topic, stats) in &state.topics {
-                let Some(rule) = retention
-                    .topics
-                    .iter()
-                    .find(|r| ssehub_core::Topic::new(topic).is_ok_and(|t| r.pattern.matches(&t)))
-                else {
-                    continue;
-                };
+            for (topic, stats, rule) in &ruled {
                 let (mut count, mut bytes) = (stats.count, stats.bytes);
                 for entry in by_topic
                     .range((&**topic, 0)..=(&**topic, u64::MAX))
@@ -732,12 +747,14 @@ impl Inner {
         let mut txn = txn;
         txn.set_durability(Durability::None)
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        let (mut count, mut bytes) = (total_count, total_bytes);
+        let mut touched: HashMap<Arc<str>, TopicStats> = HashMap::new();
+        let first;
         {
             let mut events = txn.open_table(EVENTS).map_err(store_error)?;
             let mut by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
             let mut topics = txn.open_table(TOPICS).map_err(store_error)?;
             let mut meta = txn.open_table(META).map_err(store_error)?;
-            let mut touched: HashMap<Arc<str>, TopicStats> = HashMap::new();
             for &seq in &victims {
                 let Some(rec) = events.remove(seq).map_err(store_error)? else {
                     continue;
@@ -751,38 +768,59 @@ impl Inner {
                         .remove((topic.as_str(), seq))
                         .map_err(store_error)?;
                     let key: Arc<str> = Arc::from(topic.as_str());
-                    let stats = touched
-                        .entry(key.clone())
-                        .or_insert_with(|| state.topics.get(&key).copied().unwrap_or_default());
+                    let stats = touched.entry(key.clone()).or_insert_with(|| {
+                        self.lock_state()
+                            .topics
+                            .get(&key)
+                            .copied()
+                            .unwrap_or_default()
+                    });
                     stats.count = stats.count.saturating_sub(1);
                     stats.bytes = stats.bytes.saturating_sub(size);
                     stats.dropped_upto = stats.dropped_upto.max(seq);
                 }
-                state.count -= 1;
-                state.bytes = state.bytes.saturating_sub(size);
+                count -= 1;
+                bytes = bytes.saturating_sub(size);
             }
             for (topic, stats) in &touched {
                 topics
                     .insert(&**topic, &stats.to_bytes()[..])
                     .map_err(store_error)?;
             }
-            state.topics.extend(touched);
-            meta.insert("count", &state.count.to_le_bytes()[..])
+            meta.insert("count", &count.to_le_bytes()[..])
                 .map_err(store_error)?;
-            meta.insert("bytes", &state.bytes.to_le_bytes()[..])
+            meta.insert("bytes", &bytes.to_le_bytes()[..])
                 .map_err(store_error)?;
-            state.first = match events.first().map_err(store_error)? {
+            first = match events.first().map_err(store_error)? {
                 Some((seq, _)) => seq.value(),
-                None => state.last + 1,
+                None => last + 1,
             };
         }
         // Announce the new floor before the deletion commits, so a reader that sees the old
         // floor after its read knows its read was complete (the subscription's replay relies
         // on this to report a gap when retention overtakes it). Appends cannot run meanwhile
         // (write_lock), so the new state is the whole truth once committed.
-        let previous = std::mem::replace(&mut *self.lock_state(), state);
+        let previous = {
+            let mut live = self.lock_state();
+            let previous: Vec<(Arc<str>, Option<TopicStats>)> = touched
+                .keys()
+                .map(|topic| (topic.clone(), live.topics.get(topic).copied()))
+                .collect();
+            let totals = (live.first, live.count, live.bytes);
+            (live.first, live.count, live.bytes) = (first, count, bytes);
+            live.topics.extend(touched);
+            (totals, previous)
+        };
         if let Err(error) = txn.commit() {
-            *self.lock_state() = previous;
+            let mut live = self.lock_state();
+            let ((first, count, bytes), topics) = previous;
+            (live.first, live.count, live.bytes) = (first, count, bytes);
+            for (topic, stats) in topics {
+                match stats {
+                    Some(stats) => live.topics.insert(topic, stats),
+                    None => live.topics.remove(&topic),
+                };
+            }
             return Err(store_error(error));
         }
         self.dirty.store(true, std::sync::atomic::Ordering::Release);
