@@ -442,15 +442,6 @@ pub(crate) struct FanoutArgs {
     #[arg(long, value_enum, default_value = "first-byte")]
     pub(crate) ready_on: ReadyOn,
 
-    /// Keep the generator's threads busy instead of sleeping between reads.
-    ///
-    /// On one machine, every event the hub sends to a sleeping generator makes the kernel
-    /// wake that generator, on the hub's CPU time, and in a virtual machine a wake-up of
-    /// another CPU costs tens of microseconds; a subscriber on another machine costs the hub
-    /// nothing of the kind. With this flag the generator never sleeps while the run lasts
-    /// (it burns its CPUs), so the hub's figures are its own.
-    #[arg(long)]
-    pub(crate) busy_poll: bool,
 
     /// Where to subscribe; `{hub}` and `{topic}` are replaced (the topic verbatim).
     #[arg(long, default_value = "{hub}/topics/{topic}")]

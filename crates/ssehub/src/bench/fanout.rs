@@ -50,7 +50,6 @@ struct Plan {
     drain: Duration,
     max_duration: Duration,
     ready_on: ReadyOn,
-    busy_poll: bool,
     shared: Arc<Shared>,
 }
 
@@ -115,7 +114,6 @@ impl Plan {
             drain,
             max_duration,
             ready_on: args.ready_on,
-            busy_poll: args.busy_poll,
             shared: Arc::new(Shared {
                 run_id,
                 events,
@@ -210,20 +208,6 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     );
 
     // 2. Publish, paced, from a thread of its own.
-    if plan.busy_poll {
-        // One spinner per worker thread: a task that always yields keeps its worker from
-        // sleeping, and tokio polls the socket driver (without waiting) before running it
-        // again, so reads go on as before.
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        for _ in 0..workers {
-            let stop = stop_rx.clone();
-            tokio::spawn(async move {
-                while !*stop.borrow() && Instant::now() < deadline {
-                    tokio::task::yield_now().await;
-                }
-            });
-        }
-    }
     let job = PublishJob {
         client: plan.client(Some(plan.timeout))?,
         url: plan.publish_url.clone(),
