@@ -442,7 +442,6 @@ pub(crate) struct FanoutArgs {
     #[arg(long, value_enum, default_value = "first-byte")]
     pub(crate) ready_on: ReadyOn,
 
-
     /// Where to subscribe; `{hub}` and `{topic}` are replaced (the topic verbatim).
     #[arg(long, default_value = "{hub}/topics/{topic}")]
     pub(crate) subscribe_url_template: String,
