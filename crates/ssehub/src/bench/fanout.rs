@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use ssehub_wire::{Frame, Parser};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -31,8 +30,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::histogram::{Histogram, PercentilesMs as Percentiles};
-use super::http1::{self, Response, Target};
-use super::{now_micros, parse_headers, seconds};
+use super::http1::Target;
+use super::stream::{self, End, Opening, Tally};
+use super::table::Table;
+use super::{now_micros, parse_headers, post_json, seconds};
 use crate::cli::{FanoutArgs, ReadyOn};
 
 /// The run, as decided from the flags.
@@ -165,7 +166,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
     let mut tasks = JoinSet::new();
     for _ in 0..plan.subscribers {
-        tasks.spawn(subscriber(Subscriber {
+        let opening = Opening {
             target: target.clone(),
             ready_on: plan.ready_on,
             timeout: plan.timeout,
@@ -173,35 +174,18 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
             opened: open_tx.clone(),
             stop: stop_rx.clone(),
             deadline,
-            shared: shared.clone(),
-        }));
+        };
+        tasks.spawn(subscriber(opening, shared.clone()));
     }
     drop(open_tx);
-    let mut open = 0;
-    let mut open_errors = Vec::new();
-    while open + open_errors.len() < plan.subscribers {
-        match tokio::time::timeout_at(deadline, open_rx.recv()).await {
-            Ok(Some(Ok(()))) => open += 1,
-            Ok(Some(Err(error))) => open_errors.push(error),
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let opened = stream::wait_open(&mut open_rx, plan.subscribers, deadline, started).await;
     let connect_secs = started.elapsed().as_secs_f64();
-    if open < plan.subscribers {
+    if let Err(error) = opened {
         let _ = stop_tx.send(true);
         tasks.abort_all();
-        open_errors.sort();
-        open_errors.dedup();
-        anyhow::bail!(
-            "{open} of {} subscriptions opened in {connect_secs:.2} s; not publishing. Errors: {}",
-            plan.subscribers,
-            if open_errors.is_empty() {
-                "none (the run's deadline passed)".to_string()
-            } else {
-                open_errors.join("; ")
-            }
-        );
+        return Err(error);
     }
+    let open = plan.subscribers;
     eprintln!(
         "ssehub bench fanout: {open} subscriptions open in {connect_secs:.2} s; publishing {events} events at up to {}/s to {}",
         plan.rate, plan.publish_url
@@ -465,46 +449,7 @@ impl<'a> Payload<'a> {
 }
 
 async fn publish(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
-    let response = client
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let status = response.status();
-    // Read the answer whole, so that the connection is reused for the next publish.
-    let answer = response.bytes().await.map_err(|e| describe(&e))?;
-    if status.is_success() {
-        Ok(())
-    } else {
-        let answer = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
-        Err(format!("publish: status {status}: {answer}"))
-    }
-}
-
-/// An error with its causes (reqwest's own message rarely says what went wrong).
-pub(super) fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// One subscriber task's inputs.
-struct Subscriber {
-    target: Arc<Target>,
-    ready_on: ReadyOn,
-    timeout: Duration,
-    permits: Arc<Semaphore>,
-    opened: mpsc::UnboundedSender<Result<(), String>>,
-    stop: watch::Receiver<bool>,
-    deadline: Instant,
-    shared: Arc<Shared>,
+    post_json(client, url, body).await.map(drop)
 }
 
 /// What one subscriber saw.
@@ -513,123 +458,15 @@ struct Outcome {
     end: End,
 }
 
-enum End {
-    /// Every event arrived.
-    Complete,
-    /// Stopped by the bench (drain over, deadline, or another subscription failed to open).
-    Stopped,
-    /// The hub ended the stream, or it broke.
-    Broken(String),
-}
-
-async fn subscriber(s: Subscriber) -> Outcome {
-    let Subscriber {
-        target,
-        ready_on,
-        timeout,
-        permits,
-        opened,
-        mut stop,
-        deadline,
-        shared,
-    } = s;
-    let mut received = Received::new(shared.events, shared.publishers);
-    // One future for the whole task: woken by the stop signal or the deadline.
-    let stopped = async move {
-        tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => {}
-            () = tokio::time::sleep_until(deadline) => {}
-        }
-    };
-    tokio::pin!(stopped);
-
-    let opening = async {
-        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        tokio::time::timeout(timeout, open(&target, ready_on, &mut received, &shared))
-            .await
-            .map_err(|_| format!("not open within {timeout:?}"))?
-    };
-    let result = tokio::select! {
-        () = &mut stopped => Err(None),
-        result = opening => result.map_err(Some),
-    };
-    let response = match result {
-        Ok(response) => {
-            let _ = opened.send(Ok(()));
-            response
-        }
-        Err(error) => {
-            let _ = opened.send(Err(error
-                .clone()
-                .unwrap_or_else(|| "stopped before it opened".into())));
-            let end = error.map_or(End::Stopped, End::Broken);
-            return Outcome { received, end };
-        }
-    };
-    let end = receive(response, &mut received, &shared, stopped).await;
+async fn subscriber(opening: Opening, shared: Arc<Shared>) -> Outcome {
+    let mut received = Received::new(shared);
+    let end = stream::follow(opening, &mut received).await;
     Outcome { received, end }
-}
-
-/// Sends the GET and waits for the stream to be open; bytes already read are parsed.
-async fn open(
-    target: &Target,
-    ready_on: ReadyOn,
-    received: &mut Received,
-    shared: &Shared,
-) -> Result<Response, String> {
-    let mut response = Response::get(target, &mut |b: &[u8]| {
-        received.feed(b, now_micros(), shared);
-    })
-    .await
-    .map_err(|e| format!("subscribe: {e}"))?;
-    while ready_on == ReadyOn::FirstByte && received.bytes == 0 {
-        match response
-            .read(&mut |b: &[u8]| received.feed(b, now_micros(), shared))
-            .await
-        {
-            Ok(()) => {}
-            Err(http1::End::Finished) => {
-                return Err("subscribe: the stream ended before its first byte".into());
-            }
-            Err(http1::End::Failed(e)) => return Err(format!("subscribe: {e}")),
-        }
-    }
-    Ok(response)
-}
-
-async fn receive(
-    mut response: Response,
-    received: &mut Received,
-    shared: &Shared,
-    mut stopped: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> End {
-    loop {
-        if received.delivered == shared.events {
-            return End::Complete;
-        }
-        // One clock reading per read: the events that arrived together, arrived then.
-        let mut now = None;
-        let mut sink = |bytes: &[u8]| {
-            let now = *now.get_or_insert_with(now_micros);
-            received.feed(bytes, now, shared);
-        };
-        let read = tokio::select! {
-            biased;
-            () = &mut stopped => return End::Stopped,
-            read = response.read(&mut sink) => read,
-        };
-        match read {
-            Ok(()) => {}
-            Err(http1::End::Finished) => return End::Broken("the hub ended the stream".into()),
-            Err(http1::End::Failed(e)) => return End::Broken(e),
-        }
-    }
 }
 
 /// One subscriber's tally.
 struct Received {
-    /// Body bytes received.
-    bytes: u64,
+    shared: Arc<Shared>,
     parser: Parser,
     seen: Bitset,
     delivered: u32,
@@ -644,13 +481,13 @@ struct Received {
 }
 
 impl Received {
-    fn new(events: u32, publishers: u32) -> Self {
+    fn new(shared: Arc<Shared>) -> Self {
         Received {
-            bytes: 0,
             parser: Parser::new(),
-            seen: Bitset::new(events),
+            seen: Bitset::new(shared.events),
             delivered: 0,
-            highest: vec![None; publishers as usize].into_boxed_slice(),
+            highest: vec![None; shared.publishers as usize].into_boxed_slice(),
+            shared,
             duplicates: 0,
             out_of_order: 0,
             foreign: 0,
@@ -660,23 +497,8 @@ impl Received {
         }
     }
 
-    /// Parses `bytes`, which arrived at `now` (microseconds since the Unix epoch).
-    fn feed(&mut self, bytes: &[u8], now: u64, shared: &Shared) {
-        self.bytes += bytes.len() as u64;
-        let mut events = Vec::new();
-        for frame in self.parser.feed_iter(bytes) {
-            match frame {
-                Ok(Frame::Event(event)) => events.push(event.data),
-                Ok(Frame::Comment(_)) => {}
-                Err(_) => self.parse_errors += 1,
-            }
-        }
-        for data in events {
-            self.event(&data, now, shared);
-        }
-    }
-
-    fn event(&mut self, data: &str, now: u64, shared: &Shared) {
+    fn event(&mut self, data: &str, now: u64) {
+        let shared = &*self.shared;
         let payload = match Payload::read(data) {
             Some(p) if p.run == shared.run_id && p.seq < shared.events => p,
             _ => {
@@ -699,6 +521,26 @@ impl Received {
         shared.latency.record(now.saturating_sub(payload.ts_us));
         self.first_us.get_or_insert(now);
         self.last_us = Some(now);
+    }
+}
+
+impl Tally for Received {
+    fn feed(&mut self, bytes: &[u8], now: u64) {
+        let mut events = Vec::new();
+        for frame in self.parser.feed_iter(bytes) {
+            match frame {
+                Ok(Frame::Event(event)) => events.push(event.data),
+                Ok(Frame::Comment(_)) => {}
+                Err(_) => self.parse_errors += 1,
+            }
+        }
+        for data in events {
+            self.event(&data, now);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.delivered == self.shared.events
     }
 }
 
@@ -820,83 +662,62 @@ struct Report {
 
 impl Report {
     fn table(&self) -> String {
-        use std::fmt::Write as _;
-        let mut t = String::new();
-        let mut row = |name: &str, value: String| {
-            let _ = writeln!(t, "  {name:<22} {value}");
-        };
-        let pct = |p: &Option<Percentiles>| match p {
-            Some(p) => format!(
-                "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-                p.p50, p.p90, p.p99, p.max
-            ),
-            None => "-".into(),
-        };
-        row(
+        let mut t = Table::default();
+        t.row(
             "subscribers",
             format!(
                 "{:>10}  (open in {:.2} s)",
                 self.subscribers, self.connect_secs
             ),
         );
-        row(
+        t.row(
             "events published",
             format!(
                 "{:>10}  of {}, {:.0}/s over {:.2} s",
                 self.events_published, self.events_requested, self.publish_rate, self.publish_secs
             ),
         );
-        row("publish errors", format!("{:>10}", self.publish_errors));
-        row(
+        t.row("publish errors", format!("{:>10}", self.publish_errors));
+        t.row(
             "deliveries expected",
             format!("{:>10}", self.deliveries_expected),
         );
-        row("delivered", format!("{:>10}", self.delivered));
-        row("lost", format!("{:>10}", self.lost));
-        row("duplicates", format!("{:>10}", self.duplicates));
-        row("out of order", format!("{:>10}", self.out_of_order));
-        row(
+        t.row("delivered", format!("{:>10}", self.delivered));
+        t.row("lost", format!("{:>10}", self.lost));
+        t.row("duplicates", format!("{:>10}", self.duplicates));
+        t.row("out of order", format!("{:>10}", self.out_of_order));
+        t.row(
             "streams ended early",
             format!("{:>10}", self.streams_ended_early),
         );
-        row(
+        t.row(
             "deliveries/s",
             format!(
                 "{:>10.0}  over a {:.2} s receive window",
                 self.deliveries_per_sec, self.receive_window_secs
             ),
         );
-        row("latency ms", pct(&self.latency_ms));
-        row("publish ack ms", pct(&self.publish_ack_ms));
-        for (name, value) in [
+        t.percentiles("latency ms", self.latency_ms.as_ref());
+        t.percentiles("publish ack ms", self.publish_ack_ms.as_ref());
+        t.nonzero(&[
             ("unacknowledged", self.unacknowledged_deliveries),
             ("foreign events", self.foreign_events),
             ("parse errors", self.parse_errors),
-        ] {
-            if value > 0 {
-                row(name, format!("{value:>10}"));
-            }
-        }
-        if let Some(error) = &self.first_publish_error {
-            row("first publish error", error.clone());
-        }
-        if let Some(error) = &self.first_stream_error {
-            row("first stream error", error.clone());
-        }
-        if self.deadline_reached {
-            row(
-                "deadline",
-                "reached (--max-duration): the run was cut short".into(),
-            );
-        }
+        ]);
+        t.trouble(
+            self.first_publish_error.as_deref(),
+            self.first_stream_error.as_deref(),
+            self.deadline_reached,
+        );
         format!(
-            "ssehub bench fanout: {} topic {} ({} B events at up to {}/s, {} publisher{})\n{t}",
+            "ssehub bench fanout: {} topic {} ({} B events at up to {}/s, {} publisher{})\n{}",
             self.hub,
             self.topic,
             self.payload_bytes,
             self.rate,
             self.publishers,
-            if self.publishers == 1 { "" } else { "s" }
+            if self.publishers == 1 { "" } else { "s" },
+            t.into_string()
         )
     }
 }
@@ -946,14 +767,15 @@ mod tests {
             publishers: 2,
             latency: Histogram::new(),
         };
-        let mut r = Received::new(6, 2);
+        let shared = Arc::new(shared);
+        let mut r = Received::new(shared.clone());
         let mut stream = String::new();
         // Publisher 0 sends 0, 2, 4 and publisher 1 sends 1, 3, 5: interleaving them any way
         // is in order; only 2 after 4 is not.
         for seq in [1, 0, 3, 5, 4, 2] {
             stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));
         }
-        r.feed(stream.as_bytes(), 0, &shared);
+        r.feed(stream.as_bytes(), 0);
         assert_eq!((r.delivered, r.out_of_order, r.duplicates), (6, 1, 0));
     }
 
@@ -965,14 +787,15 @@ mod tests {
             publishers: 1,
             latency: Histogram::new(),
         };
-        let mut r = Received::new(4, 1);
+        let shared = Arc::new(shared);
+        let mut r = Received::new(shared.clone());
         let mut stream = String::from("retry: 10\n\n");
         for seq in [0, 2, 1, 2, 9] {
             stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));
         }
         stream += "data: not json\n\n";
         stream += &format!("data: {}\n\n", payload("other", 3, 0, 0));
-        r.feed(stream.as_bytes(), 0, &shared);
+        r.feed(stream.as_bytes(), 0);
         assert_eq!(r.delivered, 3);
         assert_eq!((r.duplicates, r.out_of_order, r.foreign), (1, 1, 3));
         assert_eq!(shared.latency.count(), 3);

@@ -17,6 +17,8 @@ mod fanout;
 mod histogram;
 mod http1;
 mod publish;
+mod stream;
+mod table;
 mod topics;
 
 use std::time::Duration;
@@ -72,4 +74,41 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
         "{flag} must be a positive number of seconds, not {value}"
     );
     Ok(Duration::from_secs_f64(value))
+}
+
+/// POSTs a JSON body and reads the answer whole (so that the connection is reused); an error
+/// names the status and the start of the answer when it is not a success.
+async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+) -> Result<bytes::Bytes, String> {
+    use reqwest::header::{CONTENT_TYPE, HeaderValue};
+    let response = client
+        .post(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let status = response.status();
+    let answer = response.bytes().await.map_err(|e| describe(&e))?;
+    if status.is_success() {
+        Ok(answer)
+    } else {
+        let answer = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
+        Err(format!("publish: status {status}: {answer}"))
+    }
+}
+
+/// An error with its causes (reqwest's own message rarely says what went wrong).
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -32,16 +32,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use ssehub_wire::{Frame, Parser};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::fanout::{Bitset, describe, run_id};
+use super::fanout::{Bitset, run_id};
 use super::histogram::{Histogram, PercentilesMs as Percentiles};
-use super::{now_micros, parse_headers, seconds};
+use super::http1::Target;
+use super::stream::{self, End, Opening, Tally};
+use super::table::Table;
+use super::{now_micros, parse_headers, post_json, seconds};
 use crate::cli::{ReadyOn, TopicsArgs};
 
 /// Descriptors this process keeps for itself (runtime, stdio, publishers' connections).
@@ -230,50 +232,32 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         "ssehub bench topics: opening {topics} subscriptions to {}/topics/{}/<0..{topics}>",
         plan.hub, plan.prefix
     );
-    let subscribe_client = plan.client(None)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (open_tx, mut open_rx) = mpsc::unbounded_channel();
     let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
     let mut tasks = JoinSet::new();
     for index in 0..topics {
-        tasks.spawn(subscriber(Subscriber {
-            index,
-            client: subscribe_client.clone(),
-            url: format!("{}/topics/{}", plan.hub, plan.topic(index)),
+        let url = format!("{}/topics/{}", plan.hub, plan.topic(index));
+        let opening = Opening {
+            target: Arc::new(Target::new(&url, &plan.headers).map_err(anyhow::Error::msg)?),
             ready_on: plan.ready_on,
             timeout: plan.timeout,
             permits: permits.clone(),
             opened: open_tx.clone(),
             stop: stop_rx.clone(),
             deadline,
-            shared: shared.clone(),
-        }));
+        };
+        tasks.spawn(subscriber(opening, index, shared.clone()));
     }
     drop(open_tx);
-    let mut open = 0;
-    let mut open_errors = Vec::new();
-    while open + open_errors.len() < topics as usize {
-        match tokio::time::timeout_at(deadline, open_rx.recv()).await {
-            Ok(Some(Ok(()))) => open += 1,
-            Ok(Some(Err(error))) => open_errors.push(error),
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let opened = stream::wait_open(&mut open_rx, topics as usize, deadline, started).await;
     let connect_secs = started.elapsed().as_secs_f64();
-    if open < topics as usize {
+    if let Err(error) = opened {
         let _ = stop_tx.send(true);
         tasks.abort_all();
-        open_errors.sort();
-        open_errors.dedup();
-        anyhow::bail!(
-            "{open} of {topics} subscriptions opened in {connect_secs:.2} s; not publishing. Errors: {}",
-            if open_errors.is_empty() {
-                "none (the run's deadline passed)".to_string()
-            } else {
-                open_errors.join("; ")
-            }
-        );
+        return Err(error);
     }
+    let open = topics as usize;
     let rss_open = probe.map(|p| p.rss_kib()).transpose()?;
     eprintln!(
         "ssehub bench topics: {open} subscriptions open in {connect_secs:.2} s; publishing one \
@@ -589,20 +573,7 @@ async fn publish(
     body: String,
     events: u32,
 ) -> Result<(), String> {
-    let response = client
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let status = response.status();
-    // Read the answer whole, so that the connection is reused for the next publish.
-    let answer = response.bytes().await.map_err(|e| describe(&e))?;
-    if !status.is_success() {
-        let answer = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
-        return Err(format!("publish: status {status}: {answer}"));
-    }
+    let answer = post_json(client, url, body).await?;
     #[derive(Deserialize)]
     struct Ids {
         ids: Vec<serde_json::Value>,
@@ -618,122 +589,22 @@ async fn publish(
     }
 }
 
-/// One subscriber task's inputs.
-struct Subscriber {
-    index: u32,
-    client: reqwest::Client,
-    url: String,
-    ready_on: ReadyOn,
-    timeout: Duration,
-    permits: Arc<Semaphore>,
-    opened: mpsc::UnboundedSender<Result<(), String>>,
-    stop: watch::Receiver<bool>,
-    deadline: Instant,
-    shared: Arc<Shared>,
-}
-
 /// What one subscriber saw.
 struct Outcome {
     received: Received,
-    /// The hub ended the stream, or it broke, before the bench stopped it.
-    broken: Option<String>,
+    end: End,
 }
 
-async fn subscriber(s: Subscriber) -> Outcome {
-    let Subscriber {
-        index,
-        client,
-        url,
-        ready_on,
-        timeout,
-        permits,
-        opened,
-        mut stop,
-        deadline,
-        shared,
-    } = s;
-    let mut received = Received::new(index);
-    let stopped = async move {
-        tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => {}
-            () = tokio::time::sleep_until(deadline) => {}
-        }
-    };
-    tokio::pin!(stopped);
-
-    let opening = async {
-        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        tokio::time::timeout(
-            timeout,
-            open(&client, &url, ready_on, &mut received, &shared),
-        )
-        .await
-        .map_err(|_| format!("not open within {timeout:?}"))?
-    };
-    let result = tokio::select! {
-        () = &mut stopped => Err(None),
-        result = opening => result.map_err(Some),
-    };
-    let mut response = match result {
-        Ok(response) => {
-            let _ = opened.send(Ok(()));
-            response
-        }
-        Err(error) => {
-            let _ = opened.send(Err(error
-                .clone()
-                .unwrap_or_else(|| "stopped before it opened".into())));
-            return Outcome {
-                received,
-                broken: error,
-            };
-        }
-    };
-    let broken = loop {
-        let chunk = tokio::select! {
-            biased;
-            () = &mut stopped => break None,
-            chunk = response.chunk() => chunk,
-        };
-        match chunk {
-            Ok(Some(bytes)) => received.feed(&bytes, &shared),
-            Ok(None) => break Some("the hub ended the stream".to_string()),
-            Err(e) => break Some(describe(&e)),
-        }
-    };
-    Outcome { received, broken }
-}
-
-/// Sends the GET and waits for the stream to be open; bytes already read are parsed.
-async fn open(
-    client: &reqwest::Client,
-    url: &str,
-    ready_on: ReadyOn,
-    received: &mut Received,
-    shared: &Shared,
-) -> Result<reqwest::Response, String> {
-    let mut response = client
-        .get(url)
-        .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    if response.status() != reqwest::StatusCode::OK {
-        return Err(format!("subscribe: status {}", response.status()));
-    }
-    if ready_on == ReadyOn::FirstByte {
-        match response.chunk().await {
-            Ok(Some(bytes)) => received.feed(&bytes, shared),
-            Ok(None) => return Err("subscribe: the stream ended before its first byte".into()),
-            Err(e) => return Err(describe(&e)),
-        }
-    }
-    Ok(response)
+async fn subscriber(opening: Opening, index: u32, shared: Arc<Shared>) -> Outcome {
+    let mut received = Received::new(index, shared);
+    let end = stream::follow(opening, &mut received).await;
+    Outcome { received, end }
 }
 
 /// One subscriber's tally.
 struct Received {
     index: u32,
+    shared: Arc<Shared>,
     parser: Parser,
     /// Its own event arrived.
     got: bool,
@@ -745,9 +616,10 @@ struct Received {
 }
 
 impl Received {
-    fn new(index: u32) -> Self {
+    fn new(index: u32, shared: Arc<Shared>) -> Self {
         Received {
             index,
+            shared,
             parser: Parser::new(),
             got: false,
             duplicates: 0,
@@ -757,19 +629,8 @@ impl Received {
         }
     }
 
-    fn feed(&mut self, bytes: &[u8], shared: &Shared) {
-        self.parser.feed(bytes);
-        while let Some(frame) = self.parser.next() {
-            match frame {
-                Ok(Frame::Event(event)) => self.event(&event.data, shared),
-                Ok(Frame::Comment(_)) => {}
-                Err(_) => self.parse_errors += 1,
-            }
-        }
-    }
-
-    fn event(&mut self, data: &str, shared: &Shared) {
-        let now = now_micros();
+    fn event(&mut self, data: &str, now: u64) {
+        let shared = &*self.shared;
         let payload = match serde_json::from_str::<Payload<'_>>(data) {
             Ok(p) if p.run == shared.run_id && p.topic < shared.topics => p,
             _ => {
@@ -788,6 +649,25 @@ impl Received {
             shared.part_latency[shared.part(self.index)].record(us);
             shared.delivered.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+impl Tally for Received {
+    fn feed(&mut self, bytes: &[u8], now: u64) {
+        self.parser.feed(bytes);
+        while let Some(frame) = self.parser.next() {
+            match frame {
+                Ok(Frame::Event(event)) => self.event(&event.data, now),
+                Ok(Frame::Comment(_)) => {}
+                Err(_) => self.parse_errors += 1,
+            }
+        }
+    }
+
+    /// Never: a subscriber keeps reading until the run stops, to count duplicates and
+    /// events for other topics.
+    fn complete(&self) -> bool {
+        false
     }
 }
 
@@ -818,7 +698,7 @@ impl Totals {
         self.wrong_topic += r.wrong_topic;
         self.foreign += r.foreign;
         self.parse_errors += r.parse_errors;
-        if let Some(error) = outcome.broken {
+        if let End::Broken(error) = outcome.end {
             self.ended_early += 1;
             self.first_stream_error.get_or_insert(error);
         }
@@ -900,44 +780,34 @@ struct Report {
 impl Report {
     fn table(&self) -> String {
         use std::fmt::Write as _;
-        let mut t = String::new();
-        let mut row = |name: &str, value: String| {
-            let _ = writeln!(t, "  {name:<22} {value}");
-        };
-        let pct = |p: &Option<Percentiles>| match p {
-            Some(p) => format!(
-                "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-                p.p50, p.p90, p.p99, p.max
-            ),
-            None => "-".into(),
-        };
-        row(
+        let mut t = Table::default();
+        t.row(
             "topics",
             format!(
                 "{:>10}  (subscriptions open in {:.2} s)",
                 self.topics, self.connect_secs
             ),
         );
-        row(
+        t.row(
             "events published",
             format!(
                 "{:>10}  {:.0}/s over {:.2} s",
                 self.events_published, self.publish_rate, self.publish_secs
             ),
         );
-        row("publish errors", format!("{:>10}", self.publish_errors));
-        row("delivered", format!("{:>10}", self.delivered));
-        row("lost", format!("{:>10}", self.lost));
-        row("duplicates", format!("{:>10}", self.duplicates));
-        row("wrong topic", format!("{:>10}", self.wrong_topic));
-        row(
+        t.row("publish errors", format!("{:>10}", self.publish_errors));
+        t.row("delivered", format!("{:>10}", self.delivered));
+        t.row("lost", format!("{:>10}", self.lost));
+        t.row("duplicates", format!("{:>10}", self.duplicates));
+        t.row("wrong topic", format!("{:>10}", self.wrong_topic));
+        t.row(
             "streams ended early",
             format!("{:>10}", self.streams_ended_early),
         );
-        row("latency ms", pct(&self.latency_ms));
-        row("publish ack ms", pct(&self.publish_ack_ms));
+        t.percentiles("latency ms", self.latency_ms.as_ref());
+        t.percentiles("publish ack ms", self.publish_ack_ms.as_ref());
         if let (Some(secs), Some(per)) = (self.hub_cpu_secs, self.hub_cpu_us_per_event) {
-            row(
+            t.row(
                 "hub CPU",
                 format!("{secs:>10.2} s  ({per:.1} µs per event)"),
             );
@@ -947,7 +817,7 @@ impl Report {
             self.hub_rss_bytes_per_topic_open,
             self.hub_rss_bytes_per_topic_end,
         ) {
-            row(
+            t.row(
                 "hub RSS KiB",
                 format!(
                     "{:>10}  → {} open → {} at the end ({open:.0} / {end:.0} B per topic)",
@@ -955,31 +825,25 @@ impl Report {
                 ),
             );
         }
-        for (name, value) in [
+        t.nonzero(&[
             ("unacknowledged", self.unacknowledged_deliveries),
             ("foreign events", self.foreign_events),
             ("parse errors", self.parse_errors),
-        ] {
-            if value > 0 {
-                row(name, format!("{value:>10}"));
-            }
-        }
-        if let Some(error) = &self.first_publish_error {
-            row("first publish error", error.clone());
-        }
-        if let Some(error) = &self.first_stream_error {
-            row("first stream error", error.clone());
-        }
-        if self.deadline_reached {
-            row(
-                "deadline",
-                "reached (--max-duration): the run was cut short".into(),
-            );
-        }
+        ]);
+        t.trouble(
+            self.first_publish_error.as_deref(),
+            self.first_stream_error.as_deref(),
+            self.deadline_reached,
+        );
         let _ = writeln!(
-            t,
+            t.text(),
             "  per part, in publish order:\n  {:>4} {:>8} {:>7} {:>14} {:>22} {:>14}",
-            "part", "topics", "events", "hub µs/event", "latency ms p50 / p99", "ack ms p50"
+            "part",
+            "topics",
+            "events",
+            "hub µs/event",
+            "latency ms p50 / p99",
+            "ack ms p50"
         );
         for p in &self.parts {
             let cpu = p
@@ -994,21 +858,24 @@ impl Report {
                 .as_ref()
                 .map_or_else(|| "-".into(), |a| format!("{:.2}", a.p50));
             let _ = writeln!(
-                t,
+                t.text(),
                 "  {:>4} {:>8} {:>7} {cpu:>14} {latency:>22} {ack:>14}",
-                p.part, p.first_topic, p.events
+                p.part,
+                p.first_topic,
+                p.events
             );
         }
         format!(
             "ssehub bench topics: {} topics {}/<i> ({} B events, batches of {} at up to {}/s, \
-             {} publisher{})\n{t}",
+             {} publisher{})\n{}",
             self.hub,
             self.topic_prefix,
             self.payload_bytes,
             self.batch,
             self.rate,
             self.publishers,
-            if self.publishers == 1 { "" } else { "s" }
+            if self.publishers == 1 { "" } else { "s" },
+            t.into_string()
         )
     }
 }
@@ -1045,15 +912,15 @@ mod tests {
 
     #[test]
     fn tally_counts_wrong_topics_duplicates_and_foreign_events() {
-        let s = shared(4, 2);
-        let mut r = Received::new(2);
+        let s = Arc::new(shared(4, 2));
+        let mut r = Received::new(2, s.clone());
         let mut stream = String::from("retry: 10\n\n");
         for topic in [1, 2, 2, 3, 9] {
             stream += &format!("data: {}\n\n", payload("r", topic, 0, 0));
         }
         stream += "data: not json\n\n";
         stream += &format!("data: {}\n\n", payload("other", 2, 0, 0));
-        r.feed(stream.as_bytes(), &s);
+        r.feed(stream.as_bytes(), now_micros());
         assert!(r.got);
         assert_eq!((r.wrong_topic, r.duplicates, r.foreign), (2, 1, 3));
         assert_eq!(s.delivered.load(Ordering::Relaxed), 1);
@@ -1065,7 +932,7 @@ mod tests {
         totals.add(
             Outcome {
                 received: r,
-                broken: None,
+                end: End::Stopped,
             },
             &acked,
         );
