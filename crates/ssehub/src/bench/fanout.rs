@@ -33,7 +33,7 @@ use super::histogram::{Histogram, PercentilesMs as Percentiles};
 use super::http1::Target;
 use super::stream::{self, End, Opening, Tally};
 use super::table::Table;
-use super::{now_micros, parse_headers, post_json, seconds};
+use super::{hub_base, now_micros, parse_headers, post_json, print_report, seconds};
 use crate::cli::{FanoutArgs, ReadyOn};
 
 /// The run, as decided from the flags.
@@ -66,22 +66,12 @@ struct Shared {
 pub(crate) async fn run(args: &FanoutArgs) -> anyhow::Result<()> {
     let plan = Plan::new(args)?;
     let report = execute(plan).await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
+    print_report(&report, args.json, Report::table)
 }
 
 impl Plan {
     fn new(args: &FanoutArgs) -> anyhow::Result<Plan> {
-        let hub = args.hub.trim_end_matches('/').to_string();
-        anyhow::ensure!(
-            hub.starts_with("http://") || hub.starts_with("https://"),
-            "--hub must be an http:// or https:// URL, not {:?}",
-            args.hub
-        );
+        let hub = hub_base(&args.hub)?;
         let run_id = run_id();
         let topic = args
             .topic

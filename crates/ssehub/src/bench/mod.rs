@@ -112,3 +112,27 @@ fn describe(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The hub's base URL from `--hub`: plain `http://` (the bench's subscribers speak HTTP/1.1
+/// on a plain socket), without a trailing `/`.
+fn hub_base(hub: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        hub.starts_with("http://"),
+        "--hub must be an http:// URL, not {hub:?}"
+    );
+    Ok(hub.trim_end_matches('/').to_string())
+}
+
+/// Prints a report as one JSON object, or as its table.
+fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    table: impl FnOnce(&R) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print!("{}", table(report));
+    }
+    Ok(())
+}

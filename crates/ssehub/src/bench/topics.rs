@@ -43,7 +43,7 @@ use super::histogram::{Histogram, PercentilesMs as Percentiles};
 use super::http1::Target;
 use super::stream::{self, End, Opening, Tally};
 use super::table::Table;
-use super::{now_micros, parse_headers, post_json, seconds};
+use super::{hub_base, now_micros, parse_headers, post_json, print_report, seconds};
 use crate::cli::{ReadyOn, TopicsArgs};
 
 /// Descriptors this process keeps for itself (runtime, stdio, publishers' connections).
@@ -97,22 +97,12 @@ impl Shared {
 pub(crate) async fn run(args: &TopicsArgs) -> anyhow::Result<()> {
     let plan = Plan::new(args)?;
     let report = execute(plan).await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
+    print_report(&report, args.json, Report::table)
 }
 
 impl Plan {
     fn new(args: &TopicsArgs) -> anyhow::Result<Plan> {
-        let hub = args.hub.trim_end_matches('/').to_string();
-        anyhow::ensure!(
-            hub.starts_with("http://") || hub.starts_with("https://"),
-            "--hub must be an http:// or https:// URL, not {:?}",
-            args.hub
-        );
+        let hub = hub_base(&args.hub)?;
         let fd_limit = super::conns::raise_fd_limit();
         anyhow::ensure!(
             u64::from(args.topics) + RESERVED_FDS <= fd_limit,
