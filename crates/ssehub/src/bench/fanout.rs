@@ -33,7 +33,9 @@ use super::histogram::{Histogram, PercentilesMs as Percentiles};
 use super::http1::Target;
 use super::stream::{self, End, Opening, Tally};
 use super::table::Table;
-use super::{hub_base, now_micros, parse_headers, post_json, print_report, seconds};
+use super::{
+    due, hub_base, now_micros, on_own_runtime, parse_headers, post_json, print_report, seconds,
+};
 use crate::cli::{FanoutArgs, ReadyOn};
 
 /// The run, as decided from the flags.
@@ -313,11 +315,7 @@ impl PublishJob {
     /// subscribers' runtime, the publisher's task would queue behind the thousands of tasks
     /// each event wakes, and its pace, timestamps and ack latencies would measure the bench.
     fn run(self) -> anyhow::Result<Published> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the publisher's runtime")?;
-        Ok(runtime.block_on(self.publish_all()))
+        on_own_runtime(self.publish_all())
     }
 
     async fn publish_all(self) -> Published {
@@ -360,12 +358,10 @@ impl PublishJob {
         };
         let step = self.shared.publishers as usize;
         for seq in (lane..self.shared.events).step_by(step) {
-            let due = start + Duration::from_secs_f64(f64::from(seq) / f64::from(self.rate));
-            if due >= self.deadline {
+            if !due(start, seq, self.rate, self.deadline).await {
                 out.deadline_reached = true;
                 break;
             }
-            tokio::time::sleep_until(due).await;
             let body = payload(&self.shared.run_id, seq, now_micros(), self.payload_bytes);
             let sent = Instant::now();
             match publish(&self.client, &self.url, body).await {

@@ -136,3 +136,30 @@ fn print_report<R: serde::Serialize>(
     }
     Ok(())
 }
+
+/// Runs `work` to completion on a runtime of its own (call it from a thread of its own): on
+/// the subscribers' runtime, a publisher's task would queue behind the thousands of tasks
+/// each event wakes, and its pace, timestamps and ack latencies would measure the bench.
+fn on_own_runtime<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the publisher's runtime")?;
+    Ok(runtime.block_on(work))
+}
+
+/// Waits until event `index` is due at `rate` per second from `start`; false (at once) when
+/// that is at or past `deadline`.
+async fn due(
+    start: tokio::time::Instant,
+    index: u32,
+    rate: u32,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let due = start + Duration::from_secs_f64(f64::from(index) / f64::from(rate));
+    if due >= deadline {
+        return false;
+    }
+    tokio::time::sleep_until(due).await;
+    true
+}

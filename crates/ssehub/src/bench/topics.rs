@@ -43,7 +43,9 @@ use super::histogram::{Histogram, PercentilesMs as Percentiles};
 use super::http1::Target;
 use super::stream::{self, End, Opening, Tally};
 use super::table::Table;
-use super::{hub_base, now_micros, parse_headers, post_json, print_report, seconds};
+use super::{
+    due, hub_base, now_micros, on_own_runtime, parse_headers, post_json, print_report, seconds,
+};
 use crate::cli::{ReadyOn, TopicsArgs};
 
 /// Descriptors this process keeps for itself (runtime, stdio, publishers' connections).
@@ -440,11 +442,7 @@ impl PublishJob {
     /// Publishes every event on a runtime of its own (call it from a thread of its own), so
     /// that its pace and timestamps do not wait behind the subscriber tasks.
     fn run(self) -> anyhow::Result<Published> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the publisher's runtime")?;
-        Ok(runtime.block_on(self.publish_all()))
+        on_own_runtime(self.publish_all())
     }
 
     async fn publish_all(self) -> Published {
@@ -477,11 +475,9 @@ impl PublishJob {
         for b in (lane..batches).step_by(step) {
             let first = b * self.batch;
             let end = (first + self.batch).min(shared.topics);
-            let due = start + Duration::from_secs_f64(f64::from(first) / f64::from(self.rate));
-            if due >= self.deadline {
+            if !due(start, first, self.rate, self.deadline).await {
                 return true;
             }
-            tokio::time::sleep_until(due).await;
             // The hub's CPU time at the start of every part that begins in this batch.
             if let Some(probe) = self.probe {
                 let starts: Vec<u32> = (0..shared.parts)
