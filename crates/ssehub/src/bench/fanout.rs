@@ -34,7 +34,7 @@ use super::http1::Target;
 use super::stream::{self, End, Opening, Tally};
 use super::table::Table;
 use super::{
-    due, hub_base, now_micros, on_own_runtime, parse_headers, post_json, print_report, seconds,
+    due, hub_base, now_micros, on_own_thread, parse_headers, post_json, print_report, seconds,
 };
 use crate::cli::{FanoutArgs, ReadyOn};
 
@@ -192,19 +192,12 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         payload_bytes: plan.payload_bytes,
         deadline,
     };
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("bench-publisher".into())
-        .spawn(move || {
-            let _ = done_tx.send(job.run());
-        })
-        .context("cannot start the publisher thread")?;
-    // The publisher stops by itself at the deadline; its last request may take `timeout`.
-    let publisher =
-        tokio::time::timeout_at(deadline + plan.timeout + Duration::from_secs(1), done_rx)
-            .await
-            .context("the publisher did not stop in time")?
-            .context("the publisher thread failed")??;
+    // The publishers stop by themselves at the deadline; a last request may take `timeout`.
+    let publisher = on_own_thread(
+        move || job.publish_all(),
+        deadline + plan.timeout + Duration::from_secs(1),
+    )
+    .await?;
     let Published {
         acked,
         ack_latency,
@@ -311,13 +304,7 @@ struct Published {
 }
 
 impl PublishJob {
-    /// Publishes every event on a runtime of its own (call it from a thread of its own): on the
-    /// subscribers' runtime, the publisher's task would queue behind the thousands of tasks
-    /// each event wakes, and its pace, timestamps and ack latencies would measure the bench.
-    fn run(self) -> anyhow::Result<Published> {
-        on_own_runtime(self.publish_all())
-    }
-
+    /// Publishes every event, from `publishers` lanes; run it with [`super::on_own_thread`].
     async fn publish_all(self) -> Published {
         let job = Arc::new(self);
         let ack_latency = Arc::new(Histogram::new());

@@ -137,15 +137,33 @@ fn print_report<R: serde::Serialize>(
     Ok(())
 }
 
-/// Runs `work` to completion on a runtime of its own (call it from a thread of its own): on
-/// the subscribers' runtime, a publisher's task would queue behind the thousands of tasks
-/// each event wakes, and its pace, timestamps and ack latencies would measure the bench.
-fn on_own_runtime<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the publisher's runtime")?;
-    Ok(runtime.block_on(work))
+/// Runs the future `make` gives on a thread and runtime of their own, and waits for it until
+/// `until`. Publishers run so: on the subscribers' runtime their task would queue behind the
+/// thousands of tasks each event wakes, and their pace, timestamps and ack latencies would
+/// measure the bench instead of the hub.
+async fn on_own_thread<F>(
+    make: impl FnOnce() -> F + Send + 'static,
+    until: tokio::time::Instant,
+) -> anyhow::Result<F::Output>
+where
+    F: std::future::Future,
+    F::Output: Send + 'static,
+{
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-publisher".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the publisher's runtime");
+            let _ = done_tx.send(runtime.map(|runtime| runtime.block_on(make())));
+        })
+        .context("cannot start the publisher thread")?;
+    tokio::time::timeout_at(until, done_rx)
+        .await
+        .context("the publisher did not stop in time")?
+        .context("the publisher thread failed")?
 }
 
 /// Waits until event `index` is due at `rate` per second from `start`; false (at once) when
