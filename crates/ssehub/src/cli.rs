@@ -245,34 +245,13 @@ pub(crate) struct TopicsArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) parts: u32,
 
-    /// How many subscriptions may be opening at the same time.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) connect_concurrency: u32,
-
-    /// Seconds allowed for one request: opening one subscription, or one publish.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub(crate) timeout: f64,
-
-    /// Seconds to wait for deliveries after the last publish.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub(crate) drain: f64,
-
-    /// Seconds the whole run may take (default: enough to open, publish twice over, drain).
-    #[arg(long, value_name = "SECS")]
-    pub(crate) max_duration: Option<f64>,
-
-    /// When a subscription counts as open.
-    #[arg(long, value_enum, default_value = "first-byte")]
-    pub(crate) ready_on: ReadyOn,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
 
     /// The hub's process id: report its CPU time per event (overall and per part) and its
     /// resident memory per topic. Linux only (/proc).
     #[arg(long, value_name = "PID")]
     pub(crate) hub_pid: Option<u32>,
-
-    /// An extra request header, `Name: value`, sent with every request (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub(crate) headers: Vec<String>,
 
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -422,25 +401,8 @@ pub(crate) struct FanoutArgs {
     #[arg(long, default_value_t = 128)]
     pub(crate) payload_bytes: usize,
 
-    /// How many subscriptions may be opening at the same time.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) connect_concurrency: u32,
-
-    /// Seconds allowed for one request: opening one subscription, or one publish.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub(crate) timeout: f64,
-
-    /// Seconds to wait for deliveries after the last publish.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub(crate) drain: f64,
-
-    /// Seconds the whole run may take (default: enough to open, publish twice over, drain).
-    #[arg(long, value_name = "SECS")]
-    pub(crate) max_duration: Option<f64>,
-
-    /// When a subscription counts as open.
-    #[arg(long, value_enum, default_value = "first-byte")]
-    pub(crate) ready_on: ReadyOn,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
 
     /// Where to subscribe; `{hub}` and `{topic}` are replaced (the topic verbatim).
     #[arg(long, default_value = "{hub}/topics/{topic}")]
@@ -449,10 +411,6 @@ pub(crate) struct FanoutArgs {
     /// Where to publish (POST, the event data as the body); `{hub}` and `{topic}` are replaced.
     #[arg(long, default_value = "{hub}/topics/{topic}")]
     pub(crate) publish_url_template: String,
-
-    /// An extra request header, `Name: value`, sent with every request (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub(crate) headers: Vec<String>,
 
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -571,4 +529,33 @@ pub(crate) struct ExecArgs {
         allow_hyphen_values = true
     )]
     pub(crate) command: Vec<std::ffi::OsString>,
+}
+
+/// What every scenario that opens subscriptions shares: how they open, how long a run may
+/// take, and the extra headers of every request.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// How many subscriptions may be opening at the same time.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connect_concurrency: u32,
+
+    /// Seconds allowed for one request: opening one subscription, or one publish.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) timeout: f64,
+
+    /// Seconds to wait for deliveries after the last publish.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub(crate) drain: f64,
+
+    /// Seconds the whole run may take (default: enough to open, publish twice over, drain).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_duration: Option<f64>,
+
+    /// When a subscription counts as open.
+    #[arg(long, value_enum, default_value = "first-byte")]
+    pub(crate) ready_on: ReadyOn,
+
+    /// An extra request header, `Name: value`, sent with every request (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
 }

@@ -80,13 +80,13 @@ impl Plan {
             .clone()
             .unwrap_or_else(|| format!("bench/fanout/{run_id}"));
         let url = |template: &str| template.replace("{hub}", &hub).replace("{topic}", &topic);
-        let timeout = seconds(args.timeout, "--timeout")?;
-        let drain = seconds(args.drain, "--drain")?;
+        let timeout = seconds(args.run.timeout, "--timeout")?;
+        let drain = seconds(args.run.drain, "--drain")?;
         let (subscribers, events, rate) = (args.subscribers, args.events, args.rate);
-        let max_duration = match args.max_duration {
+        let max_duration = match args.run.max_duration {
             Some(secs) => seconds(secs, "--max-duration")?,
             None => {
-                let open_rounds = subscribers.div_ceil(args.connect_concurrency);
+                let open_rounds = subscribers.div_ceil(args.run.connect_concurrency);
                 timeout * open_rounds
                     + Duration::from_secs_f64(2.0 * f64::from(events) / f64::from(rate))
                     + drain
@@ -98,15 +98,15 @@ impl Plan {
             publish_url: url(&args.publish_url_template),
             hub,
             topic,
-            headers: parse_headers(&args.headers)?,
+            headers: parse_headers(&args.run.headers)?,
             subscribers: subscribers as usize,
             rate,
             payload_bytes: args.payload_bytes,
-            connect_concurrency: args.connect_concurrency as usize,
+            connect_concurrency: args.run.connect_concurrency as usize,
             timeout,
             drain,
             max_duration,
-            ready_on: args.ready_on,
+            ready_on: args.run.ready_on,
             shared: Arc::new(Shared {
                 run_id,
                 events,

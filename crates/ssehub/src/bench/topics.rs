@@ -113,12 +113,12 @@ impl Plan {
             args.topics
         );
         let run_id = run_id();
-        let timeout = seconds(args.timeout, "--timeout")?;
-        let drain = seconds(args.drain, "--drain")?;
-        let max_duration = match args.max_duration {
+        let timeout = seconds(args.run.timeout, "--timeout")?;
+        let drain = seconds(args.run.drain, "--drain")?;
+        let max_duration = match args.run.max_duration {
             Some(secs) => seconds(secs, "--max-duration")?,
             None => {
-                let open_rounds = args.topics.div_ceil(args.connect_concurrency);
+                let open_rounds = args.topics.div_ceil(args.run.connect_concurrency);
                 timeout * open_rounds
                     + Duration::from_secs_f64(2.0 * f64::from(args.topics) / f64::from(args.rate))
                     + drain
@@ -129,15 +129,15 @@ impl Plan {
         Ok(Plan {
             prefix: format!("bench/topics/{run_id}"),
             hub,
-            headers: parse_headers(&args.headers)?,
+            headers: parse_headers(&args.run.headers)?,
             batch: args.batch,
             rate: args.rate,
             payload_bytes: args.payload_bytes,
-            connect_concurrency: args.connect_concurrency as usize,
+            connect_concurrency: args.run.connect_concurrency as usize,
             timeout,
             drain,
             max_duration,
-            ready_on: args.ready_on,
+            ready_on: args.run.ready_on,
             hub_pid: args.hub_pid,
             shared: Arc::new(Shared {
                 run_id,
