@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use ssehub_core::{Pattern, Resume, Selector, SubscribeError, Subscription};
 
 use crate::AppState;
@@ -145,8 +146,14 @@ impl OpenStream {
         let retry =
             ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
         // A subscription ends when its token expires (the client reconnects with a fresh one).
-        let expiry = grant.time_left().unwrap_or(Duration::MAX);
-        let expired = tokio::time::sleep(expiry.min(Duration::from_secs(100 * 365 * 86_400)));
+        // Without an expiry there is no timer at all: one per connection would cost memory and
+        // a poll per chunk for nothing.
+        let expired = match grant.time_left() {
+            Some(left) => Either::Left(tokio::time::sleep(
+                left.min(Duration::from_secs(100 * 365 * 86_400)),
+            )),
+            None => Either::Right(std::future::pending::<()>()),
+        };
         let body = futures_util::stream::once(async move { retry })
             .chain(subscription)
             .take_until(expired)

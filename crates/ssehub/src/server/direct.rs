@@ -490,20 +490,21 @@ impl Outgoing {
         keep_alive: &mut bool,
         rest: &mut BytesMut,
     ) -> Poll<std::io::Result<()>> {
-        loop {
-            // The client: gone, or sending something (a pipelined request)?
-            if self.reading && stream.poll_read_ready(cx)?.is_ready() {
-                if !read_aside(stream, rest) {
-                    // Gone: drop the body (and its subscription).
-                    *keep_alive = false;
-                    return Poll::Ready(Ok(()));
-                }
-                if rest.len() > MAX_PIPELINED_BYTES {
-                    self.reading = false;
-                    *keep_alive = false;
-                }
-                continue;
+        // The client: gone, or sending something (a pipelined request)? Looked at once per
+        // wake-up, not once per chunk: the readiness waker is registered either way, so a
+        // client that goes away mid-stream wakes this task.
+        while self.reading && stream.poll_read_ready(cx)?.is_ready() {
+            if !read_aside(stream, rest) {
+                // Gone: drop the body (and its subscription).
+                *keep_alive = false;
+                return Poll::Ready(Ok(()));
             }
+            if rest.len() > MAX_PIPELINED_BYTES {
+                self.reading = false;
+                *keep_alive = false;
+            }
+        }
+        loop {
             if let Some(pending) = &mut self.pending {
                 ready!(pending.poll_write(stream, cx))?;
                 if pending.is_done() {
