@@ -7,13 +7,15 @@
 //! 2. Publish M events (`POST`), the i-th not before `start + i/R`, from `--publishers` K
 //!    connections: publisher p sends events p, p+K, … one at a time, so their order is the
 //!    hub's order and each subscriber checks it per publisher (globally with the default K=1).
-//!    The publishers run on a thread and runtime of their own. Each body is JSON: `{"run","seq","ts_us","pad"}`, with the run
-//!    id, the sequence number, the publish time in microseconds since the Unix epoch and
-//!    padding up to `--payload-bytes`.
+//!    The publishers run on a thread and runtime of their own. Each body is JSON:
+//!    `{"run","seq","ts_us","pad"}`, with the run id, the sequence number, the publish time in
+//!    microseconds since the Unix epoch and padding up to `--payload-bytes`.
 //! 3. Wait until every subscriber has every event, or `--drain` seconds after the last
 //!    publish, then stop the subscribers and report.
 //!
-//! Per subscriber the state is a parser, a bitset of M bits (which sequence numbers arrived:
+//! Subscribers are [`super::stream`]s: a plain socket with a small HTTP/1.1 reader, so that the
+//! generator costs the machine less than the hub it measures. Per subscriber the state is a
+//! parser, a bitset of M bits (which sequence numbers arrived:
 //! duplicates and losses are exact) and a few counters; latencies go into one shared
 //! [`Histogram`]. Events that are not this run's (another run id, not our JSON) are counted as
 //! foreign and otherwise ignored. A stream the hub ends is not reopened: it counts as ended
