@@ -125,6 +125,10 @@ struct State {
     count: u64,
     bytes: u64,
     topics: HashMap<Arc<str>, TopicStats>,
+    /// The highest `dropped_upto` of any topic. Below `first` (always so with hub-wide
+    /// retention only, which deletes a prefix of the log) no topic can raise a pattern's
+    /// floor, and `retained_from` skips looking through them.
+    max_dropped: u64,
 }
 
 enum Db {
@@ -461,6 +465,7 @@ fn load(db: &Db, path: &Path) -> Result<(LogId, State), OpenError> {
             .ok_or_else(|| corrupt(format!("bad stats for topic {:?}", name.value())))?;
         topics.insert(Arc::from(name.value()), stats);
     }
+    let max_dropped = topics.values().map(|s| s.dropped_upto).max().unwrap_or(0);
     Ok((
         LogId(log),
         State {
@@ -469,6 +474,7 @@ fn load(db: &Db, path: &Path) -> Result<(LogId, State), OpenError> {
             count,
             bytes,
             topics,
+            max_dropped,
         },
     ))
 }
@@ -806,15 +812,20 @@ impl Inner {
                 .keys()
                 .map(|topic| (topic.clone(), live.topics.get(topic).copied()))
                 .collect();
-            let totals = (live.first, live.count, live.bytes);
+            let totals = (live.first, live.count, live.bytes, live.max_dropped);
+            live.max_dropped = touched
+                .values()
+                .map(|s| s.dropped_upto)
+                .fold(live.max_dropped, u64::max);
             (live.first, live.count, live.bytes) = (first, count, bytes);
             live.topics.extend(touched);
             (totals, previous)
         };
         if let Err(error) = txn.commit() {
             let mut live = self.lock_state();
-            let ((first, count, bytes), topics) = previous;
-            (live.first, live.count, live.bytes) = (first, count, bytes);
+            let ((first, count, bytes, max_dropped), topics) = previous;
+            (live.first, live.count, live.bytes, live.max_dropped) =
+                (first, count, bytes, max_dropped);
             for (topic, stats) in topics {
                 match stats {
                     Some(stats) => live.topics.insert(topic, stats),
@@ -952,6 +963,11 @@ impl Store for DiskStore {
     fn retained_from(&self, selector: &Selector) -> u64 {
         let s = self.inner.lock_state();
         let mut from = s.first;
+        if s.max_dropped < from {
+            // No topic lost an event that the log still holds (the usual case: hub-wide
+            // retention only), so no per-topic floor is above the log's.
+            return from;
+        }
         for pattern in selector.patterns() {
             match pattern.as_topic() {
                 Some(topic) => {
