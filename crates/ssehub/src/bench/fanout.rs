@@ -383,11 +383,7 @@ fn micros(d: Duration) -> u64 {
 /// One event's data: `{"run":…,"seq":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
 /// enough for the fields.
 fn payload(run_id: &str, seq: u32, ts_us: u64, size: usize) -> String {
-    let mut body = format!(r#"{{"run":"{run_id}","seq":{seq},"ts_us":{ts_us},"pad":""#);
-    let pad = size.saturating_sub(body.len() + 2);
-    body.extend(std::iter::repeat_n('x', pad));
-    body.push_str("\"}");
-    body
+    super::payload(run_id, ("seq", seq), ts_us, size)
 }
 
 /// The fields of [`payload`] that subscribers read (`pad` is skipped).

@@ -181,3 +181,14 @@ async fn due(
     tokio::time::sleep_until(due).await;
     true
 }
+
+/// An event's data for the bench: `{"run":…,"<key>":…,"ts_us":…,"pad":"xx…"}`, `size` bytes
+/// when that is enough for the fields. `key` names what the scenario checks (an event's
+/// sequence number, a topic's index).
+fn payload(run_id: &str, (key, value): (&str, u32), ts_us: u64, size: usize) -> String {
+    let mut body = format!(r#"{{"run":"{run_id}","{key}":{value},"ts_us":{ts_us},"pad":""#);
+    let pad = size.saturating_sub(body.len() + 2);
+    body.extend(std::iter::repeat_n('x', pad));
+    body.push_str("\"}");
+    body
+}

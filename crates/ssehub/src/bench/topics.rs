@@ -526,11 +526,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One event's data: `{"run":…,"topic":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
 /// enough for the fields.
 fn payload(run_id: &str, topic: u32, ts_us: u64, size: usize) -> String {
-    let mut body = format!(r#"{{"run":"{run_id}","topic":{topic},"ts_us":{ts_us},"pad":""#);
-    let pad = size.saturating_sub(body.len() + 2);
-    body.extend(std::iter::repeat_n('x', pad));
-    body.push_str("\"}");
-    body
+    super::payload(run_id, ("topic", topic), ts_us, size)
 }
 
 /// The fields of [`payload`] that subscribers read (`pad` is skipped).
