@@ -116,6 +116,9 @@ impl KeySet {
             validation.required_spec_claims.clear();
             validation.validate_aud = false;
             validation.leeway = 0;
+            // A token is not valid before its `nbf` (RFC 7519 §4.1.5): one minted for later
+            // must not work now.
+            validation.validate_nbf = true;
             // `exp` is the first second the token is no longer valid (RFC 7519), and the
             // library compares whole seconds with `exp < now`: this makes it `exp <= now`.
             validation.reject_tokens_expiring_in_less_than = 1;
@@ -349,7 +352,11 @@ impl AuthConfig {
             },
             subscribe: selector(rights.subscribe.as_ref()),
             payload: rights.payload,
-            expires_at: claims.exp.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            // An `exp` past what the clock can represent (2^63 s and more) is the far future,
+            // not a panic: such a token simply does not expire.
+            expires_at: claims
+                .exp
+                .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))),
             from_cookie,
         };
         if role == Role::Publish && from_cookie {
@@ -358,7 +365,9 @@ impl AuthConfig {
         Ok(grant)
     }
 
-    /// CSRF: a cookie-authenticated POST must name an allowed origin.
+    /// CSRF: a cookie-authenticated POST must name an allowed origin, listed by name: `*`
+    /// (any origin for CORS) does not count, since it would let every site publish with the
+    /// user's cookie.
     fn check_origin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let origin = headers
             .get(axum::http::header::ORIGIN)
@@ -367,11 +376,11 @@ impl AuthConfig {
             .unwrap_or("");
         let allowed = !origin.is_empty()
             && self.allowed_origins.iter().any(|o| {
-                o == "*"
-                    || origin == o
+                o != "*"
+                    && (origin == o
                     || origin
                         .strip_prefix(o.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
+                        .is_some_and(|r| r.starts_with('/')))
             });
         if allowed {
             Ok(())

@@ -1,0 +1,154 @@
+//! Hostile clients, part "trust": who may publish, what a token is worth, and ids after a
+//! crash (issue 10, rows M2, M3, M4, L1, L2, L3). Every test attacks the real binary.
+//!
+//! - `token_before_its_nbf_is_refused` (L1), `token_with_an_exp_past_2_pow_63_gets_an_answer`
+//!   (L2), `cors_star_does_not_turn_off_the_cookie_origin_check` (L3).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::util::{TestHub, client};
+
+/// The HS256 secret of publisher tokens.
+const PUBLISHER_SECRET: &str = "hostile-publisher-secret-0123456789abcdef";
+/// The HS256 secret of subscriber tokens.
+const SUBSCRIBER_SECRET: &str = "hostile-subscriber-secret-0123456789abcdef";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An HS256 token over `claims`.
+fn sign(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A hub with both keys set (in memory).
+async fn keyed_hub(extra: &[&str]) -> TestHub {
+    let mut args = vec![
+        "--store",
+        "memory",
+        "--publisher-key",
+        PUBLISHER_SECRET,
+        "--subscriber-key",
+        SUBSCRIBER_SECRET,
+    ];
+    args.extend_from_slice(extra);
+    TestHub::start(&args).await
+}
+
+/// `POST /topics/{topic}` with `token` as a bearer token: the status and the body.
+async fn publish_with(hub: &TestHub, topic: &str, token: &str) -> (u16, String) {
+    let response = client()
+        .post(format!("{}/topics/{topic}", hub.url))
+        .bearer_auth(token)
+        .body("x")
+        .send()
+        .await
+        .expect("the hub answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The JSON error of a refusal: its `error` field.
+fn reason(body: &str) -> String {
+    serde_json::from_str::<Value>(body).unwrap_or_default()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// L1, L2, L3: what a token is worth.
+
+/// L1: a token whose `nbf` is tomorrow is not valid yet (RFC 7519 §4.1.5).
+#[tokio::test]
+async fn token_before_its_nbf_is_refused() {
+    let hub = keyed_hub(&[]).await;
+    let tomorrow = sign(
+        PUBLISHER_SECRET,
+        &json!({"mercure": {"publish": ["*"]}, "nbf": now() + 86_400}),
+    );
+    let (status, body) = publish_with(&hub, "nbf/a", &tomorrow).await;
+    assert_eq!((status, reason(&body).as_str()), (401, "unauthorized"));
+    let response = client()
+        .get(format!("{}/topics/nbf/a", hub.url))
+        .bearer_auth(sign(
+            SUBSCRIBER_SECRET,
+            &json!({"mercure": {"subscribe": ["*"]}, "nbf": now() + 86_400}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "subscribe");
+    // One valid since a minute ago still works.
+    let yesterday = sign(
+        PUBLISHER_SECRET,
+        &json!({"mercure": {"publish": ["*"]}, "nbf": now() - 60}),
+    );
+    assert_eq!(publish_with(&hub, "nbf/a", &yesterday).await.0, 200);
+}
+
+/// L2: an `exp` of 2^63 s or more is beyond what the clock holds: the hub treats it as the far
+/// future (the token is valid) instead of panicking and dropping the connection unanswered.
+#[tokio::test]
+async fn token_with_an_exp_past_2_pow_63_gets_an_answer() {
+    let hub = keyed_hub(&[]).await;
+    for exp in [1u64 << 63, u64::MAX] {
+        let token = sign(
+            PUBLISHER_SECRET,
+            &json!({"mercure": {"publish": ["*"]}, "exp": exp}),
+        );
+        let (status, body) = publish_with(&hub, "exp/huge", &token).await;
+        assert_eq!(status, 200, "exp {exp}: {body}");
+        let token = sign(
+            SUBSCRIBER_SECRET,
+            &json!({"mercure": {"subscribe": ["*"]}, "exp": exp}),
+        );
+        let response = client()
+            .get(format!("{}/topics/exp/huge", hub.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the hub answers");
+        assert_eq!(response.status(), 200, "subscribe with exp {exp}");
+    }
+    // And the hub is still there.
+    hub.subscribe("/topics/exp/huge", None).await;
+}
+
+/// L3: `--cors-origin '*'` lets any page read streams, but a publish authenticated by the
+/// user's cookie must still come from an origin listed by name.
+#[tokio::test]
+async fn cors_star_does_not_turn_off_the_cookie_origin_check() {
+    let hub = keyed_hub(&["--cors-origin", "*"]).await;
+    let token = sign(PUBLISHER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
+    let response = client()
+        .post(format!("{}/topics/csrf/star", hub.url))
+        .header("cookie", format!("mercureAuthorization={token}"))
+        .header("origin", "http://evil.example")
+        .body("csrf")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!((status, reason(&body).as_str()), (403, "forbidden"), "{body}");
+    assert_eq!(
+        hub.metric("ssehub_rejected_requests_total{reason=\"forbidden\"}")
+            .await,
+        1.0
+    );
+    // The same token as a bearer token still publishes (a browser needs CORS for that).
+    assert_eq!(publish_with(&hub, "csrf/star", &token).await.0, 200);
+}
