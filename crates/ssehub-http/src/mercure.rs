@@ -30,10 +30,9 @@ mod subscriptions;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ssehub_core::{NewEvent, Pattern, Resume, Selector, Topic};
@@ -99,13 +98,14 @@ async fn publish(
     State(m): State<Mercure>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let app = &m.app;
     let result = async {
         let query = Query::parse_any(raw.as_deref());
+        // Decided from the head alone: a refused publisher's body is never read.
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
-        let body = body.map_err(body_error)?;
+        let body = crate::publish::read_body(app, &headers, body, Reason::InvalidUtf8).await?;
         let event = update(&body)?;
         crate::publish::allowed(&grant, &event)?;
         let ids = crate::publish::publish(app, vec![event]).await?;
@@ -211,17 +211,6 @@ fn update(body: &[u8]) -> Result<NewEvent, ApiError> {
         event.retry_ms = Some(ms);
     }
     Ok(event)
-}
-
-fn body_error(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            Reason::BodyTooLarge,
-            "the body is larger than the hub accepts (see limits.max_body_bytes)",
-        )
-    } else {
-        ApiError::new(Reason::InvalidUtf8, rejection.body_text())
-    }
 }
 
 /// `GET /.well-known/mercure?topic=…`: the SSE stream.

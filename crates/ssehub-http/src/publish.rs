@@ -3,12 +3,17 @@
 //! Everything is checked before the hub sees it — body size, UTF-8, topic, event type, batch
 //! size, unknown fields — so a bad request is refused whole and nothing already stored is
 //! touched. The answer comes once the store has the events (as durably as it promises).
+//!
+//! Who may publish is decided from the request head alone — Host, Origin, proxies, the token —
+//! before a single byte of the body is read ([`read_body`] comes after those checks): a
+//! refused client cannot make the hub hold its body, and with `Expect: 100-continue` it is
+//! not even asked to send it.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, header};
+use futures_util::StreamExt as _;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use ssehub_core::{EventId, NewEvent, PublishError, Topic};
@@ -49,12 +54,12 @@ pub(crate) async fn one(
     Path(topic): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let result = async {
         let query = Query::parse(raw.as_deref(), &["event", "private", "authorization"])?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
-        let body = body.map_err(body_error)?;
+        let body = read_body(&app, &headers, body, Reason::InvalidJson).await?;
         let data = std::str::from_utf8(&body).map_err(|e| {
             ApiError::new(
                 Reason::InvalidUtf8,
@@ -80,12 +85,12 @@ pub(crate) async fn batch(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let result = async {
         let query = Query::parse(raw.as_deref(), &["authorization"])?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
-        let body = body.map_err(body_error)?;
+        let body = read_body(&app, &headers, body, Reason::InvalidJson).await?;
         let items: Vec<BatchItem> = serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
                 Reason::InvalidJson,
@@ -175,13 +180,52 @@ pub(crate) async fn publish(
     })
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// Reads a request body of at most `limits.max_body_bytes`. Called only once the request
+/// head has been accepted (see the module doc). A `Content-Length` over the limit is refused
+/// without reading anything; a body that grows past it is refused as soon as it does, without
+/// holding more. A body that cannot be read (the client went away mid-way) is refused with
+/// `broken`.
+pub(crate) async fn read_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    broken: Reason,
+) -> Result<Bytes, ApiError> {
+    let max = app.config.max_body_bytes;
+    let too_large = || {
         ApiError::new(
             Reason::BodyTooLarge,
             "the body is larger than the hub accepts (see limits.max_body_bytes)",
         )
-    } else {
-        ApiError::new(Reason::InvalidJson, rejection.body_text())
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
     }
+    let mut stream = body.into_data_stream();
+    let mut first: Option<Bytes> = None;
+    let mut collected: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(broken, format!("the body could not be read: {e}"))
+        })?;
+        let so_far = first.as_ref().map_or(collected.len(), Bytes::len);
+        if so_far + chunk.len() > max {
+            return Err(too_large());
+        }
+        // Most bodies arrive in one chunk: keep it as it is, without a copy.
+        match &first {
+            None if collected.is_empty() => first = Some(chunk),
+            _ => {
+                if let Some(held) = first.take() {
+                    collected.extend_from_slice(&held);
+                }
+                collected.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(collected)))
 }

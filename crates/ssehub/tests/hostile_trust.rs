@@ -1,6 +1,7 @@
 //! Hostile clients, part "trust": who may publish, what a token is worth, and ids after a
 //! crash (issue 10, rows M2, M3, M4, L1, L2, L3). Every test attacks the real binary.
 //!
+//! - `refused_publish_is_answered_before_its_body` (M2).
 //! - `token_before_its_nbf_is_refused` (L1), `token_with_an_exp_past_2_pow_63_gets_an_answer`
 //!   (L2), `cors_star_does_not_turn_off_the_cookie_origin_check` (L3).
 
@@ -8,6 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 
 use crate::util::{TestHub, client};
 
@@ -151,4 +155,99 @@ async fn cors_star_does_not_turn_off_the_cookie_origin_check() {
     );
     // The same token as a bearer token still publishes (a browser needs CORS for that).
     assert_eq!(publish_with(&hub, "csrf/star", &token).await.0, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// M2: the head decides, before the body.
+
+/// The hub's resident memory, in KiB (`VmRSS` of /proc/PID/status).
+fn rss_kib(hub: &TestHub) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", hub.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// `host:port` of a hub.
+fn authority(hub: &TestHub) -> String {
+    hub.url.trim_start_matches("http://").to_string()
+}
+
+/// Sends `head` (which announces a body) and `body_bytes` of that body, never the rest; returns
+/// the status line the hub answers with (`None`: no answer within 10 s).
+async fn post_without_the_body(addr: &str, head: &str, body_bytes: usize) -> Option<String> {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // Part of the body; the hub may stop reading at any moment, so this may not all go out.
+    let chunk = vec![b'x'; body_bytes];
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.write_all(&chunk)).await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    text.split("\r\n").next().filter(|l| !l.is_empty()).map(str::to_string)
+}
+
+/// M2: 100 clients without a token announce 1 MiB bodies on each publish route and send only
+/// part of them. Each is refused (401) from its head alone, before its body arrives, and the
+/// hub does not grow by the bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_publish_is_answered_before_its_body() {
+    let hub = keyed_hub(&[]).await;
+    let addr = authority(&hub);
+    let before = rss_kib(&hub);
+    let routes = [
+        ("/topics/m2/a", "text/plain"),
+        ("/publish", "application/json"),
+        ("/.well-known/mercure", "application/x-www-form-urlencoded"),
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..99 {
+        let (path, content_type) = routes[i % routes.len()];
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            1 << 20
+        );
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            (path, post_without_the_body(&addr, &head, 256 << 10).await)
+        }));
+    }
+    let mut during = 0;
+    for task in tasks {
+        let (path, status) = task.await.unwrap();
+        let status = status.unwrap_or_else(|| panic!("{path}: no answer before the body came"));
+        assert!(status.starts_with("HTTP/1.1 401"), "{path}: {status}");
+        during = during.max(rss_kib(&hub));
+    }
+    let growth = during.saturating_sub(before);
+    assert!(growth < 16 << 10, "the hub grew by {growth} KiB");
+    assert_eq!(
+        hub.metric("ssehub_rejected_requests_total{reason=\"unauthorized\"}")
+            .await,
+        99.0
+    );
+    // With `Expect: 100-continue`, a refused client is not even asked for its body.
+    let head = format!(
+        "POST /topics/m2/a HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+    );
+    let status = post_without_the_body(&addr, &head, 0).await;
+    assert!(
+        status.as_deref().is_some_and(|s| s.starts_with("HTTP/1.1 401")),
+        "{status:?}"
+    );
+    // A publisher with a token still publishes.
+    let token = sign(PUBLISHER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
+    assert_eq!(publish_with(&hub, "m2/a", &token).await.0, 200);
 }
