@@ -4,7 +4,7 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `meta` | name | `format` = `ssehub-store/1`; `log_id` (u32le); `last_seq`, `count`, `bytes` (u64le) |
+//! | `meta` | name | `format` = `ssehub-store/1`; `log_id` (u32le); `last_seq`, `count`, `bytes`, `unsynced` (u64le) |
 //! | `events` | seq (u64) | the [record](crate::record) of the event |
 //! | `by_topic` | (topic, seq) | record size (u64): the events of one topic, in order |
 //! | `topics` | topic | count, bytes, dropped_upto (3 × u64le) |
@@ -21,9 +21,24 @@
 //! [`FsyncPolicy::Always`]. The retention sweep deletes in small transactions of its own. Both
 //! hold `write_lock` for the transaction and the in-memory bookkeeping that follows it, so the
 //! counters never disagree with the file. Reads use redb's MVCC snapshots and never wait.
+//!
+//! # Ids are never given twice
+//!
+//! Under [`FsyncPolicy::Interval`] a batch is acknowledged (and its ids handed out) before it
+//! is durable: a crash of the process or of the machine takes back what was committed since the
+//! last fsync, and the sequence would then continue from the last durable event, giving the
+//! lost events' ids to new ones — a client holding such an id would silently skip events. So
+//! a run under `Interval` sets `meta.unsynced` (durably) when it opens the store and clears it
+//! when it closes cleanly; a start that finds it set knows acknowledged events may be gone and
+//! starts a **new log id**. Every id from before then is unknown to the hub: its holder gets
+//! the gap notice and the retained history, never a silent skip. The same happens when the
+//! store is reopened after an I/O error ([`Inner::reopen`]) and the file turns out to be
+//! behind what was acknowledged. Under [`FsyncPolicy::Always`] nothing acknowledged can be
+//! lost, and the log id only changes with a new data dir.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -150,7 +165,8 @@ impl Db {
 
 struct Inner {
     path: PathBuf,
-    log: LogId,
+    /// The log id; it changes only when acknowledged events were lost (see the module doc).
+    log: AtomicU32,
     options: DiskOptions,
     db: RwLock<Arc<Db>>,
     /// Held across each write transaction and the bookkeeping after it.
@@ -171,7 +187,7 @@ impl std::fmt::Debug for DiskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DiskStore")
             .field("path", &self.inner.path)
-            .field("log", &self.inner.log)
+            .field("log", &self.inner.log())
             .finish()
     }
 }
@@ -217,6 +233,7 @@ impl DiskStore {
             }
         }
         let db = open_db(&path)?;
+        prepare(&db, &path, options.fsync)?;
         let (log, state) = load(&db, &path)?;
         tracing::info!(
             path = %path.display(),
@@ -229,7 +246,7 @@ impl DiskStore {
         let store = DiskStore {
             inner: Arc::new(Inner {
                 path,
-                log,
+                log: AtomicU32::new(log.0),
                 options,
                 db: RwLock::new(Arc::new(db)),
                 write_lock: Mutex::new(()),
@@ -257,8 +274,9 @@ impl DiskStore {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.inner.flush();
+        let clean = self.inner.mark_synced();
         drop(self);
-        true
+        clean
     }
 
     /// The number of events retained.
@@ -386,6 +404,66 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     }
 }
 
+/// At startup: when the last run acknowledged events before fsyncing them and did not close
+/// cleanly (`meta.unsynced` set), some of them may be lost, so the log gets a new id (see the
+/// module doc). Then sets `unsynced` for this run's policy. Nothing to do on a read-only store
+/// (it gives no ids) or a fresh one (`load` initialises it).
+fn prepare(db: &Db, path: &Path, fsync: FsyncPolicy) -> Result<(), OpenError> {
+    let Db::ReadWrite(rw) = db else {
+        return Ok(());
+    };
+    let corrupt = |e: redb::Error| OpenError::Corrupt {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    };
+    let txn = rw.begin_write().map_err(|e| corrupt(e.into()))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| corrupt(e.into()))?;
+        let ours = meta
+            .get("format")
+            .map_err(|e| corrupt(e.into()))?
+            .is_some_and(|f| f.value() == FORMAT.as_bytes());
+        if ours {
+            if u64_at(&meta, "unsynced").map_err(corrupt)? == Some(1) {
+                let log = new_log_id(&meta).map_err(corrupt)?;
+                tracing::warn!(
+                    path = %path.display(),
+                    log = %log,
+                    "the last run acknowledged events before fsyncing them (fsync = \"interval\") and did not stop cleanly: \
+                     some may be lost, so the log starts a new id; clients resuming from an older id get the gap notice and the retained history"
+                );
+                meta.insert("log_id", &log.0.to_le_bytes()[..])
+                    .map_err(|e| corrupt(e.into()))?;
+            }
+            let unsynced = u64::from(matches!(fsync, FsyncPolicy::Interval(_)));
+            meta.insert("unsynced", &unsynced.to_le_bytes()[..])
+                .map_err(|e| corrupt(e.into()))?;
+        } else if matches!(fsync, FsyncPolicy::Interval(_))
+            && meta.is_empty().map_err(|e| corrupt(e.into()))?
+        {
+            // A fresh store: `load` writes the rest of `meta`.
+            meta.insert("unsynced", &1u64.to_le_bytes()[..])
+                .map_err(|e| corrupt(e.into()))?;
+        }
+    }
+    // Durable (the default): the mark must be on disk before any id is handed out.
+    txn.commit().map_err(|e| corrupt(e.into()))?;
+    Ok(())
+}
+
+/// A random log id other than the current one.
+fn new_log_id(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<LogId, redb::Error> {
+    let old = meta
+        .get("log_id")?
+        .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes));
+    loop {
+        let log = LogId::random();
+        if Some(log.0) != old {
+            return Ok(log);
+        }
+    }
+}
+
 /// Reads or initialises `meta` and the counters.
 fn load(db: &Db, path: &Path) -> Result<(LogId, State), OpenError> {
     let corrupt = |why: String| OpenError::Corrupt {
@@ -402,7 +480,12 @@ fn load(db: &Db, path: &Path) -> Result<(LogId, State), OpenError> {
         let fresh = {
             let mut meta = txn.open_table(META).map_err(|e| redb_err(e.into()))?;
             let events = txn.open_table(EVENTS).map_err(|e| redb_err(e.into()))?;
-            let empty = meta.is_empty().map_err(|e| redb_err(e.into()))?
+            // `prepare` may have set `unsynced` in a new file: no `log_id` yet is what fresh
+            // means.
+            let empty = meta
+                .get("log_id")
+                .map_err(|e| redb_err(e.into()))?
+                .is_none()
                 && events.is_empty().map_err(|e| redb_err(e.into()))?;
             if empty {
                 let log = LogId::random();
@@ -496,6 +579,36 @@ fn store_error(e: impl Into<redb::Error>) -> StoreError {
 }
 
 impl Inner {
+    fn log(&self) -> LogId {
+        LogId(self.log.load(Ordering::Acquire))
+    }
+
+    /// A clean close: everything is fsync'd, so the next start need not change the log id.
+    /// Returns whether it was recorded.
+    fn mark_synced(&self) -> bool {
+        if !matches!(self.options.fsync, FsyncPolicy::Interval(_))
+            || !matches!(&*self.db(), Db::ReadWrite(_))
+        {
+            return true;
+        }
+        let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self.begin_write().and_then(|txn| {
+            {
+                let mut meta = txn.open_table(META).map_err(store_error)?;
+                meta.insert("unsynced", &0u64.to_le_bytes()[..])
+                    .map_err(store_error)?;
+            }
+            txn.commit().map_err(store_error)
+        });
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "cannot record the clean close; the next start takes a new log id");
+                false
+            }
+        }
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -541,6 +654,14 @@ impl Inner {
 
     /// Closes and reopens the database file. Readers wait on the slot meanwhile; those already
     /// reading finish first (they hold the old handle for one short read).
+    ///
+    /// The file is what counts after an I/O error, not what this process believed: a commit
+    /// that reported a failure may have reached the disk, and appends acknowledged before
+    /// their fsync (under `Interval`) may not have. So the counters are read again from the
+    /// file (the next sequence number follows the last event the file holds, never one it
+    /// already has), the tail cache is emptied, and when the file is behind what was
+    /// acknowledged the log takes a new id, so that the lost events' ids are never given to
+    /// other events (see the module doc). Called with `write_lock` held.
     fn reopen(&self) -> Result<(), StoreError> {
         tracing::warn!(path = %self.path.display(), "reopening the store after an I/O error");
         let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
@@ -556,21 +677,46 @@ impl Inner {
         // Swap in a placeholder that holds no file lock, so the old handle closes first.
         let placeholder = Arc::new(Db::Closed);
         drop(std::mem::replace(&mut *slot, placeholder));
-        *slot = Arc::new(Db::ReadWrite(
-            Database::open(&self.path).map_err(store_error)?,
-        ));
+        let db = Database::open(&self.path).map_err(store_error)?;
+        let db = Db::ReadWrite(db);
+        let (_, reloaded) = load(&db, &self.path).map_err(|e| StoreError::Io(e.to_string()))?;
+        let acknowledged = self.lock_state().last;
+        if let Db::ReadWrite(rw) = &db
+            && reloaded.last < acknowledged
+        {
+            let txn = rw.begin_write().map_err(store_error)?;
+            let log = {
+                let mut meta = txn.open_table(META).map_err(store_error)?;
+                let log = new_log_id(&meta).map_err(store_error)?;
+                meta.insert("log_id", &log.0.to_le_bytes()[..])
+                    .map_err(store_error)?;
+                log
+            };
+            txn.commit().map_err(store_error)?;
+            tracing::warn!(
+                log = %log,
+                acknowledged,
+                on_disk = reloaded.last,
+                "acknowledged events were lost with the I/O error; the log starts a new id so that their ids are never given again"
+            );
+            self.log.store(log.0, Ordering::Release);
+        }
+        *self.lock_state() = reloaded;
+        self.lock_tail().clear();
+        *slot = Arc::new(db);
         Ok(())
     }
 
     fn append_blocking(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<StoredEvent>>, StoreError> {
         let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_ms();
+        // First: it may reopen the file, which reloads the counters read next.
+        let mut txn = self.begin_write()?;
         let (mut seq, mut count, mut bytes) = {
             let s = self.lock_state();
             (s.last, s.count, s.bytes)
         };
         let mut touched: HashMap<Arc<str>, TopicStats> = HashMap::new();
-        let mut txn = self.begin_write()?;
         let fsync_now = self.options.fsync == FsyncPolicy::Always;
         let durability = if fsync_now {
             Durability::Immediate
@@ -638,7 +784,7 @@ impl Inner {
         let stored: Vec<Arc<StoredEvent>> = events
             .into_iter()
             .zip(first_seq..)
-            .map(|(event, seq)| StoredEvent::new(self.log, seq, event))
+            .map(|(event, seq)| StoredEvent::new(self.log(), seq, event))
             .collect();
         let mut tail = self.lock_tail();
         tail.extend(stored.iter().cloned());
@@ -670,6 +816,11 @@ impl Inner {
         }
         let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
         let retention = &self.options.retention;
+        if !retention.hub.is_bounded() && retention.topics.is_empty() {
+            return Ok(0);
+        }
+        // First: it may reopen the file, which reloads the counters read next.
+        let txn = self.begin_write()?;
         let now = now_ms();
         let age =
             |rec: &[u8]| record::time_ms(rec).map(|t| Duration::from_millis(now.saturating_sub(t)));
@@ -694,10 +845,10 @@ impl Inner {
                 .collect()
         };
         if !retention.hub.is_bounded() && ruled.is_empty() {
+            txn.abort().map_err(store_error)?;
             return Ok(0);
         }
         let mut victims: Vec<u64> = Vec::new();
-        let txn = self.begin_write()?;
         {
             let events = txn.open_table(EVENTS).map_err(store_error)?;
             let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
@@ -855,7 +1006,7 @@ impl Inner {
         let events = txn.open_table(EVENTS).map_err(store_error)?;
         let decode = |seq: u64, rec: &[u8]| {
             record::decode(seq, rec)
-                .map(|(event, _)| StoredEvent::new(self.log, seq, event))
+                .map(|(event, _)| StoredEvent::new(self.log(), seq, event))
                 .map_err(|e| StoreError::Io(e.to_string()))
         };
         let exact: Option<Vec<_>> = selector.patterns().iter().map(|p| p.as_topic()).collect();
@@ -949,7 +1100,7 @@ impl Inner {
 
 impl Store for DiskStore {
     fn log_id(&self) -> LogId {
-        self.inner.log
+        self.inner.log()
     }
 
     fn bounds(&self) -> Bounds {
@@ -1018,5 +1169,100 @@ impl Store for DiskStore {
                 .await
                 .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The I/O-error path (L9 of issue 10): a real fsync error cannot be produced on demand,
+    //! so the test does what such an error leaves behind — the file under the open store is
+    //! not what the process believes it is — and then reopens the store the way
+    //! `begin_write` does after redb's `PreviousIo`.
+
+    use super::*;
+    use ssehub_core::Topic;
+
+    fn event(data: &str) -> NewEvent {
+        NewEvent::new(Topic::new("l9/topic").unwrap(), data)
+    }
+
+    fn open(dir: &Path) -> DiskStore {
+        DiskStore::open(dir, DiskOptions::default()).unwrap()
+    }
+
+    /// Appends `n` events; their ids.
+    fn append(store: &DiskStore, n: usize) -> Vec<(LogId, u64)> {
+        let events = (0..n).map(|i| event(&i.to_string())).collect();
+        store
+            .inner
+            .append_blocking(events)
+            .unwrap()
+            .iter()
+            .map(|e| (e.id.log, e.id.seq))
+            .collect()
+    }
+
+    /// Copies the store file of `dir` to `to`, after closing the store cleanly.
+    fn keep_copy(store: DiskStore, dir: &Path, to: &Path) {
+        assert!(store.close(Duration::from_secs(5)));
+        std::fs::copy(dir.join(FILE_NAME), to).unwrap();
+    }
+
+    /// The I/O error: the disk turns out to hold `file`; the store reopens it.
+    fn fail_and_reopen(store: &DiskStore, file: &Path) {
+        let staged = store.inner.path.with_extension("staged");
+        std::fs::copy(file, &staged).unwrap();
+        std::fs::rename(&staged, &store.inner.path).unwrap();
+        let _writer = store.inner.write_lock.lock().unwrap();
+        store.inner.reopen().unwrap();
+    }
+
+    /// Two copies of one log: after 3 events and after 5.
+    fn three_and_five(dir: &Path, copies: &Path) -> (PathBuf, PathBuf, LogId) {
+        let (three, five) = (copies.join("three"), copies.join("five"));
+        let store = open(dir);
+        let log = append(&store, 3)[0].0;
+        keep_copy(store, dir, &three);
+        let store = open(dir);
+        append(&store, 2);
+        keep_copy(store, dir, &five);
+        (three, five, log)
+    }
+
+    /// A commit reported failing, yet reached the disk: the file holds events 4 and 5 that the
+    /// process never counted. After the reopen the sequence goes on after them; it never gives
+    /// 4 again (which would also overwrite the stored event and corrupt the counters).
+    #[test]
+    fn reopen_after_an_io_error_continues_after_what_the_file_holds() {
+        let (dir, copies) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (three, five, log) = three_and_five(dir.path(), copies.path());
+        std::fs::copy(&three, dir.path().join(FILE_NAME)).unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.len(), 3);
+        fail_and_reopen(&store, &five);
+        assert_eq!(append(&store, 1), [(log, 6)], "the next id follows the file's last");
+        assert_eq!(store.len(), 6, "the counters are the file's");
+        assert_eq!(store.inner.lock_state().first, 1);
+    }
+
+    /// Events 4 and 5 were acknowledged (fsync = interval) but the disk lost them: the log
+    /// takes a new id, so ids `…-4` and `…-5` are never given to other events, and a client
+    /// holding one is told about the gap instead of silently skipping.
+    #[test]
+    fn reopen_after_losing_acknowledged_events_starts_a_new_log_id() {
+        let (dir, copies) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (three, five, log) = three_and_five(dir.path(), copies.path());
+        std::fs::copy(&five, dir.path().join(FILE_NAME)).unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.len(), 5);
+        fail_and_reopen(&store, &three);
+        let new_log = store.log_id();
+        assert_ne!(new_log, log, "a new log id");
+        assert_eq!(append(&store, 2), [(new_log, 4), (new_log, 5)]);
+        assert_eq!(store.len(), 5, "the counters are the file's");
+        assert!(store.inner.lock_tail().iter().all(|e| e.id.log == new_log));
+        // The new id is the store's for good.
+        keep_copy(store, dir.path(), &copies.path().join("after"));
+        assert_eq!(open(dir.path()).log_id(), new_log);
     }
 }
