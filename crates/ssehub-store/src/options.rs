@@ -11,10 +11,11 @@ pub enum FsyncPolicy {
     /// acknowledged event survives `kill -9` and power loss. Costs one fsync per batch;
     /// concurrent publishers share it.
     Always,
-    /// Appends are acknowledged once written to the OS, and fsync'd at most this long later.
-    /// Faster, but a crash of the machine (not of the process alone: the OS still holds the
-    /// pages) can lose up to this much acknowledged history, and ids after the last fsync are
-    /// then given again to new events; clients holding such an id get a gap notice.
+    /// Appends are acknowledged once committed in memory (redb's `Durability::None`), and
+    /// fsync'd at most this long later. Faster, but a crash of the process or of the machine
+    /// loses what was acknowledged since the last fsync. Those ids are never given again: the
+    /// next open after an unclean stop takes a new log id (see [`DiskStore`](crate::DiskStore)),
+    /// so clients holding an older id get a gap notice.
     Interval(Duration),
 }
 

@@ -71,8 +71,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_DATA_DIR", default_value = "./ssehub-data")]
     pub(crate) data_dir: std::path::PathBuf,
 
-    /// When publishes are fsync'd: `always` (before the 200; the default) or `interval`
-    /// (every storage.fsync_interval_ms). (config: storage.fsync)
+    /// When publishes are fsync'd: `always` (before the 200; the default: a crash of the
+    /// process or the machine loses nothing acknowledged) or `interval` (every
+    /// storage.fsync_interval_ms: a crash of the process or the machine loses what was
+    /// acknowledged since the last fsync; the next start takes a new log id, so clients
+    /// resuming get the gap notice, never a silent skip). (config: storage.fsync)
     #[arg(long, env = "SSEHUB_FSYNC", value_enum)]
     pub(crate) fsync: Option<crate::config::Fsync>,
 

@@ -176,9 +176,11 @@ pub(crate) enum Fsync {
     /// fsync before acknowledging each publish batch: an acknowledged event survives a crash
     /// of the process or the machine.
     Always,
-    /// fsync every `fsync_interval_ms`: faster, but a machine crash (power loss, kernel
-    /// panic) can lose up to that much acknowledged history. A crash of ssehub alone loses
-    /// nothing, since the OS still has the writes.
+    /// fsync every `fsync_interval_ms`: faster, but a crash of ssehub (SIGKILL, OOM kill,
+    /// abort) or of the machine loses the events acknowledged since the last fsync (up to
+    /// `fsync_interval_ms` of them). Their ids are never given again: the next start takes a
+    /// new log id, so every client resuming from an older id gets the gap notice and the
+    /// retained history. A clean stop (SIGTERM) loses nothing and keeps the log id.
     Interval,
 }
 

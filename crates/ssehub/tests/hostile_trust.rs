@@ -2,6 +2,7 @@
 //! crash (issue 10, rows M2, M3, M4, L1, L2, L3). Every test attacks the real binary.
 //!
 //! - `refused_publish_is_answered_before_its_body` (M2).
+//! - `interval_fsync_crash_never_gives_an_id_twice` (M4).
 //! - `token_before_its_nbf_is_refused` (L1), `token_with_an_exp_past_2_pow_63_gets_an_answer`
 //!   (L2), `cors_star_does_not_turn_off_the_cookie_origin_check` (L3).
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::util::{TestHub, client};
+use crate::util::{TestHub, client, data};
 
 /// The HS256 secret of publisher tokens.
 const PUBLISHER_SECRET: &str = "hostile-publisher-secret-0123456789abcdef";
@@ -250,4 +251,78 @@ async fn refused_publish_is_answered_before_its_body() {
     // A publisher with a token still publishes.
     let token = sign(PUBLISHER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
     assert_eq!(publish_with(&hub, "m2/a", &token).await.0, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// M4: ids after a crash under `fsync = "interval"`.
+
+/// Publishes `data` on `topic` in order; their ids.
+async fn publish_all(hub: &TestHub, topic: &str, data: &[String]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for d in data {
+        ids.push(hub.publish(topic, d).await);
+    }
+    ids
+}
+
+/// M4: with `fsync = "interval"` (and an interval longer than the test), acknowledged events
+/// are not yet durable when the process is killed with SIGKILL. After the restart no id is
+/// given to a different event, and a client resuming from any acknowledged id gets either
+/// exactly the events after it or the gap notice — never a silent skip. A clean stop (SIGTERM)
+/// keeps the log: resuming across it is exact.
+#[tokio::test]
+async fn interval_fsync_crash_never_gives_an_id_twice() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("ssehub.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nfsync = \"interval\"\nfsync_interval_ms = 600000\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let args = ["--config", config.as_str()];
+    let hub = TestHub::start(&args).await;
+    let dir = hub.data_dir.clone();
+    let before: Vec<String> = (0..5).map(|i| format!("a{i}")).collect();
+    let old_ids = publish_all(&hub, "m4", &before).await;
+    let mut hub = hub;
+    hub.kill().await;
+
+    let hub = TestHub::start_in(dir.clone(), "127.0.0.1:0", &args).await;
+    let after: Vec<String> = (0..3).map(|i| format!("b{i}")).collect();
+    let new_ids = publish_all(&hub, "m4", &after).await;
+    for id in &new_ids {
+        assert!(!old_ids.contains(id), "id {id} was given before the crash too");
+    }
+    for (i, id) in old_ids.iter().enumerate() {
+        let mut sub = hub.subscribe("/topics/m4", Some(id)).await;
+        let mut got = Vec::new();
+        while !got.iter().any(|e: &ssehub_wire::MessageEvent| e.data == "b2") {
+            got.extend(sub.take(1).await);
+        }
+        let exact: Vec<&str> = before[i + 1..]
+            .iter()
+            .chain(&after)
+            .map(String::as_str)
+            .collect();
+        assert!(
+            got[0].event_type == "ssehub-gap" || data(&got) == exact,
+            "resuming from {id} (acknowledged before the crash) got {:?}",
+            data(&got)
+        );
+    }
+
+    // A clean stop keeps the log: the ids from before it resume exactly.
+    let mut hub = hub;
+    hub.terminate();
+    hub.wait(Duration::from_secs(30)).await;
+    let hub = TestHub::start_in(dir, "127.0.0.1:0", &args).await;
+    let last = hub.publish("m4", "c0").await;
+    assert_eq!(
+        last.split('-').next(),
+        new_ids[0].split('-').next(),
+        "same log"
+    );
+    let mut sub = hub.subscribe("/topics/m4", Some(&new_ids[0])).await;
+    assert_eq!(data(&sub.take(3).await), ["b1", "b2", "c0"]);
 }
