@@ -13,6 +13,9 @@
 //!   events go only to subscribers whose `subscribe` selectors match one of their topics.
 //! - A subscription ends when its token's `exp` passes.
 //! - A POST authenticated by cookie must come from an allowed `Origin` (CSRF).
+//! - Before any token is looked at, a publish must not come from another site's page, and an
+//!   anonymous publish allowed only for local clients must not come through a proxy (see
+//!   `trust.rs`). All of this is decided from the request head, before its body is read.
 //!
 //! Tokens are never logged; errors say what is wrong without echoing them.
 
@@ -172,6 +175,12 @@ pub struct AuthConfig {
     pub cookie_name: String,
     /// Origins a cookie-authenticated POST may come from (CSRF); the CORS origins too.
     pub allowed_origins: Vec<String>,
+    /// Anonymous publishing is for local clients only (a loopback listener without
+    /// `--allow-anonymous-publish`): a request that came through a proxy is not local.
+    pub anonymous_publish_local_only: bool,
+    /// The reverse proxy whose header names the client (`--trusted-proxy`); `None`: any
+    /// proxy header makes a request non-local.
+    pub trusted_proxy: Option<crate::trust::ProxyHeader>,
 }
 
 impl Default for AuthConfig {
@@ -184,6 +193,8 @@ impl Default for AuthConfig {
             anonymous_subscribe: true,
             cookie_name: "mercureAuthorization".into(),
             allowed_origins: Vec::new(),
+            anonymous_publish_local_only: false,
+            trusted_proxy: None,
         }
     }
 }
@@ -318,10 +329,23 @@ impl AuthConfig {
             ..Grant::default()
         };
         let found = find_token(headers, query, &self.cookie_name)?;
+        if role == Role::Publish {
+            let token_in_request = keys.is_some() && found.as_ref().is_some_and(|(_, c)| !c);
+            crate::trust::check_publish_origin(headers, &self.allowed_origins, token_in_request)?;
+        }
         let (token, from_cookie) = match (found, keys) {
             (Some(found), Some(_)) => found,
             // Without keys for this role, tokens are meaningless: anonymous rules apply.
             (_, None) | (None, Some(_)) => {
+                if role == Role::Publish
+                    && anonymous
+                    && self.anonymous_publish_local_only
+                    && !crate::trust::is_local(headers, self.trusted_proxy)
+                {
+                    return Err(unauthorized(
+                        "anonymous publishing is for local clients only, and this request came through a proxy;                          send a token (or configure --trusted-proxy)",
+                    ));
+                }
                 return if anonymous {
                     Ok(match role {
                         Role::Publish => anonymous_grant,
@@ -378,9 +402,9 @@ impl AuthConfig {
             && self.allowed_origins.iter().any(|o| {
                 o != "*"
                     && (origin == o
-                    || origin
-                        .strip_prefix(o.as_str())
-                        .is_some_and(|r| r.starts_with('/')))
+                        || origin
+                            .strip_prefix(o.as_str())
+                            .is_some_and(|r| r.starts_with('/')))
             });
         if allowed {
             Ok(())

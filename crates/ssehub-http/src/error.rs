@@ -37,6 +37,10 @@ pub enum Reason {
     Unauthorized,
     /// The token does not allow this (403).
     Forbidden,
+    /// A publish from a page of another origin or site (403): see `trust.rs`.
+    OriginNotAllowed,
+    /// The `Host` is not one of the hub's names (421): DNS rebinding, see `trust.rs`.
+    HostNotAllowed,
 }
 
 impl Reason {
@@ -57,13 +61,17 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::Unauthorized => "unauthorized",
             Reason::Forbidden => "forbidden",
+            Reason::OriginNotAllowed => "origin_not_allowed",
+            Reason::HostNotAllowed => "host_not_allowed",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 16] = [
         Reason::Unauthorized,
         Reason::Forbidden,
+        Reason::OriginNotAllowed,
+        Reason::HostNotAllowed,
         Reason::BodyTooLarge,
         Reason::InvalidTopic,
         Reason::InvalidEvent,
@@ -83,7 +91,8 @@ impl Reason {
             Reason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
-            Reason::Forbidden => StatusCode::FORBIDDEN,
+            Reason::Forbidden | Reason::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Reason::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
             Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

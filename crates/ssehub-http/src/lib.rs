@@ -19,6 +19,7 @@
 //! - `publish.rs` — publish endpoints and input validation.
 //! - `mercure.rs` — the Mercure protocol at `/.well-known/mercure`, and the discovery `Link`.
 //! - `auth.rs` — [`AuthConfig`]: JWT rights (Mercure claims), token sources, CSRF.
+//! - `trust.rs` — where a request comes from: allowed `Host`s, a publish's `Origin`, proxies.
 //! - `error.rs` — [`ApiError`] and [`Reason`]: JSON errors and their metric labels.
 //! - `metrics.rs` — [`Metrics`]: the Prometheus registry and `/metrics`.
 //! - `query.rs` — query strings with repeated parameters.
@@ -30,6 +31,7 @@ mod metrics;
 mod publish;
 mod query;
 mod subscribe;
+mod trust;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, Reason};
 pub use metrics::{AcceptError, AcceptErrors, Metrics};
+pub use trust::{AllowedHosts, ProxyHeader};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +69,9 @@ pub struct HttpConfig {
     /// Mercure's active subscriptions: private updates when a Mercure subscription starts and
     /// ends, and the `/.well-known/mercure/subscriptions` API (the `[mercure]` section).
     pub mercure_subscriptions: bool,
+    /// The `Host` names the hub answers to (421 `host_not_allowed` otherwise): against DNS
+    /// rebinding. The binary's default follows the listen address.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl Default for HttpConfig {
@@ -79,6 +85,7 @@ impl Default for HttpConfig {
             retry_jitter_ms: 1000,
             cors_origins: Vec::new(),
             mercure_subscriptions: true,
+            allowed_hosts: AllowedHosts::Any,
         }
     }
 }
@@ -140,6 +147,10 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .merge(mercure::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trust::check_host,
+        ))
         .with_state(state);
     if let Some(cors) = cors {
         router = router.layer(cors);

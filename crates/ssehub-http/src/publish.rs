@@ -13,8 +13,8 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
-use futures_util::StreamExt as _;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use ssehub_core::{EventId, NewEvent, PublishError, Topic};
 
@@ -209,9 +209,8 @@ pub(crate) async fn read_body(
     let mut first: Option<Bytes> = None;
     let mut collected: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(broken, format!("the body could not be read: {e}"))
-        })?;
+        let chunk =
+            chunk.map_err(|e| ApiError::new(broken, format!("the body could not be read: {e}")))?;
         let so_far = first.as_ref().map_or(collected.len(), Bytes::len);
         if so_far + chunk.len() > max {
             return Err(too_large());

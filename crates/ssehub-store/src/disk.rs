@@ -452,7 +452,9 @@ fn prepare(db: &Db, path: &Path, fsync: FsyncPolicy) -> Result<(), OpenError> {
 }
 
 /// A random log id other than the current one.
-fn new_log_id(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<LogId, redb::Error> {
+fn new_log_id(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<LogId, redb::Error> {
     let old = meta
         .get("log_id")?
         .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes));
@@ -1240,7 +1242,11 @@ mod tests {
         let store = open(dir.path());
         assert_eq!(store.len(), 3);
         fail_and_reopen(&store, &five);
-        assert_eq!(append(&store, 1), [(log, 6)], "the next id follows the file's last");
+        assert_eq!(
+            append(&store, 1),
+            [(log, 6)],
+            "the next id follows the file's last"
+        );
         assert_eq!(store.len(), 6, "the counters are the file's");
         assert_eq!(store.inner.lock_state().first, 1);
     }

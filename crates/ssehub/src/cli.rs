@@ -115,6 +115,22 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) cors_origins: Vec<String>,
 
+    /// A Host name the hub answers to: `name`, `name:port` or `*` (repeat, or comma-separate
+    /// in the variable). Default: loopback names on a loopback listener, any otherwise.
+    /// (config: http.allowed_hosts)
+    #[arg(
+        long = "allowed-host",
+        env = "SSEHUB_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_hosts: Vec<String>,
+
+    /// The reverse proxy in front of the hub: the header it sets to the client's address.
+    /// Without it, a request carrying Forwarded, X-Forwarded-For or Via may not publish
+    /// anonymously. (config: http.trusted_proxy)
+    #[arg(long, env = "SSEHUB_TRUSTED_PROXY", value_enum)]
+    pub(crate) trusted_proxy: Option<crate::config::TrustedProxy>,
+
     /// The largest request body, in bytes. (config: limits.max_body_bytes)
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES")]
     pub(crate) max_body_bytes: Option<usize>,

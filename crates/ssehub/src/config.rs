@@ -32,6 +32,35 @@ pub(crate) struct Config {
     pub(crate) auth: Auth,
     /// The Mercure protocol at `/.well-known/mercure`.
     pub(crate) mercure: Mercure,
+    /// Which requests the hub believes: the `Host` names it answers to, a reverse proxy.
+    pub(crate) http: Http,
+}
+
+/// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Http {
+    /// The `Host` names the hub answers to (`name` for any port, `name:port`, or `*` for
+    /// any); others get 421, against DNS rebinding. Empty: loopback names (`localhost`,
+    /// `127.0.0.1`, `[::1]`) on a loopback listener, any name otherwise.
+    pub(crate) allowed_hosts: Vec<String>,
+    /// The reverse proxy in front of the hub, and so the header that names the client:
+    /// `none` (the default: a request carrying `Forwarded`, `X-Forwarded-For` or `Via` is
+    /// never local, so it may not publish anonymously), `forwarded` or `x-forwarded-for`.
+    pub(crate) trusted_proxy: TrustedProxy,
+}
+
+/// `[http] trusted_proxy`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum TrustedProxy {
+    /// No proxy is trusted.
+    #[default]
+    None,
+    /// The proxy sets `Forwarded: for=…` (RFC 7239).
+    Forwarded,
+    /// The proxy sets `X-Forwarded-For`.
+    XForwardedFor,
 }
 
 /// `[mercure]`
@@ -432,6 +461,9 @@ impl Config {
             &a.subscriber_algorithm,
         )?;
         let anonymous_publish = publisher.is_none();
+        // Allowed only because the listener is loopback: only for clients on this machine.
+        let anonymous_publish_local_only =
+            anonymous_publish && listen.ip().is_loopback() && !a.allow_anonymous_publish;
         if anonymous_publish && !listen.ip().is_loopback() && !a.allow_anonymous_publish {
             bail!(
                 "refusing to listen on {listen} without a publisher key: anyone who can reach it could publish. \
@@ -446,6 +478,12 @@ impl Config {
             anonymous_subscribe: a.anonymous_subscribe,
             cookie_name: a.cookie_name.clone(),
             allowed_origins: self.cors.origins.clone(),
+            anonymous_publish_local_only,
+            trusted_proxy: match self.http.trusted_proxy {
+                TrustedProxy::None => None,
+                TrustedProxy::Forwarded => Some(ssehub_http::ProxyHeader::Forwarded),
+                TrustedProxy::XForwardedFor => Some(ssehub_http::ProxyHeader::XForwardedFor),
+            },
         })
     }
 
@@ -455,6 +493,17 @@ impl Config {
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
             ..HubConfig::default()
+        }
+    }
+
+    /// The `Host` names a hub listening on `listen` answers to.
+    pub(crate) fn allowed_hosts(&self, listen: std::net::SocketAddr) -> ssehub_http::AllowedHosts {
+        if !self.http.allowed_hosts.is_empty() {
+            ssehub_http::AllowedHosts::List(self.http.allowed_hosts.clone())
+        } else if listen.ip().is_loopback() {
+            ssehub_http::AllowedHosts::Loopback
+        } else {
+            ssehub_http::AllowedHosts::Any
         }
     }
 
@@ -468,6 +517,8 @@ impl Config {
             retry_jitter_ms: self.sse.retry_jitter_ms,
             cors_origins: self.cors.origins.clone(),
             mercure_subscriptions: self.mercure.subscriptions,
+            // Set by `serve` from the listen address (`allowed_hosts`).
+            allowed_hosts: ssehub_http::AllowedHosts::Any,
         }
     }
 

@@ -101,6 +101,12 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if !args.cors_origins.is_empty() {
         config.cors.origins.clone_from(&args.cors_origins);
     }
+    if !args.allowed_hosts.is_empty() {
+        config.http.allowed_hosts.clone_from(&args.allowed_hosts);
+    }
+    if let Some(proxy) = args.trusted_proxy {
+        config.http.trusted_proxy = proxy;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -135,7 +141,9 @@ async fn serve(
         }
     };
     let hub = Hub::new(store, config.hub());
-    let state = AppState::new(hub.clone(), config.http()).with_auth(auth);
+    let mut http = config.http();
+    http.allowed_hosts = config.allowed_hosts(args.listen);
+    let state = AppState::new(hub.clone(), http).with_auth(auth);
     let listener = HubListener::new(listener, state.metrics.accept_errors());
     let app = router(state).map_err(anyhow::Error::msg)?;
 

@@ -981,11 +981,12 @@ async fn cookie_publish_needs_an_allowed_origin() {
         (How::Cookie, Some("http://app.example.evil.example"), 403),
         (How::Cookie, Some("null"), 403),
         (How::Cookie, Some(ORIGIN), 200),
-        // Not a cookie: no Origin needed.
+        // Not a cookie: no Origin needed; but a page of another origin may not publish
+        // (issue 10, M3), whatever its credentials.
         (How::Bearer, None, 200),
-        (How::Bearer, Some("http://evil.example"), 200),
+        (How::Bearer, Some("http://evil.example"), 403),
         (How::Query, None, 200),
-        (How::Query, Some("http://evil.example"), 200),
+        (How::Query, Some("http://evil.example"), 403),
     ];
     let mut report = String::from("\ncookie-authenticated POST and Origin:\n");
     for (how, origin, want) in cases {

@@ -30,9 +30,9 @@ async fn pipelined_requests_are_all_answered_in_order() {
     let hub = TestHub::start(&["--store", "memory"]).await;
     let mut conn = RawConn::connect(&hub.url).await;
     conn.send(
-        b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n\
-          GET /nowhere HTTP/1.1\r\nHost: hub\r\n\r\n\
-          POST /topics/conn/p HTTP/1.1\r\nHost: hub\r\nContent-Length: 1\r\n\r\ny",
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          POST /topics/conn/p HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n\r\ny",
     )
     .await;
     assert_eq!(conn.response(WAIT).await.status, 200);
@@ -140,7 +140,7 @@ async fn a_client_that_goes_away_releases_its_stream() {
 async fn connection_close_is_honoured() {
     let hub = TestHub::start(&["--store", "memory"]).await;
     let mut conn = RawConn::connect(&hub.url).await;
-    conn.send(b"GET /healthz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+    conn.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await;
     let response = conn.response(WAIT).await;
     assert_eq!(response.status, 200);

@@ -2,6 +2,8 @@
 //! crash (issue 10, rows M2, M3, M4, L1, L2, L3). Every test attacks the real binary.
 //!
 //! - `refused_publish_is_answered_before_its_body` (M2).
+//! - `cross_site_pages_cannot_publish`, `dns_rebinding_is_refused_by_host`,
+//!   `proxied_requests_are_not_local` (M3).
 //! - `interval_fsync_crash_never_gives_an_id_twice` (M4).
 //! - `token_before_its_nbf_is_refused` (L1), `token_with_an_exp_past_2_pow_63_gets_an_answer`
 //!   (L2), `cors_star_does_not_turn_off_the_cookie_origin_check` (L3).
@@ -148,10 +150,17 @@ async fn cors_star_does_not_turn_off_the_cookie_origin_check() {
         .unwrap();
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
-    assert_eq!((status, reason(&body).as_str()), (403, "forbidden"), "{body}");
+    // Refused by the cookie (CSRF) check, or already by the cross-site publish check.
+    let why = reason(&body);
+    assert!(
+        status == 403 && (why == "forbidden" || why == "origin_not_allowed"),
+        "{status} {body}"
+    );
     assert_eq!(
-        hub.metric("ssehub_rejected_requests_total{reason=\"forbidden\"}")
-            .await,
+        hub.metric(&format!(
+            "ssehub_rejected_requests_total{{reason=\"{why}\"}}"
+        ))
+        .await,
         1.0
     );
     // The same token as a bearer token still publishes (a browser needs CORS for that).
@@ -197,7 +206,10 @@ async fn post_without_the_body(addr: &str, head: &str, body_bytes: usize) -> Opt
     .await;
     read.ok()?;
     let text = String::from_utf8_lossy(&answer);
-    text.split("\r\n").next().filter(|l| !l.is_empty()).map(str::to_string)
+    text.split("\r\n")
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 /// M2: 100 clients without a token announce 1 MiB bodies on each publish route and send only
@@ -245,7 +257,9 @@ async fn refused_publish_is_answered_before_its_body() {
     );
     let status = post_without_the_body(&addr, &head, 0).await;
     assert!(
-        status.as_deref().is_some_and(|s| s.starts_with("HTTP/1.1 401")),
+        status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("HTTP/1.1 401")),
         "{status:?}"
     );
     // A publisher with a token still publishes.
@@ -292,12 +306,18 @@ async fn interval_fsync_crash_never_gives_an_id_twice() {
     let after: Vec<String> = (0..3).map(|i| format!("b{i}")).collect();
     let new_ids = publish_all(&hub, "m4", &after).await;
     for id in &new_ids {
-        assert!(!old_ids.contains(id), "id {id} was given before the crash too");
+        assert!(
+            !old_ids.contains(id),
+            "id {id} was given before the crash too"
+        );
     }
     for (i, id) in old_ids.iter().enumerate() {
         let mut sub = hub.subscribe("/topics/m4", Some(id)).await;
         let mut got = Vec::new();
-        while !got.iter().any(|e: &ssehub_wire::MessageEvent| e.data == "b2") {
+        while !got
+            .iter()
+            .any(|e: &ssehub_wire::MessageEvent| e.data == "b2")
+        {
             got.extend(sub.take(1).await);
         }
         let exact: Vec<&str> = before[i + 1..]
@@ -325,4 +345,239 @@ async fn interval_fsync_crash_never_gives_an_id_twice() {
     );
     let mut sub = hub.subscribe("/topics/m4", Some(&new_ids[0])).await;
     assert_eq!(data(&sub.take(3).await), ["b1", "b2", "c0"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// M3: anonymous publishing on loopback is for local users only.
+
+/// A `POST` of `body` to `path` with extra `headers`: the status and the JSON `error`.
+async fn post(hub: &TestHub, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut request = client()
+        .post(format!("{}{path}", hub.url))
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the hub answers");
+    let status = response.status().as_u16();
+    (status, reason(&response.text().await.unwrap_or_default()))
+}
+
+/// A request to try: path, headers, body, and the status it must get.
+type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, u16);
+
+/// M3 (a): a page on another site makes the browser POST to a developer's local hub
+/// (`text/plain` or a form: no preflight). Refused with 403 unless its origin is the hub's
+/// own or listed by name in `--cors-origin` (`*` does not count for anonymous publishes).
+#[tokio::test]
+async fn cross_site_pages_cannot_publish() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    let own = hub.url.clone();
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let refused = ("origin_not_allowed".to_string(), 403);
+    let cases: Vec<Attempt<'_>> = vec![
+        (
+            "/topics/m3/a",
+            vec![("origin", "http://evil.example")],
+            "x",
+            403,
+        ),
+        ("/topics/m3/a", vec![("origin", "null")], "x", 403),
+        (
+            "/topics/m3/a",
+            vec![("sec-fetch-site", "cross-site")],
+            "x",
+            403,
+        ),
+        (
+            "/topics/m3/a",
+            vec![
+                ("origin", "http://evil.example"),
+                ("content-type", "text/plain"),
+            ],
+            "x",
+            403,
+        ),
+        (
+            "/publish",
+            vec![
+                ("origin", "http://evil.example"),
+                ("content-type", "text/plain"),
+            ],
+            r#"[{"topic":"m3/a","data":"x"}]"#,
+            403,
+        ),
+        (
+            "/.well-known/mercure",
+            vec![("origin", "http://evil.example"), form[0]],
+            "topic=m3%2Fa&data=x",
+            403,
+        ),
+        // Not a browser, or the hub's own origin: published.
+        ("/topics/m3/a", vec![], "x", 200),
+        ("/topics/m3/a", vec![("origin", own.as_str())], "x", 200),
+        (
+            "/topics/m3/a",
+            vec![("sec-fetch-site", "same-origin")],
+            "x",
+            200,
+        ),
+    ];
+    let mut expected_refusals = 0.0;
+    for (path, headers, body, want) in &cases {
+        let (status, why) = post(&hub, path, headers, body).await;
+        assert_eq!(status, *want, "{path} {headers:?}: {why}");
+        if *want == 403 {
+            assert_eq!((why, 403), refused, "{path} {headers:?}");
+            expected_refusals += 1.0;
+        }
+    }
+    assert_eq!(
+        hub.metric("ssehub_rejected_requests_total{reason=\"origin_not_allowed\"}")
+            .await,
+        expected_refusals
+    );
+
+    // An origin listed by name may publish; `*` lets pages read streams, not publish
+    // anonymously.
+    let hub = TestHub::start(&["--store", "memory", "--cors-origin", "http://app.example"]).await;
+    let app = [
+        ("origin", "http://app.example"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    assert_eq!(post(&hub, "/topics/m3/a", &app, "x").await.0, 200);
+    assert_eq!(
+        post(
+            &hub,
+            "/topics/m3/a",
+            &[("origin", "http://evil.example")],
+            "x"
+        )
+        .await
+        .0,
+        403
+    );
+    let hub = TestHub::start(&["--store", "memory", "--cors-origin", "*"]).await;
+    assert_eq!(
+        post(
+            &hub,
+            "/topics/m3/a",
+            &[("origin", "http://evil.example")],
+            "x"
+        )
+        .await,
+        (403, "origin_not_allowed".to_string())
+    );
+}
+
+/// M3 (b): DNS rebinding — `evil.example` resolves to 127.0.0.1, so its page is same-origin
+/// with itself, but its requests say `Host: evil.example`. A loopback hub answers only to
+/// loopback names (421 `host_not_allowed`, on every route); `--allowed-host` sets the names.
+#[tokio::test]
+async fn dns_rebinding_is_refused_by_host() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    let port = hub.url.rsplit(':').next().unwrap().to_string();
+    let evil = format!("evil.example:{port}");
+    let rebound = [("host", evil.as_str()), ("origin", "http://evil.example")];
+    let (status, why) = post(&hub, "/topics/m3/b", &rebound, "x").await;
+    assert_eq!((status, why.as_str()), (421, "host_not_allowed"));
+    let response = client()
+        .get(format!("{}/topics/m3/b", hub.url))
+        .header("host", evil.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 421, "subscribing too");
+    for name in ["localhost", "127.0.0.1", "[::1]"] {
+        let host = format!("{name}:{port}");
+        assert_eq!(
+            post(&hub, "/topics/m3/b", &[("host", host.as_str())], "x")
+                .await
+                .0,
+            200,
+            "{host}"
+        );
+    }
+    assert_eq!(
+        hub.metric("ssehub_rejected_requests_total{reason=\"host_not_allowed\"}")
+            .await,
+        2.0
+    );
+
+    // A configured list replaces the default; `*` allows any name.
+    let hub = TestHub::start(&["--store", "memory", "--allowed-host", "hub.example"]).await;
+    assert_eq!(
+        post(&hub, "/topics/m3/b", &[("host", "hub.example")], "x")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&hub, "/topics/m3/b", &[("host", "localhost")], "x")
+            .await
+            .0,
+        421
+    );
+    let hub = TestHub::start(&["--store", "memory", "--allowed-host", "*"]).await;
+    assert_eq!(post(&hub, "/topics/m3/b", &rebound[..1], "x").await.0, 200);
+}
+
+/// M3 (c): behind a reverse proxy on the same machine every request comes from loopback.
+/// Without `--trusted-proxy`, a request carrying `Forwarded`, `X-Forwarded-For` or `Via`
+/// may not publish anonymously (401), and the hub warns once; with it, the address the proxy
+/// recorded (the header's last entry) decides.
+#[tokio::test]
+async fn proxied_requests_are_not_local() {
+    let mut hub = TestHub::start_capturing(&["--store", "memory"]).await;
+    for header in [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9;proto=https"),
+        ("via", "1.1 nginx"),
+        // Even one that claims a local client: no proxy is trusted to say so.
+        ("x-forwarded-for", "127.0.0.1"),
+    ] {
+        assert_eq!(
+            post(&hub, "/topics/m3/c", &[header], "x").await,
+            (401, "unauthorized".to_string()),
+            "{header:?}"
+        );
+    }
+    assert_eq!(post(&hub, "/topics/m3/c", &[], "x").await.0, 200, "direct");
+    let stderr = hub.finish_capturing().await;
+    assert_eq!(
+        stderr.matches("a request came through a proxy").count(),
+        1,
+        "one warning: {stderr}"
+    );
+
+    let hub = TestHub::start(&["--store", "memory", "--trusted-proxy", "x-forwarded-for"]).await;
+    for (xff, want) in [
+        ("203.0.113.9", 401),
+        ("127.0.0.1", 200),
+        ("203.0.113.9, 127.0.0.1", 200),
+        // The client's own claim comes first; the proxy appends the real address.
+        ("127.0.0.1, 203.0.113.9", 401),
+    ] {
+        let got = post(&hub, "/topics/m3/c", &[("x-forwarded-for", xff)], "x")
+            .await
+            .0;
+        assert_eq!(got, want, "X-Forwarded-For: {xff}");
+    }
+    let hub = TestHub::start(&["--store", "memory", "--trusted-proxy", "forwarded"]).await;
+    for (fwd, want) in [("for=203.0.113.9", 401), ("for=\"[::1]:4711\"", 200)] {
+        let got = post(&hub, "/topics/m3/c", &[("forwarded", fwd)], "x")
+            .await
+            .0;
+        assert_eq!(got, want, "Forwarded: {fwd}");
+    }
+
+    // A token works through any proxy.
+    let hub = keyed_hub(&[]).await;
+    let token = sign(PUBLISHER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("authorization", bearer.as_str()),
+    ];
+    assert_eq!(post(&hub, "/topics/m3/c", &headers, "x").await.0, 200);
 }

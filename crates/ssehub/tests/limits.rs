@@ -122,8 +122,9 @@ fn accept_errors(metrics: &str) -> f64 {
 /// within `wait` (it did not accept the connection).
 async fn subscribe(url: &str, topic: &str, wait: Duration) -> Option<RawConn> {
     let mut conn = RawConn::connect(url).await;
-    let request =
-        format!("GET /topics/{topic} HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n\r\n");
+    let request = format!(
+        "GET /topics/{topic} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+    );
     conn.send(request.as_bytes()).await;
     let (status, _) = conn.head(wait).await?;
     assert_eq!(status, 200, "{}", conn.received());
@@ -148,7 +149,7 @@ async fn the_hub_keeps_serving_at_its_descriptor_limit() {
     let mut waiting = None;
     for _ in 0..FD_LIMIT * 2 {
         let mut conn = RawConn::connect(&hub.url).await;
-        conn.send(b"GET /topics/limits/filler HTTP/1.1\r\nHost: hub\r\n\r\n")
+        conn.send(b"GET /topics/limits/filler HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await;
         if conn.head(Duration::from_secs(2)).await.is_some() {
             held.push(conn);

@@ -55,7 +55,7 @@ impl RawConn {
     /// Sends one request with a body (or none) and reads its response (at most 10 s).
     pub(crate) async fn request(&mut self, method: &str, path: &str, body: &str) -> RawResponse {
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: hub\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         self.send(request.as_bytes()).await;
@@ -68,7 +68,7 @@ impl RawConn {
         path: &str,
         extra: &str,
     ) -> (u16, Vec<(String, String)>) {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: hub\r\n{extra}\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n");
         self.send(request.as_bytes()).await;
         self.head(Duration::from_secs(10))
             .await
