@@ -343,7 +343,8 @@ impl AuthConfig {
                     && !crate::trust::is_local(headers, self.trusted_proxy)
                 {
                     return Err(unauthorized(
-                        "anonymous publishing is for local clients only, and this request came through a proxy;                          send a token (or configure --trusted-proxy)",
+                        "anonymous publishing is for local clients only, and this request came through a proxy; \
+                         send a token (or configure --trusted-proxy)",
                     ));
                 }
                 return if anonymous {

@@ -59,6 +59,8 @@ pub(crate) async fn one(
     let result = async {
         let query = Query::parse(raw.as_deref(), &["event", "private", "authorization"])?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
+        // The topic is in the head too: a token that does not cover it is refused unread.
+        allowed(&grant, &new_event(&topic, "", query.get("event"))?)?;
         let body = read_body(&app, &headers, body, Reason::InvalidJson).await?;
         let data = std::str::from_utf8(&body).map_err(|e| {
             ApiError::new(

@@ -262,6 +262,22 @@ async fn refused_publish_is_answered_before_its_body() {
             .is_some_and(|s| s.starts_with("HTTP/1.1 401")),
         "{status:?}"
     );
+    // A token that does not cover the topic: refused from the head too.
+    let narrow = sign(
+        PUBLISHER_SECRET,
+        &json!({"mercure": {"publish": ["m2/mine"]}}),
+    );
+    let head = format!(
+        "POST /topics/m2/other HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {narrow}\r\nContent-Length: {}\r\n\r\n",
+        1 << 20
+    );
+    let status = post_without_the_body(&addr, &head, 1024).await;
+    assert!(
+        status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("HTTP/1.1 403")),
+        "{status:?}"
+    );
     // A publisher with a token still publishes.
     let token = sign(PUBLISHER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
     assert_eq!(publish_with(&hub, "m2/a", &token).await.0, 200);
