@@ -37,6 +37,12 @@ pub enum Reason {
     Unauthorized,
     /// The token does not allow this (403).
     Forbidden,
+    /// The request body did not arrive within `limits.body_read_timeout_ms` (408; the
+    /// connection is closed). Answered by the connection layer (`ssehub-server`).
+    RequestTimeout,
+    /// The request head is larger than `limits.max_head_bytes` or has more than
+    /// `limits.max_headers` fields (431, written by hyper; counted by the connection layer).
+    HeadTooLarge,
 }
 
 impl Reason {
@@ -57,11 +63,13 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::Unauthorized => "unauthorized",
             Reason::Forbidden => "forbidden",
+            Reason::RequestTimeout => "request_timeout",
+            Reason::HeadTooLarge => "head_too_large",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 16] = [
         Reason::Unauthorized,
         Reason::Forbidden,
         Reason::BodyTooLarge,
@@ -76,6 +84,8 @@ impl Reason {
         Reason::ShuttingDown,
         Reason::StoreUnavailable,
         Reason::NotFound,
+        Reason::RequestTimeout,
+        Reason::HeadTooLarge,
     ];
 
     fn status(self) -> StatusCode {
@@ -84,6 +94,8 @@ impl Reason {
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
             Reason::Forbidden => StatusCode::FORBIDDEN,
+            Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reason::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

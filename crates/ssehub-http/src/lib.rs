@@ -43,7 +43,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, Reason};
-pub use metrics::{AcceptError, AcceptErrors, Metrics};
+pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
