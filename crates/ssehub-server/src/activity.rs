@@ -42,7 +42,7 @@ pub(crate) struct Activity {
     idle_since: AtomicU64,
     /// The first byte read since `idle_since`, or [`NONE`].
     first_read: AtomicU64,
-    /// Woken when the last request in flight ends.
+    /// Woken when the last request in flight ends, and at the first byte read after it.
     idle: Notify,
 }
 
@@ -66,12 +66,16 @@ impl Activity {
     /// Bytes were read.
     fn read(&self) {
         if self.first_read.load(Ordering::Relaxed) == NONE {
-            let _ = self.first_read.compare_exchange(
+            let first = self.first_read.compare_exchange(
                 NONE,
                 self.now_ms(),
-                Ordering::Relaxed,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             );
+            if first.is_ok() {
+                // The watchdog sleeps towards the idle deadline: the header one is sooner.
+                self.idle.notify_one();
+            }
         }
     }
 

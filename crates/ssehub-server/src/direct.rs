@@ -27,7 +27,6 @@
 //! `header_read_timeout` of the accept is closed (the only timer, and only until the head is
 //! in).
 
-use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::http::{self, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use bytes::{Bytes, BytesMut};
@@ -71,11 +70,11 @@ pub(crate) async fn serve_first(
 ) -> First {
     // Boxed: reading the head and calling the router take more room than streaming the
     // body, and only for a moment; the connection's own state stays as small as the latter.
-    let (outgoing, mut keep_alive, mut rest) =
-        match Box::pin(respond(stream, &shared.app, &shared.limits, drain)).await {
-            Ok(answer) => answer,
-            Err(other) => return other,
-        };
+    let (outgoing, mut keep_alive, mut rest) = match Box::pin(respond(stream, shared, drain)).await
+    {
+        Ok(answer) => answer,
+        Err(other) => return other,
+    };
     let max_rest = shared.limits.max_head_bytes;
     match outgoing
         .run(stream, &mut keep_alive, &mut rest, max_rest)
@@ -96,10 +95,10 @@ pub(crate) async fn serve_first(
 /// response to send, whether the connection may stay open, and what followed the head.
 async fn respond(
     stream: &mut TcpStream,
-    app: &Router,
-    limits: &Limits,
+    shared: &Shared,
     drain: &mut watch::Receiver<bool>,
 ) -> Result<(Outgoing, bool, BytesMut), First> {
+    let limits = &shared.limits;
     let head = tokio::select! {
         head = tokio::time::timeout(limits.header_read_timeout, read_head(stream, limits)) => {
             match head {
@@ -120,10 +119,16 @@ async fn respond(
             keep_alive,
         } => (request, rest, keep_alive),
         Head::Other(read) => return Err(First::Hyper { read }),
+        Head::TooLarge => {
+            shared.metrics.record_head_too_large();
+            let _ = stream.write_all(&too_large()).await;
+            let _ = stream.shutdown().await;
+            return Err(First::Closed);
+        }
         Head::Closed => return Err(First::Closed),
     };
     let version = request.version();
-    let response = match app.clone().oneshot(request).await {
+    let response = match shared.app.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -145,6 +150,8 @@ enum Head {
     },
     /// For hyper: everything read so far.
     Other(Bytes),
+    /// Over `max_head_bytes` or `max_headers`: answered 431 here.
+    TooLarge,
     /// The client closed the connection before sending a request.
     Closed,
 }
@@ -161,6 +168,7 @@ async fn read_head(stream: &mut TcpStream, limits: &Limits) -> std::io::Result<H
         match parse_head(&buf, limits) {
             HeadVerdict::Partial => {}
             HeadVerdict::Hyper => return Ok(Head::Other(buf.freeze())),
+            HeadVerdict::TooLarge => return Ok(Head::TooLarge),
             HeadVerdict::Get {
                 request,
                 len,
@@ -189,8 +197,12 @@ pub enum HeadVerdict {
     /// Not a whole head yet, and still within `max_head_bytes`: read more.
     Partial,
     /// Not for the direct path: hyper gets the connection and what was read (and answers
-    /// 431 to a head over the limits, 400 to one that does not parse).
+    /// 400 to a head that does not parse).
     Hyper,
+    /// Over `max_head_bytes` or `max_headers`: 431, and the connection closes. Answered here
+    /// rather than by hyper, which waits for the end of a head before it counts its fields
+    /// (a slowloris could hold it until the header timeout).
+    TooLarge,
     /// A plain `GET`, answered directly.
     Get {
         /// The request, for the router.
@@ -215,7 +227,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadVerdict {
         Ok(httparse::Status::Partial) if buf.len() < limits.max_head_bytes => {
             return HeadVerdict::Partial;
         }
-        Ok(_) | Err(_) => return HeadVerdict::Hyper,
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => return HeadVerdict::TooLarge,
+        Err(_) => return HeadVerdict::Hyper,
     };
     let (Some("GET"), Some(path), Some(minor)) = (head.method, head.path, head.version) else {
         return HeadVerdict::Hyper;
@@ -589,6 +602,22 @@ impl Outgoing {
     }
 }
 
+/// The answer to a head over the limits: 431, with the JSON error body every refusal has.
+fn too_large() -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": ssehub_http::Reason::HeadTooLarge.as_str(),
+        "message": "the request head is too large or has too many fields",
+    })
+    .to_string();
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    format!(
+        "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\ndate: {date}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
     head.extend_from_slice(name.as_bytes());
     head.extend_from_slice(b": ");
@@ -674,23 +703,23 @@ mod tests {
     }
 
     #[test]
-    fn heads_over_the_limits_go_to_hyper() {
+    fn heads_over_the_limits_are_too_large() {
         let limits = Limits::default();
         let big = format!(
             "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
             "a".repeat(limits.max_head_bytes)
         );
-        assert!(matches!(parse(big.as_bytes()), HeadVerdict::Hyper));
-        // Incomplete and already at the limit: hyper answers 431 at once.
+        assert!(matches!(parse(big.as_bytes()), HeadVerdict::TooLarge));
+        // Incomplete and already at the limit.
         assert!(matches!(
             parse(&big.as_bytes()[..limits.max_head_bytes]),
-            HeadVerdict::Hyper
+            HeadVerdict::TooLarge
         ));
         let many: String = (0..=limits.max_headers)
             .map(|i| format!("h{i}: v\r\n"))
             .collect();
         let head = format!("GET / HTTP/1.1\r\n{many}");
-        assert!(matches!(parse(head.as_bytes()), HeadVerdict::Hyper));
+        assert!(matches!(parse(head.as_bytes()), HeadVerdict::TooLarge));
         let fits: String = (1..limits.max_headers)
             .map(|i| format!("h{i}: v\r\n"))
             .collect();
