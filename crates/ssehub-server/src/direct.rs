@@ -256,7 +256,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadVerdict {
         ) else {
             return HeadVerdict::Hyper;
         };
-        if name == header::CONTENT_LENGTH && h.value != b"0"
+        // One `content-length: 0` is no body; anything else (hyper merges repeated ones) is
+        // hyper's to judge.
+        if name == header::CONTENT_LENGTH && (h.value != b"0" || map.contains_key(&name))
             || name == header::TRANSFER_ENCODING
             || name == header::UPGRADE
             || name == header::EXPECT
