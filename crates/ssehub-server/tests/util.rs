@@ -222,7 +222,6 @@ pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// A header map as seen by the router, for comparisons.
-#[allow(dead_code)]
 pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
     headers
         .iter()
