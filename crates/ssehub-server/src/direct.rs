@@ -38,6 +38,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use crate::{Limits, Shared};
@@ -54,7 +55,8 @@ pub(crate) enum First {
     /// client sent after the first request) first.
     KeepAlive { rest: Bytes },
     /// Not for this module: hyper gets the connection, with what was read so far.
-    Hyper { read: Bytes },
+    /// `since` is when the connection was accepted: its head's time counts from there.
+    Hyper { read: Bytes, since: Instant },
     /// The connection is over: answered and closed, closed by the client, failed, or the
     /// server is draining.
     Closed,
@@ -99,6 +101,8 @@ async fn respond(
     drain: &mut watch::Receiver<bool>,
 ) -> Result<(Outgoing, bool, BytesMut), First> {
     let limits = &shared.limits;
+    // Here, in the boxed future, not in the connection's: it is not needed once streaming.
+    let since = Instant::now();
     let head = tokio::select! {
         head = tokio::time::timeout(limits.header_read_timeout, read_head(stream, limits)) => {
             match head {
@@ -118,7 +122,7 @@ async fn respond(
             rest,
             keep_alive,
         } => (request, rest, keep_alive),
-        Head::Other(read) => return Err(First::Hyper { read }),
+        Head::Other(read) => return Err(First::Hyper { read, since }),
         Head::TooLarge => {
             shared.metrics.record_head_too_large();
             let _ = stream.write_all(&too_large()).await;

@@ -140,7 +140,6 @@ async fn serve_connection(
     shared: Arc<Shared>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let accepted = Instant::now();
     let (read, pending, since) = match direct::serve_first(&mut stream, &shared, &mut drain).await {
         First::Closed => return,
         First::TimedOut => {
@@ -153,7 +152,7 @@ async fn serve_connection(
             let pending = !rest.is_empty();
             (rest, pending, Instant::now())
         }
-        First::Hyper { read } => (read, true, accepted),
+        First::Hyper { read, since } => (read, true, since),
     };
     let activity = Activity::new(since, pending);
     let io = Watched {
