@@ -544,4 +544,22 @@ mod tests {
         let c: Config = toml::from_str("[cors]\norigins = [\"example.com\"]\n").unwrap();
         assert!(c.validate().is_err());
     }
+
+    #[test]
+    fn connection_limits_reach_the_server() {
+        let c: Config =
+            toml::from_str("[limits]\nheader_read_timeout_ms = 250\nmax_open_connections = 7\n")
+                .unwrap();
+        c.validate().unwrap();
+        let limits = c.server_limits();
+        assert_eq!(limits.header_read_timeout, Duration::from_millis(250));
+        assert_eq!(limits.max_open_connections, 7);
+        assert_eq!(
+            Config::default().server_limits(),
+            ssehub_server::Limits::default()
+        );
+        let c: Config = toml::from_str("[limits]\nmax_head_bytes = 4096\n").unwrap();
+        let error = c.validate().unwrap_err().to_string();
+        assert!(error.contains("max_head_bytes"), "{error}");
+    }
 }
