@@ -12,6 +12,11 @@
 //! - if bytes were read but no request came of them (a partial head, HTTP/2's preface and
 //!   nothing else), it closes `header_read_timeout` after the first of those bytes.
 //!
+//! With HTTP/2 any frame counts as such bytes (a `WINDOW_UPDATE` or `PING` after the last
+//! stream ended, too): a quiet HTTP/2 connection that sent one closes after the header
+//! timeout rather than the idle one. Clients reconnect; a client cannot keep a connection with
+//! no stream open past the header timeout by sending frames.
+//!
 //! The state is a few atomics per hyper connection (the reads happen in the connection's task,
 //! requests may run in others with HTTP/2); the timer is one `Sleep` in the connection's task,
 //! armed only while no request is in flight. Connections served by the direct path (every
