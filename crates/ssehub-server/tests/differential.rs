@@ -14,15 +14,15 @@ use ssehub_server::{HeadVerdict, Limits, parse_head};
 
 use crate::util::{SOON, Seen, Server, read_to_close, send};
 
-/// What hyper made of `head`, sent after a plain `GET /` on one connection: the request the
+/// What hyper made of `head`, sent after a plain `GET /ok` on one connection: the request the
 /// router saw, if any.
 async fn hyper_sees(server: &Server, head: &[u8]) -> Option<Seen> {
     server.seen.lock().unwrap().clear();
     let mut s = server.connect().await;
-    let mut bytes = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+    let mut bytes = b"GET /ok HTTP/1.1\r\n\r\n".to_vec();
     bytes.extend_from_slice(head);
     // Ends the connection once `head` is answered (when it parses as a request).
-    bytes.extend_from_slice(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    bytes.extend_from_slice(b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n");
     send(&mut s, &bytes).await;
     read_to_close(&mut s, SOON)
         .await
@@ -36,7 +36,10 @@ async fn hyper_sees(server: &Server, head: &[u8]) -> Option<Seen> {
 async fn check(server: &Server, limits: &Limits, head: &[u8]) -> &'static str {
     match parse_head(head, limits) {
         HeadVerdict::Get { request, len, .. } => {
-            assert_eq!(len, head.len(), "{:?}", String::from_utf8_lossy(head));
+            // A generated value may hold a line end, which ends the head early: what follows
+            // would be the next request's.
+            assert!(len <= head.len());
+            let head = &head[..len];
             let hyper = hyper_sees(server, head).await.unwrap_or_else(|| {
                 panic!(
                     "direct path took a head hyper refuses: {:?}",

@@ -28,7 +28,7 @@ pub(crate) struct Seen {
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     pub(crate) metrics: ConnMetrics,
-    /// Requests to `/record…`, in order.
+    /// Requests to every path but `/ok`, `/stream` and `/echo`, in order.
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
     /// Open `/stream` responses.
     pub(crate) streams: Arc<AtomicUsize>,
@@ -70,7 +70,7 @@ fn router(seen: Arc<Mutex<Vec<Seen>>>, streams: Arc<AtomicUsize>) -> Router {
         }
     };
     Router::new()
-        .route("/", get(|| async { "ok" }))
+        .route("/ok", get(|| async { "ok" }))
         .route(
             "/stream",
             get(move || {
