@@ -41,6 +41,12 @@ pub enum Reason {
     OriginNotAllowed,
     /// The `Host` is not one of the hub's names (421): DNS rebinding, see `trust.rs`.
     HostNotAllowed,
+    /// The request body did not arrive within `limits.body_read_timeout_ms` (408; the
+    /// connection is closed). Answered by the connection layer (`ssehub-server`).
+    RequestTimeout,
+    /// The request head is larger than `limits.max_head_bytes` or has more than
+    /// `limits.max_headers` fields (431, written by hyper; counted by the connection layer).
+    HeadTooLarge,
 }
 
 impl Reason {
@@ -63,11 +69,13 @@ impl Reason {
             Reason::Forbidden => "forbidden",
             Reason::OriginNotAllowed => "origin_not_allowed",
             Reason::HostNotAllowed => "host_not_allowed",
+            Reason::RequestTimeout => "request_timeout",
+            Reason::HeadTooLarge => "head_too_large",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 18] = [
         Reason::Unauthorized,
         Reason::Forbidden,
         Reason::OriginNotAllowed,
@@ -84,6 +92,8 @@ impl Reason {
         Reason::ShuttingDown,
         Reason::StoreUnavailable,
         Reason::NotFound,
+        Reason::RequestTimeout,
+        Reason::HeadTooLarge,
     ];
 
     fn status(self) -> StatusCode {
@@ -93,6 +103,8 @@ impl Reason {
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
             Reason::Forbidden | Reason::OriginNotAllowed => StatusCode::FORBIDDEN,
             Reason::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
+            Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reason::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -45,7 +45,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, Reason};
-pub use metrics::{AcceptError, AcceptErrors, Metrics};
+pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
 pub use trust::{AllowedHosts, ProxyHeader};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.

@@ -15,7 +15,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 use ssehub_core::Hub;
 
@@ -86,12 +86,127 @@ impl AcceptErrors {
     }
 }
 
+/// Why the connection layer closed a connection on a timer: the `kind` label of
+/// `ssehub_connection_timeouts_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnTimeout {
+    /// A request head (or HTTP/2's preface) did not arrive in full within
+    /// `limits.header_read_timeout_ms` of its first byte (slowloris).
+    Header,
+    /// No request, and nothing sent, for `limits.idle_timeout_ms` between requests.
+    Idle,
+    /// A request body did not arrive in full within `limits.body_read_timeout_ms`.
+    Body,
+}
+
+impl ConnTimeout {
+    /// The label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnTimeout::Header => "header",
+            ConnTimeout::Idle => "idle",
+            ConnTimeout::Body => "body",
+        }
+    }
+
+    /// Every kind, for pre-registering metric labels.
+    pub const ALL: [ConnTimeout; 3] = [ConnTimeout::Header, ConnTimeout::Idle, ConnTimeout::Body];
+}
+
+/// The `kind` label of connection timeouts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+/// The connection layer's figures (`ssehub-server` bumps them, `/metrics` reads them): open
+/// TCP connections, connections refused at the `limits.max_open_connections` cap, timeouts by
+/// kind, failed accepts, and the refusals it answers itself. Cheap to share; the
+/// [`Default`] value is not registered anywhere (for tests that start a server alone).
+#[derive(Debug, Clone)]
+pub struct ConnMetrics {
+    open: Gauge,
+    refused: Counter,
+    timeouts: [Counter; ConnTimeout::ALL.len()],
+    request_timeout: Counter,
+    head_too_large: Counter,
+    accept_errors: AcceptErrors,
+}
+
+impl Default for ConnMetrics {
+    fn default() -> Self {
+        ConnMetrics {
+            open: Gauge::default(),
+            refused: Counter::default(),
+            timeouts: Default::default(),
+            request_timeout: Counter::default(),
+            head_too_large: Counter::default(),
+            accept_errors: AcceptErrors {
+                counters: Default::default(),
+            },
+        }
+    }
+}
+
+impl ConnMetrics {
+    /// The open-connections gauge: the connection layer increments it at accept (its previous
+    /// value decides the cap) and decrements it when the connection closes.
+    pub fn open_gauge(&self) -> &Gauge {
+        &self.open
+    }
+
+    /// Open TCP connections now.
+    pub fn open(&self) -> i64 {
+        self.open.get()
+    }
+
+    /// Counts a connection closed at accept because the cap was reached.
+    pub fn record_refused(&self) {
+        self.refused.inc();
+    }
+
+    /// Connections refused at the cap so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.get()
+    }
+
+    /// Counts a connection (or, for `Body`, a request) ended by a timer; a body timeout is
+    /// also a refused request (`request_timeout`).
+    pub fn record_timeout(&self, kind: ConnTimeout) {
+        self.timeouts[kind as usize].inc();
+        if kind == ConnTimeout::Body {
+            self.request_timeout.inc();
+        }
+    }
+
+    /// Timeouts of `kind` so far.
+    pub fn timeouts(&self, kind: ConnTimeout) -> u64 {
+        self.timeouts[kind as usize].get()
+    }
+
+    /// Counts a request head refused as too large (431).
+    pub fn record_head_too_large(&self) {
+        self.head_too_large.inc();
+    }
+
+    /// Request heads refused as too large so far.
+    pub fn head_too_large(&self) -> u64 {
+        self.head_too_large.get()
+    }
+
+    /// The counters of failed accepts.
+    pub fn accept_errors(&self) -> AcceptErrors {
+        self.accept_errors.clone()
+    }
+}
+
 /// HTTP-level metrics, plus the registry that renders everything.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     rejected: Family<ReasonLabel, Counter>,
     accept_errors: AcceptErrors,
+    connection: ConnMetrics,
     /// Open SSE streams: read by the collector, changed by the connection guard.
     pub(crate) connections: Arc<AtomicU64>,
 }
@@ -128,6 +243,50 @@ impl Metrics {
              system_fd_limit count means clients waited: the hub was at its file-descriptor limit)",
             accept_family,
         );
+        let connection = ConnMetrics {
+            open: Gauge::default(),
+            refused: Counter::default(),
+            timeouts: Default::default(),
+            request_timeout: rejected
+                .get_or_create(&ReasonLabel {
+                    reason: Reason::RequestTimeout.as_str(),
+                })
+                .clone(),
+            head_too_large: rejected
+                .get_or_create(&ReasonLabel {
+                    reason: Reason::HeadTooLarge.as_str(),
+                })
+                .clone(),
+            accept_errors: accept_errors.clone(),
+        };
+        registry.register(
+            "open_connections",
+            "Open TCP connections of any kind: streams, requests, idle keep-alive connections and \
+             connections that have not sent a request yet (capped by limits.max_open_connections)",
+            connection.open.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections closed at accept because limits.max_open_connections were open",
+            connection.refused.clone(),
+        );
+        let timeouts = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "connection_timeouts",
+            "Connections (header, idle) or requests (body) ended by the connection layer's timers, by kind",
+            timeouts.clone(),
+        );
+        // Pre-registered, so dashboards see zeros; ours are the family's counters.
+        let connection = ConnMetrics {
+            timeouts: ConnTimeout::ALL.map(|kind| {
+                timeouts
+                    .get_or_create(&KindLabel {
+                        kind: kind.as_str(),
+                    })
+                    .clone()
+            }),
+            ..connection
+        };
         let connections = Arc::new(AtomicU64::new(0));
         registry.register_collector(Box::new(HubCollector {
             hub,
@@ -137,8 +296,14 @@ impl Metrics {
             registry,
             rejected,
             accept_errors,
+            connection,
             connections,
         }
+    }
+
+    /// The connection layer's figures, for the server to bump.
+    pub fn connection_metrics(&self) -> ConnMetrics {
+        self.connection.clone()
     }
 
     /// Counts a refused request.

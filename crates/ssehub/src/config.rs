@@ -254,6 +254,22 @@ pub(crate) struct Limits {
     /// The most bytes queued for one subscriber before it is disconnected as too slow (it
     /// then resumes from history).
     pub(crate) subscriber_buffer_bytes: usize,
+    /// The largest request head, in bytes (431 above; at least 8192). The same for every
+    /// request of a connection.
+    pub(crate) max_head_bytes: usize,
+    /// The most header fields in one request (431 above).
+    pub(crate) max_headers: usize,
+    /// Milliseconds a client may take to send a request head, from its first byte (from the
+    /// accept for a new connection): slowloris heads are closed after it.
+    pub(crate) header_read_timeout_ms: u64,
+    /// Milliseconds a connection may stay open with no request in flight (keep-alive, HTTP/2
+    /// with no stream). An open SSE stream is a request in flight.
+    pub(crate) idle_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request body (408 and closed after it).
+    pub(crate) body_read_timeout_ms: u64,
+    /// The most TCP connections open at once, of any kind (closed at accept above it). Keep
+    /// it under the open-file limit.
+    pub(crate) max_open_connections: usize,
 }
 
 /// `[sse]`
@@ -299,12 +315,20 @@ impl Default for History {
 impl Default for Limits {
     fn default() -> Self {
         let h = HttpConfig::default();
+        let server = ssehub_server::Limits::default();
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Limits {
             max_body_bytes: h.max_body_bytes,
             max_connections: h.max_connections,
             max_topics_per_subscription: h.max_topics_per_subscription,
             max_batch_events: h.max_batch_events,
             subscriber_buffer_bytes: HubConfig::default().subscriber_buffer_bytes,
+            max_head_bytes: server.max_head_bytes,
+            max_headers: server.max_headers,
+            header_read_timeout_ms: millis(server.header_read_timeout),
+            idle_timeout_ms: millis(server.idle_timeout),
+            body_read_timeout_ms: millis(server.body_read_timeout),
+            max_open_connections: server.max_open_connections,
         }
     }
 }
@@ -367,6 +391,9 @@ impl Config {
                 bail!("invalid configuration: {message}");
             }
         }
+        self.server_limits()
+            .validate()
+            .map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
         if self.storage.fsync_interval_ms == 0 {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
         }
@@ -507,6 +534,19 @@ impl Config {
         }
     }
 
+    /// The connection layer's limits.
+    pub(crate) fn server_limits(&self) -> ssehub_server::Limits {
+        let l = &self.limits;
+        ssehub_server::Limits {
+            max_head_bytes: l.max_head_bytes,
+            max_headers: l.max_headers,
+            header_read_timeout: Duration::from_millis(l.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(l.idle_timeout_ms),
+            body_read_timeout: Duration::from_millis(l.body_read_timeout_ms),
+            max_open_connections: l.max_open_connections,
+        }
+    }
+
     pub(crate) fn http(&self) -> HttpConfig {
         HttpConfig {
             max_body_bytes: self.limits.max_body_bytes,
@@ -556,5 +596,23 @@ mod tests {
         );
         let c: Config = toml::from_str("[cors]\norigins = [\"example.com\"]\n").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn connection_limits_reach_the_server() {
+        let c: Config =
+            toml::from_str("[limits]\nheader_read_timeout_ms = 250\nmax_open_connections = 7\n")
+                .unwrap();
+        c.validate().unwrap();
+        let limits = c.server_limits();
+        assert_eq!(limits.header_read_timeout, Duration::from_millis(250));
+        assert_eq!(limits.max_open_connections, 7);
+        assert_eq!(
+            Config::default().server_limits(),
+            ssehub_server::Limits::default()
+        );
+        let c: Config = toml::from_str("[limits]\nmax_head_bytes = 4096\n").unwrap();
+        let error = c.validate().unwrap_err().to_string();
+        assert!(error.contains("max_head_bytes"), "{error}");
     }
 }

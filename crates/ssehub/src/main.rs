@@ -7,9 +7,8 @@
 //!
 //! - `cli.rs` — the clap definitions of every command and flag.
 //! - `decode.rs` — `ssehub decode`: event stream on stdin → one JSON object per event.
-//! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown.
-//! - `server/` — the HTTP server behind `serve`: accepting (at the open-file limit too) and
-//!   serving connections, each as cheaply as it can.
+//! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown; the
+//!   connection layer is the `ssehub-server` crate.
 //! - `config.rs` — the typed TOML config file.
 //! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
@@ -27,7 +26,6 @@ mod hub_client;
 mod line_publisher;
 mod publish;
 mod serve;
-mod server;
 mod subscribe;
 mod tail;
 

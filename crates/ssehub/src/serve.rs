@@ -22,7 +22,6 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{ServeArgs, StoreKind};
 use crate::config::Config;
-use crate::server::listener::HubListener;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     if args.print_default_config {
@@ -40,7 +39,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    crate::server::listener::raise_fd_limit();
+    ssehub_server::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,7 +121,7 @@ async fn serve(
     if auth.anonymous_publish {
         tracing::info!("no publisher key: anyone who can reach this loopback address may publish");
     }
-    let listener = crate::server::listener::bind(args.listen)
+    let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let store: Arc<dyn Store> = match args.store {
@@ -144,7 +143,7 @@ async fn serve(
     let mut http = config.http();
     http.allowed_hosts = config.allowed_hosts(args.listen);
     let state = AppState::new(hub.clone(), http).with_auth(auth);
-    let listener = HubListener::new(listener, state.metrics.accept_errors());
+    let listener = ssehub_server::Listener::new(listener, state.metrics.connection_metrics());
     let app = router(state).map_err(anyhow::Error::msg)?;
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -157,7 +156,12 @@ async fn serve(
             hub.shutdown();
         }
     };
-    let mut server = tokio::spawn(crate::server::serve(listener, app, graceful));
+    let mut server = tokio::spawn(ssehub_server::serve(
+        listener,
+        app,
+        config.server_limits(),
+        graceful,
+    ));
 
     // The one line scripts and tests wait for.
     println!("ssehub listening on http://{addr}");

@@ -45,6 +45,14 @@ impl RawConn {
         }
     }
 
+    /// A connection opened by the test itself.
+    pub(crate) fn from_stream(stream: TcpStream) -> RawConn {
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     pub(crate) async fn send(&mut self, bytes: &[u8]) {
         self.stream
             .write_all(bytes)

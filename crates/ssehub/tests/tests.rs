@@ -7,6 +7,7 @@ mod client_cmds;
 mod connections;
 mod decode;
 mod durable;
+mod hostile_conn;
 mod hostile_trust;
 mod limits;
 mod mercure;

@@ -9,70 +9,79 @@
 //! vectored write, with nothing kept between chunks but the socket and the body.
 //!
 //! Anything else — another method, a body, `Expect`, an upgrade, HTTP/2's preface, a head
-//! that does not parse or is too large — goes to hyper with the bytes read so far, as if this
-//! module did not exist. After a response written here, a keep-alive connection also goes to
+//! that does not parse, is larger than `max_head_bytes` or has more than `max_headers` fields
+//! — goes to hyper with the bytes read so far, as if this module did not exist. hyper has the
+//! same limits (see `Limits`), so it answers 431 to a head too large here, at once: the bytes
+//! handed over are already over its limit. [`parse_head`] makes the decision; a differential
+//! test holds it to hyper's verdict. After a response written here, a keep-alive connection also goes to
 //! hyper, with whatever the client sent after the first request.
 //!
 //! Responses are framed like hyper frames them: `content-length` when the body's size is
 //! known, else `transfer-encoding: chunked` (or, for HTTP/1.0, the end of the connection);
 //! a `date` header; `connection: close` when the connection ends after the response. While
 //! a body streams, the socket is watched for the client going away, which drops the body
-//! (and with it the subscription), as hyper does. A connection that sends no complete
-//! request head within 60 s is closed (the only timer, and only until the head is in).
+//! (and with it the subscription), as hyper does. What the client sends meanwhile is kept for
+//! hyper (a pipelined request), up to `max_head_bytes`; past that the connection will close
+//! after the response, and further bytes are read and dropped, so a client that goes away is
+//! still seen at once. A connection that sends no complete request head within
+//! `header_read_timeout` of the accept is closed (the only timer, and only until the head is
+//! in).
 
-use std::io::IoSlice;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-use std::time::Duration;
-
-use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::http::{self, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tower::ServiceExt as _;
 
-/// The largest request head handled here; larger ones go to hyper (which answers 431).
-const MAX_HEAD_BYTES: usize = 16 << 10;
-/// The most headers handled here; more go to hyper.
-const MAX_HEADERS: usize = 64;
-/// How long a new connection may take to send its first request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most bytes a client may send while its response streams (a pipelined request); past
-/// that, reading stops and the connection closes after the response.
-const MAX_PIPELINED_BYTES: usize = 16 << 10;
+use crate::{Limits, Shared};
+
+/// At most this many reads of what the client sends (512 bytes each) per wake-up of a
+/// streaming response.
+const READS_PER_WAKE: u32 = 32;
 /// Chunks up to this size (framing included) are sent from one stack buffer.
 const SMALL_WRITE: usize = 2048;
 
 /// What became of the first request.
-pub(super) enum First {
+pub(crate) enum First {
     /// Answered here; the connection stays open for hyper, which gets `rest` (what the
     /// client sent after the first request) first.
     KeepAlive { rest: Bytes },
     /// Not for this module: hyper gets the connection, with what was read so far.
-    Hyper { read: Bytes },
-    /// The connection is over: answered and closed, closed by the client, failed, timed out,
-    /// or the server is draining.
+    /// `since` is when the connection was accepted: its head's time counts from there.
+    Hyper { read: Bytes, since: Instant },
+    /// The connection is over: answered and closed, closed by the client, failed, or the
+    /// server is draining.
     Closed,
+    /// The first request head did not arrive within `header_read_timeout`: closed.
+    TimedOut,
 }
 
 /// Reads the first request; answers it when it is a plain `GET`.
-pub(super) async fn serve_first(
+pub(crate) async fn serve_first(
     stream: &mut TcpStream,
-    app: &Router,
+    shared: &Shared,
     drain: &mut watch::Receiver<bool>,
 ) -> First {
     // Boxed: reading the head and calling the router take more room than streaming the
     // body, and only for a moment; the connection's own state stays as small as the latter.
-    let (outgoing, mut keep_alive, mut rest) = match Box::pin(respond(stream, app, drain)).await {
+    let (outgoing, mut keep_alive, mut rest) = match Box::pin(respond(stream, shared, drain)).await
+    {
         Ok(answer) => answer,
         Err(other) => return other,
     };
-    match outgoing.run(stream, &mut keep_alive, &mut rest).await {
+    let max_rest = shared.limits.max_head_bytes;
+    match outgoing
+        .run(stream, &mut keep_alive, &mut rest, max_rest)
+        .await
+    {
         Ok(()) if keep_alive && !*drain.borrow() => First::KeepAlive {
             rest: rest.freeze(),
         },
@@ -88,14 +97,23 @@ pub(super) async fn serve_first(
 /// response to send, whether the connection may stay open, and what followed the head.
 async fn respond(
     stream: &mut TcpStream,
-    app: &Router,
+    shared: &Shared,
     drain: &mut watch::Receiver<bool>,
 ) -> Result<(Outgoing, bool, BytesMut), First> {
+    let limits = &shared.limits;
+    // Here, in the boxed future, not in the connection's: it is not needed once streaming.
+    let since = Instant::now();
     let head = tokio::select! {
-        head = tokio::time::timeout(HEAD_TIMEOUT, read_head(stream)) => match head {
-            Ok(Ok(head)) => head,
-            Ok(Err(_)) | Err(_) => return Err(First::Closed),
-        },
+        head = tokio::time::timeout(limits.header_read_timeout, read_head(stream, limits)) => {
+            match head {
+                Ok(Ok(head)) => head,
+                Ok(Err(_)) => return Err(First::Closed),
+                Err(_) => {
+                    // The shared metrics are one pointer away; only here are they needed.
+                    return Err(First::TimedOut);
+                }
+            }
+        }
         _ = drain.wait_for(|drain| *drain) => return Err(First::Closed),
     };
     let (request, rest, mut keep_alive) = match head {
@@ -104,11 +122,17 @@ async fn respond(
             rest,
             keep_alive,
         } => (request, rest, keep_alive),
-        Head::Other(read) => return Err(First::Hyper { read }),
+        Head::Other(read) => return Err(First::Hyper { read, since }),
+        Head::TooLarge => {
+            shared.metrics.record_head_too_large();
+            let _ = stream.write_all(&too_large()).await;
+            let _ = stream.shutdown().await;
+            return Err(First::Closed);
+        }
         Head::Closed => return Err(First::Closed),
     };
     let version = request.version();
-    let response = match app.clone().oneshot(request).await {
+    let response = match shared.app.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -130,12 +154,14 @@ enum Head {
     },
     /// For hyper: everything read so far.
     Other(Bytes),
+    /// Over `max_head_bytes` or `max_headers`: answered 431 here.
+    TooLarge,
     /// The client closed the connection before sending a request.
     Closed,
 }
 
 /// Reads until a complete request head, a head that is not ours, or the end.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Head> {
+async fn read_head(stream: &mut TcpStream, limits: &Limits) -> std::io::Result<Head> {
     let mut buf = BytesMut::new();
     loop {
         buf.reserve(1024);
@@ -143,10 +169,11 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Head> {
             // A partial head and then the end: nothing to answer.
             return Ok(Head::Closed);
         }
-        match parse(&buf) {
-            Parsed::Partial if buf.len() < MAX_HEAD_BYTES => {}
-            Parsed::Partial | Parsed::Other => return Ok(Head::Other(buf.freeze())),
-            Parsed::Get {
+        match parse_head(&buf, limits) {
+            HeadVerdict::Partial => {}
+            HeadVerdict::Hyper => return Ok(Head::Other(buf.freeze())),
+            HeadVerdict::TooLarge => return Ok(Head::TooLarge),
+            HeadVerdict::Get {
                 request,
                 len,
                 keep_alive,
@@ -164,38 +191,57 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Head> {
     }
 }
 
+/// What the direct path makes of the bytes a connection sent first ([`parse_head`]).
+#[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,
     reason = "a return value, consumed at once"
 )]
-enum Parsed {
+pub enum HeadVerdict {
+    /// Not a whole head yet, and still within `max_head_bytes`: read more.
     Partial,
-    Other,
+    /// Not for the direct path: hyper gets the connection and what was read (and answers
+    /// 400 to a head that does not parse).
+    Hyper,
+    /// Over `max_head_bytes` or `max_headers`: 431, and the connection closes. Answered here
+    /// rather than by hyper, which waits for the end of a head before it counts its fields
+    /// (a slowloris could hold it until the header timeout).
+    TooLarge,
+    /// A plain `GET`, answered directly.
     Get {
+        /// The request, for the router.
         request: Request<Body>,
+        /// The length of its head in `buf`; what follows is the next request's.
         len: usize,
+        /// Whether the connection may stay open after the response.
         keep_alive: bool,
     },
 }
 
-/// Parses `buf` as a request head; a `GET` with no body, upgrade or expectation, in
-/// origin form, over HTTP/1.x, becomes a request for the router.
-fn parse(buf: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+/// The direct path's parser: decides what becomes of the first bytes of a connection. A
+/// `GET` with no body, upgrade or expectation, in origin form, over HTTP/1.x, whose head is
+/// within `limits` (`max_head_bytes`, `max_headers`) becomes a request for the router;
+/// anything else goes to hyper. Public for the fuzz target and the differential test, which
+/// holds every `Get` it returns to what hyper would have made of the same bytes.
+pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadVerdict {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut head = httparse::Request::new(&mut headers);
     let len = match head.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Other,
+        Ok(httparse::Status::Complete(len)) if len <= limits.max_head_bytes => len,
+        Ok(httparse::Status::Partial) if buf.len() < limits.max_head_bytes => {
+            return HeadVerdict::Partial;
+        }
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => return HeadVerdict::TooLarge,
+        Err(_) => return HeadVerdict::Hyper,
     };
     let (Some("GET"), Some(path), Some(minor)) = (head.method, head.path, head.version) else {
-        return Parsed::Other;
+        return HeadVerdict::Hyper;
     };
     if !path.starts_with('/') {
-        return Parsed::Other;
+        return HeadVerdict::Hyper;
     }
     let Ok(uri) = http::Uri::try_from(path) else {
-        return Parsed::Other;
+        return HeadVerdict::Hyper;
     };
     let mut request = Request::new(Body::empty());
     *request.method_mut() = Method::GET;
@@ -212,21 +258,23 @@ fn parse(buf: &[u8]) -> Parsed {
             header::HeaderName::from_bytes(h.name.as_bytes()),
             HeaderValue::from_bytes(h.value),
         ) else {
-            return Parsed::Other;
+            return HeadVerdict::Hyper;
         };
-        if name == header::CONTENT_LENGTH && h.value != b"0"
+        // One `content-length: 0` is no body; anything else (hyper merges repeated ones) is
+        // hyper's to judge.
+        if name == header::CONTENT_LENGTH && (h.value != b"0" || map.contains_key(&name))
             || name == header::TRANSFER_ENCODING
             || name == header::UPGRADE
             || name == header::EXPECT
         {
-            return Parsed::Other;
+            return HeadVerdict::Hyper;
         }
         if name == header::CONNECTION && has_token(h.value, "close") {
             keep_alive = false;
         }
         map.append(name, value);
     }
-    Parsed::Get {
+    HeadVerdict::Get {
         request,
         len,
         keep_alive,
@@ -377,7 +425,8 @@ struct Outgoing {
     framing: Framing,
     pending: Option<Pending>,
     ended: bool,
-    reading: bool,
+    /// The client sent more than a request head meanwhile: its bytes are dropped.
+    discarding: bool,
 }
 
 impl Outgoing {
@@ -468,19 +517,24 @@ impl Outgoing {
             framing,
             pending: Some(Pending::raw(Bytes::from(head))),
             ended,
-            reading: true,
+            discarding: false,
         }
     }
 
     /// Writes everything; clears `keep_alive` when the connection must end. What the client
     /// sends meanwhile goes to `rest`.
+    ///
+    /// Past `max_rest` bytes, what the client sends is read and dropped (and the connection
+    /// closes after the response): reading never stops, so a client that goes away is seen at
+    /// once even on a stream that writes nothing.
     async fn run(
         mut self,
         stream: &TcpStream,
         keep_alive: &mut bool,
         rest: &mut BytesMut,
+        max_rest: usize,
     ) -> std::io::Result<()> {
-        std::future::poll_fn(|cx| self.poll(stream, cx, keep_alive, rest)).await
+        std::future::poll_fn(|cx| self.poll(stream, cx, keep_alive, rest, max_rest)).await
     }
 
     fn poll(
@@ -489,19 +543,31 @@ impl Outgoing {
         cx: &mut Context<'_>,
         keep_alive: &mut bool,
         rest: &mut BytesMut,
+        max_rest: usize,
     ) -> Poll<std::io::Result<()>> {
         // The client: gone, or sending something (a pipelined request)? Looked at once per
         // wake-up, not once per chunk: the readiness waker is registered either way, so a
         // client that goes away mid-stream wakes this task.
-        while self.reading && stream.poll_read_ready(cx)?.is_ready() {
+        let mut budget = READS_PER_WAKE;
+        while stream.poll_read_ready(cx)?.is_ready() {
+            if budget == 0 {
+                // A client that sends without pause gets no more than its share of this
+                // thread: the rest is read on the next turn.
+                cx.waker().wake_by_ref();
+                break;
+            }
+            budget -= 1;
             if !read_aside(stream, rest) {
                 // Gone: drop the body (and its subscription).
                 *keep_alive = false;
                 return Poll::Ready(Ok(()));
             }
-            if rest.len() > MAX_PIPELINED_BYTES {
-                self.reading = false;
+            if rest.len() > max_rest || self.discarding {
+                // More than a request head: no request of ours. Keep reading (to see the
+                // client go), keep nothing, close after the response.
+                self.discarding = true;
                 *keep_alive = false;
+                rest.clear();
             }
         }
         loop {
@@ -540,6 +606,22 @@ impl Outgoing {
             }
         }
     }
+}
+
+/// The answer to a head over the limits: 431, with the JSON error body every refusal has.
+fn too_large() -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": ssehub_http::Reason::HeadTooLarge.as_str(),
+        "message": "the request head is too large or has too many fields",
+    })
+    .to_string();
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    format!(
+        "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\ndate: {date}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -595,9 +677,13 @@ mod tests {
         }
     }
 
+    fn parse(raw: &[u8]) -> HeadVerdict {
+        parse_head(raw, &Limits::default())
+    }
+
     fn get(raw: &str) -> Option<(Request<Body>, usize, bool)> {
         match parse(raw.as_bytes()) {
-            Parsed::Get {
+            HeadVerdict::Get {
                 request,
                 len,
                 keep_alive,
@@ -623,6 +709,30 @@ mod tests {
     }
 
     #[test]
+    fn heads_over_the_limits_are_too_large() {
+        let limits = Limits::default();
+        let big = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(limits.max_head_bytes)
+        );
+        assert!(matches!(parse(big.as_bytes()), HeadVerdict::TooLarge));
+        // Incomplete and already at the limit.
+        assert!(matches!(
+            parse(&big.as_bytes()[..limits.max_head_bytes]),
+            HeadVerdict::TooLarge
+        ));
+        let many: String = (0..=limits.max_headers)
+            .map(|i| format!("h{i}: v\r\n"))
+            .collect();
+        let head = format!("GET / HTTP/1.1\r\n{many}");
+        assert!(matches!(parse(head.as_bytes()), HeadVerdict::TooLarge));
+        let fits: String = (1..limits.max_headers)
+            .map(|i| format!("h{i}: v\r\n"))
+            .collect();
+        assert!(get(&format!("GET / HTTP/1.1\r\n{fits}\r\n")).is_some());
+    }
+
+    #[test]
     fn everything_else_goes_to_hyper() {
         for raw in [
             "POST /topics/a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
@@ -635,11 +745,14 @@ mod tests {
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
         ] {
-            assert!(matches!(parse(raw.as_bytes()), Parsed::Other), "{raw:?}");
+            assert!(
+                matches!(parse(raw.as_bytes()), HeadVerdict::Hyper),
+                "{raw:?}"
+            );
         }
         assert!(matches!(
             parse(b"GET /topics/a HTTP/1.1\r\nHost: h\r\n"),
-            Parsed::Partial
+            HeadVerdict::Partial
         ));
     }
 }

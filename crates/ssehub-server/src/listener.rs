@@ -6,11 +6,18 @@
 //!
 //! When the hub is at its limit anyway, `accept` fails with `EMFILE` (or `ENFILE` for the
 //! whole system) and the waiting connection stays in the kernel's backlog, so the listening
-//! socket stays readable: retrying at once would spin a core. [`HubListener`] instead waits
+//! socket stays readable: retrying at once would spin a core. [`Listener`] instead waits
 //! before the next try (10 ms, doubling up to 1 s, back to 10 ms after a success), logs one
 //! warning per 10 s at most (with the count since the last one), and counts every failure in
 //! `ssehub_accept_errors_total{reason}`. Connections already open are not touched and keep
 //! being served; clients in the backlog are accepted as soon as descriptors free up.
+//!
+//! The cap on open connections (`limits.max_open_connections`) is applied here too: every
+//! accepted connection takes a [`Slot`] (one increment of the `ssehub_open_connections`
+//! gauge, given back when the connection ends); one accepted while the cap is reached is
+//! closed at once and counted in `ssehub_refused_connections_total`. Closing costs nothing
+//! but the accept, and keeps descriptors free for the store and for the clients that count:
+//! hostile connections time out (see `Limits`) and make room again.
 //!
 //! The listening socket asks for a backlog of 65,535 ([`bind`]); the kernel caps it at
 //! `net.core.somaxconn`.
@@ -18,7 +25,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ssehub_http::{AcceptError, AcceptErrors};
+use prometheus_client::metrics::gauge::Gauge;
+use ssehub_http::{AcceptError, AcceptErrors, ConnMetrics};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -34,8 +42,12 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// waits in the backlog rather than in SYN retransmissions.
 const BACKLOG: u32 = 65_535;
 
-/// Listens on `addr` (with `SO_REUSEADDR`, like `TcpListener::bind`, and a larger backlog).
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds a listening socket on `addr` (with `SO_REUSEADDR`, like `TcpListener::bind`, and a larger backlog).
+///
+/// # Errors
+///
+/// When the address cannot be bound.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -49,7 +61,7 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Raises the soft limit on open files to the hard limit, and logs both.
 #[cfg(unix)]
-pub(crate) fn raise_fd_limit() {
+pub fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
     let before = getrlimit(Resource::Nofile);
@@ -77,7 +89,7 @@ pub(crate) fn raise_fd_limit() {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn raise_fd_limit() {}
+pub fn raise_fd_limit() {}
 
 /// Which counter an accept error goes to.
 fn classify(error: &std::io::Error) -> AcceptError {
@@ -104,10 +116,12 @@ fn classify(error: &std::io::Error) -> AcceptError {
     }
 }
 
-/// A [`TcpListener`] that waits, counts and logs when accepting fails (see the module docs).
+/// A [`TcpListener`] that waits, counts and logs when accepting fails, and caps open
+/// connections (see the module docs).
 #[derive(Debug)]
-pub(crate) struct HubListener {
+pub struct Listener {
     inner: TcpListener,
+    metrics: ConnMetrics,
     errors: AcceptErrors,
     backoff: Duration,
     /// Failures not yet in a warning, and when the last warning went out.
@@ -115,19 +129,53 @@ pub(crate) struct HubListener {
     last_log: Option<Instant>,
 }
 
-impl HubListener {
-    pub(crate) fn new(inner: TcpListener, errors: AcceptErrors) -> Self {
-        HubListener {
+/// One open connection's place under the cap: given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot(Gauge);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Listener {
+    /// Accepts on `inner`, counting in `metrics` (open connections, refusals, failed accepts).
+    pub fn new(inner: TcpListener, metrics: ConnMetrics) -> Self {
+        Listener {
             inner,
-            errors,
+            errors: metrics.accept_errors(),
+            metrics,
             backoff: MIN_BACKOFF,
             unlogged: 0,
             last_log: None,
         }
     }
 
+    /// The connection layer's metrics.
+    pub(crate) fn metrics(&self) -> ConnMetrics {
+        self.metrics.clone()
+    }
+
+    /// The next connection while fewer than `cap` are open, with its slot; one accepted at
+    /// the cap is closed at once (and counted), and the next one is waited for.
+    pub(crate) async fn accept_within(&mut self, cap: usize) -> (TcpStream, Slot) {
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        loop {
+            let (stream, _addr) = self.accept().await;
+            let open = self.metrics.open_gauge();
+            if open.inc() < cap {
+                return (stream, Slot(open.clone()));
+            }
+            open.dec();
+            self.metrics.record_refused();
+            // No linger, no answer: the cheapest close there is.
+            drop(stream);
+        }
+    }
+
     /// The next connection; waits (never spins) while accepting fails.
-    pub(crate) async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+    pub async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
             match self.inner.accept().await {
                 Ok(accepted) => {
@@ -176,21 +224,26 @@ impl HubListener {
         self.last_log = Some(now);
     }
 
-    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    /// The address it listens on.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 }
 
-impl axum::serve::Listener for HubListener {
+impl axum::serve::Listener for Listener {
     type Io = TcpStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        HubListener::accept(self).await
+        Listener::accept(self).await
     }
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        HubListener::local_addr(self)
+        Listener::local_addr(self)
     }
 }
 
