@@ -37,7 +37,7 @@ pub mod testing;
 mod topic;
 mod uritemplate;
 
-pub use event::{NewEvent, StoredEvent};
+pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{EventId, LogId, Resume};
 pub use memory::{MemoryStore, Retention};

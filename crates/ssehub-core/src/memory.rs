@@ -16,7 +16,8 @@ use crate::topic::Selector;
 pub struct Retention {
     /// The most events kept.
     pub max_events: usize,
-    /// The most bytes of events kept (as counted by [`NewEvent::size`]).
+    /// The most bytes of events kept, counted as their SSE encoding (what memory holds for
+    /// them, and what a replay sends), not their raw data.
     pub max_bytes: usize,
 }
 
@@ -91,14 +92,14 @@ impl Store for MemoryStore {
             })
             .collect();
         for event in &stored {
-            inner.bytes += event.event.size();
+            inner.bytes += event.encoded.len();
             inner.events.push_back(event.clone());
         }
         while inner.events.len() > self.retention.max_events
             || (inner.bytes > self.retention.max_bytes && !inner.events.is_empty())
         {
             if let Some(old) = inner.events.pop_front() {
-                inner.bytes -= old.event.size();
+                inner.bytes -= old.encoded.len();
             }
         }
         Box::pin(std::future::ready(Ok(stored)))

@@ -156,9 +156,36 @@ struct Inner {
     /// Held across each write transaction and the bookkeeping after it.
     write_lock: Mutex<()>,
     state: Mutex<State>,
-    tail: Mutex<VecDeque<Arc<StoredEvent>>>,
+    tail: Mutex<Tail>,
     /// Appends not yet fsync'd (under [`FsyncPolicy::Interval`]).
     dirty: std::sync::atomic::AtomicBool,
+}
+
+/// The most recent events, encoded, in memory; bounded by count and by encoded bytes (what
+/// it holds: a text of newlines is seven times larger encoded than raw).
+#[derive(Default)]
+struct Tail {
+    events: VecDeque<Arc<StoredEvent>>,
+    /// The sum of the events' encoded sizes.
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, event: Arc<StoredEvent>, max_events: usize, max_bytes: usize) {
+        self.bytes += event.encoded.len();
+        self.events.push_back(event);
+        while self.events.len() > max_events || self.bytes > max_bytes {
+            match self.events.pop_front() {
+                Some(old) => self.bytes -= old.encoded.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&StoredEvent) -> bool) {
+        self.events.retain(|e| keep(e));
+        self.bytes = self.events.iter().map(|e| e.encoded.len()).sum();
+    }
 }
 
 /// The durable event log: see the crate documentation for the format. Cheap to clone.
@@ -234,7 +261,7 @@ impl DiskStore {
                 db: RwLock::new(Arc::new(db)),
                 write_lock: Mutex::new(()),
                 state: Mutex::new(state),
-                tail: Mutex::new(VecDeque::new()),
+                tail: Mutex::new(Tail::default()),
                 dirty: std::sync::atomic::AtomicBool::new(false),
             }),
         };
@@ -500,7 +527,7 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_tail(&self) -> MutexGuard<'_, VecDeque<Arc<StoredEvent>>> {
+    fn lock_tail(&self) -> MutexGuard<'_, Tail> {
         self.tail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -641,9 +668,12 @@ impl Inner {
             .map(|(event, seq)| StoredEvent::new(self.log, seq, event))
             .collect();
         let mut tail = self.lock_tail();
-        tail.extend(stored.iter().cloned());
-        while tail.len() > self.options.tail_cache_events {
-            tail.pop_front();
+        for event in &stored {
+            tail.push(
+                event.clone(),
+                self.options.tail_cache_events,
+                self.options.tail_cache_bytes,
+            );
         }
         Ok(stored)
     }
@@ -919,6 +949,7 @@ impl Inner {
         limit: usize,
     ) -> Option<ReadPage> {
         let tail = self.lock_tail();
+        let tail = &tail.events;
         let front = tail.front()?.seq();
         let first = self.lock_state().first;
         // The tail covers the request if it starts at or before the first wanted event (or at
@@ -1018,5 +1049,36 @@ impl Store for DiskStore {
                 .await
                 .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssehub_core::Topic;
+
+    /// The tail cache is bounded by the encoded size of its events: a few events of newlines
+    /// (seven times larger encoded than raw) cannot make it hold more than its byte bound.
+    #[test]
+    fn the_tail_cache_counts_encoded_bytes() {
+        let mut tail = Tail::default();
+        let event = |seq| {
+            StoredEvent::new(
+                LogId(1),
+                seq,
+                NewEvent::new(Topic::new("t").unwrap(), "\n".repeat(1000)),
+            )
+        };
+        // Ids of two digits each, so every event has the same size.
+        let one = event(11).encoded.len();
+        assert!(one > 7000);
+        for seq in 11..=20 {
+            tail.push(event(seq), 100, 3 * one);
+        }
+        assert_eq!(tail.events.len(), 3);
+        assert_eq!(tail.bytes, 3 * one);
+        assert_eq!(tail.events.front().map(|e| e.seq()), Some(18));
+        tail.retain(|e| e.seq() != 19);
+        assert_eq!(tail.bytes, 2 * one);
     }
 }

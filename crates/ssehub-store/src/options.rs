@@ -90,6 +90,9 @@ pub struct DiskOptions {
     /// The most recent events kept in memory, encoded, to serve resumes without reading the
     /// disk (most resumes are reconnects a few seconds behind).
     pub tail_cache_events: usize,
+    /// The most bytes of events in that cache, counted as their SSE encoding (what it holds),
+    /// so a few large events cannot make it hold gigabytes.
+    pub tail_cache_bytes: usize,
     /// Save redb's allocator state with every commit (redb's "quick repair"), so that the
     /// first start after a crash does not walk the whole file to rebuild it. Costs a second
     /// fsync per commit; see docs/storage.md for the figures both ways.
@@ -102,6 +105,7 @@ impl Default for DiskOptions {
             fsync: FsyncPolicy::Always,
             retention: Retention::default(),
             tail_cache_events: 10_000,
+            tail_cache_bytes: 64 << 20,
             quick_repair: true,
         }
     }

@@ -192,6 +192,8 @@ pub(crate) struct Storage {
     pub(crate) fsync_interval_ms: u64,
     /// Recent events kept in memory to serve reconnects without reading the disk.
     pub(crate) tail_cache_events: usize,
+    /// The most bytes (of SSE encoding) in that cache.
+    pub(crate) tail_cache_bytes: usize,
     /// Keep redb's allocator state with every commit, so the first start after a crash is
     /// instant instead of walking the whole file (at the cost of a second fsync per commit).
     pub(crate) quick_repair: bool,
@@ -203,6 +205,7 @@ impl Default for Storage {
             fsync: Fsync::Always,
             fsync_interval_ms: 100,
             tail_cache_events: 10_000,
+            tail_cache_bytes: 64 << 20,
             quick_repair: true,
         }
     }
@@ -330,6 +333,12 @@ impl Config {
                 self.limits.subscriber_buffer_bytes < 1024,
                 "limits.subscriber_buffer_bytes must be at least 1024",
             ),
+            (
+                // A live subscriber must never be cut because of one event of the largest
+                // size (the body limit bounds an event's encoding).
+                self.limits.subscriber_buffer_bytes < self.limits.max_body_bytes,
+                "limits.subscriber_buffer_bytes must be at least limits.max_body_bytes",
+            ),
         ];
         for (bad, message) in checks {
             if bad {
@@ -402,6 +411,7 @@ impl Config {
                 ..ssehub_store::Retention::default()
             },
             tail_cache_events: self.storage.tail_cache_events,
+            tail_cache_bytes: self.storage.tail_cache_bytes,
             quick_repair: self.storage.quick_repair,
         })
     }

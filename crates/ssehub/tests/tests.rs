@@ -7,6 +7,7 @@ mod client_cmds;
 mod connections;
 mod decode;
 mod durable;
+mod hostile_costs;
 mod limits;
 mod mercure;
 mod raw_http;

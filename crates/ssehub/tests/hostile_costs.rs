@@ -1,0 +1,60 @@
+//! Hostile clients against the costs the hub takes on for them (issue 10, rows H1, H3, H4 and
+//! M1): each test attacks the real binary with default settings, in small numbers that still
+//! show the problem, and asserts on outcomes — status codes, the hub's resident memory read
+//! from `/proc/PID/status`, a publish that still succeeds, history that is still there —
+//! never on timings.
+
+use std::time::Duration;
+
+use crate::util::{TestHub, client};
+
+/// The hub's resident memory, in bytes (`VmRSS` of `/proc/PID/status`).
+fn rss(hub: &TestHub) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", hub.pid())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib * 1024
+}
+
+/// Publishes `body` to `topic`; the status and the body of the answer.
+async fn post(hub: &TestHub, topic: &str, body: String) -> (u16, String) {
+    let response = client()
+        .post(format!("{}/topics/{topic}", hub.url))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// M1: a body of newlines within the body limit encodes to seven times its size. It is
+/// refused with 413 (the limit applies to the encoded event), so a live subscriber is not cut
+/// as a slow consumer; an event of the largest accepted size reaches it whole.
+#[tokio::test]
+async fn m1_a_body_of_newlines_is_refused_by_its_encoded_size() {
+    let hub = TestHub::start(&[]).await;
+    let mut live = hub.subscribe("/topics/costs/m1", None).await;
+    let (status, body) = post(&hub, "costs/m1", "\n".repeat(1 << 20)).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body_too_large"), "{body}");
+    // The largest event that is accepted: its encoding fits the (default) subscriber buffer.
+    let big = "x".repeat((1 << 20) - 64);
+    let (status, body) = post(&hub, "costs/m1", big.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let events = live.take(1).await;
+    assert_eq!(events[0].data.len(), big.len());
+    hub.publish("costs/m1", "after").await;
+    assert_eq!(live.take(1).await[0].data, "after");
+    assert_eq!(
+        hub.metric("ssehub_slow_consumer_disconnects_total").await,
+        0.0
+    );
+    let rejected = hub
+        .metric("ssehub_rejected_requests_total{reason=\"body_too_large\"}")
+        .await;
+    assert_eq!(rejected, 1.0);
+}
