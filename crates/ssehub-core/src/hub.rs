@@ -42,6 +42,11 @@ pub struct HubConfig {
     pub max_batch_events: usize,
     /// The most events in one replay page (one write to the client).
     pub replay_page_events: usize,
+    /// The most bytes (of SSE encoding) in one replay page, but for a page of one event. With
+    /// the connection reading a page only once it has written the previous one, this bounds
+    /// what a replaying subscriber holds, whatever the size of the events and however slowly
+    /// it reads.
+    pub replay_page_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -51,6 +56,7 @@ impl Default for HubConfig {
             heartbeat: Some(Duration::from_secs(15)),
             max_batch_events: 4096,
             replay_page_events: 256,
+            replay_page_bytes: 256 << 10,
         }
     }
 }
@@ -68,6 +74,10 @@ pub struct Stats {
     pub replays: AtomicU64,
     /// Events sent from history.
     pub replayed_events: AtomicU64,
+    /// Bytes sent from history.
+    pub replayed_bytes: AtomicU64,
+    /// Replay pages read from the store (each at most `replay_page_bytes`, or one event).
+    pub replay_pages: AtomicU64,
     /// Gap events sent.
     pub gaps: AtomicU64,
     /// Subscribers disconnected because their queue overflowed.

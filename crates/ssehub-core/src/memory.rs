@@ -111,6 +111,7 @@ impl Store for MemoryStore {
         until: u64,
         selector: Arc<Selector>,
         limit: usize,
+        max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
         let inner = self.lock();
         let first = inner.events.front().map_or(inner.last + 1, |e| e.seq());
@@ -120,6 +121,7 @@ impl Store for MemoryStore {
             scanned_to: until.min(inner.last).max(after),
         };
         let skip = usize::try_from(start - first).unwrap_or(usize::MAX);
+        let mut bytes = 0;
         for (scanned, event) in inner.events.iter().skip(skip).enumerate() {
             if event.seq() > until {
                 break;
@@ -129,6 +131,12 @@ impl Store for MemoryStore {
                 break;
             }
             if selector.matches_any(&event.event.topics) {
+                let len = event.encoded.len();
+                if !page.events.is_empty() && bytes + len > max_bytes {
+                    page.scanned_to = event.seq() - 1;
+                    break;
+                }
+                bytes += len;
                 page.events.push(event.clone());
             }
         }

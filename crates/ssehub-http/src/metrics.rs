@@ -241,8 +241,32 @@ impl Collector for HubCollector {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        encode_costs(&self.hub, &mut encoder)?;
         Ok(())
     }
+}
+
+/// What clients make the hub hold and do, against the limits that bound it (issue 10,
+/// "costs"): replay pages (`limits.replay_page_bytes`).
+fn encode_costs(hub: &Hub, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    let s = hub.stats();
+    let counters: [(&str, &str, &AtomicU64); 2] = [
+        (
+            "replayed_bytes",
+            "Bytes sent from history",
+            &s.replayed_bytes,
+        ),
+        (
+            "replay_pages",
+            "Replay pages read from history, each at most limits.replay_page_bytes (or one event)",
+            &s.replay_pages,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    Ok(())
 }
 
 fn to_i64(v: u64) -> i64 {

@@ -876,8 +876,9 @@ impl Inner {
         until: u64,
         selector: &Selector,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<ReadPage, StoreError> {
-        if let Some(page) = self.read_tail(after, until, selector, limit) {
+        if let Some(page) = self.read_tail(after, until, selector, limit, max_bytes) {
             return Ok(page);
         }
         let db = self.db();
@@ -914,13 +915,21 @@ impl Inner {
                 seqs.truncate(limit);
                 page.scanned_to = *seqs.last().expect("limit > 0");
             }
+            let mut bytes = 0;
             for seq in seqs {
                 if let Some(rec) = events.get(seq).map_err(store_error)? {
-                    page.events.push(decode(seq, rec.value())?);
+                    let event = decode(seq, rec.value())?;
+                    if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
+                        page.scanned_to = seq - 1;
+                        break;
+                    }
+                    bytes += event.encoded.len();
+                    page.events.push(event);
                 }
             }
             return Ok(page);
         }
+        let mut bytes = 0;
         for (scanned, entry) in events
             .range(after + 1..=until)
             .map_err(store_error)?
@@ -934,6 +943,11 @@ impl Inner {
             }
             let event = decode(seq, rec.value())?;
             if selector.matches_any(&event.event.topics) {
+                if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
+                    page.scanned_to = seq - 1;
+                    break;
+                }
+                bytes += event.encoded.len();
                 page.events.push(event);
             }
         }
@@ -947,6 +961,7 @@ impl Inner {
         until: u64,
         selector: &Selector,
         limit: usize,
+        max_bytes: usize,
     ) -> Option<ReadPage> {
         let tail = self.lock_tail();
         let tail = &tail.events;
@@ -962,6 +977,7 @@ impl Inner {
             scanned_to: until,
         };
         let start = tail.partition_point(|e| e.seq() <= after);
+        let mut bytes = 0;
         for event in tail.iter().skip(start) {
             if event.seq() > until {
                 break;
@@ -971,6 +987,11 @@ impl Inner {
                 break;
             }
             if selector.matches_any(&event.event.topics) {
+                if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
+                    page.scanned_to = event.seq() - 1;
+                    break;
+                }
+                bytes += event.encoded.len();
                 page.events.push(event.clone());
             }
         }
@@ -1038,16 +1059,22 @@ impl Store for DiskStore {
         until: u64,
         selector: Arc<Selector>,
         limit: usize,
+        max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
         let limit = limit.max(1);
-        if let Some(page) = self.inner.read_tail(after, until, &selector, limit) {
+        if let Some(page) = self
+            .inner
+            .read_tail(after, until, &selector, limit, max_bytes)
+        {
             return Box::pin(std::future::ready(Ok(page)));
         }
         let inner = self.inner.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.read_blocking(after, until, &selector, limit))
-                .await
-                .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                inner.read_blocking(after, until, &selector, limit, max_bytes)
+            })
+            .await
+            .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
         })
     }
 }

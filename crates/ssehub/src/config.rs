@@ -226,6 +226,9 @@ pub(crate) struct Limits {
     /// The most bytes queued for one subscriber before it is disconnected as too slow (it
     /// then resumes from history).
     pub(crate) subscriber_buffer_bytes: usize,
+    /// The most bytes of one replay page (one event may be larger): what a subscriber that
+    /// replays history, however slowly it reads, makes the hub hold.
+    pub(crate) replay_page_bytes: usize,
 }
 
 /// `[sse]`
@@ -277,6 +280,7 @@ impl Default for Limits {
             max_topics_per_subscription: h.max_topics_per_subscription,
             max_batch_events: h.max_batch_events,
             subscriber_buffer_bytes: HubConfig::default().subscriber_buffer_bytes,
+            replay_page_bytes: HubConfig::default().replay_page_bytes,
         }
     }
 }
@@ -460,6 +464,7 @@ impl Config {
     pub(crate) fn hub(&self) -> HubConfig {
         HubConfig {
             subscriber_buffer_bytes: self.limits.subscriber_buffer_bytes,
+            replay_page_bytes: self.limits.replay_page_bytes,
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
             ..HubConfig::default()

@@ -58,3 +58,58 @@ async fn m1_a_body_of_newlines_is_refused_by_its_encoded_size() {
         .await;
     assert_eq!(rejected, 1.0);
 }
+
+/// H4: sockets that ask for all history (`Last-Event-ID: earliest`) and never read. A replay
+/// page is read only when the connection has written the previous one, and holds at most
+/// `limits.replay_page_bytes` (256 KiB) of events, so ten such sockets over 24 MB of history
+/// cost the hub a few MB, not a page of 256 large events each; the history and publishing
+/// are untouched.
+#[tokio::test]
+async fn h4_stalled_replays_hold_a_bounded_page_each() {
+    let hub = TestHub::start(&[]).await;
+    let chunk = "y".repeat(120_000);
+    for batch in 0..25 {
+        let events: Vec<serde_json::Value> = (0..8)
+            .map(|i| serde_json::json!({"topic": "costs/h4", "data": format!("{batch}-{i} {chunk}")}))
+            .collect();
+        let response = client()
+            .post(format!("{}/publish", hub.url))
+            .json(&events)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let before = rss(&hub);
+    let addr = hub.url.strip_prefix("http://").unwrap().to_string();
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request =
+            "GET /topics/costs/h4 HTTP/1.1\r\nHost: hub\r\nLast-Event-ID: earliest\r\n\r\n";
+        tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
+            .await
+            .unwrap();
+        stalled.push(socket);
+    }
+    // Every socket has had its replay start (a page each, at least).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while hub.metric("ssehub_replayed_events_total").await < 10.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the replays start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let growth = rss(&hub).saturating_sub(before);
+    assert!(
+        growth < 40 << 20,
+        "ten stalled replays grew the hub by {} MB",
+        growth >> 20
+    );
+    // The hub still publishes, and history is all there for a reader.
+    let id = hub.publish("costs/h4", "after").await;
+    let mut reader = hub.subscribe("/topics/costs/h4", Some("earliest")).await;
+    let events = reader.take(201).await;
+    assert_eq!(events[0].data.split(' ').next(), Some("0-0"));
+    assert_eq!(events[200].last_event_id, id);
+    drop(stalled);
+}
