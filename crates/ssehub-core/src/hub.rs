@@ -84,6 +84,8 @@ pub struct Stats {
     pub slow_disconnects: AtomicU64,
     /// Open subscriptions (gauge).
     pub subscriptions: AtomicU64,
+    /// Events delivered live only, never stored (Mercure's subscription events).
+    pub live_only: AtomicU64,
     /// Publish requests that failed in the store.
     pub store_errors: AtomicU64,
 }
@@ -177,6 +179,46 @@ impl Hub {
             .await
             .map_err(|_| PublishError::ShuttingDown)?;
         answer.await.map_err(|_| PublishError::ShuttingDown)?
+    }
+
+    /// Delivers `events` at once to the live subscribers they match, without storing them:
+    /// they get no id (so a client's `Last-Event-ID` does not move), no place in history and
+    /// no replay. For announcements that anyone can cause at will, like Mercure's
+    /// subscription events, which stored would let every anonymous connect write to durable
+    /// history (and evict real events). Private events reach only subscribers with rights.
+    pub fn publish_live(&self, events: &[NewEvent]) {
+        let shared = &self.shared;
+        let mut totals = crate::registry::FanOut::default();
+        {
+            let registry = shared.lock_registry();
+            for event in events {
+                let mut wire = ssehub_wire::Event::new(event.data.as_str());
+                if let Some(t) = &event.event_type {
+                    match wire.with_event(t.as_str()) {
+                        Ok(with_type) => wire = with_type,
+                        // Validated in `NewEvent::with_type`; never reached.
+                        Err(_) => continue,
+                    }
+                }
+                let one = registry.broadcast(event, &wire.encode());
+                totals.deliveries += one.deliveries;
+                totals.bytes += one.bytes;
+                totals.overflows += one.overflows;
+            }
+        }
+        let stats = &shared.stats;
+        stats
+            .live_only
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        stats
+            .delivered
+            .fetch_add(totals.deliveries, Ordering::Relaxed);
+        stats
+            .delivered_bytes
+            .fetch_add(totals.bytes, Ordering::Relaxed);
+        stats
+            .slow_disconnects
+            .fetch_add(totals.overflows, Ordering::Relaxed);
     }
 
     /// Subscribes to `selector`, starting at `resume`, with access to public events only.

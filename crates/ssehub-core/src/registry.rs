@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::event::StoredEvent;
+use crate::event::{NewEvent, StoredEvent};
 use crate::subscriber::{Pushed, SubQueue};
 use crate::topic::{Pattern, Selector, Topic};
 
@@ -45,6 +45,19 @@ pub(crate) struct FanOut {
     pub(crate) deliveries: u64,
     pub(crate) bytes: u64,
     pub(crate) overflows: u64,
+}
+
+impl FanOut {
+    fn count(&mut self, pushed: Pushed, encoded: &Bytes) {
+        match pushed {
+            Pushed::Queued => {
+                self.deliveries += 1;
+                self.bytes += encoded.len() as u64;
+            }
+            Pushed::Overflowed => self.overflows += 1,
+            Pushed::Skipped => {}
+        }
+    }
 }
 
 impl Registry {
@@ -117,26 +130,46 @@ impl Registry {
     /// Queues `event` for every matching subscriber, in the caller's (sequence) order.
     pub(crate) fn fan_out(&mut self, event: &StoredEvent) -> FanOut {
         let mut stats = FanOut::default();
-        let mut push = |sub: &Arc<SubQueue>| match if sub.may_see(&event.event) {
-            sub.push(event.seq(), &event.encoded)
-        } else {
-            Pushed::Skipped
-        } {
-            Pushed::Queued => {
-                stats.deliveries += 1;
-                stats.bytes += event.encoded.len() as u64;
-            }
-            Pushed::Overflowed => stats.overflows += 1,
-            Pushed::Skipped => {}
+        let push = |sub: &Arc<SubQueue>| {
+            let pushed = if sub.may_see(&event.event) {
+                sub.push(event.seq(), &event.encoded)
+            } else {
+                Pushed::Skipped
+            };
+            stats.count(pushed, &event.encoded);
         };
-        for topic in &event.event.topics {
+        self.for_each_match(&event.event.topics, push);
+        self.last_seq = event.seq();
+        stats
+    }
+
+    /// Queues `encoded` (an event with no id, never stored) for every live subscriber that
+    /// matches `event`, once each.
+    pub(crate) fn broadcast(&self, event: &NewEvent, encoded: &Bytes) -> FanOut {
+        let mut matched: HashMap<u64, Arc<SubQueue>> = HashMap::new();
+        self.for_each_match(&event.topics, |sub| {
+            matched.entry(sub.id).or_insert_with(|| sub.clone());
+        });
+        let mut stats = FanOut::default();
+        for sub in matched.values() {
+            if sub.may_see(event) {
+                stats.count(sub.push_unsequenced(encoded), encoded);
+            }
+        }
+        stats
+    }
+
+    /// Calls `f` for each subscriber whose selector matches one of `topics` (a subscriber
+    /// matching through several patterns is called once per pattern).
+    fn for_each_match(&self, topics: &[Topic], mut push: impl FnMut(&Arc<SubQueue>)) {
+        for topic in topics {
             if let Some(subs) = self.exact.get(topic) {
                 subs.values().for_each(&mut push);
             }
         }
         let mut try_group = |group: &Patterns| {
             for (pattern, subs) in group.values() {
-                if event.event.topics.iter().any(|t| pattern.matches(t)) {
+                if topics.iter().any(|t| pattern.matches(t)) {
                     subs.values().for_each(&mut push);
                 }
             }
@@ -145,7 +178,7 @@ impl Registry {
             // The groups whose prefix is a prefix of one of the event's topics (each group
             // once, even when several topics share the prefix).
             let mut groups: Vec<&Patterns> = Vec::new();
-            for topic in &event.event.topics {
+            for topic in topics {
                 let text = topic.as_str();
                 let ends = text.match_indices('/').map(|(i, _)| i);
                 for end in ends.chain([text.len()]) {
@@ -154,15 +187,13 @@ impl Registry {
                     }
                 }
             }
-            if event.event.topics.len() > 1 {
+            if topics.len() > 1 {
                 groups.sort_by_key(|g| std::ptr::from_ref(*g) as usize);
                 groups.dedup_by(|a, b| std::ptr::eq(*a, *b));
             }
             groups.into_iter().for_each(&mut try_group);
         }
         try_group(&self.unprefixed);
-        self.last_seq = event.seq();
-        stats
     }
 
     /// Queues a heartbeat for every idle subscriber.

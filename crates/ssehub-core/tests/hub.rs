@@ -411,3 +411,31 @@ async fn replay_pages_are_bounded_in_bytes() {
     let mut reader = Reader { sub, parser };
     assert_eq!(data(&reader.take(1).await), ["live"]);
 }
+
+/// Live-only events reach the matching live subscribers once each (even through two
+/// patterns), with no id, and are never stored: a replay does not see them and the log does
+/// not move. Private ones reach only subscribers with rights.
+#[tokio::test]
+async fn live_only_events_are_delivered_once_and_never_stored() {
+    let hub = hub();
+    publish(&hub, "l/x", "stored").await;
+    let mut both = Reader::new(hub.subscribe(sel(&["l/*", "l/**"]), &Resume::Live).unwrap());
+    let mut other = Reader::new(hub.subscribe(sel(&["m"]), &Resume::Live).unwrap());
+    let mut private = ev("l/y", "secret");
+    private.private = true;
+    hub.publish_live(&[ev("l/y", "live"), private]);
+    assert_eq!(hub.store().bounds().last, 1, "nothing stored");
+    let got = both.take(1).await;
+    assert_eq!(data(&got), ["live"]);
+    assert_eq!(got[0].last_event_id, "", "no id");
+    publish(&hub, "l/x", "next").await;
+    assert_eq!(
+        data(&both.take(1).await),
+        ["next"],
+        "once, and no private event"
+    );
+    other.nothing_more().await;
+    let mut replay = Reader::new(hub.subscribe(sel(&["l/*"]), &Resume::Earliest).unwrap());
+    assert_eq!(data(&replay.take(2).await), ["stored", "next"]);
+    replay.nothing_more().await;
+}

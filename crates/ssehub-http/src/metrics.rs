@@ -247,10 +247,15 @@ impl Collector for HubCollector {
 }
 
 /// What clients make the hub hold and do, against the limits that bound it (issue 10,
-/// "costs"): replay pages (`limits.replay_page_bytes`).
+/// "costs"): replay pages (`limits.replay_page_bytes`), events that are never stored.
 fn encode_costs(hub: &Hub, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let s = hub.stats();
-    let counters: [(&str, &str, &AtomicU64); 2] = [
+    let counters: [(&str, &str, &AtomicU64); 3] = [
+        (
+            "live_only_events",
+            "Events delivered live only, never stored (Mercure subscription events)",
+            &s.live_only,
+        ),
         (
             "replayed_bytes",
             "Bytes sent from history",

@@ -113,3 +113,125 @@ async fn h4_stalled_replays_hold_a_bounded_page_each() {
     assert_eq!(events[200].last_event_id, id);
     drop(stalled);
 }
+
+const PUBLISHER_KEY: &str = "hostile-costs-publisher-key-0123456789abcdef";
+const SUBSCRIBER_KEY: &str = "hostile-costs-subscriber-key-0123456789abcdef";
+/// Every Mercure subscription event (draft-07's selector).
+const SUBSCRIPTIONS: &str = "/.well-known/mercure/subscriptions{/topic}{/subscriber}";
+
+/// An HS256 token with Mercure claims.
+fn token(key: &str, mercure: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "mercure": mercure }),
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// `GET /.well-known/mercure?topic=…` (several `topic`s), with an optional token and
+/// `Last-Event-ID`.
+async fn mercure_get(
+    hub: &TestHub,
+    selectors: &[String],
+    bearer: Option<&str>,
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for s in selectors {
+        query.append_pair("topic", s);
+    }
+    let mut request = client().get(format!(
+        "{}/.well-known/mercure?{}",
+        hub.url,
+        query.finish()
+    ));
+    if let Some(t) = bearer {
+        request = request.bearer_auth(t);
+    }
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    request.send().await.unwrap()
+}
+
+/// H3: with subscriber keys set, anonymous clients connect and disconnect Mercure streams of
+/// 32 selectors in a loop. The subscription events are delivered live (a watcher gets every
+/// one) but never stored: the store holds the one real event it held before, and a replay
+/// from the start finds nothing else.
+#[tokio::test]
+async fn h3_connect_cycles_store_no_subscription_events() {
+    let hub = TestHub::start(&[
+        "--publisher-key",
+        PUBLISHER_KEY,
+        "--subscriber-key",
+        SUBSCRIBER_KEY,
+    ])
+    .await;
+    let publish = client()
+        .post(format!("{}/.well-known/mercure", hub.url))
+        .bearer_auth(token(PUBLISHER_KEY, serde_json::json!({"publish": ["*"]})))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("topic=real%2Fhistory&data=kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(publish.status(), 200);
+    let watcher_token = token(
+        SUBSCRIBER_KEY,
+        serde_json::json!({"subscribe": [SUBSCRIPTIONS]}),
+    );
+    let response = mercure_get(
+        &hub,
+        &[SUBSCRIPTIONS.to_string()],
+        Some(&watcher_token),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let mut watcher = crate::util::Sse::new(response);
+    assert_eq!(
+        watcher.take(1).await.len(),
+        1,
+        "the watcher's own announcement"
+    );
+
+    const CYCLES: usize = 40;
+    let selectors: Vec<String> = (0..32)
+        .map(|i| format!("https://example.com/h3/{i}"))
+        .collect();
+    let mut announced = 0;
+    for _ in 0..CYCLES {
+        let stream = mercure_get(&hub, &selectors, None, None).await;
+        assert_eq!(stream.status(), 200);
+        drop(stream);
+        // Read as they come, so the watcher keeps up.
+        announced += watcher.take(32).await.len();
+    }
+    while announced < CYCLES * 64 {
+        announced += watcher.take(1).await.len();
+    }
+    assert_eq!(announced, CYCLES * 64, "every start and end, live");
+    assert_eq!(hub.metric("ssehub_events_published_total").await, 1.0);
+    assert!(hub.metric("ssehub_live_only_events_total").await >= (CYCLES * 64) as f64);
+
+    // History holds the real event and nothing else.
+    let everything = token(SUBSCRIBER_KEY, serde_json::json!({"subscribe": ["*"]}));
+    let replay = mercure_get(
+        &hub,
+        &["*".to_string()],
+        Some(&everything),
+        Some("earliest"),
+    )
+    .await;
+    assert_eq!(replay.status(), 200);
+    let mut replay = crate::util::Sse::new(replay);
+    let first = replay.take(1).await;
+    assert_eq!(first[0].data, "kept");
+    let rest = replay.take(1).await;
+    assert!(
+        rest[0].last_event_id == first[0].last_event_id,
+        "only the replayer's own announcement follows (no id): {rest:?}"
+    );
+    replay.nothing_for(Duration::from_millis(300)).await;
+}
