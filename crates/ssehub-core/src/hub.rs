@@ -47,6 +47,11 @@ pub struct HubConfig {
     /// what a replaying subscriber holds, whatever the size of the events and however slowly
     /// it reads.
     pub replay_page_bytes: usize,
+    /// Bounds on each Mercure URI template a client subscribes with.
+    pub template_limits: crate::TemplateLimits,
+    /// The most bytes of compiled URI templates the hub holds at once (each distinct template
+    /// compiled once, shared): past it, subscriptions with a new template are refused.
+    pub template_budget_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -57,6 +62,8 @@ impl Default for HubConfig {
             max_batch_events: 4096,
             replay_page_events: 256,
             replay_page_bytes: 256 << 10,
+            template_limits: crate::TemplateLimits::default(),
+            template_budget_bytes: 64 << 20,
         }
     }
 }
@@ -126,6 +133,7 @@ impl std::fmt::Debug for Hub {
 
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
+    templates: crate::Templates,
     pub(crate) config: HubConfig,
     registry: Mutex<Registry>,
     pub(crate) stats: Stats,
@@ -148,6 +156,7 @@ impl Hub {
     pub fn new(store: Arc<dyn Store>, config: HubConfig) -> Hub {
         let last = store.bounds().last;
         let shared = Arc::new(Shared {
+            templates: crate::Templates::new(config.template_limits, config.template_budget_bytes),
             store,
             config,
             registry: Mutex::new(Registry::new(last)),
@@ -189,9 +198,10 @@ impl Hub {
     pub fn publish_live(&self, events: &[NewEvent]) {
         let shared = &self.shared;
         let mut totals = crate::registry::FanOut::default();
+        let (snapshot, matched) = shared.match_templates(events.iter().map(|e| &e.topics[..]));
         {
             let registry = shared.lock_registry();
-            for event in events {
+            for (i, event) in events.iter().enumerate() {
                 let mut wire = ssehub_wire::Event::new(event.data.as_str());
                 if let Some(t) = &event.event_type {
                     match wire.with_event(t.as_str()) {
@@ -200,7 +210,8 @@ impl Hub {
                         Err(_) => continue,
                     }
                 }
-                let one = registry.broadcast(event, &wire.encode());
+                let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
+                let one = registry.broadcast(event, &wire.encode(), &snapshot, templates);
                 totals.deliveries += one.deliveries;
                 totals.bytes += one.bytes;
                 totals.overflows += one.overflows;
@@ -320,6 +331,13 @@ impl Hub {
         self.shared.lock_registry().topic_count()
     }
 
+    /// The hub's compiled URI templates: compile client selectors with
+    /// [`Pattern::mercure_in`](crate::Pattern::mercure_in) and these, so each distinct
+    /// template is compiled once and the hub's budget bounds them all.
+    pub fn templates(&self) -> &crate::Templates {
+        &self.shared.templates
+    }
+
     /// The store behind the hub.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
@@ -335,12 +353,32 @@ impl Shared {
         self.lock_registry().remove(selector, id);
     }
 
+    /// Matches each of `topics` (one entry per event) against the registry's URI templates,
+    /// without holding the registry lock while matching: the snapshot matched against, and
+    /// per event the indexes of the templates that match (empty when there is none).
+    /// Costs one more short lock per batch, and nothing else when no one subscribed with a
+    /// template.
+    fn match_templates<'a>(
+        &self,
+        topics: impl Iterator<Item = &'a [crate::Topic]>,
+    ) -> (Arc<crate::registry::TemplateSnapshot>, Vec<Vec<u32>>) {
+        let snapshot = self.lock_registry().template_snapshot();
+        let matched = if snapshot.is_empty() {
+            Vec::new()
+        } else {
+            topics.map(|t| snapshot.matching(t)).collect()
+        };
+        (snapshot, matched)
+    }
+
     fn fan_out(&self, events: &[Arc<StoredEvent>]) {
         let mut totals = crate::registry::FanOut::default();
+        let (snapshot, matched) = self.match_templates(events.iter().map(|e| &e.event.topics[..]));
         {
             let mut registry = self.lock_registry();
-            for event in events {
-                let one = registry.fan_out(event);
+            for (i, event) in events.iter().enumerate() {
+                let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
+                let one = registry.fan_out(event, &snapshot, templates);
                 totals.deliveries += one.deliveries;
                 totals.bytes += one.bytes;
                 totals.overflows += one.overflows;

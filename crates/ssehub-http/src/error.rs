@@ -33,6 +33,11 @@ pub enum Reason {
     StoreUnavailable,
     /// No such route (404).
     NotFound,
+    /// A Mercure URI template over the limits on one template: too long, too many variables,
+    /// or too large compiled (400).
+    SelectorTooComplex,
+    /// The hub holds as many compiled URI templates as its budget allows (503).
+    OverSelectorBudget,
     /// A token was needed and missing, or was refused (401).
     Unauthorized,
     /// The token does not allow this (403).
@@ -57,11 +62,15 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::Unauthorized => "unauthorized",
             Reason::Forbidden => "forbidden",
+            Reason::SelectorTooComplex => "selector_too_complex",
+            Reason::OverSelectorBudget => "over_selector_budget",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 16] = [
+        Reason::SelectorTooComplex,
+        Reason::OverSelectorBudget,
         Reason::Unauthorized,
         Reason::Forbidden,
         Reason::BodyTooLarge,
@@ -84,9 +93,10 @@ impl Reason {
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
             Reason::Forbidden => StatusCode::FORBIDDEN,
-            Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Reason::OverConnectionLimit
+            | Reason::ShuttingDown
+            | Reason::StoreUnavailable
+            | Reason::OverSelectorBudget => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -229,6 +229,15 @@ pub(crate) struct Limits {
     /// The most bytes of one replay page (one event may be larger): what a subscriber that
     /// replays history, however slowly it reads, makes the hub hold.
     pub(crate) replay_page_bytes: usize,
+    /// The longest Mercure URI template a subscriber may send, in bytes.
+    pub(crate) template_max_bytes: usize,
+    /// The most variables in one URI template (`{a,b}{c}` has three).
+    pub(crate) template_max_variables: usize,
+    /// The most bytes one URI template may compile to.
+    pub(crate) template_max_compiled_bytes: usize,
+    /// The most bytes of compiled URI templates the hub holds at once (each distinct template
+    /// once, however many subscribers share it); past it, new templates get 503.
+    pub(crate) template_budget_bytes: usize,
 }
 
 /// `[sse]`
@@ -281,6 +290,10 @@ impl Default for Limits {
             max_batch_events: h.max_batch_events,
             subscriber_buffer_bytes: HubConfig::default().subscriber_buffer_bytes,
             replay_page_bytes: HubConfig::default().replay_page_bytes,
+            template_max_bytes: HubConfig::default().template_limits.max_bytes,
+            template_max_variables: HubConfig::default().template_limits.max_variables,
+            template_max_compiled_bytes: HubConfig::default().template_limits.max_compiled_bytes,
+            template_budget_bytes: HubConfig::default().template_budget_bytes,
         }
     }
 }
@@ -465,6 +478,12 @@ impl Config {
         HubConfig {
             subscriber_buffer_bytes: self.limits.subscriber_buffer_bytes,
             replay_page_bytes: self.limits.replay_page_bytes,
+            template_limits: ssehub_core::TemplateLimits {
+                max_bytes: self.limits.template_max_bytes,
+                max_variables: self.limits.template_max_variables,
+                max_compiled_bytes: self.limits.template_max_compiled_bytes,
+            },
+            template_budget_bytes: self.limits.template_budget_bytes,
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
             ..HubConfig::default()

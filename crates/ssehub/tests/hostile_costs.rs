@@ -235,3 +235,130 @@ async fn h3_connect_cycles_store_no_subscription_events() {
     );
     replay.nothing_for(Duration::from_millis(300)).await;
 }
+
+/// Waits (up to 10 s) until the metric `name` has the value `want`.
+async fn metric_becomes(hub: &TestHub, name: &str, want: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = hub.metric(name).await;
+        if value == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {value}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// H1: Mercure streams whose selectors are huge URI templates. One over the limits on a
+/// template (here 560 expressions) is refused with 400; the largest allowed ones are compiled
+/// once per distinct text, shared by every stream that uses them, cost the hub little
+/// memory, do not stop publishing, and are freed when the streams leave.
+#[tokio::test]
+async fn h1_huge_uri_templates_are_refused_shared_and_freed() {
+    let hub = TestHub::start(&[]).await;
+    // As many as fit in a request head (each `{a}` is 7 bytes percent-encoded).
+    let huge: Vec<String> = (0..2)
+        .map(|i| format!("{i}{}", "{a}".repeat(560)))
+        .collect();
+    let refused = mercure_get(&hub, &huge, None, None).await;
+    assert_eq!(refused.status(), 400);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("selector_too_complex"), "{body}");
+
+    let before = rss(&hub);
+    // The largest templates allowed (16 variables of reserved characters each: the costliest
+    // to match), nine per stream: the same nine for twenty streams, then nine new ones for
+    // each of twenty more.
+    let largest = |tag: String| -> Vec<String> {
+        (0..9)
+            .map(|i| format!("https://e.com/{tag}/{i}/{}", "{+a}".repeat(16)))
+            .collect()
+    };
+    let shared = largest("shared".to_string());
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let stream = mercure_get(&hub, &shared, None, None).await;
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    assert_eq!(
+        hub.metric("ssehub_uri_templates").await,
+        9.0,
+        "compiled once each"
+    );
+    for n in 0..20 {
+        let stream = mercure_get(&hub, &largest(format!("own{n}")), None, None).await;
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    assert_eq!(hub.metric("ssehub_uri_templates").await, 189.0);
+    let growth = rss(&hub).saturating_sub(before);
+    assert!(growth < 40 << 20, "the templates cost {} MB", growth >> 20);
+
+    // Publishing goes on, matched against all of them.
+    let mut reader = hub
+        .subscribe(
+            "/.well-known/mercure?topic=https%3A%2F%2Fe.com%2Fshared%2F1%2F%7B%2Ba%7D",
+            None,
+        )
+        .await;
+    let response = client()
+        .post(format!("{}/.well-known/mercure", hub.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("topic=https%3A%2F%2Fe.com%2Fshared%2F1%2Fx%2Fy&data=through")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(reader.take(1).await[0].data, "through");
+    drop(reader);
+
+    // They leave: every template is freed.
+    drop(streams);
+    metric_becomes(&hub, "ssehub_uri_templates", 0.0).await;
+    assert_eq!(hub.metric("ssehub_uri_template_bytes").await, 0.0);
+}
+
+/// H1, the hub's budget: past `limits.template_budget_bytes` of compiled templates, a
+/// stream with a new template is refused with 503 (with `Retry-After`), while streams with
+/// templates already compiled still open; room comes back when streams leave.
+#[tokio::test]
+async fn h1_the_template_budget_refuses_new_templates_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ssehub.toml");
+    std::fs::write(&config, "[limits]\ntemplate_budget_bytes = 200000\n").unwrap();
+    let hub = TestHub::start(&["--config", config.to_str().unwrap()]).await;
+    let template = |n: usize| vec![format!("https://e.com/{n}/{}", "{+a}".repeat(16))];
+    let mut streams = Vec::new();
+    let mut refused = None;
+    for n in 0..100 {
+        let stream = mercure_get(&hub, &template(n), None, None).await;
+        if stream.status() == 503 {
+            refused = Some(stream);
+            break;
+        }
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    let refused = refused.expect("the budget runs out");
+    assert!(refused.headers().contains_key("retry-after"));
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("over_selector_budget"), "{body}");
+    let held = streams.len();
+    assert!((2..20).contains(&held), "{held} templates in 200 kB");
+    assert!(hub.metric("ssehub_uri_template_bytes").await <= 200_000.0);
+    // A template already compiled costs nothing more.
+    let again = mercure_get(&hub, &template(0), None, None).await;
+    assert_eq!(again.status(), 200);
+    let rejected = hub
+        .metric("ssehub_rejected_requests_total{reason=\"over_selector_budget\"}")
+        .await;
+    assert_eq!(rejected, 1.0);
+    streams.truncate(held - 1);
+    metric_becomes(&hub, "ssehub_uri_templates", (held - 1) as f64).await;
+    let room = mercure_get(&hub, &template(1000), None, None).await;
+    assert_eq!(room.status(), 200);
+}
