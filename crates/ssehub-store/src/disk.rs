@@ -6,8 +6,13 @@
 //! | --- | --- | --- |
 //! | `meta` | name | `format` = `ssehub-store/1`; `log_id` (u32le); `last_seq`, `count`, `bytes` (u64le) |
 //! | `events` | seq (u64) | the [record](crate::record) of the event |
-//! | `by_topic` | (topic, seq) | record size (u64): the events of one topic, in order |
+//! | `by_topic` | (topic, seq) | event size (u64): the events of one topic, in order |
 //! | `topics` | topic | count, bytes, dropped_upto (3 × u64le) |
+//!
+//! Sizes (`bytes`, and the values of `by_topic`) are events' SSE encodings, with the `id:`
+//! line at its longest ([`record::size`]): what memory holds for an event when it is read,
+//! and what the body limit bounds. (Stores written before counted record lengths; the two are
+//! close, and the counts only ever saturate at zero.)
 //!
 //! `by_topic` makes the resume of a quiet topic read only that topic's events, however many
 //! others were published since; `topics` carries per-topic retention and `dropped_upto`, the
@@ -616,7 +621,7 @@ impl Inner {
             for event in &events {
                 seq += 1;
                 let rec = record::encode(event, now);
-                let size = rec.len() as u64;
+                let size = record::size(&rec);
                 table.insert(seq, rec.as_slice()).map_err(store_error)?;
                 for topic in &event.topics {
                     by_topic
@@ -743,7 +748,7 @@ impl Inner {
                 }
                 victims.push(seq.value());
                 count -= 1;
-                bytes = bytes.saturating_sub(rec.value().len() as u64);
+                bytes = bytes.saturating_sub(record::size(rec.value()));
             }
             // Each topic under a rule, oldest first.
             for (topic, stats, rule) in &ruled {
@@ -796,7 +801,7 @@ impl Inner {
                     continue;
                 };
                 let rec = rec.value().to_vec();
-                let size = rec.len() as u64;
+                let size = record::size(&rec);
                 let (event, _) =
                     record::decode(seq, &rec).map_err(|e| StoreError::Io(e.to_string()))?;
                 for topic in &event.topics {

@@ -23,7 +23,8 @@ pub enum FsyncPolicy {
 pub struct Limits {
     /// The most events kept.
     pub max_events: Option<u64>,
-    /// The most bytes of records kept.
+    /// The most bytes of events kept, counted at their SSE encoding (a text of newlines is
+    /// seven times larger encoded than raw).
     pub max_bytes: Option<u64>,
     /// The oldest event kept.
     pub max_age: Option<Duration>,
