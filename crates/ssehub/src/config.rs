@@ -538,4 +538,18 @@ mod tests {
         let c: Config = toml::from_str("[cors]\norigins = [\"example.com\"]\n").unwrap();
         assert!(c.validate().is_err());
     }
+
+    /// One event of the largest size must fit a subscriber's buffer, or it would cut every
+    /// live subscriber.
+    #[test]
+    fn the_subscriber_buffer_holds_the_largest_event() {
+        let c: Config = toml::from_str("[limits]\nmax_body_bytes = 2097152\n").unwrap();
+        let error = c.validate().unwrap_err().to_string();
+        assert!(error.contains("subscriber_buffer_bytes"), "{error}");
+        let c: Config = toml::from_str(
+            "[limits]\nmax_body_bytes = 2097152\nsubscriber_buffer_bytes = 2097152\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+    }
 }
