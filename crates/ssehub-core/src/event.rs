@@ -8,6 +8,10 @@ use ssehub_wire::{Event, FieldError};
 use crate::id::{EventId, LogId};
 use crate::topic::Topic;
 
+/// The longest `id:` line of a stored event: `id: `, the log (8 hex digits), `-`, the
+/// sequence number (at most 20 digits) and LF.
+pub const MAX_ID_LINE: usize = 4 + 8 + 1 + 20 + 1;
+
 /// An event a publisher asked to publish, already validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -48,7 +52,21 @@ impl NewEvent {
         Ok(self)
     }
 
-    /// The bytes this event costs in history and buffers, roughly.
+    /// The most bytes this event takes once stored and encoded for the wire: what every
+    /// subscriber's buffer, the replay pages and the in-memory caches hold for it. Exact but
+    /// for the `id:` line, which is counted at its longest ([`MAX_ID_LINE`]), since the id is
+    /// given only when the event is stored. Limits on events apply to this, not to the size of
+    /// the data: each line break of the data costs a `data: ` prefix, so a body of newlines
+    /// encodes to seven times its size.
+    pub fn encoded_size(&self) -> usize {
+        MAX_ID_LINE
+            + self.event_type.as_ref().map_or(0, |t| 7 + t.len() + 1)
+            + self.retry_ms.map_or(0, |ms| 7 + ms.to_string().len() + 1)
+            + ssehub_wire::data_encoded_len(self.data.as_bytes())
+            + 1
+    }
+
+    /// The bytes of the fields of this event (data, type, topics), as a record stores them.
     pub fn size(&self) -> usize {
         self.data.len()
             + self.event_type.as_ref().map_or(0, String::len)
@@ -97,5 +115,33 @@ impl StoredEvent {
     /// The sequence number.
     pub fn seq(&self) -> u64 {
         self.id.seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size checked before an event is accepted bounds its stored encoding.
+    #[test]
+    fn encoded_size_bounds_the_encoding() {
+        let topic = Topic::new("a").unwrap();
+        let mut events = vec![
+            NewEvent::new(topic.clone(), ""),
+            NewEvent::new(topic.clone(), "\n".repeat(1000)),
+            NewEvent::new(topic.clone(), "x\r\ny")
+                .with_type("t")
+                .unwrap(),
+        ];
+        events[0].retry_ms = Some(u64::MAX);
+        for event in events {
+            let size = event.encoded_size();
+            let stored = StoredEvent::new(LogId(u32::MAX), u64::MAX, event.clone());
+            assert_eq!(size, stored.encoded.len(), "{event:?}");
+            let small = StoredEvent::new(LogId(1), 1, event);
+            assert!(small.encoded.len() <= size);
+        }
+        let newlines = NewEvent::new(topic, "\n".repeat(1000));
+        assert!(newlines.encoded_size() > 7 * 1000);
     }
 }

@@ -42,6 +42,16 @@ pub struct HubConfig {
     pub max_batch_events: usize,
     /// The most events in one replay page (one write to the client).
     pub replay_page_events: usize,
+    /// The most bytes (of SSE encoding) in one replay page, but for a page of one event. With
+    /// the connection reading a page only once it has written the previous one, this bounds
+    /// what a replaying subscriber holds, whatever the size of the events and however slowly
+    /// it reads.
+    pub replay_page_bytes: usize,
+    /// Bounds on each Mercure URI template a client subscribes with.
+    pub template_limits: crate::TemplateLimits,
+    /// The most bytes of compiled URI templates the hub holds at once (each distinct template
+    /// compiled once, shared): past it, subscriptions with a new template are refused.
+    pub template_budget_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -51,6 +61,9 @@ impl Default for HubConfig {
             heartbeat: Some(Duration::from_secs(15)),
             max_batch_events: 4096,
             replay_page_events: 256,
+            replay_page_bytes: 256 << 10,
+            template_limits: crate::TemplateLimits::default(),
+            template_budget_bytes: 64 << 20,
         }
     }
 }
@@ -68,12 +81,18 @@ pub struct Stats {
     pub replays: AtomicU64,
     /// Events sent from history.
     pub replayed_events: AtomicU64,
+    /// Bytes sent from history.
+    pub replayed_bytes: AtomicU64,
+    /// Replay pages read from the store (each at most `replay_page_bytes`, or one event).
+    pub replay_pages: AtomicU64,
     /// Gap events sent.
     pub gaps: AtomicU64,
     /// Subscribers disconnected because their queue overflowed.
     pub slow_disconnects: AtomicU64,
     /// Open subscriptions (gauge).
     pub subscriptions: AtomicU64,
+    /// Events delivered live only, never stored (Mercure's subscription events).
+    pub live_only: AtomicU64,
     /// Publish requests that failed in the store.
     pub store_errors: AtomicU64,
 }
@@ -114,6 +133,7 @@ impl std::fmt::Debug for Hub {
 
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
+    templates: crate::Templates,
     pub(crate) config: HubConfig,
     registry: Mutex<Registry>,
     pub(crate) stats: Stats,
@@ -136,6 +156,7 @@ impl Hub {
     pub fn new(store: Arc<dyn Store>, config: HubConfig) -> Hub {
         let last = store.bounds().last;
         let shared = Arc::new(Shared {
+            templates: crate::Templates::new(config.template_limits, config.template_budget_bytes),
             store,
             config,
             registry: Mutex::new(Registry::new(last)),
@@ -167,6 +188,48 @@ impl Hub {
             .await
             .map_err(|_| PublishError::ShuttingDown)?;
         answer.await.map_err(|_| PublishError::ShuttingDown)?
+    }
+
+    /// Delivers `events` at once to the live subscribers they match, without storing them:
+    /// they get no id (so a client's `Last-Event-ID` does not move), no place in history and
+    /// no replay. For announcements that anyone can cause at will, like Mercure's
+    /// subscription events, which stored would let every anonymous connect write to durable
+    /// history (and evict real events). Private events reach only subscribers with rights.
+    pub fn publish_live(&self, events: &[NewEvent]) {
+        let shared = &self.shared;
+        let mut totals = crate::registry::FanOut::default();
+        let (snapshot, matched) = shared.match_templates(events.iter().map(|e| &e.topics[..]));
+        {
+            let registry = shared.lock_registry();
+            for (i, event) in events.iter().enumerate() {
+                let mut wire = ssehub_wire::Event::new(event.data.as_str());
+                if let Some(t) = &event.event_type {
+                    match wire.with_event(t.as_str()) {
+                        Ok(with_type) => wire = with_type,
+                        // Validated in `NewEvent::with_type`; never reached.
+                        Err(_) => continue,
+                    }
+                }
+                let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
+                let one = registry.broadcast(event, &wire.encode(), &snapshot, templates);
+                totals.deliveries += one.deliveries;
+                totals.bytes += one.bytes;
+                totals.overflows += one.overflows;
+            }
+        }
+        let stats = &shared.stats;
+        stats
+            .live_only
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        stats
+            .delivered
+            .fetch_add(totals.deliveries, Ordering::Relaxed);
+        stats
+            .delivered_bytes
+            .fetch_add(totals.bytes, Ordering::Relaxed);
+        stats
+            .slow_disconnects
+            .fetch_add(totals.overflows, Ordering::Relaxed);
     }
 
     /// Subscribes to `selector`, starting at `resume`, with access to public events only.
@@ -268,6 +331,13 @@ impl Hub {
         self.shared.lock_registry().topic_count()
     }
 
+    /// The hub's compiled URI templates: compile client selectors with
+    /// [`Pattern::mercure_in`](crate::Pattern::mercure_in) and these, so each distinct
+    /// template is compiled once and the hub's budget bounds them all.
+    pub fn templates(&self) -> &crate::Templates {
+        &self.shared.templates
+    }
+
     /// The store behind the hub.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
@@ -283,12 +353,32 @@ impl Shared {
         self.lock_registry().remove(selector, id);
     }
 
+    /// Matches each of `topics` (one entry per event) against the registry's URI templates,
+    /// without holding the registry lock while matching: the snapshot matched against, and
+    /// per event the indexes of the templates that match (empty when there is none).
+    /// Costs one more short lock per batch, and nothing else when no one subscribed with a
+    /// template.
+    fn match_templates<'a>(
+        &self,
+        topics: impl Iterator<Item = &'a [crate::Topic]>,
+    ) -> (Arc<crate::registry::TemplateSnapshot>, Vec<Vec<u32>>) {
+        let snapshot = self.lock_registry().template_snapshot();
+        let matched = if snapshot.is_empty() {
+            Vec::new()
+        } else {
+            topics.map(|t| snapshot.matching(t)).collect()
+        };
+        (snapshot, matched)
+    }
+
     fn fan_out(&self, events: &[Arc<StoredEvent>]) {
         let mut totals = crate::registry::FanOut::default();
+        let (snapshot, matched) = self.match_templates(events.iter().map(|e| &e.event.topics[..]));
         {
             let mut registry = self.lock_registry();
-            for event in events {
-                let one = registry.fan_out(event);
+            for (i, event) in events.iter().enumerate() {
+                let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
+                let one = registry.fan_out(event, &snapshot, templates);
                 totals.deliveries += one.deliveries;
                 totals.bytes += one.bytes;
                 totals.overflows += one.overflows;

@@ -13,7 +13,9 @@
 //! # Layout
 //!
 //! - `topic.rs` — topics, patterns, selectors, validation.
-//! - `uritemplate.rs` — URI templates (RFC 6570) compiled to matchers, for Mercure.
+//! - `uritemplate.rs` — URI templates (RFC 6570) compiled to matchers, for Mercure, and the
+//!   limits on one template.
+//! - `templates.rs` — [`Templates`]: compiled once per distinct text, shared, budgeted.
 //! - `id.rs` — event ids, log ids, where a subscription starts ([`Resume`]).
 //! - `event.rs` — [`NewEvent`] (validated input) and [`StoredEvent`] (sequenced, encoded).
 //! - `store.rs` — the [`Store`] trait and its contract.
@@ -32,18 +34,21 @@ mod registry;
 mod store;
 mod subscriber;
 mod subscription;
+mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod topic;
 mod uritemplate;
 
-pub use event::{NewEvent, StoredEvent};
+pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{EventId, LogId, Resume};
 pub use memory::{MemoryStore, Retention};
 pub use store::{Bounds, BoxFuture, ReadPage, Store, StoreError};
 pub use subscriber::CloseReason;
 pub use subscription::{GAP_EVENT, Gap, GapReason, Subscription};
+pub use templates::Templates;
 pub use topic::{
     MAX_IRI_BYTES, MAX_SEGMENTS, MAX_TOPIC_BYTES, Pattern, Selector, Topic, TopicError,
 };
+pub use uritemplate::{TemplateError, TemplateLimits};

@@ -16,7 +16,8 @@ use crate::topic::Selector;
 pub struct Retention {
     /// The most events kept.
     pub max_events: usize,
-    /// The most bytes of events kept (as counted by [`NewEvent::size`]).
+    /// The most bytes of events kept, counted as their SSE encoding (what memory holds for
+    /// them, and what a replay sends), not their raw data.
     pub max_bytes: usize,
 }
 
@@ -91,14 +92,14 @@ impl Store for MemoryStore {
             })
             .collect();
         for event in &stored {
-            inner.bytes += event.event.size();
+            inner.bytes += event.encoded.len();
             inner.events.push_back(event.clone());
         }
         while inner.events.len() > self.retention.max_events
             || (inner.bytes > self.retention.max_bytes && !inner.events.is_empty())
         {
             if let Some(old) = inner.events.pop_front() {
-                inner.bytes -= old.event.size();
+                inner.bytes -= old.encoded.len();
             }
         }
         Box::pin(std::future::ready(Ok(stored)))
@@ -110,6 +111,7 @@ impl Store for MemoryStore {
         until: u64,
         selector: Arc<Selector>,
         limit: usize,
+        max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
         let inner = self.lock();
         let first = inner.events.front().map_or(inner.last + 1, |e| e.seq());
@@ -119,6 +121,7 @@ impl Store for MemoryStore {
             scanned_to: until.min(inner.last).max(after),
         };
         let skip = usize::try_from(start - first).unwrap_or(usize::MAX);
+        let mut bytes = 0;
         for (scanned, event) in inner.events.iter().skip(skip).enumerate() {
             if event.seq() > until {
                 break;
@@ -128,6 +131,12 @@ impl Store for MemoryStore {
                 break;
             }
             if selector.matches_any(&event.event.topics) {
+                let len = event.encoded.len();
+                if !page.events.is_empty() && bytes + len > max_bytes {
+                    page.scanned_to = event.seq() - 1;
+                    break;
+                }
+                bytes += len;
                 page.events.push(event.clone());
             }
         }

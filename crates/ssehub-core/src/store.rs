@@ -80,12 +80,18 @@ pub trait Store: Send + Sync + 'static {
         self.bounds().first
     }
 
-    /// Reads events matching `selector` with `after < seq <= until`, at most `limit` of them.
+    /// Reads events matching `selector` with `after < seq <= until`, at most `limit` of them
+    /// and at most `max_bytes` of their encodings (`StoredEvent::encoded`), except that a page
+    /// always holds the first matching event however large: the page ends before the event
+    /// that would pass the bound, and `scanned_to` says so. The byte bound is what keeps a
+    /// replay's memory bounded whatever the size of the events: a page is read only when the
+    /// connection asks for more, and holds no more than this.
     fn read(
         &self,
         after: u64,
         until: u64,
         selector: Arc<Selector>,
         limit: usize,
+        max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>>;
 }

@@ -108,18 +108,36 @@ impl SubQueue {
             wake(&mut inner);
             return Pushed::Queued;
         }
+        let pushed = self.enqueue(&mut inner, bytes);
+        if pushed == Pushed::Queued {
+            inner.last_seq = seq;
+        }
+        pushed
+    }
+
+    /// Queues an event that has no place in the log (no id, never stored: delivered live
+    /// only), under the same byte bound as the others.
+    pub(crate) fn push_unsequenced(&self, bytes: &Bytes) -> Pushed {
+        let mut inner = self.lock();
+        if inner.closed.is_some() {
+            return Pushed::Skipped;
+        }
+        self.enqueue(&mut inner, bytes)
+    }
+
+    /// Queues `bytes`, or closes the queue when they would pass its bound.
+    fn enqueue(&self, inner: &mut Inner, bytes: &Bytes) -> Pushed {
         if inner.bytes + bytes.len() > self.max_bytes {
             inner.items.clear();
             inner.heartbeat = None;
             inner.bytes = 0;
             inner.closed = Some(CloseReason::Overflow);
-            wake(&mut inner);
+            wake(inner);
             return Pushed::Overflowed;
         }
-        inner.last_seq = seq;
         inner.bytes += bytes.len();
         inner.items.push_back(bytes.clone());
-        wake(&mut inner);
+        wake(inner);
         Pushed::Queued
     }
 

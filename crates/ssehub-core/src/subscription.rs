@@ -144,7 +144,8 @@ impl Subscription {
                 let (after, until) = (replay.after, replay.until);
                 let selector = self.selector.clone();
                 let limit = self.shared.config.replay_page_events.max(1);
-                Box::pin(async move { store.read(after, until, selector, limit).await })
+                let max_bytes = self.shared.config.replay_page_bytes;
+                Box::pin(async move { store.read(after, until, selector, limit, max_bytes).await })
             });
             match read.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -189,7 +190,15 @@ impl Subscription {
                         stats
                             .replayed_events
                             .fetch_add(page.events.len() as u64, Ordering::Relaxed);
-                        let len = page.events.iter().map(|e| e.encoded.len()).sum();
+                        let len = page.events.iter().map(|e| e.encoded.len()).sum::<usize>();
+                        stats.replay_pages.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .replayed_bytes
+                            .fetch_add(len as u64, Ordering::Relaxed);
+                        if let [event] = &page.events[..] {
+                            // One (maybe large) event: shared, not copied.
+                            return Poll::Ready(Some(event.encoded.clone()));
+                        }
                         let mut out = BytesMut::with_capacity(len);
                         for event in &page.events {
                             out.extend_from_slice(&event.encoded);

@@ -47,15 +47,31 @@ async fn read_all(
     selector: &Arc<Selector>,
     page: usize,
 ) -> Vec<Arc<StoredEvent>> {
+    read_all_bounded(store, after, selector, page, usize::MAX).await
+}
+
+/// [`read_all`] with pages of at most `max_bytes` of encoded events (or one event).
+async fn read_all_bounded(
+    store: &dyn Store,
+    after: u64,
+    selector: &Arc<Selector>,
+    page: usize,
+    max_bytes: usize,
+) -> Vec<Arc<StoredEvent>> {
     let until = store.bounds().last;
     let mut out = Vec::new();
     let mut at = after;
     while at < until {
         let got = store
-            .read(at, until, selector.clone(), page)
+            .read(at, until, selector.clone(), page, max_bytes)
             .await
             .expect("read");
         assert!(got.events.len() <= page, "a page respects its limit");
+        let bytes: usize = got.events.iter().map(|e| e.encoded.len()).sum();
+        assert!(
+            got.events.len() <= 1 || bytes <= max_bytes,
+            "a page of several events respects its byte bound ({bytes} > {max_bytes})"
+        );
         assert!(
             got.scanned_to > at || !got.events.is_empty(),
             "a read makes progress"
@@ -117,9 +133,41 @@ async fn basic_rules(factory: &mut dyn StoreFactory) {
     );
     let after_2 = read_all(&*store, 2, &selector(&["a", "b/*"]), 10).await;
     assert_eq!(after_2.iter().map(|e| e.seq()).collect::<Vec<_>>(), [3, 4]);
-    let capped = store.read(0, 2, selector(&["**"]), 10).await.expect("read");
+    let capped = store
+        .read(0, 2, selector(&["**"]), 10, usize::MAX)
+        .await
+        .expect("read");
     assert_eq!(capped.events.len(), 2, "`until` bounds a read");
     assert_eq!(store.bounds().last, 4);
+    page_bytes_bound_reads(factory).await;
+}
+
+/// Pages bounded in bytes: large events come one per page, small ones several, and the
+/// pages together are still every matching event, in order, once — on the exact-topic path
+/// and the scanning one.
+async fn page_bytes_bound_reads(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(1000);
+    let mut events = Vec::new();
+    for i in 0..20 {
+        let size = if i % 5 == 0 { 3000 } else { 100 };
+        events.push(ev("p", &format!("{i}{}", "x".repeat(size))));
+        events.push(ev("q", "other"));
+    }
+    store.append(events).await.expect("append");
+    for patterns in [&["p"][..], &["p", "z/*"]] {
+        let sel = selector(patterns);
+        let all = read_all(&*store, 0, &sel, 1000).await;
+        assert_eq!(all.len(), 20, "{patterns:?}");
+        for max_bytes in [0, 500, 2000, 10_000] {
+            let bounded = read_all_bounded(&*store, 0, &sel, 1000, max_bytes).await;
+            let seqs = |v: &[Arc<StoredEvent>]| v.iter().map(|e| e.seq()).collect::<Vec<_>>();
+            assert_eq!(
+                seqs(&bounded),
+                seqs(&all),
+                "{patterns:?}, pages of {max_bytes} bytes"
+            );
+        }
+    }
 }
 
 async fn retention_keeps_a_suffix(factory: &mut dyn StoreFactory) {
@@ -167,6 +215,8 @@ enum Op {
         after: u64,
         topic: Option<u8>,
         page: usize,
+        /// The byte bound of each page.
+        max_bytes: usize,
     },
     Retain,
     Restart,
@@ -175,8 +225,13 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => proptest::collection::vec((0u8..4, "[a-z\n]{0,8}"), 1..6).prop_map(Op::Append),
-        3 => (0u64..60, proptest::option::of(0u8..4), 1usize..5)
-            .prop_map(|(after, topic, page)| Op::Read { after, topic, page }),
+        3 => (0u64..60, proptest::option::of(0u8..4), 1usize..5, 0usize..4)
+            .prop_map(|(after, topic, page, bytes)| Op::Read {
+                after,
+                topic,
+                page,
+                max_bytes: [0, 40, 80, usize::MAX][bytes],
+            }),
         1 => Just(Op::Retain),
         1 => Just(Op::Restart),
     ]
@@ -216,6 +271,7 @@ fn model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Runtime
                             after,
                             topic: t,
                             page,
+                            max_bytes,
                         } => {
                             let sel = match t {
                                 Some(t) => selector(&[&topic(t)]),
@@ -233,7 +289,7 @@ fn model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Runtime
                                     .collect()
                             };
                             let may = want(store.retained_from(&sel));
-                            let got = read_all(&*store, after, &sel, page).await;
+                            let got = read_all_bounded(&*store, after, &sel, page, max_bytes).await;
                             let must = want(store.retained_from(&sel));
                             let got_seqs: Vec<u64> = got.iter().map(|e| e.seq()).collect();
                             prop_assert!(

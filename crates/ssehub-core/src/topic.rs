@@ -39,6 +39,9 @@ pub enum TopicError {
     /// `*` mixed with other characters in a segment, or `**` before the last segment.
     #[error("'*' must be a whole segment and '**' only the last segment")]
     BadWildcard,
+    /// A Mercure URI template over a limit, or over the hub's budget for templates.
+    #[error(transparent)]
+    Template(#[from] crate::uritemplate::TemplateError),
 }
 
 /// A concrete topic that events are published to. Cheap to clone.
@@ -115,8 +118,9 @@ enum Kind {
     Segments(Box<[Segment]>),
     /// Exactly this string (a Mercure topic IRI).
     Exact,
-    /// A URI template (RFC 6570), as Mercure subscribers select topics.
-    Template(regex::Regex),
+    /// A URI template (RFC 6570), as Mercure subscribers select topics: compiled once per
+    /// distinct text, shared.
+    Template(Arc<crate::templates::Template>),
     /// Every topic (Mercure's `*`).
     Any,
 }
@@ -168,18 +172,34 @@ impl Pattern {
     }
 
     /// A Mercure topic selector: `*` matches everything, a valid URI template matches what it
-    /// could expand to, and anything else matches that exact topic.
+    /// could expand to, and anything else matches that exact topic. A template is compiled
+    /// for this pattern alone, within the default [`TemplateLimits`](crate::TemplateLimits)
+    /// (for selectors from trusted places, such as tokens' rights); selectors from clients go
+    /// through [`Pattern::mercure_in`].
     ///
     /// # Errors
     ///
-    /// As [`Topic::iri`]: empty, too long, or with control characters.
+    /// As [`Topic::iri`]: empty, too long, or with control characters; or
+    /// [`TopicError::Template`] for a template over the default limits.
     pub fn mercure(selector: &str) -> Result<Self, TopicError> {
+        Pattern::mercure_in(selector, &crate::Templates::default())
+    }
+
+    /// A Mercure topic selector like [`Pattern::mercure`], its template (if it is one) taken
+    /// from `templates`: compiled once per distinct text, shared, and charged to that set's
+    /// budget for as long as a pattern holds it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pattern::mercure`], with `templates`' limits; [`TopicError::Template`] with
+    /// [`TemplateError::OverBudget`](crate::TemplateError::OverBudget) when the set is full.
+    pub fn mercure_in(selector: &str, templates: &crate::Templates) -> Result<Self, TopicError> {
         Topic::iri(selector)?;
         let kind = if selector == "*" {
             Kind::Any
         } else {
-            match crate::uritemplate::compile(selector) {
-                Some(regex) => Kind::Template(regex),
+            match templates.get(selector)? {
+                Some(template) => Kind::Template(template),
                 None => Kind::Exact,
             }
         };
@@ -187,6 +207,12 @@ impl Pattern {
             text: selector.into(),
             kind,
         })
+    }
+
+    /// Whether this is a Mercure URI template (matched against every event, so kept apart
+    /// by fan-out).
+    pub(crate) fn is_template(&self) -> bool {
+        matches!(self.kind, Kind::Template(_))
     }
 
     /// The pattern as written.
@@ -233,7 +259,7 @@ impl Pattern {
         let segments = match &self.kind {
             Kind::Segments(segments) => segments,
             Kind::Exact => return *self.text == *topic.0,
-            Kind::Template(regex) => return regex.is_match(topic.as_str()),
+            Kind::Template(template) => return template.is_match(topic.as_str()),
             Kind::Any => return true,
         };
         let mut parts = topic.as_str().split('/');

@@ -354,3 +354,88 @@ async fn private_events_need_matching_rights() {
     );
     assert_eq!(data(&replay.take(2).await), ["for bob", "public"]);
 }
+
+/// Replay is bounded in bytes, not only in events: with the default of 256 events a page,
+/// each chunk a replay hands to the connection holds at most `replay_page_bytes` of events
+/// (or one larger event), and the chunks are still every event, in order, once, followed by
+/// the live ones.
+#[tokio::test]
+async fn replay_pages_are_bounded_in_bytes() {
+    const PAGE: usize = 8 << 10;
+    let hub = hub_with(
+        Retention::default(),
+        HubConfig {
+            replay_page_bytes: PAGE,
+            ..HubConfig::default()
+        },
+    );
+    for i in 0..40 {
+        // Mostly 3 KiB events, and a few larger than a page.
+        let size = if i % 10 == 3 { 3 * PAGE } else { 3 << 10 };
+        publish(&hub, "big", &format!("{i} {}", "x".repeat(size))).await;
+    }
+    let mut sub = hub.subscribe(sel(&["big"]), &Resume::Earliest).unwrap();
+    let mut parser = Parser::new();
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("the replay goes on")
+            .expect("the stream is open");
+        parser.feed(&chunk);
+        let before = got.len();
+        while let Some(frame) = parser.next() {
+            if let Frame::Event(e) = frame.unwrap() {
+                got.push(e);
+            }
+        }
+        assert!(
+            chunk.len() <= PAGE || got.len() - before == 1,
+            "a chunk of {} bytes holds {} events",
+            chunk.len(),
+            got.len() - before
+        );
+    }
+    let first: Vec<String> = got
+        .iter()
+        .map(|e| e.data.split(' ').next().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    assert_eq!(first, expected, "every event, in order, once");
+    let stats = hub.stats();
+    let pages = stats
+        .replay_pages
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(pages >= 15, "{pages} pages for 40 events of 3 KiB and more");
+    publish(&hub, "big", "live").await;
+    let mut reader = Reader { sub, parser };
+    assert_eq!(data(&reader.take(1).await), ["live"]);
+}
+
+/// Live-only events reach the matching live subscribers once each (even through two
+/// patterns), with no id, and are never stored: a replay does not see them and the log does
+/// not move. Private ones reach only subscribers with rights.
+#[tokio::test]
+async fn live_only_events_are_delivered_once_and_never_stored() {
+    let hub = hub();
+    publish(&hub, "l/x", "stored").await;
+    let mut both = Reader::new(hub.subscribe(sel(&["l/*", "l/**"]), &Resume::Live).unwrap());
+    let mut other = Reader::new(hub.subscribe(sel(&["m"]), &Resume::Live).unwrap());
+    let mut private = ev("l/y", "secret");
+    private.private = true;
+    hub.publish_live(&[ev("l/y", "live"), private]);
+    assert_eq!(hub.store().bounds().last, 1, "nothing stored");
+    let got = both.take(1).await;
+    assert_eq!(data(&got), ["live"]);
+    assert_eq!(got[0].last_event_id, "", "no id");
+    publish(&hub, "l/x", "next").await;
+    assert_eq!(
+        data(&both.take(1).await),
+        ["next"],
+        "once, and no private event"
+    );
+    other.nothing_more().await;
+    let mut replay = Reader::new(hub.subscribe(sel(&["l/*"]), &Resume::Earliest).unwrap());
+    assert_eq!(data(&replay.take(2).await), ["stored", "next"]);
+    replay.nothing_more().await;
+}

@@ -33,6 +33,11 @@ pub enum Reason {
     StoreUnavailable,
     /// No such route (404).
     NotFound,
+    /// A Mercure URI template over the limits on one template: too long, too many variables,
+    /// or too large compiled (400).
+    SelectorTooComplex,
+    /// The hub holds as many compiled URI templates as its budget allows (503).
+    OverSelectorBudget,
     /// A token was needed and missing, or was refused (401).
     Unauthorized,
     /// The token does not allow this (403).
@@ -71,11 +76,15 @@ impl Reason {
             Reason::HostNotAllowed => "host_not_allowed",
             Reason::RequestTimeout => "request_timeout",
             Reason::HeadTooLarge => "head_too_large",
+            Reason::SelectorTooComplex => "selector_too_complex",
+            Reason::OverSelectorBudget => "over_selector_budget",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 20] = [
+        Reason::SelectorTooComplex,
+        Reason::OverSelectorBudget,
         Reason::Unauthorized,
         Reason::Forbidden,
         Reason::OriginNotAllowed,
@@ -105,9 +114,10 @@ impl Reason {
             Reason::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,
             Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Reason::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Reason::OverConnectionLimit | Reason::ShuttingDown | Reason::StoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Reason::OverConnectionLimit
+            | Reason::ShuttingDown
+            | Reason::StoreUnavailable
+            | Reason::OverSelectorBudget => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

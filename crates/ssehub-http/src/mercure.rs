@@ -35,7 +35,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ssehub_core::{NewEvent, Pattern, Resume, Selector, Topic};
+use ssehub_core::{NewEvent, Pattern, Resume, Selector, Topic, TopicError};
 
 use crate::AppState;
 use crate::auth::Role;
@@ -240,11 +240,20 @@ fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Response,
             format!("at most {max} \"topic\" parameters per subscription"),
         ));
     }
+    // Each template compiled once for the whole hub, within the limits on one template and
+    // the hub's budget for all of them.
+    let templates = app.hub.templates();
     let patterns = selectors
         .iter()
         .map(|s| {
-            Pattern::mercure(s)
-                .map_err(|e| ApiError::new(Reason::InvalidTopic, format!("topic {s:?}: {e}")))
+            Pattern::mercure_in(s, templates).map_err(|e| {
+                let reason = match &e {
+                    TopicError::Template(t) if t.is_over_budget() => Reason::OverSelectorBudget,
+                    TopicError::Template(_) => Reason::SelectorTooComplex,
+                    _ => Reason::InvalidTopic,
+                };
+                ApiError::new(reason, format!("topic {s:?}: {e}"))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let selector =

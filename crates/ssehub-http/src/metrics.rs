@@ -406,8 +406,60 @@ impl Collector for HubCollector {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        encode_costs(&self.hub, &mut encoder)?;
         Ok(())
     }
+}
+
+/// What clients make the hub hold and do, against the limits that bound it (issue 10,
+/// "costs"): replay pages (`limits.replay_page_bytes`), events that are never stored, and
+/// compiled URI templates (`limits.template_budget_bytes`).
+fn encode_costs(hub: &Hub, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    let s = hub.stats();
+    let counters: [(&str, &str, &AtomicU64); 3] = [
+        (
+            "live_only_events",
+            "Events delivered live only, never stored (Mercure subscription events)",
+            &s.live_only,
+        ),
+        (
+            "replayed_bytes",
+            "Bytes sent from history",
+            &s.replayed_bytes,
+        ),
+        (
+            "replay_pages",
+            "Replay pages read from history, each at most limits.replay_page_bytes (or one event)",
+            &s.replay_pages,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    let templates = hub.templates();
+    let gauges: [(&str, &str, i64); 3] = [
+        (
+            "uri_templates",
+            "Distinct Mercure URI templates compiled (each once, shared by its subscribers)",
+            to_i64(templates.count() as u64),
+        ),
+        (
+            "uri_template_bytes",
+            "Bytes charged for the compiled URI templates (limits.template_budget_bytes bounds it)",
+            to_i64(templates.bytes() as u64),
+        ),
+        (
+            "uri_template_budget_bytes",
+            "limits.template_budget_bytes",
+            to_i64(templates.max_total_bytes() as u64),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let gauge = ConstGauge::new(value);
+        gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+    }
+    Ok(())
 }
 
 fn to_i64(v: u64) -> i64 {

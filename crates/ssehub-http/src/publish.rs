@@ -163,10 +163,30 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
 }
 
 /// Hands `events` to the hub; their ids once stored.
+///
+/// The body limit applies to what is stored and sent, too: an event whose SSE encoding is
+/// larger than `max_body_bytes` is refused with 413, whatever its body's size. Each line
+/// break of the data costs a `data: ` prefix, so without this check a 1 MiB body of newlines
+/// would become a 7 MiB event, larger than any subscriber's buffer (which the config keeps at
+/// least as large as the body limit, so one event of the largest size never overflows it).
 pub(crate) async fn publish(
     app: &AppState,
     events: Vec<NewEvent>,
 ) -> Result<Vec<EventId>, ApiError> {
+    let max = app.config.max_body_bytes;
+    if let Some((i, size)) = events
+        .iter()
+        .map(NewEvent::encoded_size)
+        .enumerate()
+        .find(|&(_, size)| size > max)
+    {
+        return Err(ApiError::new(
+            Reason::BodyTooLarge,
+            format!(
+                "event {i} encodes to {size} bytes of SSE (each line of data gets a \"data: \" prefix), more than limits.max_body_bytes ({max})"
+            ),
+        ));
+    }
     app.hub.publish(events).await.map_err(|e| match e {
         PublishError::Store(error) => {
             tracing::warn!(%error, "a publish failed in the store");

@@ -6,8 +6,13 @@
 //! | --- | --- | --- |
 //! | `meta` | name | `format` = `ssehub-store/1`; `log_id` (u32le); `last_seq`, `count`, `bytes`, `unsynced` (u64le) |
 //! | `events` | seq (u64) | the [record](crate::record) of the event |
-//! | `by_topic` | (topic, seq) | record size (u64): the events of one topic, in order |
+//! | `by_topic` | (topic, seq) | event size (u64): the events of one topic, in order |
 //! | `topics` | topic | count, bytes, dropped_upto (3 × u64le) |
+//!
+//! Sizes (`bytes`, and the values of `by_topic`) are events' SSE encodings, with the `id:`
+//! line at its longest ([`record::size`]): what memory holds for an event when it is read,
+//! and what the body limit bounds. (Stores written before counted record lengths; the two are
+//! close, and the counts only ever saturate at zero.)
 //!
 //! `by_topic` makes the resume of a quiet topic read only that topic's events, however many
 //! others were published since; `topics` carries per-topic retention and `dropped_upto`, the
@@ -172,9 +177,41 @@ struct Inner {
     /// Held across each write transaction and the bookkeeping after it.
     write_lock: Mutex<()>,
     state: Mutex<State>,
-    tail: Mutex<VecDeque<Arc<StoredEvent>>>,
+    tail: Mutex<Tail>,
     /// Appends not yet fsync'd (under [`FsyncPolicy::Interval`]).
     dirty: std::sync::atomic::AtomicBool,
+}
+
+/// The most recent events, encoded, in memory; bounded by count and by encoded bytes (what
+/// it holds: a text of newlines is seven times larger encoded than raw).
+#[derive(Default)]
+struct Tail {
+    events: VecDeque<Arc<StoredEvent>>,
+    /// The sum of the events' encoded sizes.
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, event: Arc<StoredEvent>, max_events: usize, max_bytes: usize) {
+        self.bytes += event.encoded.len();
+        self.events.push_back(event);
+        while self.events.len() > max_events || self.bytes > max_bytes {
+            match self.events.pop_front() {
+                Some(old) => self.bytes -= old.encoded.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.bytes = 0;
+    }
+
+    fn retain(&mut self, keep: impl Fn(&StoredEvent) -> bool) {
+        self.events.retain(|e| keep(e));
+        self.bytes = self.events.iter().map(|e| e.encoded.len()).sum();
+    }
 }
 
 /// The durable event log: see the crate documentation for the format. Cheap to clone.
@@ -251,7 +288,7 @@ impl DiskStore {
                 db: RwLock::new(Arc::new(db)),
                 write_lock: Mutex::new(()),
                 state: Mutex::new(state),
-                tail: Mutex::new(VecDeque::new()),
+                tail: Mutex::new(Tail::default()),
                 dirty: std::sync::atomic::AtomicBool::new(false),
             }),
         };
@@ -615,7 +652,7 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_tail(&self) -> MutexGuard<'_, VecDeque<Arc<StoredEvent>>> {
+    fn lock_tail(&self) -> MutexGuard<'_, Tail> {
         self.tail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -737,7 +774,7 @@ impl Inner {
             for event in &events {
                 seq += 1;
                 let rec = record::encode(event, now);
-                let size = rec.len() as u64;
+                let size = record::size(&rec);
                 table.insert(seq, rec.as_slice()).map_err(store_error)?;
                 for topic in &event.topics {
                     by_topic
@@ -789,9 +826,12 @@ impl Inner {
             .map(|(event, seq)| StoredEvent::new(self.log(), seq, event))
             .collect();
         let mut tail = self.lock_tail();
-        tail.extend(stored.iter().cloned());
-        while tail.len() > self.options.tail_cache_events {
-            tail.pop_front();
+        for event in &stored {
+            tail.push(
+                event.clone(),
+                self.options.tail_cache_events,
+                self.options.tail_cache_bytes,
+            );
         }
         Ok(stored)
     }
@@ -866,7 +906,7 @@ impl Inner {
                 }
                 victims.push(seq.value());
                 count -= 1;
-                bytes = bytes.saturating_sub(rec.value().len() as u64);
+                bytes = bytes.saturating_sub(record::size(rec.value()));
             }
             // Each topic under a rule, oldest first.
             for (topic, stats, rule) in &ruled {
@@ -919,7 +959,7 @@ impl Inner {
                     continue;
                 };
                 let rec = rec.value().to_vec();
-                let size = rec.len() as u64;
+                let size = record::size(&rec);
                 let (event, _) =
                     record::decode(seq, &rec).map_err(|e| StoreError::Io(e.to_string()))?;
                 for topic in &event.topics {
@@ -999,8 +1039,9 @@ impl Inner {
         until: u64,
         selector: &Selector,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<ReadPage, StoreError> {
-        if let Some(page) = self.read_tail(after, until, selector, limit) {
+        if let Some(page) = self.read_tail(after, until, selector, limit, max_bytes) {
             return Ok(page);
         }
         let db = self.db();
@@ -1037,13 +1078,21 @@ impl Inner {
                 seqs.truncate(limit);
                 page.scanned_to = *seqs.last().expect("limit > 0");
             }
+            let mut bytes = 0;
             for seq in seqs {
                 if let Some(rec) = events.get(seq).map_err(store_error)? {
-                    page.events.push(decode(seq, rec.value())?);
+                    let event = decode(seq, rec.value())?;
+                    if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
+                        page.scanned_to = seq - 1;
+                        break;
+                    }
+                    bytes += event.encoded.len();
+                    page.events.push(event);
                 }
             }
             return Ok(page);
         }
+        let mut bytes = 0;
         for (scanned, entry) in events
             .range(after + 1..=until)
             .map_err(store_error)?
@@ -1057,6 +1106,11 @@ impl Inner {
             }
             let event = decode(seq, rec.value())?;
             if selector.matches_any(&event.event.topics) {
+                if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
+                    page.scanned_to = seq - 1;
+                    break;
+                }
+                bytes += event.encoded.len();
                 page.events.push(event);
             }
         }
@@ -1070,8 +1124,10 @@ impl Inner {
         until: u64,
         selector: &Selector,
         limit: usize,
+        max_bytes: usize,
     ) -> Option<ReadPage> {
         let tail = self.lock_tail();
+        let tail = &tail.events;
         let front = tail.front()?.seq();
         let first = self.lock_state().first;
         // The tail covers the request if it starts at or before the first wanted event (or at
@@ -1084,6 +1140,7 @@ impl Inner {
             scanned_to: until,
         };
         let start = tail.partition_point(|e| e.seq() <= after);
+        let mut bytes = 0;
         for event in tail.iter().skip(start) {
             if event.seq() > until {
                 break;
@@ -1093,6 +1150,11 @@ impl Inner {
                 break;
             }
             if selector.matches_any(&event.event.topics) {
+                if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
+                    page.scanned_to = event.seq() - 1;
+                    break;
+                }
+                bytes += event.encoded.len();
                 page.events.push(event.clone());
             }
         }
@@ -1160,16 +1222,22 @@ impl Store for DiskStore {
         until: u64,
         selector: Arc<Selector>,
         limit: usize,
+        max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
         let limit = limit.max(1);
-        if let Some(page) = self.inner.read_tail(after, until, &selector, limit) {
+        if let Some(page) = self
+            .inner
+            .read_tail(after, until, &selector, limit, max_bytes)
+        {
             return Box::pin(std::future::ready(Ok(page)));
         }
         let inner = self.inner.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.read_blocking(after, until, &selector, limit))
-                .await
-                .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                inner.read_blocking(after, until, &selector, limit, max_bytes)
+            })
+            .await
+            .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
         })
     }
 }
@@ -1266,9 +1334,41 @@ mod tests {
         assert_ne!(new_log, log, "a new log id");
         assert_eq!(append(&store, 2), [(new_log, 4), (new_log, 5)]);
         assert_eq!(store.len(), 5, "the counters are the file's");
-        assert!(store.inner.lock_tail().iter().all(|e| e.id.log == new_log));
+        assert!(
+            store
+                .inner
+                .lock_tail()
+                .events
+                .iter()
+                .all(|e| e.id.log == new_log)
+        );
         // The new id is the store's for good.
         keep_copy(store, dir.path(), &copies.path().join("after"));
         assert_eq!(open(dir.path()).log_id(), new_log);
+    }
+
+    /// The tail cache is bounded by the encoded size of its events: a few events of newlines
+    /// (seven times larger encoded than raw) cannot make it hold more than its byte bound.
+    #[test]
+    fn the_tail_cache_counts_encoded_bytes() {
+        let mut tail = Tail::default();
+        let event = |seq| {
+            StoredEvent::new(
+                LogId(1),
+                seq,
+                NewEvent::new(Topic::new("t").unwrap(), "\n".repeat(1000)),
+            )
+        };
+        // Ids of two digits each, so every event has the same size.
+        let one = event(11).encoded.len();
+        assert!(one > 7000);
+        for seq in 11..=20 {
+            tail.push(event(seq), 100, 3 * one);
+        }
+        assert_eq!(tail.events.len(), 3);
+        assert_eq!(tail.bytes, 3 * one);
+        assert_eq!(tail.events.front().map(|e| e.seq()), Some(18));
+        tail.retain(|e| e.seq() != 19);
+        assert_eq!(tail.bytes, 2 * one);
     }
 }

@@ -24,7 +24,8 @@ pub enum FsyncPolicy {
 pub struct Limits {
     /// The most events kept.
     pub max_events: Option<u64>,
-    /// The most bytes of records kept.
+    /// The most bytes of events kept, counted at their SSE encoding (a text of newlines is
+    /// seven times larger encoded than raw).
     pub max_bytes: Option<u64>,
     /// The oldest event kept.
     pub max_age: Option<Duration>,
@@ -91,6 +92,9 @@ pub struct DiskOptions {
     /// The most recent events kept in memory, encoded, to serve resumes without reading the
     /// disk (most resumes are reconnects a few seconds behind).
     pub tail_cache_events: usize,
+    /// The most bytes of events in that cache, counted as their SSE encoding (what it holds),
+    /// so a few large events cannot make it hold gigabytes.
+    pub tail_cache_bytes: usize,
     /// Save redb's allocator state with every commit (redb's "quick repair"), so that the
     /// first start after a crash does not walk the whole file to rebuild it. Costs a second
     /// fsync per commit; see docs/storage.md for the figures both ways.
@@ -103,6 +107,7 @@ impl Default for DiskOptions {
             fsync: FsyncPolicy::Always,
             retention: Retention::default(),
             tail_cache_events: 10_000,
+            tail_cache_bytes: 64 << 20,
             quick_repair: true,
         }
     }

@@ -124,6 +124,46 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     Ok((event, time_ms))
 }
 
+/// The size retention counts for a record: the SSE encoding of its event, with the `id:` line
+/// at its longest — what [`NewEvent::encoded_size`] gives for the event, read from the record
+/// without decoding it. The record's own length when it does not parse.
+pub(crate) fn size(record: &[u8]) -> u64 {
+    encoded_size(record).unwrap_or(record.len()) as u64
+}
+
+fn encoded_size(record: &[u8]) -> Option<usize> {
+    let mut cursor = Cursor { bytes: record };
+    let version = cursor.take(1)?[0];
+    cursor.take(8)?;
+    let flags = if version == VERSION_1 {
+        0
+    } else {
+        cursor.take(1)?[0]
+    };
+    let retry = if flags & HAS_RETRY != 0 {
+        let ms = u64::from_le_bytes(cursor.take(8)?.try_into().ok()?);
+        7 + ms.to_string().len() + 1
+    } else {
+        0
+    };
+    let event_type = cursor.string()?;
+    let event_line = if event_type.is_empty() {
+        0
+    } else {
+        7 + event_type.len() + 1
+    };
+    for _ in 0..cursor.u16()? {
+        cursor.string()?;
+    }
+    Some(
+        ssehub_core::MAX_ID_LINE
+            + event_line
+            + retry
+            + ssehub_wire::data_encoded_len(cursor.bytes)
+            + 1,
+    )
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
 }
@@ -167,6 +207,22 @@ mod tests {
         let bytes = encode(&event, 1234);
         assert_eq!(time_ms(&bytes), Some(1234));
         assert_eq!(decode(7, &bytes).unwrap(), (event, 1234));
+    }
+
+    /// Retention counts a record at its event's encoded size, as the memory store does.
+    #[test]
+    fn size_is_the_encoded_size() {
+        let mut events = vec![
+            NewEvent::new(Topic::new("a").unwrap(), "\n".repeat(500)),
+            NewEvent::new(Topic::new("a").unwrap(), "")
+                .with_type("t")
+                .unwrap(),
+        ];
+        events[1].retry_ms = Some(12345);
+        for event in events {
+            assert_eq!(size(&encode(&event, 1)), event.encoded_size() as u64);
+        }
+        assert_eq!(size(&[9, 9]), 2, "unparsable: its length");
     }
 
     #[test]

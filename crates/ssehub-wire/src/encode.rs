@@ -50,6 +50,19 @@ impl Event {
         out.push(b'\n');
     }
 
+    /// The exact number of bytes [`encode`](Event::encode) produces. A hub checks it against
+    /// its limits before accepting an event: every line break of `data` costs a `data: `
+    /// prefix, so the encoding of a text of newlines is seven times its size.
+    pub fn encoded_len(&self) -> usize {
+        let field = |v: &Option<String>, name: usize| v.as_ref().map_or(0, |v| name + v.len() + 1);
+        field(&self.comment, 2)
+            + field(&self.id, 4)
+            + field(&self.event, 7)
+            + self.retry_ms.map_or(0, |ms| 7 + ms.to_string().len() + 1)
+            + data_encoded_len(self.data.as_bytes())
+            + 1
+    }
+
     /// The exact size when `data` has no line breaks, a close lower bound otherwise.
     fn encoded_len_hint(&self) -> usize {
         let field = |v: &Option<String>, name: usize| v.as_ref().map_or(0, |v| name + v.len() + 1);
@@ -93,6 +106,13 @@ fn push_retry(out: &mut Vec<u8>, ms: u64) {
     out.push(b'\n');
 }
 
+/// The bytes of the `data:` lines that encode `data`: each line of it, plus `data: ` and LF.
+pub fn data_encoded_len(data: &[u8]) -> usize {
+    let mut len = 0;
+    for_each_line(data, |line| len += 6 + line.len() + 1);
+    len
+}
+
 fn push_data(out: &mut Vec<u8>, data: &[u8]) {
     for_each_line(data, |line| push_line(out, b"data: ", line));
 }
@@ -120,6 +140,26 @@ mod tests {
 
     fn enc(e: &Event) -> String {
         String::from_utf8(e.encode().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn encoded_len_is_exact() {
+        let events = [
+            Event::new(""),
+            Event::new("a\r\nb\rc\nd\n"),
+            Event::new("\n".repeat(100)),
+            Event::new("x")
+                .with_id("00000001-42")
+                .unwrap()
+                .with_event("t")
+                .unwrap()
+                .with_retry(Duration::from_millis(1500))
+                .with_comment("c")
+                .unwrap(),
+        ];
+        for e in &events {
+            assert_eq!(e.encoded_len(), e.encode().len(), "{e:?}");
+        }
     }
 
     #[test]

@@ -45,6 +45,6 @@ mod encode;
 mod event;
 mod parse;
 
-pub use encode::{KEEP_ALIVE, KEEP_ALIVE_BYTES, comment_frame, retry_frame};
+pub use encode::{KEEP_ALIVE, KEEP_ALIVE_BYTES, comment_frame, data_encoded_len, retry_frame};
 pub use event::{Event, Field, FieldError, check_line};
 pub use parse::{FeedIter, Frame, Limits, MessageEvent, ParseError, Parser};

@@ -131,7 +131,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_TRUSTED_PROXY", value_enum)]
     pub(crate) trusted_proxy: Option<crate::config::TrustedProxy>,
 
-    /// The largest request body, in bytes. (config: limits.max_body_bytes)
+    /// The largest request body, and the largest event once SSE-encoded, in bytes.
+    /// (config: limits.max_body_bytes)
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES")]
     pub(crate) max_body_bytes: Option<usize>,
 
@@ -139,8 +140,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
 
-    /// Bytes queued per subscriber before it is cut off as too slow.
-    /// (config: limits.subscriber_buffer_bytes)
+    /// Bytes queued per subscriber before it is cut off as too slow; at least
+    /// --max-body-bytes. (config: limits.subscriber_buffer_bytes)
     #[arg(long, env = "SSEHUB_SUBSCRIBER_BUFFER_BYTES")]
     pub(crate) subscriber_buffer_bytes: Option<usize>,
 

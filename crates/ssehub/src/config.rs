@@ -223,6 +223,8 @@ pub(crate) struct Storage {
     pub(crate) fsync_interval_ms: u64,
     /// Recent events kept in memory to serve reconnects without reading the disk.
     pub(crate) tail_cache_events: usize,
+    /// The most bytes (of SSE encoding) in that cache.
+    pub(crate) tail_cache_bytes: usize,
     /// Keep redb's allocator state with every commit, so the first start after a crash is
     /// instant instead of walking the whole file (at the cost of a second fsync per commit).
     pub(crate) quick_repair: bool,
@@ -234,6 +236,7 @@ impl Default for Storage {
             fsync: Fsync::Always,
             fsync_interval_ms: 100,
             tail_cache_events: 10_000,
+            tail_cache_bytes: 64 << 20,
             quick_repair: true,
         }
     }
@@ -270,6 +273,18 @@ pub(crate) struct Limits {
     /// The most TCP connections open at once, of any kind (closed at accept above it). Keep
     /// it under the open-file limit.
     pub(crate) max_open_connections: usize,
+    /// The most bytes of one replay page (one event may be larger): what a subscriber that
+    /// replays history, however slowly it reads, makes the hub hold.
+    pub(crate) replay_page_bytes: usize,
+    /// The longest Mercure URI template a subscriber may send, in bytes.
+    pub(crate) template_max_bytes: usize,
+    /// The most variables in one URI template (`{a,b}{c}` has three).
+    pub(crate) template_max_variables: usize,
+    /// The most bytes one URI template may compile to.
+    pub(crate) template_max_compiled_bytes: usize,
+    /// The most bytes of compiled URI templates the hub holds at once (each distinct template
+    /// once, however many subscribers share it); past it, new templates get 503.
+    pub(crate) template_budget_bytes: usize,
 }
 
 /// `[sse]`
@@ -329,6 +344,11 @@ impl Default for Limits {
             idle_timeout_ms: millis(server.idle_timeout),
             body_read_timeout_ms: millis(server.body_read_timeout),
             max_open_connections: server.max_open_connections,
+            replay_page_bytes: HubConfig::default().replay_page_bytes,
+            template_max_bytes: HubConfig::default().template_limits.max_bytes,
+            template_max_variables: HubConfig::default().template_limits.max_variables,
+            template_max_compiled_bytes: HubConfig::default().template_limits.max_compiled_bytes,
+            template_budget_bytes: HubConfig::default().template_budget_bytes,
         }
     }
 }
@@ -384,6 +404,12 @@ impl Config {
             (
                 self.limits.subscriber_buffer_bytes < 1024,
                 "limits.subscriber_buffer_bytes must be at least 1024",
+            ),
+            (
+                // A live subscriber must never be cut because of one event of the largest
+                // size (the body limit bounds an event's encoding).
+                self.limits.subscriber_buffer_bytes < self.limits.max_body_bytes,
+                "limits.subscriber_buffer_bytes must be at least limits.max_body_bytes",
             ),
         ];
         for (bad, message) in checks {
@@ -460,6 +486,7 @@ impl Config {
                 ..ssehub_store::Retention::default()
             },
             tail_cache_events: self.storage.tail_cache_events,
+            tail_cache_bytes: self.storage.tail_cache_bytes,
             quick_repair: self.storage.quick_repair,
         })
     }
@@ -517,6 +544,13 @@ impl Config {
     pub(crate) fn hub(&self) -> HubConfig {
         HubConfig {
             subscriber_buffer_bytes: self.limits.subscriber_buffer_bytes,
+            replay_page_bytes: self.limits.replay_page_bytes,
+            template_limits: ssehub_core::TemplateLimits {
+                max_bytes: self.limits.template_max_bytes,
+                max_variables: self.limits.template_max_variables,
+                max_compiled_bytes: self.limits.template_max_compiled_bytes,
+            },
+            template_budget_bytes: self.limits.template_budget_bytes,
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
             ..HubConfig::default()
@@ -614,5 +648,19 @@ mod tests {
         let c: Config = toml::from_str("[limits]\nmax_head_bytes = 4096\n").unwrap();
         let error = c.validate().unwrap_err().to_string();
         assert!(error.contains("max_head_bytes"), "{error}");
+    }
+
+    /// One event of the largest size must fit a subscriber's buffer, or it would cut every
+    /// live subscriber.
+    #[test]
+    fn the_subscriber_buffer_holds_the_largest_event() {
+        let c: Config = toml::from_str("[limits]\nmax_body_bytes = 2097152\n").unwrap();
+        let error = c.validate().unwrap_err().to_string();
+        assert!(error.contains("subscriber_buffer_bytes"), "{error}");
+        let c: Config = toml::from_str(
+            "[limits]\nmax_body_bytes = 2097152\nsubscriber_buffer_bytes = 2097152\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
     }
 }

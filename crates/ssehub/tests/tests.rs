@@ -8,6 +8,7 @@ mod connections;
 mod decode;
 mod durable;
 mod hostile_conn;
+mod hostile_costs;
 mod hostile_trust;
 mod limits;
 mod mercure;

@@ -3,17 +3,25 @@
 //!
 //! Every Mercure stream gets a subscriber id (`urn:uuid:…`, random) and is entered in a
 //! [`Registry`] for as long as it lives (a [`Registration`] guard held by the response body).
-//! For each selector of the stream the hub publishes a private update on
+//! For each selector of the stream the hub sends a private update on
 //! `/.well-known/mercure/subscriptions/{topic}/{subscriber}` (both percent-encoded, as RFC 6570
 //! simple expansion does) when the stream opens (`"active": true`) and when it ends
-//! (`"active": false`); the second is always published after the first. A hub without
-//! subscriber keys publishes none: they are private, so no one could receive them, and each
-//! would cost a durable write.
+//! (`"active": false`); the second always after the first. A hub without subscriber keys
+//! sends none: they are private, so no one could receive them.
+//!
+//! These updates are delivered live only ([`Hub::publish_live`]): never stored, no id, no
+//! replay. Anyone may open and close streams at will, so stored updates would let every
+//! anonymous connect write to the durable history, without bound, and evict real events
+//! (issue 10, H3); live, each costs a moment of fan-out and nothing after.
 //!
 //! Consistency of the API with the events: a stream is entered in the registry before its
-//! `true` update is published and removed before its `false` one, and the API reads the last
-//! event id before it reads the registry. So a client that lists the subscriptions, then
-//! subscribes to the subscription updates with the listed `lastEventID`, misses no change.
+//! `true` update is sent and removed before its `false` one, both under the hub's fan-out
+//! lock. So a client that first subscribes to the subscription updates, then lists the
+//! subscriptions, misses no change: one made after the listing reaches its stream, and one
+//! made before its stream opened is in the listing (one made in between is seen twice, and
+//! the `active` field says which state is current). The collection's `lastEventID` is the
+//! hub's last stored event, as the draft requires; subscription updates are not among the
+//! events it resumes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use ssehub_core::{EventId, Hub, MAX_IRI_BYTES, NewEvent, Selector, Topic};
-use tokio::task::JoinHandle;
 
 use super::{HUB_PATH, Mercure};
 use crate::auth::Role;
@@ -88,17 +95,15 @@ impl Registry {
                 },
             );
         }
-        let announced = hub.and_then(|hub| {
-            let events = updates(&subscriber, &selectors, payload.as_ref(), true);
-            spawn_publish(hub.clone(), events, None)
-        });
+        if let Some(hub) = hub {
+            hub.publish_live(&updates(&subscriber, &selectors, payload.as_ref(), true));
+        }
         Registration {
             registry: self.clone(),
             hub: hub.cloned(),
             subscriber,
             selectors,
             payload,
-            announced,
         }
     }
 
@@ -141,8 +146,6 @@ pub(super) struct Registration {
     subscriber: String,
     selectors: Vec<String>,
     payload: Option<Value>,
-    /// The publishing of the `active: true` updates, which must come first.
-    announced: Option<JoinHandle<()>>,
 }
 
 impl Drop for Registration {
@@ -155,31 +158,9 @@ impl Drop for Registration {
                 self.payload.as_ref(),
                 false,
             );
-            spawn_publish(hub, events, self.announced.take());
+            hub.publish_live(&events);
         }
     }
-}
-
-/// Publishes `events` from a task, after `after` has finished. Failures are logged: a
-/// subscription event that cannot be stored must not fail the stream.
-fn spawn_publish(
-    hub: Hub,
-    events: Vec<NewEvent>,
-    after: Option<JoinHandle<()>>,
-) -> Option<JoinHandle<()>> {
-    if events.is_empty() {
-        return after;
-    }
-    // No runtime: the process is going away, and so are the subscribers.
-    let runtime = tokio::runtime::Handle::try_current().ok()?;
-    Some(runtime.spawn(async move {
-        if let Some(first) = after {
-            let _ = first.await;
-        }
-        if let Err(error) = hub.publish(events).await {
-            tracing::warn!(%error, "could not publish a Mercure subscription event");
-        }
-    }))
 }
 
 /// A new subscriber id: `urn:uuid:` and a random (version 4) UUID.
