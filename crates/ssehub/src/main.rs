@@ -18,7 +18,6 @@
 //! - `line_publisher.rs` — the ordered, batching, buffering publisher behind `tail` and `exec`.
 //! - `hub_client.rs` — the publish API client shared by the publishing commands.
 
-mod bench;
 mod cli;
 mod config;
 mod decode;
@@ -49,7 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Decode(args) => decode::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
-        cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Bench(args) => ssehub_bench::run(&args),
         cli::Command::Pub(args) => publish::run(&args),
         cli::Command::Sub(args) => subscribe::run(&args),
         cli::Command::Tail(args) => tail::run(&args),

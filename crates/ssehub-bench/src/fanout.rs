@@ -38,7 +38,7 @@ use super::table::Table;
 use super::{
     due, hub_base, now_micros, on_own_thread, parse_headers, post_json, print_report, seconds,
 };
-use crate::cli::{FanoutArgs, ReadyOn};
+use crate::args::{FanoutArgs, ReadyOn};
 
 /// The run, as decided from the flags.
 struct Plan {

@@ -42,7 +42,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{now_micros, seconds};
-use crate::cli::ConnsArgs;
+use crate::args::ConnsArgs;
 
 /// The most connections one process takes by default.
 const MAX_PER_PROCESS: u64 = 15_000;

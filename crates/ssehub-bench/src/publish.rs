@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::histogram::Histogram;
-use crate::cli::PublishBenchArgs;
+use crate::args::PublishBenchArgs;
 
 #[derive(Serialize)]
 struct Report {
@@ -38,7 +38,7 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
         args.publishers > 0 && args.batch > 0,
         "--publishers and --batch must be at least 1"
     );
-    let hub = args.hub.hub.trim_end_matches('/').to_string();
+    let hub = args.hub.trim_end_matches('/').to_string();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.publishers as usize)
         .timeout(Duration::from_secs(30))

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::http1::{self, Response, Target};
 use super::now_micros;
-use crate::cli::ReadyOn;
+use crate::args::ReadyOn;
 
 /// What a scenario does with a stream's bytes.
 pub(crate) trait Tally {

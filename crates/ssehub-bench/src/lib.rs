@@ -1,17 +1,30 @@
-//! `ssehub bench`: load scenarios that any SSE user can point at any hub, ssehub or not.
+//! The load generator behind `ssehub bench`: scenarios that any SSE user can point at any
+//! hub, ssehub or not.
 //!
-//! Each scenario talks plain HTTP (reqwest) and parses the streams with our own
-//! [`ssehub_wire::Parser`], runs all its connections as tasks on one tokio runtime, bounds every
-//! loop in count and time, and retries nothing: a failed request is counted and reported.
+//! The `ssehub` binary parses its command line (with [`BenchArgs`], from this crate) and calls
+//! [`run`]; nothing else here is public. Each scenario publishes over plain HTTP (reqwest),
+//! subscribes with a small HTTP/1.1 reader of its own (`http1.rs`: a general client costs
+//! more per stream than the hub it measures) and parses the streams with
+//! [`ssehub_wire::Parser`]. It runs all its connections as tasks on one tokio runtime, bounds
+//! every loop in count and time, and retries nothing: a failed request is counted and
+//! reported.
 //!
 //! # Layout
 //!
+//! - `args.rs` — the clap flags of every scenario (the `ssehub bench …` command line).
 //! - `fanout.rs` — `ssehub bench fanout`: N subscribers, M events at R/s.
-//! - `publish.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged events/s.
-//! - `conns.rs` — `ssehub bench conns`: N idle connections, the hub's memory per connection.
 //! - `topics.rs` — `ssehub bench topics`: N topics with one subscriber each, one event to each.
+//! - `conns.rs` — `ssehub bench conns`: N idle connections, the hub's memory per connection.
+//!   Several processes re-run the current executable as `bench conns --worker`, so it must be
+//!   a binary that has this command (`ssehub`).
+//! - `publish.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged events/s.
+//! - `stream.rs` — one subscriber stream (open, read, end), the same for every scenario.
+//! - `http1.rs` — the subscribers' streaming HTTP/1.1 `GET` on a plain socket.
 //! - `histogram.rs` — the shared lock-free latency histogram.
+//! - `table.rs` — the text form of a report.
+//! - this file — what the scenarios share: flags to values, publishing, pacing, payloads.
 
+mod args;
 mod conns;
 mod fanout;
 mod histogram;
@@ -21,13 +34,18 @@ mod stream;
 mod table;
 mod topics;
 
+pub use args::{
+    BenchArgs, BenchScenario, ConnsArgs, FanoutArgs, PublishBenchArgs, ReadyOn, RunArgs, TopicsArgs,
+};
+
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::cli::{BenchArgs, BenchScenario};
-
-pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+/// Runs one scenario on a runtime of its own and prints its report. An error means the flags
+/// were wrong or the run could not be carried out (a subscription or connection that did not
+/// open); events the hub lost or reordered are counted in the report instead.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -46,7 +46,7 @@ use super::table::Table;
 use super::{
     due, hub_base, now_micros, on_own_thread, parse_headers, post_json, print_report, seconds,
 };
-use crate::cli::{ReadyOn, TopicsArgs};
+use crate::args::{ReadyOn, TopicsArgs};
 
 /// Descriptors this process keeps for itself (runtime, stdio, publishers' connections).
 const RESERVED_FDS: u64 = 64;
