@@ -18,19 +18,33 @@
 //!   Several processes re-run the current executable as `bench conns --worker`, so it must be
 //!   a binary that has this command (`ssehub`).
 //! - `publish.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged events/s.
-//! - `stream.rs` — one subscriber stream (open, read, end), the same for every scenario.
+//!
+//! What the scenarios share, one place each:
+//!
+//! - `plan.rs` — `--hub` and the run flags as values (timeouts, the run's bound, headers).
+//! - `subscribers.rs` — all the subscriber streams of a run: open together, stop together.
+//! - `stream.rs` — one subscriber stream (open, read, end).
 //! - `http1.rs` — the subscribers' streaming HTTP/1.1 `GET` on a plain socket.
-//! - `histogram.rs` — the shared lock-free latency histogram.
+//! - `deliveries.rs` — what each subscriber received, checked, and its sum over the run.
+//! - `publishers.rs` — the publishers: lanes on a thread of their own, pacing, payloads, and
+//!   what the hub acknowledged.
+//! - `histogram.rs` — the lock-free latency histogram.
+//! - `probe.rs` — the hub's CPU time and memory from `/proc`, and the open-file limit.
 //! - `table.rs` — the text form of a report.
-//! - this file — what the scenarios share: flags to values, publishing, pacing, payloads.
+//! - this file — [`run`], and small helpers (time, flags, run ids, printing).
 
 mod args;
 mod conns;
+mod deliveries;
 mod fanout;
 mod histogram;
 mod http1;
+mod plan;
+mod probe;
 mod publish;
+mod publishers;
 mod stream;
+mod subscribers;
 mod table;
 mod topics;
 
@@ -82,7 +96,21 @@ fn parse_headers(headers: &[String]) -> anyhow::Result<reqwest::header::HeaderMa
 fn now_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .map_or(0, micros)
+}
+
+/// A duration in whole microseconds (saturating).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A run id that another run (of this or another process) will not pick: 16 hex digits.
+fn run_id() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_micros());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 /// A positive number of seconds from a flag.
@@ -92,43 +120,6 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
         "{flag} must be a positive number of seconds, not {value}"
     );
     Ok(Duration::from_secs_f64(value))
-}
-
-/// POSTs a JSON body and reads the answer whole (so that the connection is reused); an error
-/// names the status and the start of the answer when it is not a success.
-async fn post_json(
-    client: &reqwest::Client,
-    url: &str,
-    body: String,
-) -> Result<bytes::Bytes, String> {
-    use reqwest::header::{CONTENT_TYPE, HeaderValue};
-    let response = client
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let status = response.status();
-    let answer = response.bytes().await.map_err(|e| describe(&e))?;
-    if status.is_success() {
-        Ok(answer)
-    } else {
-        let answer = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
-        Err(format!("publish: status {status}: {answer}"))
-    }
-}
-
-/// An error with its causes (reqwest's own message rarely says what went wrong).
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The hub's base URL from `--hub`: plain `http://` (the bench's subscribers speak HTTP/1.1
@@ -153,60 +144,4 @@ fn print_report<R: serde::Serialize>(
         print!("{}", table(report));
     }
     Ok(())
-}
-
-/// Runs the future `make` gives on a thread and runtime of their own, and waits for it until
-/// `until`. Publishers run so: on the subscribers' runtime their task would queue behind the
-/// thousands of tasks each event wakes, and their pace, timestamps and ack latencies would
-/// measure the bench instead of the hub.
-async fn on_own_thread<F>(
-    make: impl FnOnce() -> F + Send + 'static,
-    until: tokio::time::Instant,
-) -> anyhow::Result<F::Output>
-where
-    F: std::future::Future,
-    F::Output: Send + 'static,
-{
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("bench-publisher".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the publisher's runtime");
-            let _ = done_tx.send(runtime.map(|runtime| runtime.block_on(make())));
-        })
-        .context("cannot start the publisher thread")?;
-    tokio::time::timeout_at(until, done_rx)
-        .await
-        .context("the publisher did not stop in time")?
-        .context("the publisher thread failed")?
-}
-
-/// Waits until event `index` is due at `rate` per second from `start`; false (at once) when
-/// that is at or past `deadline`.
-async fn due(
-    start: tokio::time::Instant,
-    index: u32,
-    rate: u32,
-    deadline: tokio::time::Instant,
-) -> bool {
-    let due = start + Duration::from_secs_f64(f64::from(index) / f64::from(rate));
-    if due >= deadline {
-        return false;
-    }
-    tokio::time::sleep_until(due).await;
-    true
-}
-
-/// An event's data for the bench: `{"run":…,"<key>":…,"ts_us":…,"pad":"xx…"}`, `size` bytes
-/// when that is enough for the fields. `key` names what the scenario checks (an event's
-/// sequence number, a topic's index).
-fn payload(run_id: &str, (key, value): (&str, u32), ts_us: u64, size: usize) -> String {
-    let mut body = format!(r#"{{"run":"{run_id}","{key}":{value},"ts_us":{ts_us},"pad":""#);
-    let pad = size.saturating_sub(body.len() + 2);
-    body.extend(std::iter::repeat_n('x', pad));
-    body.push_str("\"}");
-    body
 }
