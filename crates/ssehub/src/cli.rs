@@ -1,4 +1,5 @@
-//! The command line: every command and flag, as clap definitions.
+//! The command line: every command and flag, as clap definitions (those of `ssehub bench`
+//! come from the `ssehub-bench` crate, as [`BenchArgs`]).
 
 use clap::{Args, Parser, Subcommand};
 use ssehub_bench::BenchArgs;

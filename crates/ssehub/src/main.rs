@@ -1,7 +1,7 @@
 //! `ssehub`: the hub and its command-line client, in one binary.
 //!
 //! This file only parses the command line and hands off to one module per command; the logic
-//! lives in the library crates (`ssehub-wire`, …).
+//! lives in the library crates (`ssehub-wire`, `ssehub-core`, `ssehub-http`, `ssehub-bench`, …).
 //!
 //! # Layout
 //!
@@ -11,7 +11,8 @@
 //! - `server/` — the HTTP server behind `serve`: accepting (at the open-file limit too) and
 //!   serving connections, each as cheaply as it can.
 //! - `config.rs` — the typed TOML config file.
-//! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
+//! - `ssehub bench` (`fanout`, `topics`, `conns`, `publish`) is the `ssehub-bench` crate: its
+//!   flags come from there, and this binary only calls `ssehub_bench::run`.
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
 //! - `tail.rs`, `exec.rs` — `ssehub tail` and `ssehub exec`: lines of a file or of a command's
 //!   output, one event each.
