@@ -1,7 +1,7 @@
 //! `ssehub`: the hub and its command-line client, in one binary.
 //!
 //! This file only parses the command line and hands off to one module per command; the logic
-//! lives in the library crates (`ssehub-wire`, …).
+//! lives in the library crates (`ssehub-wire`, `ssehub-core`, `ssehub-http`, `ssehub-bench`, …).
 //!
 //! # Layout
 //!
@@ -10,14 +10,14 @@
 //! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown; the
 //!   connection layer is the `ssehub-server` crate.
 //! - `config.rs` — the typed TOML config file.
-//! - `bench/` — `ssehub bench`: load scenarios against any SSE hub (`fanout`).
+//! - `ssehub bench` (`fanout`, `topics`, `conns`, `publish`) is the `ssehub-bench` crate: its
+//!   flags come from there, and this binary only calls `ssehub_bench::run`.
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
 //! - `tail.rs`, `exec.rs` — `ssehub tail` and `ssehub exec`: lines of a file or of a command's
 //!   output, one event each.
 //! - `line_publisher.rs` — the ordered, batching, buffering publisher behind `tail` and `exec`.
 //! - `hub_client.rs` — the publish API client shared by the publishing commands.
 
-mod bench;
 mod cli;
 mod config;
 mod decode;
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Decode(args) => decode::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
-        cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Bench(args) => ssehub_bench::run(&args),
         cli::Command::Pub(args) => publish::run(&args),
         cli::Command::Sub(args) => subscribe::run(&args),
         cli::Command::Tail(args) => tail::run(&args),

@@ -1,7 +1,7 @@
 //! The SSE parser conformance vectors, as data, and a harness that runs them against any parser.
 //!
-//! The vectors (`conformance/sse-vectors.json` at the workspace root, a copy of
-//! `../shared/conformance/`) come from web-platform-tests, LaunchDarkly's sse-contract-tests,
+//! The vectors (`conformance/sse-vectors.json` at the workspace root, described in
+//! `conformance/README.md`) come from web-platform-tests, LaunchDarkly's sse-contract-tests,
 //! the `eventsource-parser` npm package and the standard itself. A parser is plugged in through
 //! [`Subject`]; [`run_all`] feeds every vector in every way the conformance README asks for —
 //! the given chunks (or whole), one byte at a time, split in two at every offset, and the

@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
-use super::http1::{self, Response, Target};
-use super::now_micros;
-use crate::cli::ReadyOn;
+use crate::args::ReadyOn;
+use crate::http1::{self, Response, Target};
+use crate::now_micros;
 
 /// What a scenario does with a stream's bytes.
 pub(crate) trait Tally {

@@ -13,48 +13,40 @@
 //! 3. Wait until every subscriber has every event, or `--drain` seconds after the last
 //!    publish, then stop the subscribers and report.
 //!
-//! Subscribers are [`super::stream`]s: a plain socket with a small HTTP/1.1 reader, so that the
-//! generator costs the machine less than the hub it measures. Per subscriber the state is a
-//! parser, a bitset of M bits (which sequence numbers arrived:
-//! duplicates and losses are exact) and a few counters; latencies go into one shared
-//! [`Histogram`]. Events that are not this run's (another run id, not our JSON) are counted as
-//! foreign and otherwise ignored. A stream the hub ends is not reopened: it counts as ended
-//! early, and its missing events as lost.
+//! Subscribers are [`crate::stream`]s: a plain socket with a small HTTP/1.1 reader, so that
+//! the generator costs the machine less than the hub it measures. Per subscriber the state is
+//! a parser, a bitset of M bits (which sequence numbers arrived: duplicates and losses are
+//! exact) and a few counters ([`SeqCheck`], summed by [`crate::deliveries`]); latencies go
+//! into one shared [`Histogram`]. Events that are not this run's (another run id, not our
+//! JSON) are counted as foreign and otherwise ignored. A stream the hub ends is not reopened:
+//! it counts as ended early, and its missing events as lost.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use ssehub_wire::{Frame, Parser};
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::histogram::{Histogram, PercentilesMs as Percentiles};
-use super::http1::Target;
-use super::stream::{self, End, Opening, Tally};
-use super::table::Table;
-use super::{
-    due, hub_base, now_micros, on_own_thread, parse_headers, post_json, print_report, seconds,
-};
-use crate::cli::{FanoutArgs, ReadyOn};
+use crate::args::FanoutArgs;
+use crate::deliveries::{Bitset, Check, Counts, Subscriber, Totals};
+use crate::histogram::{Histogram, PercentilesMs as Percentiles};
+use crate::http1::Target;
+use crate::plan::RunPlan;
+use crate::publishers::{Published, due, lock, on_own_thread, post_json, run_lanes, take};
+use crate::subscribers::{Outcome, Subscribers};
+use crate::table::Table;
+use crate::{micros, now_micros};
+use crate::{print_report, run_id};
 
 /// The run, as decided from the flags.
 struct Plan {
-    hub: String,
+    run: RunPlan,
     topic: String,
     subscribe_url: String,
     publish_url: String,
-    headers: reqwest::header::HeaderMap,
     subscribers: usize,
     rate: u32,
     payload_bytes: usize,
-    connect_concurrency: usize,
-    timeout: Duration,
-    drain: Duration,
-    max_duration: Duration,
-    ready_on: ReadyOn,
     shared: Arc<Shared>,
 }
 
@@ -75,40 +67,26 @@ pub(crate) async fn run(args: &FanoutArgs) -> anyhow::Result<()> {
 
 impl Plan {
     fn new(args: &FanoutArgs) -> anyhow::Result<Plan> {
-        let hub = hub_base(&args.hub)?;
+        let (subscribers, events, rate) = (args.subscribers, args.events, args.rate);
+        let run = RunPlan::new(&args.hub, &args.run, subscribers, events, rate)?;
         let run_id = run_id();
         let topic = args
             .topic
             .clone()
             .unwrap_or_else(|| format!("bench/fanout/{run_id}"));
-        let url = |template: &str| template.replace("{hub}", &hub).replace("{topic}", &topic);
-        let timeout = seconds(args.run.timeout, "--timeout")?;
-        let drain = seconds(args.run.drain, "--drain")?;
-        let (subscribers, events, rate) = (args.subscribers, args.events, args.rate);
-        let max_duration = match args.run.max_duration {
-            Some(secs) => seconds(secs, "--max-duration")?,
-            None => {
-                let open_rounds = subscribers.div_ceil(args.run.connect_concurrency);
-                timeout * open_rounds
-                    + Duration::from_secs_f64(2.0 * f64::from(events) / f64::from(rate))
-                    + drain
-                    + Duration::from_secs(10)
-            }
+        let url = |template: &str| {
+            template
+                .replace("{hub}", &run.hub)
+                .replace("{topic}", &topic)
         };
         Ok(Plan {
             subscribe_url: url(&args.subscribe_url_template),
             publish_url: url(&args.publish_url_template),
-            hub,
+            run,
             topic,
-            headers: parse_headers(&args.run.headers)?,
             subscribers: subscribers as usize,
             rate,
             payload_bytes: args.payload_bytes,
-            connect_concurrency: args.run.connect_concurrency as usize,
-            timeout,
-            drain,
-            max_duration,
-            ready_on: args.run.ready_on,
             shared: Arc::new(Shared {
                 run_id,
                 events,
@@ -119,32 +97,9 @@ impl Plan {
     }
 }
 
-impl Plan {
-    /// An HTTP client with the extra headers; `whole` bounds each request from start to end.
-    fn client(&self, whole: Option<Duration>) -> anyhow::Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .default_headers(self.headers.clone())
-            .connect_timeout(self.timeout)
-            .tcp_nodelay(true);
-        if let Some(limit) = whole {
-            builder = builder.timeout(limit);
-        }
-        builder.build().context("cannot build the HTTP client")
-    }
-}
-
-/// A run id that another run (of this or another process) will not pick: 16 hex digits.
-pub(super) fn run_id() -> String {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(now_micros());
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
-}
-
 async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let deadline = started + plan.max_duration;
+    let deadline = started + plan.run.max_duration;
     let shared = plan.shared.clone();
     let events = shared.events;
 
@@ -154,31 +109,17 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         plan.subscribers, plan.subscribe_url
     );
     let target =
-        Arc::new(Target::new(&plan.subscribe_url, &plan.headers).map_err(anyhow::Error::msg)?);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (open_tx, mut open_rx) = mpsc::unbounded_channel();
-    let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
-    let mut tasks = JoinSet::new();
-    for _ in 0..plan.subscribers {
-        let opening = Opening {
-            target: target.clone(),
-            ready_on: plan.ready_on,
-            timeout: plan.timeout,
-            permits: permits.clone(),
-            opened: open_tx.clone(),
-            stop: stop_rx.clone(),
-            deadline,
-        };
-        tasks.spawn(subscriber(opening, shared.clone()));
-    }
-    drop(open_tx);
-    let opened = stream::wait_open(&mut open_rx, plan.subscribers, deadline, started).await;
+        Arc::new(Target::new(&plan.subscribe_url, &plan.run.headers).map_err(anyhow::Error::msg)?);
+    let streams = (0..plan.subscribers)
+        .map(|_| {
+            (
+                target.clone(),
+                Subscriber::new(SeqCheck::new(shared.clone())),
+            )
+        })
+        .collect();
+    let mut subscribers = Subscribers::open(&plan.run, streams, started, deadline).await?;
     let connect_secs = started.elapsed().as_secs_f64();
-    if let Err(error) = opened {
-        let _ = stop_tx.send(true);
-        tasks.abort_all();
-        return Err(error);
-    }
     let open = plan.subscribers;
     eprintln!(
         "ssehub bench fanout: {open} subscriptions open in {connect_secs:.2} s; publishing {events} events at up to {}/s to {}",
@@ -187,7 +128,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
 
     // 2. Publish, paced, from a thread of its own.
     let job = PublishJob {
-        client: plan.client(Some(plan.timeout))?,
+        client: plan.run.client()?,
         url: plan.publish_url.clone(),
         shared: shared.clone(),
         rate: plan.rate,
@@ -195,32 +136,27 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         deadline,
     };
     // The publishers stop by themselves at the deadline; a last request may take `timeout`.
-    let publisher = on_own_thread(
+    let published = on_own_thread(
         move || job.publish_all(),
-        deadline + plan.timeout + Duration::from_secs(1),
+        deadline + plan.run.timeout + Duration::from_secs(1),
     )
     .await?;
-    let Published {
-        acked,
-        ack_latency,
-        errors: publish_errors,
-        first_error: first_publish_error,
-        secs: publish_secs,
-        mut deadline_reached,
-    } = publisher;
-    let published = acked.count();
+    let acked = &published.acked;
+    let mut deadline_reached = published.deadline_reached;
+    let events_published = acked.count();
 
     // 3. Drain: until every subscriber has everything, or the drain time is over.
     eprintln!(
-        "ssehub bench fanout: published {published} in {publish_secs:.2} s; waiting up to {:.1} s for deliveries",
-        plan.drain.as_secs_f64()
+        "ssehub bench fanout: published {events_published} in {:.2} s; waiting up to {:.1} s for deliveries",
+        published.secs,
+        plan.run.drain.as_secs_f64()
     );
-    let drain_until = (Instant::now() + plan.drain).min(deadline);
-    let mut totals = Totals::default();
+    let drain_until = (Instant::now() + plan.run.drain).min(deadline);
+    let mut totals = FanoutTotals::default();
     loop {
         tokio::select! {
-            joined = tasks.join_next() => match joined {
-                Some(outcome) => totals.add(outcome?, &acked),
+            ended = subscribers.next_ended() => match ended {
+                Some(outcome) => totals.add(outcome?, acked),
                 None => break,
             },
             () = tokio::time::sleep_until(drain_until) => {
@@ -229,27 +165,24 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
             }
         }
     }
-    let _ = stop_tx.send(true);
-    // Stopped subscribers end at once; this wait is bounded all the same.
-    while let Ok(Some(outcome)) =
-        tokio::time::timeout(Duration::from_secs(5), tasks.join_next()).await
-    {
-        totals.add(outcome?, &acked);
-    }
-    anyhow::ensure!(
-        tasks.is_empty(),
-        "{} subscriber tasks did not stop",
-        tasks.len()
-    );
+    subscribers
+        .stop(|outcome| totals.add(outcome, acked))
+        .await?;
 
-    let expected = plan.subscribers as u64 * published;
-    let window_secs = match (totals.first_us, totals.last_us) {
+    let FanoutTotals {
+        all,
+        out_of_order,
+        first_us,
+        last_us,
+    } = totals;
+    let expected = plan.subscribers as u64 * events_published;
+    let window_secs = match (first_us, last_us) {
         (Some(first), Some(last)) if last > first => (last - first) as f64 / 1e6,
         _ => 0.0,
     };
     Ok(Report {
         scenario: "fanout",
-        hub: plan.hub,
+        hub: plan.run.hub,
         topic: plan.topic,
         subscribers: plan.subscribers as u64,
         events_requested: u64::from(events),
@@ -257,34 +190,34 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         publishers: shared.publishers,
         payload_bytes: plan.payload_bytes as u64,
         connect_secs,
-        events_published: published,
-        publish_errors,
-        publish_secs,
-        publish_rate: published as f64 / publish_secs.max(1e-9),
+        events_published,
+        publish_errors: published.failures.count,
+        publish_secs: published.secs,
+        publish_rate: events_published as f64 / published.secs.max(1e-9),
         deliveries_expected: expected,
-        delivered: totals.delivered,
-        lost: expected - totals.delivered,
-        duplicates: totals.duplicates,
-        out_of_order: totals.out_of_order,
-        unacknowledged_deliveries: totals.unacknowledged,
-        foreign_events: totals.foreign,
-        parse_errors: totals.parse_errors,
-        streams_ended_early: totals.ended_early,
+        delivered: all.delivered,
+        lost: expected - all.delivered,
+        duplicates: all.duplicates,
+        out_of_order,
+        unacknowledged_deliveries: all.unacknowledged,
+        foreign_events: all.foreign,
+        parse_errors: all.parse_errors,
+        streams_ended_early: all.ended_early,
         receive_window_secs: window_secs,
         deliveries_per_sec: if window_secs > 0.0 {
-            totals.delivered as f64 / window_secs
+            all.delivered as f64 / window_secs
         } else {
             0.0
         },
         latency_ms: Percentiles::of(&shared.latency),
-        publish_ack_ms: Percentiles::of(&ack_latency),
+        publish_ack_ms: Percentiles::of(&published.ack),
         deadline_reached,
-        first_publish_error,
-        first_stream_error: totals.first_stream_error,
+        first_publish_error: published.failures.first,
+        first_stream_error: all.first_stream_error,
     })
 }
 
-/// The publisher's inputs.
+/// The publishers' inputs.
 struct PublishJob {
     client: reqwest::Client,
     url: String,
@@ -294,96 +227,44 @@ struct PublishJob {
     deadline: Instant,
 }
 
-/// What the publishers did.
-struct Published {
-    acked: Bitset,
-    /// Microseconds from sending a POST to its answer.
-    ack_latency: Arc<Histogram>,
-    errors: u64,
-    first_error: Option<String>,
-    secs: f64,
-    deadline_reached: bool,
-}
-
 impl PublishJob {
-    /// Publishes every event, from `publishers` lanes; run it with [`super::on_own_thread`].
+    /// Publishes every event, from `publishers` lanes; run it with [`on_own_thread`].
     async fn publish_all(self) -> Published {
         let job = Arc::new(self);
-        let ack_latency = Arc::new(Histogram::new());
-        let start = Instant::now();
-        let mut lanes = JoinSet::new();
-        for lane in 0..job.shared.publishers {
-            lanes.spawn(job.clone().lane(lane, start, ack_latency.clone()));
-        }
-        let mut done = Published {
-            acked: Bitset::new(job.shared.events),
-            ack_latency,
-            errors: 0,
-            first_error: None,
-            secs: 0.0,
-            deadline_reached: false,
-        };
-        while let Some(lane) = lanes.join_next().await {
-            // A lane cannot panic short of a bug; count its events as not acknowledged then.
-            let Ok(lane) = lane else { continue };
-            done.acked.or(&lane.acked);
-            done.errors += lane.errors;
-            if done.first_error.is_none() {
-                done.first_error = lane.first_error;
-            }
-            done.deadline_reached |= lane.deadline_reached;
-        }
-        done.secs = start.elapsed().as_secs_f64();
+        let events = job.shared.events;
+        let out = Arc::new(Mutex::new(Published::new(events)));
+        let (secs, deadline_reached) = run_lanes(job.shared.publishers, |lane, start| {
+            job.clone().lane(lane, start, out.clone())
+        })
+        .await;
+        let mut done = take(out, Published::new(0));
+        done.secs = secs;
+        done.deadline_reached = deadline_reached;
         done
     }
 
     /// One publisher: events `lane`, `lane + K`, …, one at a time, each not before its time.
-    async fn lane(self: Arc<Self>, lane: u32, start: Instant, ack_latency: Arc<Histogram>) -> Lane {
-        let mut out = Lane {
-            acked: Bitset::new(self.shared.events),
-            errors: 0,
-            first_error: None,
-            deadline_reached: false,
-        };
+    /// Returns whether it stopped at the deadline.
+    async fn lane(self: Arc<Self>, lane: u32, start: Instant, out: Arc<Mutex<Published>>) -> bool {
         let step = self.shared.publishers as usize;
         for seq in (lane..self.shared.events).step_by(step) {
             if !due(start, seq, self.rate, self.deadline).await {
-                out.deadline_reached = true;
-                break;
+                return true;
             }
             let body = payload(&self.shared.run_id, seq, now_micros(), self.payload_bytes);
             let sent = Instant::now();
-            match publish(&self.client, &self.url, body).await {
-                Ok(()) => {
-                    out.acked.set(seq);
-                    ack_latency.record(micros(sent.elapsed()));
-                }
-                Err(error) => {
-                    out.errors += 1;
-                    out.first_error.get_or_insert(error);
-                }
-            }
+            let result = post_json(&self.client, &self.url, body).await.map(drop);
+            let ack_us = micros(sent.elapsed());
+            lock(&out).record(result, seq..seq + 1, ack_us);
         }
-        out
+        false
     }
-}
-
-/// What one publisher did.
-struct Lane {
-    acked: Bitset,
-    errors: u64,
-    first_error: Option<String>,
-    deadline_reached: bool,
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One event's data: `{"run":…,"seq":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
 /// enough for the fields.
 fn payload(run_id: &str, seq: u32, ts_us: u64, size: usize) -> String {
-    super::payload(run_id, ("seq", seq), ts_us, size)
+    crate::publishers::payload(run_id, ("seq", seq), ts_us, size)
 }
 
 /// The fields of [`payload`] that subscribers read (`pad` is skipped).
@@ -419,67 +300,45 @@ impl<'a> Payload<'a> {
     }
 }
 
-async fn publish(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
-    post_json(client, url, body).await.map(drop)
-}
-
-/// What one subscriber saw.
-struct Outcome {
-    received: Received,
-    end: End,
-}
-
-async fn subscriber(opening: Opening, shared: Arc<Shared>) -> Outcome {
-    let mut received = Received::new(shared);
-    let end = stream::follow(opening, &mut received).await;
-    Outcome { received, end }
-}
-
-/// One subscriber's tally.
-struct Received {
+/// What one subscriber checks: every sequence number once, in order per publisher.
+struct SeqCheck {
     shared: Arc<Shared>,
-    parser: Parser,
     seen: Bitset,
     delivered: u32,
     /// Per publisher, the highest sequence number received.
     highest: Box<[Option<u32>]>,
-    duplicates: u64,
     out_of_order: u64,
-    foreign: u64,
-    parse_errors: u64,
     first_us: Option<u64>,
     last_us: Option<u64>,
 }
 
-impl Received {
+impl SeqCheck {
     fn new(shared: Arc<Shared>) -> Self {
-        Received {
-            parser: Parser::new(),
+        SeqCheck {
             seen: Bitset::new(shared.events),
             delivered: 0,
             highest: vec![None; shared.publishers as usize].into_boxed_slice(),
             shared,
-            duplicates: 0,
             out_of_order: 0,
-            foreign: 0,
-            parse_errors: 0,
             first_us: None,
             last_us: None,
         }
     }
+}
 
-    fn event(&mut self, data: &str, now: u64) {
+impl Check for SeqCheck {
+    fn event(&mut self, data: &str, now: u64, counts: &mut Counts) {
         let shared = &*self.shared;
         let payload = match Payload::read(data) {
             Some(p) if p.run == shared.run_id && p.seq < shared.events => p,
             _ => {
-                self.foreign += 1;
+                counts.foreign += 1;
                 return;
             }
         };
         let seq = payload.seq;
         if self.seen.get(seq) {
-            self.duplicates += 1;
+            counts.duplicates += 1;
             return;
         }
         self.seen.set(seq);
@@ -493,94 +352,36 @@ impl Received {
         self.first_us.get_or_insert(now);
         self.last_us = Some(now);
     }
-}
-
-impl Tally for Received {
-    fn feed(&mut self, bytes: &[u8], now: u64) {
-        let mut events = Vec::new();
-        for frame in self.parser.feed_iter(bytes) {
-            match frame {
-                Ok(Frame::Event(event)) => events.push(event.data),
-                Ok(Frame::Comment(_)) => {}
-                Err(_) => self.parse_errors += 1,
-            }
-        }
-        for data in events {
-            self.event(&data, now);
-        }
-    }
 
     fn complete(&self) -> bool {
         self.delivered == self.shared.events
     }
+
+    fn delivered(&self, acked: &Bitset) -> (u64, u64) {
+        let delivered = self.seen.count_and(acked);
+        (delivered, self.seen.count() - delivered)
+    }
 }
 
-/// The sum over subscribers.
+/// The sum over subscribers: the shared [`Totals`], plus order and the receive window.
 #[derive(Default)]
-struct Totals {
-    delivered: u64,
-    unacknowledged: u64,
-    duplicates: u64,
+struct FanoutTotals {
+    all: Totals,
     out_of_order: u64,
-    foreign: u64,
-    parse_errors: u64,
-    ended_early: u64,
-    first_stream_error: Option<String>,
     first_us: Option<u64>,
     last_us: Option<u64>,
 }
 
-impl Totals {
-    fn add(&mut self, outcome: Outcome, acked: &Bitset) {
-        let r = outcome.received;
-        let delivered = r.seen.count_and(acked);
-        self.delivered += delivered;
-        self.unacknowledged += r.seen.count() - delivered;
-        self.duplicates += r.duplicates;
-        self.out_of_order += r.out_of_order;
-        self.foreign += r.foreign;
-        self.parse_errors += r.parse_errors;
-        if let End::Broken(error) = outcome.end {
-            self.ended_early += 1;
-            self.first_stream_error.get_or_insert(error);
-        }
-        self.first_us = match (self.first_us, r.first_us) {
+impl FanoutTotals {
+    fn add(&mut self, outcome: Outcome<Subscriber<SeqCheck>>, acked: &Bitset) {
+        let check = &outcome.tally.check;
+        self.out_of_order += check.out_of_order;
+        self.first_us = match (self.first_us, check.first_us) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.last_us = self.last_us.max(r.last_us);
-    }
-}
-
-/// Which of the M sequence numbers were seen.
-pub(super) struct Bitset(Box<[u64]>);
-
-impl Bitset {
-    pub(super) fn new(bits: u32) -> Self {
-        Bitset(vec![0; (bits as usize).div_ceil(64)].into_boxed_slice())
-    }
-
-    pub(super) fn get(&self, i: u32) -> bool {
-        self.0[i as usize / 64] & (1 << (i % 64)) != 0
-    }
-
-    pub(super) fn set(&mut self, i: u32) {
-        self.0[i as usize / 64] |= 1 << (i % 64);
-    }
-
-    fn or(&mut self, other: &Bitset) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
-            *a |= b;
-        }
-    }
-
-    pub(super) fn count(&self) -> u64 {
-        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
-    }
-
-    pub(super) fn count_and(&self, other: &Bitset) -> u64 {
-        let both = self.0.iter().zip(other.0.iter());
-        both.map(|(a, b)| u64::from((a & b).count_ones())).sum()
+        self.last_us = self.last_us.max(check.last_us);
+        self.all.add(&outcome.tally, outcome.end, acked);
     }
 }
 
@@ -696,6 +497,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::{End, Tally as _};
 
     #[test]
     fn payload_has_the_requested_size_and_parses_back() {
@@ -730,16 +532,19 @@ mod tests {
         }
     }
 
+    fn subscriber(events: u32, publishers: u32) -> (Arc<Shared>, Subscriber<SeqCheck>) {
+        let shared = Arc::new(Shared {
+            run_id: "r".into(),
+            events,
+            publishers,
+            latency: Histogram::new(),
+        });
+        (shared.clone(), Subscriber::new(SeqCheck::new(shared)))
+    }
+
     #[test]
     fn order_is_checked_per_publisher() {
-        let shared = Shared {
-            run_id: "r".into(),
-            events: 6,
-            publishers: 2,
-            latency: Histogram::new(),
-        };
-        let shared = Arc::new(shared);
-        let mut r = Received::new(shared.clone());
+        let (_, mut r) = subscriber(6, 2);
         let mut stream = String::new();
         // Publisher 0 sends 0, 2, 4 and publisher 1 sends 1, 3, 5: interleaving them any way
         // is in order; only 2 after 4 is not.
@@ -747,19 +552,16 @@ mod tests {
             stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));
         }
         r.feed(stream.as_bytes(), 0);
-        assert_eq!((r.delivered, r.out_of_order, r.duplicates), (6, 1, 0));
+        let c = &r.check;
+        assert_eq!(
+            (c.delivered, c.out_of_order, r.counts.duplicates),
+            (6, 1, 0)
+        );
     }
 
     #[test]
     fn tally_counts_duplicates_order_and_foreign_events() {
-        let shared = Shared {
-            run_id: "r".into(),
-            events: 4,
-            publishers: 1,
-            latency: Histogram::new(),
-        };
-        let shared = Arc::new(shared);
-        let mut r = Received::new(shared.clone());
+        let (shared, mut r) = subscriber(4, 1);
         let mut stream = String::from("retry: 10\n\n");
         for seq in [0, 2, 1, 2, 9] {
             stream += &format!("data: {}\n\n", payload("r", seq, 0, 0));
@@ -767,24 +569,28 @@ mod tests {
         stream += "data: not json\n\n";
         stream += &format!("data: {}\n\n", payload("other", 3, 0, 0));
         r.feed(stream.as_bytes(), 0);
-        assert_eq!(r.delivered, 3);
-        assert_eq!((r.duplicates, r.out_of_order, r.foreign), (1, 1, 3));
+        assert_eq!(r.check.delivered, 3);
+        let (counts, check) = (&r.counts, &r.check);
+        assert_eq!(
+            (counts.duplicates, check.out_of_order, counts.foreign),
+            (1, 1, 3)
+        );
         assert_eq!(shared.latency.count(), 3);
 
         let mut acked = Bitset::new(4);
         for seq in [0, 1, 3] {
             acked.set(seq);
         }
-        let mut totals = Totals::default();
+        let mut totals = FanoutTotals::default();
         totals.add(
             Outcome {
-                received: r,
+                tally: r,
                 end: End::Broken("x".into()),
             },
             &acked,
         );
         // Seq 2 arrived though its publish failed; seq 3 was acknowledged and never came.
-        assert_eq!((totals.delivered, totals.unacknowledged), (2, 1));
-        assert_eq!(totals.ended_early, 1);
+        assert_eq!((totals.all.delivered, totals.all.unacknowledged), (2, 1));
+        assert_eq!((totals.all.ended_early, totals.out_of_order), (1, 1));
     }
 }

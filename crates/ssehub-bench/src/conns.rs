@@ -41,13 +41,12 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{now_micros, seconds};
-use crate::cli::ConnsArgs;
+use crate::args::ConnsArgs;
+use crate::probe::{RESERVED_FDS, raise_fd_limit, rss_kib};
+use crate::{now_micros, seconds};
 
 /// The most connections one process takes by default.
 const MAX_PER_PROCESS: u64 = 15_000;
-/// Descriptors a process keeps for itself (runtime, stdio, pipes).
-const RESERVED_FDS: u64 = 64;
 /// The largest response head accepted.
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
@@ -660,38 +659,4 @@ impl Report {
         }
         out
     }
-}
-
-/// A process's resident memory, in KiB.
-pub(super) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no VmRSS in {path}"))
-}
-
-/// Raises this process's soft open-file limit to its hard limit; returns the soft limit.
-#[cfg(unix)]
-pub(super) fn raise_fd_limit() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current != limit.maximum {
-        let _ = setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: limit.maximum,
-                maximum: limit.maximum,
-            },
-        );
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
-}
-
-#[cfg(not(unix))]
-pub(super) fn raise_fd_limit() -> u64 {
-    MAX_PER_PROCESS + RESERVED_FDS
 }

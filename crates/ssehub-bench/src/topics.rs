@@ -31,40 +31,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use ssehub_wire::{Frame, Parser};
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::fanout::{Bitset, run_id};
-use super::histogram::{Histogram, PercentilesMs as Percentiles};
-use super::http1::Target;
-use super::stream::{self, End, Opening, Tally};
-use super::table::Table;
-use super::{
-    due, hub_base, now_micros, on_own_thread, parse_headers, post_json, print_report, seconds,
-};
-use crate::cli::{ReadyOn, TopicsArgs};
-
-/// Descriptors this process keeps for itself (runtime, stdio, publishers' connections).
-const RESERVED_FDS: u64 = 64;
+use crate::args::TopicsArgs;
+use crate::deliveries::{Bitset, Check, Counts, Subscriber, Totals};
+use crate::histogram::{Histogram, PercentilesMs as Percentiles};
+use crate::http1::Target;
+use crate::plan::RunPlan;
+use crate::probe::{HubProbe, RESERVED_FDS, raise_fd_limit};
+use crate::publishers::{Published, due, lock, on_own_thread, post_json, run_lanes, take};
+use crate::subscribers::Subscribers;
+use crate::table::Table;
+use crate::{micros, now_micros, print_report, run_id};
 
 /// The run, as decided from the flags.
 struct Plan {
-    hub: String,
+    run: RunPlan,
     /// `bench/topics/<run id>`; topic i is `<prefix>/<i>`.
     prefix: String,
-    headers: reqwest::header::HeaderMap,
     batch: u32,
     rate: u32,
     payload_bytes: usize,
-    connect_concurrency: usize,
-    timeout: Duration,
-    drain: Duration,
-    max_duration: Duration,
-    ready_on: ReadyOn,
     hub_pid: Option<u32>,
     shared: Arc<Shared>,
 }
@@ -104,8 +92,8 @@ pub(crate) async fn run(args: &TopicsArgs) -> anyhow::Result<()> {
 
 impl Plan {
     fn new(args: &TopicsArgs) -> anyhow::Result<Plan> {
-        let hub = hub_base(&args.hub)?;
-        let fd_limit = super::conns::raise_fd_limit();
+        let run = RunPlan::new(&args.hub, &args.run, args.topics, args.topics, args.rate)?;
+        let fd_limit = raise_fd_limit();
         anyhow::ensure!(
             u64::from(args.topics) + RESERVED_FDS <= fd_limit,
             "--topics {} needs one connection each, but this process may open only {fd_limit} \
@@ -113,31 +101,13 @@ impl Plan {
             args.topics
         );
         let run_id = run_id();
-        let timeout = seconds(args.run.timeout, "--timeout")?;
-        let drain = seconds(args.run.drain, "--drain")?;
-        let max_duration = match args.run.max_duration {
-            Some(secs) => seconds(secs, "--max-duration")?,
-            None => {
-                let open_rounds = args.topics.div_ceil(args.run.connect_concurrency);
-                timeout * open_rounds
-                    + Duration::from_secs_f64(2.0 * f64::from(args.topics) / f64::from(args.rate))
-                    + drain
-                    + Duration::from_secs(10)
-            }
-        };
         let parts = args.parts.min(args.topics);
         Ok(Plan {
+            run,
             prefix: format!("bench/topics/{run_id}"),
-            hub,
-            headers: parse_headers(&args.run.headers)?,
             batch: args.batch,
             rate: args.rate,
             payload_bytes: args.payload_bytes,
-            connect_concurrency: args.run.connect_concurrency as usize,
-            timeout,
-            drain,
-            max_duration,
-            ready_on: args.run.ready_on,
             hub_pid: args.hub_pid,
             shared: Arc::new(Shared {
                 run_id,
@@ -151,69 +121,14 @@ impl Plan {
         })
     }
 
-    /// An HTTP client with the extra headers; `whole` bounds each request from start to end.
-    fn client(&self, whole: Option<Duration>) -> anyhow::Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .default_headers(self.headers.clone())
-            .connect_timeout(self.timeout)
-            .tcp_nodelay(true);
-        if let Some(limit) = whole {
-            builder = builder.timeout(limit);
-        }
-        builder.build().context("cannot build the HTTP client")
-    }
-
     fn topic(&self, i: u32) -> String {
         format!("{}/{i}", self.prefix)
     }
 }
 
-/// The hub's CPU time and memory, read from /proc (Linux).
-#[derive(Clone, Copy)]
-struct HubProbe {
-    pid: u32,
-}
-
-impl HubProbe {
-    fn new(pid: Option<u32>) -> anyhow::Result<Option<HubProbe>> {
-        let Some(pid) = pid else { return Ok(None) };
-        let probe = HubProbe { pid };
-        probe.cpu_us()?;
-        probe.rss_kib()?;
-        Ok(Some(probe))
-    }
-
-    /// The CPU time of the hub's threads, in microseconds: the sum of each thread's time on a
-    /// CPU in `/proc/PID/task/*/schedstat` (nanoseconds; `/proc/PID/stat` counts in 10 ms
-    /// ticks, too coarse for a part of a run). A thread that ended since the last reading
-    /// takes its time with it, so a reading can fall; the hub's runtime threads live as long
-    /// as the hub.
-    fn cpu_us(&self) -> anyhow::Result<u64> {
-        let dir = format!("/proc/{}/task", self.pid);
-        let mut ns = 0u64;
-        for task in std::fs::read_dir(&dir).with_context(|| format!("cannot read {dir}"))? {
-            let path = task?.path().join("schedstat");
-            // A thread may end between the listing and the read.
-            let Ok(stat) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            ns += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .with_context(|| format!("unexpected {}: {stat:?}", path.display()))?;
-        }
-        Ok(ns / 1000)
-    }
-
-    fn rss_kib(&self) -> anyhow::Result<u64> {
-        super::conns::rss_kib(self.pid)
-    }
-}
-
 async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let deadline = started + plan.max_duration;
+    let deadline = started + plan.run.max_duration;
     let shared = plan.shared.clone();
     let topics = shared.topics;
     let probe = HubProbe::new(plan.hub_pid)?;
@@ -222,45 +137,30 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     // 1. Open every subscription, each to its own topic.
     eprintln!(
         "ssehub bench topics: opening {topics} subscriptions to {}/topics/{}/<0..{topics}>",
-        plan.hub, plan.prefix
+        plan.run.hub, plan.prefix
     );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (open_tx, mut open_rx) = mpsc::unbounded_channel();
-    let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
-    let mut tasks = JoinSet::new();
-    for index in 0..topics {
-        let url = format!("{}/topics/{}", plan.hub, plan.topic(index));
-        let opening = Opening {
-            target: Arc::new(Target::new(&url, &plan.headers).map_err(anyhow::Error::msg)?),
-            ready_on: plan.ready_on,
-            timeout: plan.timeout,
-            permits: permits.clone(),
-            opened: open_tx.clone(),
-            stop: stop_rx.clone(),
-            deadline,
-        };
-        tasks.spawn(subscriber(opening, index, shared.clone()));
-    }
-    drop(open_tx);
-    let opened = stream::wait_open(&mut open_rx, topics as usize, deadline, started).await;
+    let streams = (0..topics)
+        .map(|index| {
+            let url = format!("{}/topics/{}", plan.run.hub, plan.topic(index));
+            let target = Target::new(&url, &plan.run.headers).map_err(anyhow::Error::msg)?;
+            let check = TopicCheck::new(index, shared.clone());
+            Ok((Arc::new(target), Subscriber::new(check)))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let subscribers = Subscribers::open(&plan.run, streams, started, deadline).await?;
     let connect_secs = started.elapsed().as_secs_f64();
-    if let Err(error) = opened {
-        let _ = stop_tx.send(true);
-        tasks.abort_all();
-        return Err(error);
-    }
     let open = topics as usize;
     let rss_open = probe.map(|p| p.rss_kib()).transpose()?;
     eprintln!(
         "ssehub bench topics: {open} subscriptions open in {connect_secs:.2} s; publishing one \
          event to each, in batches of {} at up to {}/s, to {}/publish",
-        plan.batch, plan.rate, plan.hub
+        plan.batch, plan.rate, plan.run.hub
     );
 
     // 2. Publish, paced, from a thread of its own.
     let job = PublishJob {
-        client: plan.client(Some(plan.timeout))?,
-        url: format!("{}/publish", plan.hub),
+        client: plan.run.client()?,
+        url: format!("{}/publish", plan.run.hub),
         prefix: plan.prefix.clone(),
         shared: shared.clone(),
         batch: plan.batch,
@@ -272,23 +172,24 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     // The publishers stop by themselves at the deadline; a last request may take `timeout`.
     let publisher = on_own_thread(
         move || job.publish_all(),
-        deadline + plan.timeout + Duration::from_secs(1),
+        deadline + plan.run.timeout + Duration::from_secs(1),
     )
     .await?;
-    let published = publisher.acked.count();
+    let published = &publisher.all;
+    let events_published = published.acked.count();
 
     // 3. Drain: until every acknowledged event arrived, or the drain time is over.
     eprintln!(
-        "ssehub bench topics: published {published} in {:.2} s; waiting up to {:.1} s for deliveries",
-        publisher.secs,
-        plan.drain.as_secs_f64()
+        "ssehub bench topics: published {events_published} in {:.2} s; waiting up to {:.1} s for deliveries",
+        published.secs,
+        plan.run.drain.as_secs_f64()
     );
-    let drain_until = (Instant::now() + plan.drain).min(deadline);
-    let mut deadline_reached = publisher.deadline_reached;
+    let drain_until = (Instant::now() + plan.run.drain).min(deadline);
+    let mut deadline_reached = published.deadline_reached;
     let mut ticks = tokio::time::interval(Duration::from_millis(2));
     loop {
         ticks.tick().await;
-        if shared.delivered.load(Ordering::Relaxed) >= published {
+        if shared.delivered.load(Ordering::Relaxed) >= events_published {
             break;
         }
         if Instant::now() >= drain_until {
@@ -299,18 +200,14 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let drained_secs = started.elapsed().as_secs_f64();
     let cpu_end = probe.map(|p| p.cpu_us()).transpose()?;
     let rss_end = probe.map(|p| p.rss_kib()).transpose()?;
-    let _ = stop_tx.send(true);
     let mut totals = Totals::default();
-    while let Ok(Some(outcome)) =
-        tokio::time::timeout(Duration::from_secs(5), tasks.join_next()).await
-    {
-        totals.add(outcome?, &publisher.acked);
-    }
-    anyhow::ensure!(
-        tasks.is_empty(),
-        "{} subscriber tasks did not stop",
-        tasks.len()
-    );
+    let mut wrong_topic = 0;
+    subscribers
+        .stop(|outcome| {
+            wrong_topic += outcome.tally.check.wrong_topic;
+            totals.add(&outcome.tally, outcome.end, &published.acked);
+        })
+        .await?;
 
     // Per part: its hub CPU runs from its own first batch to the next part's (the last part's
     // to the end of the drain).
@@ -350,7 +247,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     };
     Ok(Report {
         scenario: "topics",
-        hub: plan.hub,
+        hub: plan.run.hub,
         topic_prefix: plan.prefix,
         topics: u64::from(topics),
         batch: plan.batch,
@@ -358,23 +255,23 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         publishers: shared.publishers,
         payload_bytes: plan.payload_bytes as u64,
         connect_secs,
-        events_published: published,
-        publish_errors: publisher.errors,
-        publish_secs: publisher.secs,
-        publish_rate: published as f64 / publisher.secs.max(1e-9),
+        events_published,
+        publish_errors: published.failures.count,
+        publish_secs: published.secs,
+        publish_rate: events_published as f64 / published.secs.max(1e-9),
         delivered: totals.delivered,
-        lost: published - totals.delivered,
+        lost: events_published - totals.delivered,
         duplicates: totals.duplicates,
-        wrong_topic: totals.wrong_topic,
+        wrong_topic,
         unacknowledged_deliveries: totals.unacknowledged,
         foreign_events: totals.foreign,
         parse_errors: totals.parse_errors,
         streams_ended_early: totals.ended_early,
         run_secs: drained_secs,
         latency_ms: Percentiles::of(&shared.latency),
-        publish_ack_ms: Percentiles::of(&publisher.ack),
+        publish_ack_ms: Percentiles::of(&published.ack),
         hub_cpu_secs,
-        hub_cpu_us_per_event: hub_cpu_secs.map(|s| s * 1e6 / published.max(1) as f64),
+        hub_cpu_us_per_event: hub_cpu_secs.map(|s| s * 1e6 / events_published.max(1) as f64),
         hub_rss_kib: rss_start.map(|start| HubRss {
             start,
             open: rss_open.unwrap_or(0),
@@ -384,7 +281,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         hub_rss_bytes_per_topic_end: per_topic(rss_end),
         parts,
         deadline_reached,
-        first_publish_error: publisher.first_error,
+        first_publish_error: published.failures.first.clone(),
         first_stream_error: totals.first_stream_error,
     })
 }
@@ -402,62 +299,49 @@ struct PublishJob {
     probe: Option<HubProbe>,
 }
 
-/// What the publishers did.
-struct Published {
-    acked: Bitset,
-    /// POST sent → its answer, in microseconds, per batch.
-    ack: Histogram,
-    /// The same, per part (of the batch's first event).
+/// What the publishers did: the shared record, and per part.
+struct TopicsPublished {
+    all: Published,
+    /// POST sent → its answer, in microseconds, per part (of the batch's first event).
     part_ack: Vec<Histogram>,
     /// The hub's CPU time (µs) when each part's first batch was sent (with --hub-pid).
     cpu_marks: Vec<Option<u64>>,
-    errors: u64,
-    first_error: Option<String>,
-    secs: f64,
-    deadline_reached: bool,
 }
 
-impl Published {
+impl TopicsPublished {
     fn new(topics: u32, parts: usize) -> Self {
-        Published {
-            acked: Bitset::new(topics),
-            ack: Histogram::new(),
+        TopicsPublished {
+            all: Published::new(topics),
             part_ack: (0..parts).map(|_| Histogram::new()).collect(),
             cpu_marks: vec![None; parts],
-            errors: 0,
-            first_error: None,
-            secs: 0.0,
-            deadline_reached: false,
         }
     }
 }
 
 impl PublishJob {
-    /// Publishes every event, from `publishers` lanes; run it with [`super::on_own_thread`].
-    async fn publish_all(self) -> Published {
+    /// Publishes every event, from `publishers` lanes; run it with [`on_own_thread`].
+    async fn publish_all(self) -> TopicsPublished {
         let job = Arc::new(self);
         let (topics, parts) = (job.shared.topics, job.shared.parts as usize);
-        let out = Arc::new(Mutex::new(Published::new(topics, parts)));
-        let start = Instant::now();
-        let mut lanes = JoinSet::new();
-        for lane in 0..job.shared.publishers {
-            lanes.spawn(job.clone().lane(lane, start, out.clone()));
-        }
-        let mut deadline_reached = false;
-        while let Some(lane) = lanes.join_next().await {
-            // A lane cannot panic short of a bug; its events then count as not acknowledged.
-            deadline_reached |= lane.unwrap_or(false);
-        }
-        let mut out = lock(&out);
-        let mut done = std::mem::replace(&mut *out, Published::new(topics, parts));
-        done.secs = start.elapsed().as_secs_f64();
-        done.deadline_reached = deadline_reached;
+        let out = Arc::new(Mutex::new(TopicsPublished::new(topics, parts)));
+        let (secs, deadline_reached) = run_lanes(job.shared.publishers, |lane, start| {
+            job.clone().lane(lane, start, out.clone())
+        })
+        .await;
+        let mut done = take(out, TopicsPublished::new(0, 0));
+        done.all.secs = secs;
+        done.all.deadline_reached = deadline_reached;
         done
     }
 
     /// One publisher: batches `lane`, `lane + K`, …, one at a time, each not before its time.
     /// Returns whether it stopped at the deadline.
-    async fn lane(self: Arc<Self>, lane: u32, start: Instant, out: Arc<Mutex<Published>>) -> bool {
+    async fn lane(
+        self: Arc<Self>,
+        lane: u32,
+        start: Instant,
+        out: Arc<Mutex<TopicsPublished>>,
+    ) -> bool {
         let shared = &self.shared;
         let batches = shared.topics.div_ceil(self.batch);
         let step = shared.publishers as usize;
@@ -483,20 +367,10 @@ impl PublishJob {
             let body = self.body(first..end, now_micros());
             let sent = Instant::now();
             let result = publish(&self.client, &self.url, body, end - first).await;
+            let ack_us = micros(sent.elapsed());
             let mut out = lock(&out);
-            match result {
-                Ok(()) => {
-                    let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    out.ack.record(us);
-                    out.part_ack[shared.part(first)].record(us);
-                    for i in first..end {
-                        out.acked.set(i);
-                    }
-                }
-                Err(error) => {
-                    out.errors += 1;
-                    out.first_error.get_or_insert(error);
-                }
+            if let Some(us) = out.all.record(result, first..end, ack_us) {
+                out.part_ack[shared.part(first)].record(us);
             }
         }
         false
@@ -519,14 +393,10 @@ impl PublishJob {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// One event's data: `{"run":…,"topic":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
 /// enough for the fields.
 fn payload(run_id: &str, topic: u32, ts_us: u64, size: usize) -> String {
-    super::payload(run_id, ("topic", topic), ts_us, size)
+    crate::publishers::payload(run_id, ("topic", topic), ts_us, size)
 }
 
 /// The fields of [`payload`] that subscribers read (`pad` is skipped).
@@ -560,59 +430,41 @@ async fn publish(
     }
 }
 
-/// What one subscriber saw.
-struct Outcome {
-    received: Received,
-    end: End,
-}
-
-async fn subscriber(opening: Opening, index: u32, shared: Arc<Shared>) -> Outcome {
-    let mut received = Received::new(index, shared);
-    let end = stream::follow(opening, &mut received).await;
-    Outcome { received, end }
-}
-
-/// One subscriber's tally.
-struct Received {
+/// What one subscriber checks: its own topic's event, once, and nothing of other topics.
+struct TopicCheck {
     index: u32,
     shared: Arc<Shared>,
-    parser: Parser,
     /// Its own event arrived.
     got: bool,
-    duplicates: u64,
     /// This run's events for another topic.
     wrong_topic: u64,
-    foreign: u64,
-    parse_errors: u64,
 }
 
-impl Received {
+impl TopicCheck {
     fn new(index: u32, shared: Arc<Shared>) -> Self {
-        Received {
+        TopicCheck {
             index,
             shared,
-            parser: Parser::new(),
             got: false,
-            duplicates: 0,
             wrong_topic: 0,
-            foreign: 0,
-            parse_errors: 0,
         }
     }
+}
 
-    fn event(&mut self, data: &str, now: u64) {
+impl Check for TopicCheck {
+    fn event(&mut self, data: &str, now: u64, counts: &mut Counts) {
         let shared = &*self.shared;
         let payload = match serde_json::from_str::<Payload<'_>>(data) {
             Ok(p) if p.run == shared.run_id && p.topic < shared.topics => p,
             _ => {
-                self.foreign += 1;
+                counts.foreign += 1;
                 return;
             }
         };
         if payload.topic != self.index {
             self.wrong_topic += 1;
         } else if self.got {
-            self.duplicates += 1;
+            counts.duplicates += 1;
         } else {
             self.got = true;
             let us = now.saturating_sub(payload.ts_us);
@@ -621,57 +473,18 @@ impl Received {
             shared.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-impl Tally for Received {
-    fn feed(&mut self, bytes: &[u8], now: u64) {
-        self.parser.feed(bytes);
-        while let Some(frame) = self.parser.next() {
-            match frame {
-                Ok(Frame::Event(event)) => self.event(&event.data, now),
-                Ok(Frame::Comment(_)) => {}
-                Err(_) => self.parse_errors += 1,
-            }
-        }
-    }
 
     /// Never: a subscriber keeps reading until the run stops, to count duplicates and
     /// events for other topics.
     fn complete(&self) -> bool {
         false
     }
-}
 
-/// The sum over subscribers.
-#[derive(Default)]
-struct Totals {
-    delivered: u64,
-    unacknowledged: u64,
-    duplicates: u64,
-    wrong_topic: u64,
-    foreign: u64,
-    parse_errors: u64,
-    ended_early: u64,
-    first_stream_error: Option<String>,
-}
-
-impl Totals {
-    fn add(&mut self, outcome: Outcome, acked: &Bitset) {
-        let r = outcome.received;
-        if r.got {
-            if acked.get(r.index) {
-                self.delivered += 1;
-            } else {
-                self.unacknowledged += 1;
-            }
-        }
-        self.duplicates += r.duplicates;
-        self.wrong_topic += r.wrong_topic;
-        self.foreign += r.foreign;
-        self.parse_errors += r.parse_errors;
-        if let End::Broken(error) = outcome.end {
-            self.ended_early += 1;
-            self.first_stream_error.get_or_insert(error);
+    fn delivered(&self, acked: &Bitset) -> (u64, u64) {
+        match (self.got, acked.get(self.index)) {
+            (false, _) => (0, 0),
+            (true, true) => (1, 0),
+            (true, false) => (0, 1),
         }
     }
 }
@@ -854,6 +667,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::{End, Tally as _};
 
     fn shared(topics: u32, parts: u32) -> Shared {
         Shared {
@@ -884,7 +698,7 @@ mod tests {
     #[test]
     fn tally_counts_wrong_topics_duplicates_and_foreign_events() {
         let s = Arc::new(shared(4, 2));
-        let mut r = Received::new(2, s.clone());
+        let mut r = Subscriber::new(TopicCheck::new(2, s.clone()));
         let mut stream = String::from("retry: 10\n\n");
         for topic in [1, 2, 2, 3, 9] {
             stream += &format!("data: {}\n\n", payload("r", topic, 0, 0));
@@ -892,22 +706,21 @@ mod tests {
         stream += "data: not json\n\n";
         stream += &format!("data: {}\n\n", payload("other", 2, 0, 0));
         r.feed(stream.as_bytes(), now_micros());
-        assert!(r.got);
-        assert_eq!((r.wrong_topic, r.duplicates, r.foreign), (2, 1, 3));
+        assert!(r.check.got);
+        let (check, counts) = (&r.check, &r.counts);
+        assert_eq!(
+            (check.wrong_topic, counts.duplicates, counts.foreign),
+            (2, 1, 3)
+        );
         assert_eq!(s.delivered.load(Ordering::Relaxed), 1);
         assert_eq!(s.part_latency[1].count(), 1);
 
         let mut acked = Bitset::new(4);
         acked.set(2);
         let mut totals = Totals::default();
-        totals.add(
-            Outcome {
-                received: r,
-                end: End::Stopped,
-            },
-            &acked,
-        );
+        totals.add(&r, End::Stopped, &acked);
         assert_eq!((totals.delivered, totals.unacknowledged), (1, 0));
+        assert_eq!(totals.ended_early, 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::histogram::PercentilesMs;
+use crate::histogram::PercentilesMs;
 
 /// A report being written.
 #[derive(Default)]

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::histogram::Histogram;
-use crate::cli::PublishBenchArgs;
+use crate::args::PublishBenchArgs;
+use crate::histogram::{Histogram, PercentilesMs};
+use crate::micros;
+use crate::publishers::{Failures, lock};
 
 #[derive(Serialize)]
 struct Report {
@@ -29,7 +31,7 @@ struct Report {
     secs: f64,
     events_per_sec: f64,
     /// Request sent → answer received, per request (a batch is one request).
-    latency_ms: Option<super::histogram::PercentilesMs>,
+    latency_ms: Option<PercentilesMs>,
     first_error: Option<String>,
 }
 
@@ -38,7 +40,7 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
         args.publishers > 0 && args.batch > 0,
         "--publishers and --batch must be at least 1"
     );
-    let hub = args.hub.hub.trim_end_matches('/').to_string();
+    let hub = args.hub.trim_end_matches('/').to_string();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.publishers as usize)
         .timeout(Duration::from_secs(30))
@@ -47,12 +49,11 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
     let claimed = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let failures = Arc::new(std::sync::Mutex::new(Failures::default()));
     let latency = Arc::new(Histogram::new());
-    let run = format!("{:x}", super::now_micros());
+    let run = format!("{:x}", crate::now_micros());
     let data = "x".repeat(args.payload_bytes);
-    let deadline = Instant::now() + super::seconds(args.max_duration, "--max-duration")?;
+    let deadline = Instant::now() + crate::seconds(args.max_duration, "--max-duration")?;
     // Each publisher sends one batch every `period` when a rate is asked for.
     let period = (args.rate > 0).then(|| {
         Duration::from_secs_f64(
@@ -62,13 +63,12 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..args.publishers {
-        let (client, claimed, acked, requests, errors, first_error, latency) = (
+        let (client, claimed, acked, requests, failures, latency) = (
             client.clone(),
             claimed.clone(),
             acked.clone(),
             requests.clone(),
-            errors.clone(),
-            first_error.clone(),
+            failures.clone(),
             latency.clone(),
         );
         let batch: Vec<serde_json::Value> = (0..args.batch)
@@ -100,17 +100,10 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
                 };
                 match outcome {
                     Ok(()) => {
-                        latency
-                            .record(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                        latency.record(micros(sent.elapsed()));
                         acked.fetch_add(size, Ordering::Relaxed);
                     }
-                    Err(message) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        first_error
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(message);
-                    }
+                    Err(message) => lock(&failures).add(message),
                 }
             }
         }));
@@ -120,6 +113,7 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     let events = acked.load(Ordering::Relaxed);
+    let failures = std::mem::take(&mut *lock(&failures));
     let report = Report {
         scenario: "publish",
         hub,
@@ -129,11 +123,11 @@ pub(crate) async fn run(args: &PublishBenchArgs) -> anyhow::Result<()> {
         rate: args.rate,
         events_acknowledged: events,
         requests: requests.load(Ordering::Relaxed),
-        errors: errors.load(Ordering::Relaxed),
+        errors: failures.count,
         secs,
         events_per_sec: events as f64 / secs,
-        latency_ms: super::histogram::PercentilesMs::of(&latency),
-        first_error: first_error.lock().unwrap_or_else(|e| e.into_inner()).take(),
+        latency_ms: PercentilesMs::of(&latency),
+        first_error: failures.first,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
