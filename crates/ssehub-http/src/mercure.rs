@@ -101,10 +101,12 @@ async fn publish(
     body: Body,
 ) -> Response {
     let app = &m.app;
+    let mut body = Some(body);
     let result = async {
         let query = Query::parse_any(raw.as_deref());
-        // Decided from the head alone: a refused publisher's body is never read.
+        // Decided from the head alone: a refused publisher's body is never held.
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
+        let body = crate::publish::take(&mut body);
         let body = crate::publish::read_body(app, &headers, body, Reason::InvalidUtf8).await?;
         let event = update(&body)?;
         crate::publish::allowed(&grant, &event)?;
@@ -116,6 +118,7 @@ async fn publish(
             .into_response())
     }
     .await;
+    crate::publish::drain_unread(&headers, body).await;
     app.respond(result)
 }
 

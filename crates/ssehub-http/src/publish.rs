@@ -56,12 +56,13 @@ pub(crate) async fn one(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let mut body = Some(body);
     let result = async {
         let query = Query::parse(raw.as_deref(), &["event", "private", "authorization"])?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
         // The topic is in the head too: a token that does not cover it is refused unread.
         allowed(&grant, &new_event(&topic, "", query.get("event"))?)?;
-        let body = read_body(&app, &headers, body, Reason::InvalidJson).await?;
+        let body = read_body(&app, &headers, take(&mut body), Reason::InvalidJson).await?;
         let data = std::str::from_utf8(&body).map_err(|e| {
             ApiError::new(
                 Reason::InvalidUtf8,
@@ -80,6 +81,7 @@ pub(crate) async fn one(
         .into_response())
     }
     .await;
+    drain_unread(&headers, body).await;
     app.respond(result)
 }
 
@@ -89,10 +91,11 @@ pub(crate) async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let mut body = Some(body);
     let result = async {
         let query = Query::parse(raw.as_deref(), &["authorization"])?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
-        let body = read_body(&app, &headers, body, Reason::InvalidJson).await?;
+        let body = read_body(&app, &headers, take(&mut body), Reason::InvalidJson).await?;
         let items: Vec<BatchItem> = serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
                 Reason::InvalidJson,
@@ -128,6 +131,7 @@ pub(crate) async fn batch(
         .into_response())
     }
     .await;
+    drain_unread(&headers, body).await;
     app.respond(result)
 }
 
@@ -202,6 +206,47 @@ pub(crate) async fn publish(
     })
 }
 
+/// The most of an unread body that a refusal reads (and drops) before it is answered.
+const DRAIN_MAX_BYTES: u64 = 64 << 10;
+
+/// The body out of its slot, for [`read_body`]; the slot is left empty, so that
+/// [`drain_unread`] knows it was read.
+pub(crate) fn take(slot: &mut Option<Body>) -> Body {
+    slot.take().unwrap_or_default()
+}
+
+/// A request refused from its head leaves its body unread, and the connection closes after
+/// the answer: a client still sending the body then gets a broken pipe or a reset instead of
+/// the answer (a small form POST with a wrong token would see "connection reset", not 401).
+/// So a small body (a `Content-Length` of at most 64 KiB) is read and dropped first — nothing
+/// is held, and the connection layer's `limits.body_read_timeout_ms` bounds the time. A larger
+/// or unannounced body, or one whose client waits for `100 Continue`, is not read: the refusal
+/// goes out at once (see the module doc).
+pub(crate) async fn drain_unread(headers: &HeaderMap, body: Option<Body>) {
+    let Some(body) = body else { return };
+    if headers.contains_key(header::EXPECT)
+        || content_length(headers).is_none_or(|n| n == 0 || n > DRAIN_MAX_BYTES)
+    {
+        return;
+    }
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        read += chunk.len() as u64;
+        if read > DRAIN_MAX_BYTES {
+            break;
+        }
+    }
+}
+
+/// The `Content-Length` of a request, when it has a valid one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads a request body of at most `limits.max_body_bytes`. Called only once the request
 /// head has been accepted (see the module doc). A `Content-Length` over the limit is refused
 /// without reading anything; a body that grows past it is refused as soon as it does, without
@@ -220,11 +265,7 @@ pub(crate) async fn read_body(
             "the body is larger than the hub accepts (see limits.max_body_bytes)",
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if content_length(headers).is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
     let mut stream = body.into_data_stream();

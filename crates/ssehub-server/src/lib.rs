@@ -100,6 +100,7 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    listener::check_connection_cap(limits.max_open_connections);
     let shared = Arc::new(Shared {
         app,
         limits,

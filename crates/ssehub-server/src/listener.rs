@@ -91,6 +91,31 @@ pub fn raise_fd_limit() {
 #[cfg(not(unix))]
 pub fn raise_fd_limit() {}
 
+/// Descriptors kept for everything but client connections: the listener, the store's files,
+/// the log, and a new connection for `/healthz` or `/metrics` while the cap is reached.
+const FD_RESERVE: u64 = 64;
+
+/// Warns when `max_open_connections` cannot protect the process's descriptors: above the
+/// open-file limit (less [`FD_RESERVE`]), hostile sockets run the process out of descriptors
+/// before the cap refuses any of them.
+#[cfg(unix)]
+pub(crate) fn check_connection_cap(max_open_connections: usize) {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    if let Some(soft) = soft
+        && max_open_connections as u64 + FD_RESERVE > soft
+    {
+        tracing::warn!(
+            max_open_connections,
+            open_file_limit = soft,
+            "limits.max_open_connections is not under the open-file limit: descriptors can run out \
+             before the cap refuses a connection; lower it or raise the limit (ulimit -n)"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_connection_cap(_max_open_connections: usize) {}
+
 /// Which counter an accept error goes to.
 fn classify(error: &std::io::Error) -> AcceptError {
     use std::io::ErrorKind;

@@ -165,6 +165,10 @@ async fn the_hub_keeps_serving_at_its_descriptor_limit() {
         held.len()
     );
     assert!(hub.log_has("open-file limit"), "the limits are logged");
+    assert!(
+        hub.log_has("max_open_connections is not under the open-file limit"),
+        "a connection cap above the open-file limit is warned about"
+    );
 
     // The open connections are still served: a publish, and its delivery.
     let published = control
