@@ -720,6 +720,66 @@ mod tests {
         assert_eq!(toml::from_str::<Config>(&c.to_toml()).unwrap(), c);
     }
 
+    /// Every key `--print-default-config` prints is a setting of its own: a value other than
+    /// its default loads from the file, lands in one field, and prints back under the same
+    /// key, with every other key unchanged.
+    #[test]
+    fn every_default_setting_round_trips() {
+        let defaults: toml::Table = toml::from_str(&Config::default().to_toml()).unwrap();
+        let mut checked = 0;
+        for (section, keys) in &defaults {
+            for (key, default) in keys.as_table().unwrap() {
+                let (file, config) = other_values(default)
+                    .into_iter()
+                    .find_map(|value| {
+                        let mut file = defaults.clone();
+                        file[section]
+                            .as_table_mut()
+                            .unwrap()
+                            .insert(key.clone(), value);
+                        let config: Config = file.clone().try_into().ok()?;
+                        (config != Config::default()).then_some((file, config))
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("no value other than the default loads {section}.{key}")
+                    });
+                let printed: toml::Table = toml::from_str(&config.to_toml()).unwrap();
+                assert_eq!(printed, file, "{section}.{key} does not round-trip");
+                checked += 1;
+            }
+        }
+        let printed_keys = Config::default().to_toml().matches(" = ").count();
+        assert_eq!(checked, printed_keys, "every printed key was checked");
+    }
+
+    /// Values of the same TOML type as `default`, to try in turn for one that differs from it.
+    fn other_values(default: &toml::Value) -> Vec<toml::Value> {
+        use clap::ValueEnum;
+        use toml::Value;
+        // A setting that is an enum takes one of the names of its own.
+        let names = Fsync::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value)
+            .chain(
+                TrustedProxy::value_variants()
+                    .iter()
+                    .filter_map(ValueEnum::to_possible_value),
+            )
+            .map(|name| Value::String(name.get_name().to_owned()));
+        match default {
+            Value::Integer(n) => vec![Value::Integer(n + 1)],
+            Value::Boolean(b) => vec![Value::Boolean(!b)],
+            Value::String(s) => std::iter::once(Value::String(format!("{s}-changed")))
+                .chain(names)
+                .collect(),
+            Value::Array(a) if a.is_empty() => vec![
+                Value::Array(vec![Value::String("https://a.example".into())]),
+                Value::Array(vec![Value::Table(toml::toml! { pattern = "a/*" })]),
+            ],
+            other => panic!("a default of a type this test does not know: {other:?}"),
+        }
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("[limits]\nmax_body = 1\n").is_err());
