@@ -11,11 +11,12 @@
 //! Each section (`[history]`, `[limits]`, …) is one struct, and each setting is one field of
 //! it. The field's name is its TOML key (serde), its section's `Default` is its default, and
 //! its doc comment is both its documentation and, when it has a flag, its `--help` text. Its
-//! `#[arg(...)]` says whether it has a flag and which `SSEHUB_*` variable, or `#[arg(skip)]`
-//! that it is a file-only setting. `ssehub serve` flattens every section into its flags (as an
-//! [`Overrides`], in `cli.rs`) and lays the flags given over the file with clap's own
-//! `update_from_arg_matches`: a setting added to a section needs no line in the command line,
-//! nor in the merge — only its field, its default and the code that uses it.
+//! `#[arg(...)]` gives its flag and `SSEHUB_*` variable, or `#[arg(skip)]` says that it has
+//! none (`//` comments beside it hold what `--help` need not say). `ssehub serve` (`cli.rs`)
+//! flattens each section's flags as an [`Overrides`], which lays the values given over the
+//! file with clap's own `update_from_arg_matches`. So a new setting is its field, its default
+//! and the code that uses it: no line in `cli.rs`, none in the merge. Only a new section adds
+//! a field to `Config` and one to `ServeArgs`, with its line in `ServeArgs::override_config`.
 //!
 //! Why clap and serde on the same structs rather than `figment`: clap already holds the flags,
 //! their variables and `--help`, and serde the file with `deny_unknown_fields`; deriving both
@@ -70,8 +71,8 @@ pub(crate) struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Http {
-    // Others get 421, against DNS rebinding. Empty means `localhost`, `127.0.0.1` and `[::1]`
-    // on a loopback listener.
+    // A request for another name gets 421, against DNS rebinding. The loopback names are
+    // `localhost`, `127.0.0.1` and `[::1]`.
     /// A Host name the hub answers to: `name`, `name:port` or `*` (repeat, or comma-separate
     /// in the variable). Default: loopback names on a loopback listener, any otherwise.
     /// (config: http.allowed_hosts)
@@ -81,7 +82,7 @@ pub(crate) struct Http {
         value_delimiter = ','
     )]
     pub(crate) allowed_hosts: Vec<String>,
-    // `none` by default: a request carrying one of those headers is never local.
+    // `none` by default: a request carrying one of those headers is then never local.
     /// The reverse proxy in front of the hub: the header it sets to the client's address.
     /// Without it, a request carrying Forwarded, X-Forwarded-For or Via may not publish
     /// anonymously. (config: http.trusted_proxy)
@@ -315,12 +316,12 @@ impl Default for Storage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Limits {
-    // 413 above.
+    // A larger request gets 413.
     /// The largest request body, and the largest event once SSE-encoded, in bytes.
     /// (config: limits.max_body_bytes)
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES")]
     pub(crate) max_body_bytes: usize,
-    // 503 above.
+    // One stream more gets 503.
     /// The most SSE streams open at once. (config: limits.max_connections)
     #[arg(long, env = "SSEHUB_MAX_CONNECTIONS")]
     pub(crate) max_connections: usize,
@@ -330,7 +331,7 @@ pub(crate) struct Limits {
     /// The most events in one `POST /publish`.
     #[arg(skip)]
     pub(crate) max_batch_events: usize,
-    // It then resumes from history.
+    // A subscriber cut off resumes from history.
     /// Bytes queued per subscriber before it is cut off as too slow; at least
     /// --max-body-bytes. (config: limits.subscriber_buffer_bytes)
     #[arg(long, env = "SSEHUB_SUBSCRIBER_BUFFER_BYTES")]
