@@ -4,6 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use ssehub_bench::BenchArgs;
 
+use crate::config::{self, Config, Overrides};
+
 /// ssehub — a Server-Sent Events push hub and its command-line client.
 #[derive(Debug, Parser)]
 #[command(name = "ssehub", version, about, propagate_version = true)]
@@ -59,6 +61,9 @@ pub(crate) enum StoreKind {
     Memory,
 }
 
+/// `ssehub serve`'s flags: the process knobs, then the flags of each config section, which
+/// `config.rs` declares with the section's fields (each section in the place its flags take in
+/// `--help`).
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The address to listen on (port 0 picks a free port; the chosen address is printed).
@@ -73,13 +78,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_DATA_DIR", default_value = "./ssehub-data")]
     pub(crate) data_dir: std::path::PathBuf,
 
-    /// When publishes are fsync'd: `always` (before the 200; the default: a crash of the
-    /// process or the machine loses nothing acknowledged) or `interval` (every
-    /// storage.fsync_interval_ms: a crash of the process or the machine loses what was
-    /// acknowledged since the last fsync; the next start takes a new log id, so clients
-    /// resuming get the gap notice, never a silent skip). (config: storage.fsync)
-    #[arg(long, env = "SSEHUB_FSYNC", value_enum)]
-    pub(crate) fsync: Option<crate::config::Fsync>,
+    #[command(flatten)]
+    pub(crate) storage: Overrides<config::Storage>,
 
     /// A TOML config file (see --print-default-config).
     #[arg(long, env = "SSEHUB_CONFIG", value_name = "FILE")]
@@ -97,76 +97,41 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SSEHUB_LOG", default_value = "info")]
     pub(crate) log: String,
 
-    /// Seconds between keep-alive comments on idle streams (0 for none). (config: sse.heartbeat_secs)
-    #[arg(long, env = "SSEHUB_HEARTBEAT_SECS")]
-    pub(crate) heartbeat_secs: Option<u64>,
+    #[command(flatten)]
+    pub(crate) sse: Overrides<config::Sse>,
+    #[command(flatten)]
+    pub(crate) cors: Overrides<config::Cors>,
+    #[command(flatten)]
+    pub(crate) http: Overrides<config::Http>,
+    #[command(flatten)]
+    pub(crate) limits: Overrides<config::Limits>,
+    #[command(flatten)]
+    pub(crate) history: Overrides<config::History>,
+    #[command(flatten)]
+    pub(crate) auth: Overrides<config::Auth>,
+    #[command(flatten)]
+    pub(crate) shutdown: Overrides<config::Shutdown>,
+    #[command(flatten)]
+    pub(crate) mercure: Overrides<config::Mercure>,
+}
 
-    /// Reconnection time announced to clients, in milliseconds. (config: sse.retry_ms)
-    #[arg(long, env = "SSEHUB_RETRY_MS")]
-    pub(crate) retry_ms: Option<u64>,
-
-    /// Random extra reconnection time per stream, in milliseconds. (config: sse.retry_jitter_ms)
-    #[arg(long, env = "SSEHUB_RETRY_JITTER_MS")]
-    pub(crate) retry_jitter_ms: Option<u64>,
-
-    /// An origin allowed by CORS (repeat, or comma-separate in the variable). (config: cors.origins)
-    #[arg(
-        long = "cors-origin",
-        env = "SSEHUB_CORS_ORIGINS",
-        value_delimiter = ','
-    )]
-    pub(crate) cors_origins: Vec<String>,
-
-    /// A Host name the hub answers to: `name`, `name:port` or `*` (repeat, or comma-separate
-    /// in the variable). Default: loopback names on a loopback listener, any otherwise.
-    /// (config: http.allowed_hosts)
-    #[arg(
-        long = "allowed-host",
-        env = "SSEHUB_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
-    pub(crate) allowed_hosts: Vec<String>,
-
-    /// The reverse proxy in front of the hub: the header it sets to the client's address.
-    /// Without it, a request carrying Forwarded, X-Forwarded-For or Via may not publish
-    /// anonymously. (config: http.trusted_proxy)
-    #[arg(long, env = "SSEHUB_TRUSTED_PROXY", value_enum)]
-    pub(crate) trusted_proxy: Option<crate::config::TrustedProxy>,
-
-    /// The largest request body, and the largest event once SSE-encoded, in bytes.
-    /// (config: limits.max_body_bytes)
-    #[arg(long, env = "SSEHUB_MAX_BODY_BYTES")]
-    pub(crate) max_body_bytes: Option<usize>,
-
-    /// The most SSE streams open at once. (config: limits.max_connections)
-    #[arg(long, env = "SSEHUB_MAX_CONNECTIONS")]
-    pub(crate) max_connections: Option<usize>,
-
-    /// Bytes queued per subscriber before it is cut off as too slow; at least
-    /// --max-body-bytes. (config: limits.subscriber_buffer_bytes)
-    #[arg(long, env = "SSEHUB_SUBSCRIBER_BUFFER_BYTES")]
-    pub(crate) subscriber_buffer_bytes: Option<usize>,
-
-    /// The most events kept in history. (config: history.max_events)
-    #[arg(long, env = "SSEHUB_HISTORY_MAX_EVENTS")]
-    pub(crate) history_max_events: Option<u64>,
-
-    /// HS256 secret of publisher tokens (config: auth.publisher_key).
-    #[arg(long, env = "SSEHUB_PUBLISHER_KEY", hide_env_values = true)]
-    pub(crate) publisher_key: Option<String>,
-
-    /// HS256 secret of subscriber tokens (config: auth.subscriber_key).
-    #[arg(long, env = "SSEHUB_SUBSCRIBER_KEY", hide_env_values = true)]
-    pub(crate) subscriber_key: Option<String>,
-
-    /// Let anyone publish without a token on a non-loopback address.
-    /// (config: auth.allow_anonymous_publish)
-    #[arg(long, env = "SSEHUB_ALLOW_ANONYMOUS_PUBLISH")]
-    pub(crate) allow_anonymous_publish: bool,
-
-    /// Seconds to let streams finish after SIGTERM before closing them. (config: shutdown.grace_secs)
-    #[arg(long, env = "SSEHUB_SHUTDOWN_GRACE_SECS")]
-    pub(crate) shutdown_grace_secs: Option<u64>,
+impl ServeArgs {
+    /// Lays the flags and variables given over `config` (the file, or the defaults).
+    ///
+    /// # Errors
+    ///
+    /// Only on a bug in a section's clap attributes (see [`Overrides::apply`]).
+    pub(crate) fn override_config(&self, config: &mut Config) -> Result<(), clap::Error> {
+        self.storage.apply(&mut config.storage)?;
+        self.sse.apply(&mut config.sse)?;
+        self.cors.apply(&mut config.cors)?;
+        self.http.apply(&mut config.http)?;
+        self.limits.apply(&mut config.limits)?;
+        self.history.apply(&mut config.history)?;
+        self.auth.apply(&mut config.auth)?;
+        self.shutdown.apply(&mut config.shutdown)?;
+        self.mercure.apply(&mut config.mercure)
+    }
 }
 
 #[derive(Debug, Args)]

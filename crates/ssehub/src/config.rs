@@ -1,9 +1,38 @@
 //! The hub's configuration file: one typed struct, nested by concern, every field defaulted.
 //!
 //! Semantics of the hub live here (history, limits, streams, CORS, shutdown); process knobs
-//! (listen address, log level, which store) are command-line flags. Flags given on the command
-//! line or as `SSEHUB_*` variables override the file. `ssehub serve --check-config` validates
-//! and prints the result; `ssehub serve --print-default-config` prints this file's defaults.
+//! (listen address, log level, which store) are command-line flags only. Flags given on the
+//! command line or as `SSEHUB_*` variables override the file. `ssehub serve --check-config`
+//! validates and prints the result; `ssehub serve --print-default-config` prints this file's
+//! defaults.
+//!
+//! # One place per setting
+//!
+//! Each section (`[history]`, `[limits]`, …) is one struct, and each setting is one field of
+//! it. The field's name is its TOML key (serde), its section's `Default` is its default, and
+//! its doc comment is both its documentation and, when it has a flag, its `--help` text. Its
+//! `#[arg(...)]` gives its flag and `SSEHUB_*` variable, or `#[arg(skip)]` says that it has
+//! none (`//` comments beside it hold what `--help` need not say). `ssehub serve` (`cli.rs`)
+//! flattens each section's flags as an [`Overrides`], which lays the values given over the
+//! file with clap's own `update_from_arg_matches`. So a new setting is its field, its default
+//! and the code that uses it: no line in `cli.rs`, none in the merge. Only a new section adds
+//! a field to `Config` and one to `ServeArgs`, with its line in `ServeArgs::override_config`.
+//!
+//! Why clap and serde on the same structs rather than `figment`: clap already holds the flags,
+//! their variables and `--help`, and serde the file with `deny_unknown_fields`; deriving both
+//! on one struct joins them without a new dependency or a second model of the settings.
+//! figment would merge the file with an environment provider keyed by name, but our variables
+//! do not spell their TOML path (`SSEHUB_HISTORY_MAX_EVENTS` is `history.max_events`,
+//! `SSEHUB_CORS_ORIGINS` is a comma list for `cors.origins`), other `SSEHUB_*` variables (the
+//! client's `SSEHUB_URL`) are not settings, and clap would still have to declare every flag
+//! and variable for `--help`: each setting would again be named in several places.
+//!
+//! The precedence, for every setting: a flag, then its variable (clap), then the file, then
+//! the section's default. A setting's default is never taken from clap, so an absent flag
+//! never hides the file; an on/off flag (`--allow-anonymous-publish`) can only switch its
+//! setting on.
+
+mod overrides;
 
 use std::time::Duration;
 
@@ -11,6 +40,8 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use ssehub_core::{HubConfig, Retention};
 use ssehub_http::HttpConfig;
+
+pub(crate) use overrides::Overrides;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,16 +68,25 @@ pub(crate) struct Config {
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Http {
-    /// The `Host` names the hub answers to (`name` for any port, `name:port`, or `*` for
-    /// any); others get 421, against DNS rebinding. Empty: loopback names (`localhost`,
-    /// `127.0.0.1`, `[::1]`) on a loopback listener, any name otherwise.
+    // A request for another name gets 421, against DNS rebinding. The loopback names are
+    // `localhost`, `127.0.0.1` and `[::1]`.
+    /// A Host name the hub answers to: `name`, `name:port` or `*` (repeat, or comma-separate
+    /// in the variable). Default: loopback names on a loopback listener, any otherwise.
+    /// (config: http.allowed_hosts)
+    #[arg(
+        long = "allowed-host",
+        env = "SSEHUB_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     pub(crate) allowed_hosts: Vec<String>,
-    /// The reverse proxy in front of the hub, and so the header that names the client:
-    /// `none` (the default: a request carrying `Forwarded`, `X-Forwarded-For` or `Via` is
-    /// never local, so it may not publish anonymously), `forwarded` or `x-forwarded-for`.
+    // `none` by default: a request carrying one of those headers is then never local.
+    /// The reverse proxy in front of the hub: the header it sets to the client's address.
+    /// Without it, a request carrying Forwarded, X-Forwarded-For or Via may not publish
+    /// anonymously. (config: http.trusted_proxy)
+    #[arg(long, env = "SSEHUB_TRUSTED_PROXY", value_enum)]
     pub(crate) trusted_proxy: TrustedProxy,
 }
 
@@ -64,12 +104,13 @@ pub(crate) enum TrustedProxy {
 }
 
 /// `[mercure]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Mercure {
     /// Active subscriptions: a private update on
     /// `/.well-known/mercure/subscriptions/{topic}/{subscriber}` when a Mercure subscription
     /// starts and ends, and the `/.well-known/mercure/subscriptions` API.
+    #[arg(skip)]
     pub(crate) subscriptions: bool,
 }
 
@@ -83,32 +124,43 @@ impl Default for Mercure {
 
 /// `[auth]`: JWT keys and the anonymous rules. Keys are secrets: prefer the
 /// `SSEHUB_PUBLISHER_KEY` / `SSEHUB_SUBSCRIBER_KEY` variables or key files to the file itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Auth {
-    /// HS256 secret of publisher tokens.
+    /// HS256 secret of publisher tokens (config: auth.publisher_key).
+    #[arg(long, env = "SSEHUB_PUBLISHER_KEY", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) publisher_key: Option<String>,
     /// A file with the publisher key: a PEM public key (with `publisher_algorithm`) or a JWKS
     /// document (`.json`).
+    #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) publisher_key_file: Option<std::path::PathBuf>,
     /// The algorithm of a PEM publisher key: RS256, ES256 or EdDSA.
+    #[arg(skip)]
     pub(crate) publisher_algorithm: String,
-    /// HS256 secret of subscriber tokens.
+    /// HS256 secret of subscriber tokens (config: auth.subscriber_key).
+    #[arg(long, env = "SSEHUB_SUBSCRIBER_KEY", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) subscriber_key: Option<String>,
     /// A file with the subscriber key (PEM or JWKS), as for publishers.
+    #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) subscriber_key_file: Option<std::path::PathBuf>,
     /// The algorithm of a PEM subscriber key.
+    #[arg(skip)]
     pub(crate) subscriber_algorithm: String,
     /// Subscribers without a token may receive public events.
+    #[arg(skip)]
     pub(crate) anonymous_subscribe: bool,
-    /// Allow publishing without a token on a non-loopback listener (it is always allowed on
-    /// loopback when no publisher key is set, for development).
+    // Publishing without a token is always allowed on loopback when no publisher key is set,
+    // for development.
+    /// Let anyone publish without a token on a non-loopback address.
+    /// (config: auth.allow_anonymous_publish)
+    #[arg(long, env = "SSEHUB_ALLOW_ANONYMOUS_PUBLISH")]
     pub(crate) allow_anonymous_publish: bool,
     /// The cookie that may hold a token (Mercure's name by default).
+    #[arg(skip)]
     pub(crate) cookie_name: String,
 }
 
@@ -166,18 +218,27 @@ fn key_set(
 }
 
 /// `[history]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct History {
-    /// The most events kept; the oldest go first.
+    // The oldest go first.
+    /// The most events kept in history. (config: history.max_events)
+    #[arg(
+        long = "history-max-events",
+        env = "SSEHUB_HISTORY_MAX_EVENTS",
+        value_name = "HISTORY_MAX_EVENTS"
+    )]
     pub(crate) max_events: u64,
     /// The most bytes of events kept.
+    #[arg(skip)]
     pub(crate) max_bytes: u64,
     /// The oldest event kept, in seconds (disk store only); unset keeps events of any age.
+    #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) max_age_secs: Option<u64>,
     /// Per-topic bounds (disk store only): `[[history.topics]]` tables with a `pattern` and
     /// any of `max_events`, `max_bytes`, `max_age_secs`. The first matching rule applies.
+    #[arg(skip)]
     pub(crate) topics: Vec<TopicRule>,
 }
 
@@ -214,19 +275,28 @@ pub(crate) enum Fsync {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Storage {
-    /// `always` (default) or `interval`.
+    /// When publishes are fsync'd: `always` (before the 200; the default: a crash of the
+    /// process or the machine loses nothing acknowledged) or `interval` (every
+    /// storage.fsync_interval_ms: a crash of the process or the machine loses what was
+    /// acknowledged since the last fsync; the next start takes a new log id, so clients
+    /// resuming get the gap notice, never a silent skip). (config: storage.fsync)
+    #[arg(long, env = "SSEHUB_FSYNC", value_enum)]
     pub(crate) fsync: Fsync,
     /// The longest time between fsyncs under `interval`, in milliseconds.
+    #[arg(skip)]
     pub(crate) fsync_interval_ms: u64,
     /// Recent events kept in memory to serve reconnects without reading the disk.
+    #[arg(skip)]
     pub(crate) tail_cache_events: usize,
     /// The most bytes (of SSE encoding) in that cache.
+    #[arg(skip)]
     pub(crate) tail_cache_bytes: usize,
     /// Keep redb's allocator state with every commit, so the first start after a crash is
     /// instant instead of walking the whole file (at the cost of a second fsync per commit).
+    #[arg(skip)]
     pub(crate) quick_repair: bool,
 }
 
@@ -243,75 +313,113 @@ impl Default for Storage {
 }
 
 /// `[limits]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Limits {
-    /// The largest request body, in bytes (413 above).
+    // A larger request gets 413.
+    /// The largest request body, and the largest event once SSE-encoded, in bytes.
+    /// (config: limits.max_body_bytes)
+    #[arg(long, env = "SSEHUB_MAX_BODY_BYTES")]
     pub(crate) max_body_bytes: usize,
-    /// The most SSE streams open at once (503 above).
+    // One stream more gets 503.
+    /// The most SSE streams open at once. (config: limits.max_connections)
+    #[arg(long, env = "SSEHUB_MAX_CONNECTIONS")]
     pub(crate) max_connections: usize,
     /// The most topics in one subscription.
+    #[arg(skip)]
     pub(crate) max_topics_per_subscription: usize,
     /// The most events in one `POST /publish`.
+    #[arg(skip)]
     pub(crate) max_batch_events: usize,
-    /// The most bytes queued for one subscriber before it is disconnected as too slow (it
-    /// then resumes from history).
+    // A subscriber cut off resumes from history.
+    /// Bytes queued per subscriber before it is cut off as too slow; at least
+    /// --max-body-bytes. (config: limits.subscriber_buffer_bytes)
+    #[arg(long, env = "SSEHUB_SUBSCRIBER_BUFFER_BYTES")]
     pub(crate) subscriber_buffer_bytes: usize,
     /// The largest request head, in bytes (431 above; at least 8192). The same for every
     /// request of a connection.
+    #[arg(skip)]
     pub(crate) max_head_bytes: usize,
     /// The most header fields in one request (431 above).
+    #[arg(skip)]
     pub(crate) max_headers: usize,
     /// Milliseconds a client may take to send a request head, from its first byte (from the
     /// accept for a new connection): slowloris heads are closed after it.
+    #[arg(skip)]
     pub(crate) header_read_timeout_ms: u64,
     /// Milliseconds a connection may stay open with no request in flight (keep-alive, HTTP/2
     /// with no stream). An open SSE stream is a request in flight.
+    #[arg(skip)]
     pub(crate) idle_timeout_ms: u64,
     /// Milliseconds a client may take to send a request body (408 and closed after it).
+    #[arg(skip)]
     pub(crate) body_read_timeout_ms: u64,
     /// The most TCP connections open at once, of any kind (closed at accept above it). Keep
     /// it under the open-file limit.
+    #[arg(skip)]
     pub(crate) max_open_connections: usize,
     /// The most bytes of one replay page (one event may be larger): what a subscriber that
     /// replays history, however slowly it reads, makes the hub hold.
+    #[arg(skip)]
     pub(crate) replay_page_bytes: usize,
     /// The longest Mercure URI template a subscriber may send, in bytes.
+    #[arg(skip)]
     pub(crate) template_max_bytes: usize,
     /// The most variables in one URI template (`{a,b}{c}` has three).
+    #[arg(skip)]
     pub(crate) template_max_variables: usize,
     /// The most bytes one URI template may compile to.
+    #[arg(skip)]
     pub(crate) template_max_compiled_bytes: usize,
     /// The most bytes of compiled URI templates the hub holds at once (each distinct template
     /// once, however many subscribers share it); past it, new templates get 503.
+    #[arg(skip)]
     pub(crate) template_budget_bytes: usize,
 }
 
 /// `[sse]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Sse {
-    /// Seconds between keep-alive comments on idle streams; 0 for none.
+    /// Seconds between keep-alive comments on idle streams (0 for none). (config: sse.heartbeat_secs)
+    #[arg(long, env = "SSEHUB_HEARTBEAT_SECS")]
     pub(crate) heartbeat_secs: u64,
-    /// The reconnection time announced at the start of each stream, in milliseconds.
+    // Announced at the start of each stream.
+    /// Reconnection time announced to clients, in milliseconds. (config: sse.retry_ms)
+    #[arg(long, env = "SSEHUB_RETRY_MS")]
     pub(crate) retry_ms: u64,
-    /// Random extra milliseconds added to `retry_ms` per stream.
+    // Added to `retry_ms`.
+    /// Random extra reconnection time per stream, in milliseconds. (config: sse.retry_jitter_ms)
+    #[arg(long, env = "SSEHUB_RETRY_JITTER_MS")]
     pub(crate) retry_jitter_ms: u64,
 }
 
 /// `[cors]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Cors {
-    /// Allowed origins (`*` for any); empty for none.
+    // `*` allows any origin; empty (the default) none.
+    /// An origin allowed by CORS (repeat, or comma-separate in the variable). (config: cors.origins)
+    #[arg(
+        long = "cors-origin",
+        env = "SSEHUB_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "CORS_ORIGINS"
+    )]
     pub(crate) origins: Vec<String>,
 }
 
 /// `[shutdown]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Shutdown {
-    /// Seconds to let streams and requests finish after SIGTERM before closing them by force.
+    // Streams and requests alike; closed by force after it.
+    /// Seconds to let streams finish after SIGTERM before closing them. (config: shutdown.grace_secs)
+    #[arg(
+        long = "shutdown-grace-secs",
+        env = "SSEHUB_SHUTDOWN_GRACE_SECS",
+        value_name = "SHUTDOWN_GRACE_SECS"
+    )]
     pub(crate) grace_secs: u64,
 }
 
@@ -611,6 +719,66 @@ mod tests {
         let c = Config::default();
         c.validate().unwrap();
         assert_eq!(toml::from_str::<Config>(&c.to_toml()).unwrap(), c);
+    }
+
+    /// Every key `--print-default-config` prints is a setting of its own: a value other than
+    /// its default loads from the file, lands in one field, and prints back under the same
+    /// key, with every other key unchanged.
+    #[test]
+    fn every_default_setting_round_trips() {
+        let defaults: toml::Table = toml::from_str(&Config::default().to_toml()).unwrap();
+        let mut checked = 0;
+        for (section, keys) in &defaults {
+            for (key, default) in keys.as_table().unwrap() {
+                let (file, config) = other_values(default)
+                    .into_iter()
+                    .find_map(|value| {
+                        let mut file = defaults.clone();
+                        file[section]
+                            .as_table_mut()
+                            .unwrap()
+                            .insert(key.clone(), value);
+                        let config: Config = file.clone().try_into().ok()?;
+                        (config != Config::default()).then_some((file, config))
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("no value other than the default loads {section}.{key}")
+                    });
+                let printed: toml::Table = toml::from_str(&config.to_toml()).unwrap();
+                assert_eq!(printed, file, "{section}.{key} does not round-trip");
+                checked += 1;
+            }
+        }
+        let printed_keys = Config::default().to_toml().matches(" = ").count();
+        assert_eq!(checked, printed_keys, "every printed key was checked");
+    }
+
+    /// Values of the same TOML type as `default`, to try in turn for one that differs from it.
+    fn other_values(default: &toml::Value) -> Vec<toml::Value> {
+        use clap::ValueEnum;
+        use toml::Value;
+        // A setting that is an enum takes one of the names of its own.
+        let names = Fsync::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value)
+            .chain(
+                TrustedProxy::value_variants()
+                    .iter()
+                    .filter_map(ValueEnum::to_possible_value),
+            )
+            .map(|name| Value::String(name.get_name().to_owned()));
+        match default {
+            Value::Integer(n) => vec![Value::Integer(n + 1)],
+            Value::Boolean(b) => vec![Value::Boolean(!b)],
+            Value::String(s) => std::iter::once(Value::String(format!("{s}-changed")))
+                .chain(names)
+                .collect(),
+            Value::Array(a) if a.is_empty() => vec![
+                Value::Array(vec![Value::String("https://a.example".into())]),
+                Value::Array(vec![Value::Table(toml::toml! { pattern = "a/*" })]),
+            ],
+            other => panic!("a default of a type this test does not know: {other:?}"),
+        }
     }
 
     #[test]

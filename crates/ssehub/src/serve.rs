@@ -62,50 +62,7 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let set = |target: &mut u64, value: Option<u64>| {
-        if let Some(v) = value {
-            *target = v;
-        }
-    };
-    set(&mut config.sse.heartbeat_secs, args.heartbeat_secs);
-    set(&mut config.sse.retry_ms, args.retry_ms);
-    set(&mut config.sse.retry_jitter_ms, args.retry_jitter_ms);
-    set(&mut config.shutdown.grace_secs, args.shutdown_grace_secs);
-    let set = |target: &mut usize, value: Option<usize>| {
-        if let Some(v) = value {
-            *target = v;
-        }
-    };
-    set(&mut config.limits.max_body_bytes, args.max_body_bytes);
-    set(&mut config.limits.max_connections, args.max_connections);
-    set(
-        &mut config.limits.subscriber_buffer_bytes,
-        args.subscriber_buffer_bytes,
-    );
-    if let Some(max) = args.history_max_events {
-        config.history.max_events = max;
-    }
-    if let Some(fsync) = args.fsync {
-        config.storage.fsync = fsync;
-    }
-    if args.publisher_key.is_some() {
-        config.auth.publisher_key.clone_from(&args.publisher_key);
-    }
-    if args.subscriber_key.is_some() {
-        config.auth.subscriber_key.clone_from(&args.subscriber_key);
-    }
-    if args.allow_anonymous_publish {
-        config.auth.allow_anonymous_publish = true;
-    }
-    if !args.cors_origins.is_empty() {
-        config.cors.origins.clone_from(&args.cors_origins);
-    }
-    if !args.allowed_hosts.is_empty() {
-        config.http.allowed_hosts.clone_from(&args.allowed_hosts);
-    }
-    if let Some(proxy) = args.trusted_proxy {
-        config.http.trusted_proxy = proxy;
-    }
+    args.override_config(&mut config)?;
     config.validate()?;
     Ok(config)
 }

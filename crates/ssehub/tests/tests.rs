@@ -4,6 +4,7 @@ mod auth;
 mod bench;
 mod cli;
 mod client_cmds;
+mod config;
 mod connections;
 mod decode;
 mod durable;
