@@ -4,5 +4,6 @@
 //! tested in `crates/ssehub/tests`.
 
 mod auth;
+mod routes;
 mod tokens;
 mod util;
