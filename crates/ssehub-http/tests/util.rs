@@ -23,8 +23,6 @@ pub(crate) const HOST: &str = "127.0.0.1:8080";
 
 /// A hub and its router, in this process.
 pub(crate) struct TestApp {
-    /// The state the router serves (its hub and metrics).
-    pub(crate) state: AppState,
     router: Router,
 }
 
@@ -47,8 +45,8 @@ impl TestApp {
     ) -> TestApp {
         let hub = Hub::new(Arc::new(MemoryStore::new(retention)), HubConfig::default());
         let state = AppState::new(hub, config).with_auth(auth);
-        let router = router(state.clone()).expect("valid CORS origins");
-        TestApp { state, router }
+        let router = router(state).expect("valid CORS origins");
+        TestApp { router }
     }
 
     /// A request to `path` (with its query), sent by [`Req::send`].
@@ -219,7 +217,8 @@ pub(crate) struct Sse {
     /// The response headers.
     pub(crate) headers: HeaderMap,
     body: Body,
-    parser: Parser,
+    /// The parser, with what it has read (the `retry:` value, the last id).
+    pub(crate) parser: Parser,
     /// The body has ended.
     pub(crate) ended: bool,
 }

@@ -11,7 +11,6 @@ mod hostile_conn;
 mod hostile_costs;
 mod hostile_trust;
 mod limits;
-mod mercure;
 mod raw_http;
 mod serve;
 mod util;
