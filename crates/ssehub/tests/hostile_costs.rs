@@ -342,7 +342,8 @@ async fn h1_the_template_budget_refuses_new_templates_with_503() {
         .await;
     assert_eq!(rejected, 1.0);
     streams.truncate(held - 1);
-    hub.metric_reaches("ssehub_uri_templates", (held - 1) as f64).await;
+    hub.metric_reaches("ssehub_uri_templates", (held - 1) as f64)
+        .await;
     let room = mercure_get(&hub, &template(1000), None, None).await;
     assert_eq!(room.status(), 200);
 }
