@@ -19,10 +19,11 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use ssehub_http::{AuthConfig, HttpConfig, KeySet};
 
-use crate::tokens::{
-    How, Key, OTHER_SECRET, PUBLISHER_SECRET, SUBSCRIBER_SECRET, alg_none, check_refusal, mercure,
-    now, read_fixture, request, sign,
+use crate::jwt::{
+    Key, OTHER_SECRET, PUBLISHER_SECRET, SUBSCRIBER_SECRET, alg_none, mercure, now, read_fixture,
+    sign,
 };
+use crate::tokens::{How, check_refusal, request};
 use crate::util::{Sse, TestApp, data};
 
 /// The origin allowed to send cookie-authenticated POSTs (`--cors-origin`).

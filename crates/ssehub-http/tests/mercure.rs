@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use ssehub_wire::MessageEvent;
 
 use ssehub_core::Retention;
 use ssehub_http::{AuthConfig, HttpConfig, KeySet};
 
+use crate::jwt::{self, Key};
 use crate::util::{Res, Sse, TestApp, seq};
 
 const PUBLISHER_SECRET: &str = "mercure-test-publisher-secret-0123456789";
@@ -39,13 +39,9 @@ fn start() -> TestApp {
     start_with(HttpConfig::default(), Retention::default())
 }
 
+/// `claims` signed with the HS256 `secret`.
 fn sign(secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    jwt::sign(&Key::hs(secret), None, claims.clone())
 }
 
 /// A publisher token for `publish` selectors.
@@ -77,7 +73,7 @@ async fn post(app: &TestApp, fields: &[(&str, &str)]) -> Res {
 
 async fn post_with(app: &TestApp, token: Option<&str>, fields: &[(&str, &str)]) -> Res {
     let mut request = app
-        .post(&format!("{HUB}"))
+        .post(HUB)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form(fields));
     if let Some(token) = token {
@@ -788,7 +784,7 @@ async fn every_response_carries_the_discovery_link() {
         "/no/such/route",
         "/.well-known/mercure",
     ] {
-        let response = app.get(&format!("{path}")).send().await;
+        let response = app.get(path).send().await;
         let links: Vec<_> = response.headers().get_all("link").iter().collect();
         assert_eq!(links, [LINK], "{path}");
     }

@@ -4,6 +4,7 @@
 //! tested in `crates/ssehub/tests`.
 
 mod auth;
+mod jwt;
 mod mercure;
 mod routes;
 mod tokens;

@@ -9,136 +9,27 @@
 //! together by hand.
 //!
 //! - `key_files_from_the_config_file`: each kind of key file loads and verifies.
-//! - `private_updates_reach_only_their_user`: per-user private topics, live and replayed from
+//! - `private_updates_stay_private_after_a_restart`: per-user private topics, replayed from
 //!   the durable store.
 //! - `publishing_is_secure_by_default`: non-loopback listeners need a publisher key.
 //! - `cookie_name_and_anonymous_subscribe_are_configurable`: `[auth]` in the config file.
 //! - `tokens_never_appear_in_logs`: `--log debug`, stderr captured and searched.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::jwt::{
+    Key, OTHER_SECRET, PUBLISHER_SECRET, SUBSCRIBER_SECRET, alg_none, fixture, mercure, now, sign,
+    unique,
+};
 use crate::util::{Sse, TestHub, client, data};
 
-/// The HS256 secret of publisher tokens (at least 32 bytes, as the hub requires).
-const PUBLISHER_SECRET: &str = "test-publisher-secret-0123456789abcdef";
-/// The HS256 secret of subscriber tokens.
-const SUBSCRIBER_SECRET: &str = "test-subscriber-secret-0123456789abcdef";
-/// A secret the hubs do not know.
-const OTHER_SECRET: &str = "some-other-secret-nobody-configured-0123";
 /// The origin allowed to send cookie-authenticated POSTs (`--cors-origin`).
 const ORIGIN: &str = "http://app.example";
 /// The `kid` of the RSA key in `fixtures/auth/jwks.json`.
 const KID: &str = "ssehub-test-rsa-1";
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ssehub-http/tests/fixtures/auth")
-        .join(name)
-}
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name)).unwrap()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A value that makes every token different (so each one can be looked for in the logs).
-fn unique() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{nanos:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// What signs a token.
-#[derive(Clone)]
-enum Key {
-    /// HS256 with this secret.
-    Hs(Vec<u8>),
-    /// RS256 with `rsa_private.pem`.
-    Rsa,
-    /// ES256 with `ec_private.pem`.
-    Ec,
-    /// EdDSA with `ed25519_private.pem`.
-    Ed,
-}
-
-impl Key {
-    fn hs(secret: &str) -> Key {
-        Key::Hs(secret.as_bytes().to_vec())
-    }
-}
-
-/// Signs `claims` (plus a unique `jti`) with `key`, with `kid` in the header if given.
-fn sign(key: &Key, kid: Option<&str>, mut claims: Value) -> String {
-    claims["jti"] = json!(unique());
-    let (algorithm, key) = match key {
-        Key::Hs(secret) => (Algorithm::HS256, EncodingKey::from_secret(secret)),
-        Key::Rsa => (
-            Algorithm::RS256,
-            EncodingKey::from_rsa_pem(&read_fixture("rsa_private.pem")).unwrap(),
-        ),
-        Key::Ec => (
-            Algorithm::ES256,
-            EncodingKey::from_ec_pem(&read_fixture("ec_private.pem")).unwrap(),
-        ),
-        Key::Ed => (
-            Algorithm::EdDSA,
-            EncodingKey::from_ed_pem(&read_fixture("ed25519_private.pem")).unwrap(),
-        ),
-    };
-    let mut header = Header::new(algorithm);
-    header.kid = kid.map(str::to_string);
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
-}
-
-/// Mercure claims: `{"mercure": {"publish": […], "subscribe": […]}}`, with `exp` if given.
-fn mercure(publish: &[&str], subscribe: &[&str], exp: Option<u64>) -> Value {
-    let mut claims = json!({"mercure": {"publish": publish, "subscribe": subscribe}});
-    if let Some(exp) = exp {
-        claims["exp"] = json!(exp);
-    }
-    claims
-}
-
-/// Base64url without padding (RFC 7515), for the hand-made `alg: none` token.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// An unsigned token: header `{"alg":"none","typ":"JWT"}`, `claims`, and an empty signature.
-fn alg_none(mut claims: Value) -> String {
-    claims["jti"] = json!(unique());
-    format!(
-        "{}.{}.",
-        base64url(br#"{"alg":"none","typ":"JWT"}"#),
-        base64url(claims.to_string().as_bytes())
-    )
-}
 
 /// Where a request carries its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,21 +221,35 @@ async fn each_sees(streams: &mut [Sse; 3], want: &[Vec<&str>; 3], context: &str)
     }
 }
 
-/// On the durable store: the private flag is kept with each event, so a replay from disk
-/// filters as the live stream does (in memory: `crates/ssehub-http/tests/auth.rs`).
+/// The private flag is stored with each event: replayed from the durable store after a
+/// restart, private updates still reach only their user. (Live and from memory, with every
+/// way of sending a token: `crates/ssehub-http/tests/auth.rs`.)
 #[tokio::test]
-async fn private_updates_reach_only_their_user() {
-    let store = "disk";
-    let hub = TestHub::start(&[
+async fn private_updates_stay_private_after_a_restart() {
+    let args = [
         "--store",
-        store,
+        "disk",
         "--publisher-key",
         PUBLISHER_SECRET,
         "--subscriber-key",
         SUBSCRIBER_SECRET,
-    ])
-    .await;
+    ];
+    let mut hub = TestHub::start(&args).await;
     let admin = sign(&Key::hs(PUBLISHER_SECRET), None, mercure(&["*"], &[], None));
+    publish_as(&hub, &admin, "users/alice/notifications", "for alice", true).await;
+    publish_private_batch(&hub, &admin, "users/bob/notifications", "for bob").await;
+    publish_as(
+        &hub,
+        &admin,
+        "users/everyone/notifications",
+        "for everyone",
+        false,
+    )
+    .await;
+    hub.terminate();
+    assert!(hub.wait(Duration::from_secs(30)).await.success());
+    let hub = TestHub::start_in(hub.data_dir.clone(), "127.0.0.1:0", &args).await;
+
     let subscriber = Key::hs(SUBSCRIBER_SECRET);
     // A URI template for alice, the exact topic for bob.
     let alice = sign(
@@ -357,43 +262,18 @@ async fn private_updates_reach_only_their_user() {
         None,
         mercure(&[], &["users/bob/notifications"], None),
     );
-    let path = "/topics/users/*/notifications";
-
-    let mut live = [
-        open(&hub, path, How::Bearer, &alice).await,
-        open(&hub, path, How::Query, &bob).await,
-        open(&hub, path, How::Nowhere, "").await,
+    let replay = "/topics/users/*/notifications?lastEventId=earliest";
+    let mut replayed = [
+        open(&hub, replay, How::Cookie, &alice).await,
+        open(&hub, replay, How::Bearer, &bob).await,
+        open(&hub, replay, How::Nowhere, "").await,
     ];
-    publish_as(&hub, &admin, "users/alice/notifications", "for alice", true).await;
-    publish_private_batch(&hub, &admin, "users/bob/notifications", "for bob").await;
-    publish_as(
-        &hub,
-        &admin,
-        "users/everyone/notifications",
-        "for everyone",
-        false,
-    )
-    .await;
     let want = [
         vec!["for alice", "for everyone"],
         vec!["for bob", "for everyone"],
         vec!["for everyone"],
     ];
-    each_sees(&mut live, &want, &format!("live ({store} store)")).await;
-
-    // The same from history, with each token sent another way.
-    let replay = format!("{path}?lastEventId=earliest");
-    let mut replayed = [
-        open(&hub, &replay, How::Cookie, &alice).await,
-        open(&hub, &replay, How::Bearer, &bob).await,
-        open(&hub, &replay, How::Nowhere, "").await,
-    ];
-    each_sees(
-        &mut replayed,
-        &want,
-        &format!("replay of lastEventId=earliest ({store} store)"),
-    )
-    .await;
+    each_sees(&mut replayed, &want, "replayed after a restart").await;
 }
 
 // ---------------------------------------------------------------------------------------------

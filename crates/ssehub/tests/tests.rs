@@ -14,6 +14,9 @@ mod durable;
 mod hostile_conn;
 mod hostile_costs;
 mod hostile_trust;
+// The test tokens, shared with the in-process tests of the HTTP API.
+#[path = "../../ssehub-http/tests/jwt.rs"]
+mod jwt;
 mod limits;
 mod raw_http;
 mod serve;
