@@ -2,7 +2,7 @@
 //! `/metrics` and CORS. (Resume, fan-out and shutdown through real sockets are the binary's
 //! tests, `crates/ssehub/tests/serve.rs`.)
 
-use ssehub_http::{AuthConfig, HttpConfig};
+use ssehub_http::HttpConfig;
 
 use crate::util::{Req, TestApp, data, seq};
 
@@ -10,13 +10,10 @@ use crate::util::{Req, TestApp, data, seq};
 /// reason, and nothing stored is harmed.
 #[tokio::test]
 async fn bad_inputs_are_refused_and_harm_nothing() {
-    let app = TestApp::with(
-        HttpConfig {
-            max_body_bytes: 1024,
-            ..HttpConfig::default()
-        },
-        AuthConfig::default(),
-    );
+    let app = TestApp::with_config(HttpConfig {
+        max_body_bytes: 1024,
+        ..HttpConfig::default()
+    });
     let good = app.publish("bad/ok", "kept").await;
     let mut watcher = app.subscribe("/topics/bad/**", None).await;
     let cases: Vec<(Req, u16, &str)> = vec![
@@ -106,13 +103,10 @@ async fn bad_inputs_are_refused_and_harm_nothing() {
 /// Over the connection limit: 503 with Retry-After; the streams already open keep working.
 #[tokio::test]
 async fn connection_limit_gives_503() {
-    let app = TestApp::with(
-        HttpConfig {
-            max_connections: 2,
-            ..HttpConfig::default()
-        },
-        AuthConfig::default(),
-    );
+    let app = TestApp::with_config(HttpConfig {
+        max_connections: 2,
+        ..HttpConfig::default()
+    });
     let mut a = app.subscribe("/topics/cl", None).await;
     let _b = app.subscribe("/topics/cl", None).await;
     let r = app.get("/topics/cl").send().await;
@@ -130,13 +124,10 @@ async fn connection_limit_gives_503() {
 
 #[tokio::test]
 async fn healthz_metrics_and_cors() {
-    let app = TestApp::with(
-        HttpConfig {
-            cors_origins: vec!["http://app.example".into()],
-            ..HttpConfig::default()
-        },
-        AuthConfig::default(),
-    );
+    let app = TestApp::with_config(HttpConfig {
+        cors_origins: vec!["http://app.example".into()],
+        ..HttpConfig::default()
+    });
     let r = app.get("/healthz").send().await;
     assert_eq!(r.status(), 200);
     app.publish("mx", "1").await;

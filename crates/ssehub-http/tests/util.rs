@@ -29,7 +29,12 @@ pub(crate) struct TestApp {
 impl TestApp {
     /// A development hub: default settings, anonymous publishing and subscribing.
     pub(crate) fn new() -> TestApp {
-        TestApp::with(HttpConfig::default(), AuthConfig::default())
+        TestApp::with_config(HttpConfig::default())
+    }
+
+    /// A development hub (anonymous publishing and subscribing) with `config`.
+    pub(crate) fn with_config(config: HttpConfig) -> TestApp {
+        TestApp::with(config, AuthConfig::default())
     }
 
     /// A hub with `config` and `auth`, over a default in-memory history.
