@@ -125,15 +125,8 @@ async fn a_client_that_goes_away_releases_its_stream() {
     assert!(conn.read_until("retry:", WAIT).await);
     assert_eq!(hub.metric("ssehub_connections").await, 1.0);
     drop(conn);
-    let mut open = 1.0;
-    for _ in 0..100 {
-        open = hub.metric("ssehub_connections").await;
-        if open == 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(open, 0.0, "the stream is dropped when its client goes away");
+    // The stream is dropped when its client goes away.
+    hub.metric_reaches("ssehub_connections", 0.0).await;
 }
 
 #[tokio::test]

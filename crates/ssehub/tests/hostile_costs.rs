@@ -236,22 +236,6 @@ async fn h3_connect_cycles_store_no_subscription_events() {
     replay.nothing_for(Duration::from_millis(300)).await;
 }
 
-/// Waits (up to 10 s) until the metric `name` has the value `want`.
-async fn metric_becomes(hub: &TestHub, name: &str, want: f64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let value = hub.metric(name).await;
-        if value == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} is {value}, not {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// H1: Mercure streams whose selectors are huge URI templates. One over the limits on a
 /// template (here 560 expressions) is refused with 400; the largest allowed ones are compiled
 /// once per distinct text, shared by every stream that uses them, cost the hub little
@@ -318,7 +302,7 @@ async fn h1_huge_uri_templates_are_refused_shared_and_freed() {
 
     // They leave: every template is freed.
     drop(streams);
-    metric_becomes(&hub, "ssehub_uri_templates", 0.0).await;
+    hub.metric_reaches("ssehub_uri_templates", 0.0).await;
     assert_eq!(hub.metric("ssehub_uri_template_bytes").await, 0.0);
 }
 
@@ -358,7 +342,8 @@ async fn h1_the_template_budget_refuses_new_templates_with_503() {
         .await;
     assert_eq!(rejected, 1.0);
     streams.truncate(held - 1);
-    metric_becomes(&hub, "ssehub_uri_templates", (held - 1) as f64).await;
+    hub.metric_reaches("ssehub_uri_templates", (held - 1) as f64)
+        .await;
     let room = mercure_get(&hub, &template(1000), None, None).await;
     assert_eq!(room.status(), 200);
 }

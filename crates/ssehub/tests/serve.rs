@@ -1,5 +1,6 @@
-//! `ssehub serve` end to end: the resume invariants, fan-out, limits and shutdown, through
-//! real HTTP against the real binary.
+//! `ssehub serve` end to end: the resume invariants, fan-out, slow subscribers, heartbeats
+//! and shutdown, through real HTTP against the real binary. (Bad input, the connection limit,
+//! `/healthz`, `/metrics` and CORS are tested in process: `crates/ssehub-http/tests/routes.rs`.)
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -125,7 +126,8 @@ async fn invariant_4_slow_subscriber_cut_off_then_resumes() {
     )
     .unwrap();
     let mut fast = hub.subscribe("/topics/inv4", None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // both registered
+    // Both streams are open (the slow one's request has been read and answered).
+    hub.metric_reaches("ssehub_connections", 2.0).await;
 
     let payload = "x".repeat(16 * 1024);
     let total = 1200; // ~19 MiB: far more than loopback socket buffers and the queue hold
@@ -321,163 +323,37 @@ async fn stream_headers_retry_and_heartbeat() {
     );
 }
 
-/// Bad input: a clear JSON error with a status that says whose fault it is, counted by
-/// reason, and nothing stored is harmed.
-#[tokio::test]
-async fn bad_inputs_are_refused_and_harm_nothing() {
-    let hub = TestHub::start(&["--max-body-bytes", "1024"]).await;
-    let good = hub.publish("bad/ok", "kept").await;
-    let mut watcher = hub.subscribe("/topics/bad/**", None).await;
-    let c = client();
-    let u = &hub.url;
-    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
-        (
-            c.post(format!("{u}/topics/bad/ok")).body("x".repeat(2048)),
-            413,
-            "body_too_large",
-        ),
-        (
-            c.post(format!("{u}/topics/bad//x")).body("x"),
-            400,
-            "invalid_topic",
-        ),
-        (
-            c.post(format!("{u}/topics/bad/*")).body("x"),
-            400,
-            "invalid_topic",
-        ),
-        (
-            c.post(format!("{u}/topics/bad/ok?event=a%0Ab")).body("x"),
-            400,
-            "invalid_event",
-        ),
-        (
-            c.post(format!("{u}/topics/bad/ok?event=a%0Db")).body("x"),
-            400,
-            "invalid_event",
-        ),
-        (
-            c.post(format!("{u}/topics/bad/ok?event=ssehub-gap"))
-                .body("x"),
-            400,
-            "invalid_event",
-        ),
-        (
-            c.post(format!("{u}/topics/bad/ok")).body(vec![0xff, 0xfe]),
-            400,
-            "invalid_utf8",
-        ),
-        (
-            c.post(format!("{u}/topics/bad/ok?evnt=x")).body("x"),
-            400,
-            "unknown_parameter",
-        ),
-        (
-            c.post(format!("{u}/publish")).body("{not json"),
-            400,
-            "invalid_json",
-        ),
-        (
-            c.post(format!("{u}/publish"))
-                .body(r#"[{"topic":"a","data":"x","extra":1}]"#),
-            400,
-            "invalid_json",
-        ),
-        (
-            c.post(format!("{u}/publish"))
-                .body(r#"[{"topic":"a","data":"x"},{"topic":"","data":"y"}]"#),
-            400,
-            "invalid_topic",
-        ),
-        (c.get(format!("{u}/topics/bad//x")), 400, "invalid_topic"),
-        (c.get(format!("{u}/topics/a/**/b")), 400, "invalid_topic"),
-        (c.get(format!("{u}/subscribe")), 400, "invalid_topic"),
-        (
-            c.get(format!(
-                "{u}/subscribe?{}",
-                (0..33)
-                    .map(|i| format!("topic=t{i}"))
-                    .collect::<Vec<_>>()
-                    .join("&")
-            )),
-            400,
-            "too_many_topics",
-        ),
-        (c.get(format!("{u}/nope")), 404, "not_found"),
-    ];
-    for (request, status, reason) in cases {
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status().as_u16(), status, "{reason}");
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(body["error"], reason, "{body}");
-        assert!(!body["message"].as_str().unwrap().is_empty());
-    }
-    // A bad element refuses the whole batch: nothing of it was stored or delivered.
-    let after = hub.publish("bad/ok", "after").await;
-    assert_eq!(seq(&after), seq(&good) + 1, "no refused event took an id");
-    assert_eq!(data(&watcher.take(1).await), ["after"]);
-    let mut replay = hub
-        .subscribe("/topics/bad/ok?lastEventId=earliest", None)
-        .await;
-    assert_eq!(data(&replay.take(2).await), ["kept", "after"]);
-    assert_eq!(
-        hub.metric("ssehub_rejected_requests_total{reason=\"invalid_topic\"}")
-            .await,
-        6.0
-    );
-}
-
-/// Over the connection limit: 503 with Retry-After; the streams already open keep working.
-#[tokio::test]
-async fn connection_limit_gives_503() {
-    let hub = TestHub::start(&["--max-connections", "2"]).await;
-    let mut a = hub.subscribe("/topics/cl", None).await;
-    let _b = hub.subscribe("/topics/cl", None).await;
-    let r = client()
-        .get(format!("{}/topics/cl", hub.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    assert_eq!(r.headers()["retry-after"], "5");
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "over_connection_limit");
-    hub.publish("cl", "still served").await;
-    assert_eq!(data(&a.take(1).await), ["still served"]);
-    drop(a);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let _c = hub.subscribe("/topics/cl", None).await; // a slot is free again
-}
-
 /// SIGTERM with open streams: every stream ends (so clients reconnect) and the process
-/// exits well within the grace period.
+/// exits cleanly within the grace period — its log says so, whatever the machine's speed.
 #[tokio::test]
 async fn shutdown_with_open_streams_finishes_in_time() {
-    let mut hub = TestHub::start(&["--shutdown-grace-secs", "5"]).await;
+    let mut hub = TestHub::start_capturing(&["--shutdown-grace-secs", "30", "--log", "info"]).await;
     let mut subs = Vec::new();
     for _ in 0..20 {
         subs.push(hub.subscribe("/topics/sd", None).await);
     }
     hub.publish("sd", "before shutdown").await;
-    let started = Instant::now();
-    hub.terminate();
-    for sub in &mut subs {
-        let got = sub.until_end(Duration::from_secs(5)).await;
-        assert_eq!(
-            data(&got),
-            ["before shutdown"],
-            "queued events are flushed first"
-        );
-    }
-    let status = hub.wait(Duration::from_secs(6)).await;
-    assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    let streams = async {
+        for sub in &mut subs {
+            let got = sub.until_end(Duration::from_secs(30)).await;
+            assert_eq!(
+                data(&got),
+                ["before shutdown"],
+                "queued events are flushed first"
+            );
+        }
+    };
+    let ((status, log), ()) = tokio::join!(hub.stop_capturing(), streams);
+    assert!(status.success(), "{status}\n{log}");
+    assert!(log.contains("shut down cleanly"), "{log}");
+    assert!(!log.contains("grace period is over"), "{log}");
 }
 
-/// A stream whose client never reads cannot hold shutdown past the grace period.
+/// A stream whose client never reads cannot hold shutdown past the grace period: the hub
+/// closes it at the deadline (its log says so) and exits.
 #[tokio::test]
 async fn shutdown_force_closes_at_the_deadline() {
-    let mut hub = TestHub::start(&["--shutdown-grace-secs", "1"]).await;
+    let mut hub = TestHub::start_capturing(&["--shutdown-grace-secs", "1"]).await;
     // An unfinished request: hyper waits for it, the deadline does not.
     let addr = hub.url.strip_prefix("http://").unwrap().to_string();
     let mut half = std::net::TcpStream::connect(&addr).unwrap();
@@ -486,43 +362,14 @@ async fn shutdown_force_closes_at_the_deadline() {
         "POST /topics/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nab"
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
-    hub.terminate();
-    hub.wait(Duration::from_secs(4)).await;
-    assert!(started.elapsed() < Duration::from_secs(3));
-}
-
-#[tokio::test]
-async fn healthz_metrics_and_cors() {
-    let hub = TestHub::start(&["--cors-origin", "http://app.example"]).await;
-    let r = client()
-        .get(format!("{}/healthz", hub.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    hub.publish("mx", "1").await;
-    assert_eq!(hub.metric("ssehub_events_published_total").await, 1.0);
-    let _sub = hub.subscribe("/topics/mx", None).await;
-    assert_eq!(hub.metric("ssehub_connections").await, 1.0);
-    let r = client()
-        .get(format!("{}/topics/mx", hub.url))
-        .header("origin", "http://app.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.headers()["access-control-allow-origin"],
-        "http://app.example"
+    // The hub holds it (this metric's own request is the other open connection).
+    hub.metric_reaches("ssehub_open_connections", 2.0).await;
+    let (status, log) = hub.stop_capturing().await;
+    assert!(status.success(), "{status}\n{log}");
+    assert!(
+        log.contains("the grace period is over; closing the remaining connections"),
+        "{log}"
     );
-    let r = client()
-        .get(format!("{}/healthz", hub.url))
-        .header("origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(r.headers().get("access-control-allow-origin").is_none());
 }
 
 #[test]

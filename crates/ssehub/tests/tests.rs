@@ -1,4 +1,8 @@
-//! End-to-end tests of the `ssehub` binary: each module drives the real executable.
+//! End-to-end tests of the `ssehub` binary: each module drives the real executable, for what
+//! only a process shows — startup and config, signals and shutdown, the connection layer and
+//! raw HTTP, the durable store and crashes, the CLI commands, and the hostile-client suites.
+//! The HTTP API's own rules (auth, validation, errors, Mercure) are tested in process, in
+//! `crates/ssehub-http/tests`.
 
 mod auth;
 mod bench;
@@ -11,8 +15,10 @@ mod durable;
 mod hostile_conn;
 mod hostile_costs;
 mod hostile_trust;
+// The test tokens, shared with the in-process tests of the HTTP API.
+#[path = "../../ssehub-http/tests/jwt.rs"]
+mod jwt;
 mod limits;
-mod mercure;
 mod raw_http;
 mod serve;
 mod util;

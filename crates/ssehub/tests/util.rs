@@ -77,16 +77,22 @@ impl TestHub {
     /// Stops a hub started with [`start_capturing`](TestHub::start_capturing) (SIGTERM, then
     /// waits for it to exit) and returns everything it wrote on stderr.
     pub(crate) async fn finish_capturing(&mut self) -> String {
+        self.stop_capturing().await.1
+    }
+
+    /// [`finish_capturing`](TestHub::finish_capturing), with the exit status.
+    pub(crate) async fn stop_capturing(&mut self) -> (std::process::ExitStatus, String) {
         let reader = self
             .stderr
             .take()
             .expect("the hub was started with start_capturing");
         self.terminate();
-        self.wait(Duration::from_secs(30)).await;
-        tokio::time::timeout(Duration::from_secs(10), reader)
+        let status = self.wait(Duration::from_secs(30)).await;
+        let log = tokio::time::timeout(Duration::from_secs(10), reader)
             .await
             .expect("stderr reaches its end once the hub has exited")
-            .unwrap()
+            .unwrap();
+        (status, log)
     }
 
     async fn launch(
@@ -187,6 +193,18 @@ impl TestHub {
             .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    /// Waits until metric `name` is `want` (fails after 10 s): what a test waits for instead
+    /// of sleeping, e.g. a connection that has been accepted or released.
+    pub(crate) async fn metric_reaches(&self, name: &str, want: f64) {
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while self.metric(name).await != want {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "{name} is not {want} after 10 s");
     }
 
     /// Opens an SSE stream at `path` with optional `Last-Event-ID`.

@@ -1,17 +1,20 @@
-//! The Mercure protocol (draft-dunglas-mercure-07) at `/.well-known/mercure`, against the real
-//! binary: publishing forms, URI-template and exact selectors, private updates, resume and the
+//! The Mercure protocol (draft-dunglas-mercure-07) at `/.well-known/mercure`, in process:
+//! publishing forms, URI-template and exact selectors, private updates, resume and the
 //! `Last-Event-ID` response header, active subscriptions (events and API), refusals, and the
 //! discovery `Link` header.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::StatusCode;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use ssehub_wire::MessageEvent;
 
-use crate::util::{Sse, TestHub, client};
+use ssehub_core::Retention;
+use ssehub_http::{AuthConfig, HttpConfig, KeySet};
+
+use crate::jwt::{self, Key};
+use crate::util::{Res, Sse, TestApp, seq};
 
 const PUBLISHER_SECRET: &str = "mercure-test-publisher-secret-0123456789";
 const SUBSCRIBER_SECRET: &str = "mercure-test-subscriber-secret-012345678";
@@ -20,24 +23,25 @@ const LINK: &str = "</.well-known/mercure>; rel=\"mercure\"";
 /// The selector that matches every subscription event (draft-07's example).
 const SUBSCRIPTIONS: &str = "/.well-known/mercure/subscriptions{/topic}{/subscriber}";
 
-async fn start(extra: &[&str]) -> TestHub {
-    let mut args = vec![
-        "--publisher-key",
-        PUBLISHER_SECRET,
-        "--subscriber-key",
-        SUBSCRIBER_SECRET,
-    ];
-    args.extend_from_slice(extra);
-    TestHub::start(&args).await
+/// A hub with both HS256 keys, `config` and a history of at most `retention`.
+fn start_with(config: HttpConfig, retention: Retention) -> TestApp {
+    let auth = AuthConfig {
+        publisher: Some(KeySet::hmac(PUBLISHER_SECRET.as_bytes())),
+        subscriber: Some(KeySet::hmac(SUBSCRIBER_SECRET.as_bytes())),
+        anonymous_publish: false,
+        ..AuthConfig::default()
+    };
+    TestApp::with_retention(config, auth, retention)
 }
 
+/// A hub with both HS256 keys and default settings.
+fn start() -> TestApp {
+    start_with(HttpConfig::default(), Retention::default())
+}
+
+/// `claims` signed with the HS256 `secret`.
 fn sign(secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    jwt::sign(&Key::hs(secret), None, claims.clone())
 }
 
 /// A publisher token for `publish` selectors.
@@ -63,34 +67,30 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 /// `POST /.well-known/mercure` with `fields`, with a publisher token for `*`.
-async fn post(hub: &TestHub, fields: &[(&str, &str)]) -> reqwest::Response {
-    post_with(hub, Some(&publisher(&["*"])), fields).await
+async fn post(app: &TestApp, fields: &[(&str, &str)]) -> Res {
+    post_with(app, Some(&publisher(&["*"])), fields).await
 }
 
-async fn post_with(
-    hub: &TestHub,
-    token: Option<&str>,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut request = client()
-        .post(format!("{}{HUB}", hub.url))
+async fn post_with(app: &TestApp, token: Option<&str>, fields: &[(&str, &str)]) -> Res {
+    let mut request = app
+        .post(HUB)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form(fields));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    request.send().await.unwrap()
+    request.send().await
 }
 
 /// Publishes and returns the id (checking the draft's answer: 200, text/plain, the id).
-async fn publish(hub: &TestHub, fields: &[(&str, &str)]) -> String {
-    let response = post(hub, fields).await;
+async fn publish(app: &TestApp, fields: &[(&str, &str)]) -> String {
+    let response = post(app, fields).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
         "text/plain; charset=utf-8"
     );
-    let id = response.text().await.unwrap();
+    let id = response.text().await;
     assert!(
         id.split_once('-')
             .is_some_and(|(log, seq)| log.len() == 8 && seq.bytes().all(|b| b.is_ascii_digit())),
@@ -101,19 +101,19 @@ async fn publish(hub: &TestHub, fields: &[(&str, &str)]) -> String {
 
 /// `GET /.well-known/mercure?<query>` with an optional token and `Last-Event-ID`.
 async fn get(
-    hub: &TestHub,
+    app: &TestApp,
     query: &[(&str, &str)],
     token: Option<&str>,
     last_event_id: Option<&str>,
-) -> reqwest::Response {
-    let mut request = client().get(format!("{}{HUB}?{}", hub.url, form(query)));
+) -> Res {
+    let mut request = app.get(&format!("{HUB}?{}", form(query)));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
-    request.send().await.unwrap()
+    request.send().await
 }
 
 /// A Mercure stream, one event at a time.
@@ -124,16 +124,16 @@ struct Stream {
 
 impl Stream {
     async fn open(
-        hub: &TestHub,
+        app: &TestApp,
         query: &[(&str, &str)],
         token: Option<&str>,
         last_event_id: Option<&str>,
     ) -> Stream {
-        let response = get(hub, query, token, last_event_id).await;
+        let response = get(app, query, token, last_event_id).await;
         assert_eq!(response.status(), 200, "{query:?}");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Stream {
-            sse: Sse::new(response),
+            sse: response.sse(),
             pending: VecDeque::new(),
         }
     }
@@ -164,12 +164,12 @@ impl Stream {
 }
 
 /// `/.well-known/mercure/subscriptions…` with an optional token.
-async fn api(hub: &TestHub, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = client().get(format!("{}{HUB}/subscriptions{path}", hub.url));
+async fn api(app: &TestApp, path: &str, token: Option<&str>) -> Res {
+    let mut request = app.get(&format!("{HUB}/subscriptions{path}"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    request.send().await.unwrap()
+    request.send().await
 }
 
 /// RFC 6570 simple-expansion encoding, as the hub writes subscription topics.
@@ -186,25 +186,25 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
+async fn error_of(response: Res) -> (StatusCode, String) {
     let status = response.status();
     assert_eq!(response.headers()["link"], LINK);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().await;
     (status, body["error"].as_str().unwrap().to_string())
 }
 
 #[tokio::test]
 async fn publish_and_subscribe_with_templates_and_exact_topics() {
-    let hub = start(&[]).await;
+    let app = start();
     let mut books = Stream::open(
-        &hub,
+        &app,
         &[("topic", "https://example.com/books/{id}")],
         None,
         None,
     )
     .await;
     let mut user = Stream::open(
-        &hub,
+        &app,
         &[("topic", "https://example.com/users/1")],
         None,
         None,
@@ -214,7 +214,7 @@ async fn publish_and_subscribe_with_templates_and_exact_topics() {
     assert_eq!(books.header("last-event-id"), None);
 
     let id = publish(
-        &hub,
+        &app,
         &[
             ("topic", "https://example.com/books/1"),
             ("data", "line one\nline two"),
@@ -232,13 +232,13 @@ async fn publish_and_subscribe_with_templates_and_exact_topics() {
     assert_eq!(books.sse.parser.reconnection_time_ms(), Some(1500));
 
     publish(
-        &hub,
+        &app,
         &[("topic", "https://example.com/users/1"), ("data", "u1")],
     )
     .await;
     // An alternate topic matching the template delivers too.
     publish(
-        &hub,
+        &app,
         &[
             ("topic", "urn:example:canonical"),
             ("topic", "https://example.com/books/2"),
@@ -247,7 +247,7 @@ async fn publish_and_subscribe_with_templates_and_exact_topics() {
     )
     .await;
     // `data` is optional.
-    publish(&hub, &[("topic", "https://example.com/users/1")]).await;
+    publish(&app, &[("topic", "https://example.com/users/1")]).await;
     assert_eq!(books.data(1).await, ["alternate"]);
     assert_eq!(user.data(1).await, ["u1"]);
     let empty = user.next().await;
@@ -259,17 +259,17 @@ async fn publish_and_subscribe_with_templates_and_exact_topics() {
 
 #[tokio::test]
 async fn private_updates_go_only_to_subscribers_whose_token_matches() {
-    let hub = start(&[]).await;
+    let app = start();
     let books = [("topic", "https://example.com/books/{id}")];
     let alice_token = subscriber(&["https://example.com/users/alice/{?topic}"], None);
     let bob_token = subscriber(&["https://example.com/users/bob/{?topic}"], None);
-    let mut alice = Stream::open(&hub, &books, Some(&alice_token), None).await;
-    let mut bob = Stream::open(&hub, &books, Some(&bob_token), None).await;
-    let mut anonymous = Stream::open(&hub, &books, None, None).await;
+    let mut alice = Stream::open(&app, &books, Some(&alice_token), None).await;
+    let mut bob = Stream::open(&app, &books, Some(&bob_token), None).await;
+    let mut anonymous = Stream::open(&app, &books, None, None).await;
 
     // draft-07's example: the private update's alternate topic names the user.
     let private = publish(
-        &hub,
+        &app,
         &[
             ("topic", "https://example.com/books/1"),
             (
@@ -283,7 +283,7 @@ async fn private_updates_go_only_to_subscribers_whose_token_matches() {
     .await;
     // `private` with an empty value is private too.
     publish(
-        &hub,
+        &app,
         &[
             ("topic", "https://example.com/books/2"),
             ("data", "for nobody"),
@@ -292,7 +292,7 @@ async fn private_updates_go_only_to_subscribers_whose_token_matches() {
     )
     .await;
     publish(
-        &hub,
+        &app,
         &[("topic", "https://example.com/books/3"), ("data", "public")],
     )
     .await;
@@ -301,14 +301,14 @@ async fn private_updates_go_only_to_subscribers_whose_token_matches() {
     assert_eq!(anonymous.data(1).await, ["public"]);
 
     // In replay too.
-    let mut again = Stream::open(&hub, &books, Some(&alice_token), Some("earliest")).await;
+    let mut again = Stream::open(&app, &books, Some(&alice_token), Some("earliest")).await;
     let first = again.next().await;
     assert_eq!(
         (first.data.as_str(), first.last_event_id.as_str()),
         ("for alice", private.as_str())
     );
     assert_eq!(again.data(1).await, ["public"]);
-    let mut again = Stream::open(&hub, &books, None, Some("earliest")).await;
+    let mut again = Stream::open(&app, &books, None, Some("earliest")).await;
     assert_eq!(again.data(1).await, ["public"]);
 
     // The stream ends when the token expires.
@@ -321,19 +321,19 @@ async fn private_updates_go_only_to_subscribers_whose_token_matches() {
         SUBSCRIBER_SECRET,
         &json!({"exp": exp, "mercure": {"subscribe": ["*"]}}),
     );
-    let mut expiring = Stream::open(&hub, &books, Some(&short), None).await;
+    let mut expiring = Stream::open(&app, &books, Some(&short), None).await;
     expiring.sse.until_end(Duration::from_secs(10)).await;
 }
 
 #[tokio::test]
 async fn resume_and_the_last_event_id_response_header() {
-    let hub = start(&[]).await;
+    let app = start();
     let topic = [("topic", "https://example.com/log")];
     let mut ids = Vec::new();
     for data in ["e1", "e2", "e3"] {
         ids.push(
             publish(
-                &hub,
+                &app,
                 &[("topic", "https://example.com/log"), ("data", data)],
             )
             .await,
@@ -343,7 +343,7 @@ async fn resume_and_the_last_event_id_response_header() {
 
     // The query parameter (both spellings).
     let mut s = Stream::open(
-        &hub,
+        &app,
         &[("topic", LOG), ("lastEventID", &ids[0])],
         None,
         None,
@@ -352,7 +352,7 @@ async fn resume_and_the_last_event_id_response_header() {
     assert_eq!(s.header("last-event-id"), Some(ids[0].as_str()));
     assert_eq!(s.data(2).await, ["e2", "e3"]);
     let mut s = Stream::open(
-        &hub,
+        &app,
         &[("topic", LOG), ("lastEventId", &ids[1])],
         None,
         None,
@@ -363,7 +363,7 @@ async fn resume_and_the_last_event_id_response_header() {
 
     // The header wins over the parameter.
     let mut s = Stream::open(
-        &hub,
+        &app,
         &[("topic", LOG), ("lastEventID", &ids[0])],
         None,
         Some(&ids[1]),
@@ -373,10 +373,10 @@ async fn resume_and_the_last_event_id_response_header() {
     assert_eq!(s.data(1).await, ["e3"]);
 
     // The newest id: nothing to replay, the header names it.
-    let mut s = Stream::open(&hub, &topic, None, Some(&ids[2])).await;
+    let mut s = Stream::open(&app, &topic, None, Some(&ids[2])).await;
     assert_eq!(s.header("last-event-id"), Some(ids[2].as_str()));
     publish(
-        &hub,
+        &app,
         &[("topic", "https://example.com/log"), ("data", "e4")],
     )
     .await;
@@ -384,7 +384,7 @@ async fn resume_and_the_last_event_id_response_header() {
 
     // `earliest`: everything retained.
     let mut s = Stream::open(
-        &hub,
+        &app,
         &[("topic", LOG), ("lastEventID", "earliest")],
         None,
         None,
@@ -394,7 +394,7 @@ async fn resume_and_the_last_event_id_response_header() {
     assert_eq!(s.data(4).await, ["e1", "e2", "e3", "e4"]);
 
     // An unknown id: `earliest`, ssehub's gap notice, then everything retained.
-    let mut s = Stream::open(&hub, &topic, None, Some("urn:uuid:not-ours")).await;
+    let mut s = Stream::open(&app, &topic, None, Some("urn:uuid:not-ours")).await;
     assert_eq!(s.header("last-event-id"), Some("earliest"));
     let gap = s.next().await;
     assert_eq!(gap.event_type, "ssehub-gap");
@@ -407,19 +407,25 @@ async fn resume_and_the_last_event_id_response_header() {
 
 #[tokio::test]
 async fn an_expired_id_answers_earliest() {
-    let hub = start(&["--store", "memory", "--history-max-events", "2"]).await;
+    let app = start_with(
+        HttpConfig::default(),
+        Retention {
+            max_events: 2,
+            ..Retention::default()
+        },
+    );
     let mut ids = Vec::new();
     for data in ["e1", "e2", "e3", "e4"] {
         ids.push(
             publish(
-                &hub,
+                &app,
                 &[("topic", "https://example.com/log"), ("data", data)],
             )
             .await,
         );
     }
     let mut s = Stream::open(
-        &hub,
+        &app,
         &[
             ("topic", "https://example.com/log"),
             ("lastEventID", &ids[0]),
@@ -440,10 +446,10 @@ async fn an_expired_id_answers_earliest() {
 
 #[tokio::test]
 async fn active_subscriptions_events_and_api() {
-    let hub = start(&[]).await;
+    let app = start();
     let watcher_token = subscriber(&[SUBSCRIPTIONS], None);
     let mut watcher = Stream::open(
-        &hub,
+        &app,
         &[("topic", SUBSCRIPTIONS)],
         Some(&watcher_token),
         None,
@@ -459,7 +465,7 @@ async fn active_subscriptions_events_and_api() {
     let other_token = subscriber(&[], Some(json!({"user": "o"})));
     let selectors = ["https://example.com/books/{id}", "https://example.com/x"];
     let other = get(
-        &hub,
+        &app,
         &[("topic", selectors[0]), ("topic", selectors[1])],
         Some(&other_token),
         None,
@@ -494,11 +500,11 @@ async fn active_subscriptions_events_and_api() {
     }
 
     // The API: the whole collection.
-    let response = api(&hub, "", Some(&watcher_token)).await;
+    let response = api(&app, "", Some(&watcher_token)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/ld+json");
     assert_eq!(response.headers()["link"], LINK);
-    let all: Value = response.json().await.unwrap();
+    let all: Value = response.json().await;
     assert_eq!(all["@context"], "https://mercure.rocks/");
     assert_eq!(all["id"], "/.well-known/mercure/subscriptions");
     assert_eq!(all["type"], "Subscriptions");
@@ -531,14 +537,13 @@ async fn active_subscriptions_events_and_api() {
 
     // One selector's collection, and one subscription.
     let by_topic: Value = api(
-        &hub,
+        &app,
         &format!("/{}", encode(selectors[0])),
         Some(&watcher_token),
     )
     .await
     .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         by_topic["id"],
         format!("{HUB}/subscriptions/{}", encode(selectors[0]))
@@ -546,10 +551,10 @@ async fn active_subscriptions_events_and_api() {
     assert_eq!(by_topic["type"], "Subscriptions");
     assert_eq!(by_topic["subscriptions"].as_array().unwrap().len(), 1);
     let single_path = format!("/{}/{}", encode(selectors[1]), encode(&other_id));
-    let response = api(&hub, &single_path, Some(&watcher_token)).await;
+    let response = api(&app, &single_path, Some(&watcher_token)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/ld+json");
-    let single: Value = response.json().await.unwrap();
+    let single: Value = response.json().await;
     let mut expected = started[1].clone();
     expected["lastEventID"] = single["lastEventID"].clone();
     assert_eq!(single, expected);
@@ -558,16 +563,16 @@ async fn active_subscriptions_events_and_api() {
     // Refusals: unknown subscription, no token, a token for other URLs.
     let unknown = format!("/{}/{}", encode(selectors[1]), encode("urn:uuid:nobody"));
     assert_eq!(
-        error_of(api(&hub, &unknown, Some(&watcher_token)).await).await,
+        error_of(api(&app, &unknown, Some(&watcher_token)).await).await,
         (StatusCode::NOT_FOUND, "not_found".into())
     );
     assert_eq!(
-        error_of(api(&hub, "", None).await).await,
+        error_of(api(&app, "", None).await).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
     let narrow = subscriber(&["https://example.com/{anything}"], None);
     assert_eq!(
-        error_of(api(&hub, "", Some(&narrow)).await).await,
+        error_of(api(&app, "", Some(&narrow)).await).await,
         (StatusCode::FORBIDDEN, "forbidden".into())
     );
     let bad = sign(
@@ -575,13 +580,13 @@ async fn active_subscriptions_events_and_api() {
         &json!({"mercure": {"subscribe": ["*"]}}),
     );
     assert_eq!(
-        error_of(api(&hub, "", Some(&bad)).await).await,
+        error_of(api(&app, "", Some(&bad)).await).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
     // A token for one subscription only sees that one.
     let only = subscriber(&[&format!("{HUB}/subscriptions{single_path}")], None);
-    assert_eq!(api(&hub, &single_path, Some(&only)).await.status(), 200);
-    assert_eq!(api(&hub, "", Some(&only)).await.status(), 403);
+    assert_eq!(api(&app, &single_path, Some(&only)).await.status(), 200);
+    assert_eq!(api(&app, "", Some(&only)).await.status(), 403);
 
     // The other subscriber leaves: one `active: false` per selector.
     drop(other);
@@ -593,25 +598,21 @@ async fn active_subscriptions_events_and_api() {
         assert_eq!(ended["payload"], json!({"user": "o"}));
     }
     assert_eq!(
-        api(&hub, &single_path, Some(&watcher_token)).await.status(),
+        api(&app, &single_path, Some(&watcher_token)).await.status(),
         404
     );
-    let all: Value = api(&hub, "", Some(&watcher_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = api(&app, "", Some(&watcher_token)).await.json().await;
     assert_eq!(all["subscriptions"].as_array().unwrap().len(), 1);
 
     // Subscription events are private: a subscriber without the rights sees none of them.
     let mut outsider =
-        Stream::open(&hub, &[("topic", SUBSCRIPTIONS)], None, Some("earliest")).await;
+        Stream::open(&app, &[("topic", SUBSCRIPTIONS)], None, Some("earliest")).await;
     publish(
-        &hub,
+        &app,
         &[("topic", "https://example.com/x"), ("data", "marker")],
     )
     .await;
-    let mut public = Stream::open(&hub, &[("topic", "*")], None, Some("earliest")).await;
+    let mut public = Stream::open(&app, &[("topic", "*")], None, Some("earliest")).await;
     assert_eq!(public.data(1).await, ["marker"]);
     outsider.sse.nothing_for(Duration::from_millis(300)).await;
 }
@@ -621,19 +622,19 @@ async fn active_subscriptions_events_and_api() {
 /// change; and nothing of them is replayed from history.
 #[tokio::test]
 async fn subscribing_then_listing_misses_no_subscription_change() {
-    let hub = start(&[]).await;
+    let app = start();
     let token = subscriber(&[SUBSCRIPTIONS], None);
-    let all: Value = api(&hub, "", Some(&token)).await.json().await.unwrap();
+    let all: Value = api(&app, "", Some(&token)).await.json().await;
     assert_eq!(all["lastEventID"], "earliest");
     assert_eq!(all["subscriptions"], json!([]));
 
     // A subscription from before the watcher: only the listing can show it.
-    let first = get(&hub, &[("topic", "a")], None, None).await;
+    let first = get(&app, &[("topic", "a")], None, None).await;
     assert_eq!(first.status(), 200);
-    let mut watch = Stream::open(&hub, &[("topic", SUBSCRIPTIONS)], Some(&token), None).await;
+    let mut watch = Stream::open(&app, &[("topic", SUBSCRIPTIONS)], Some(&token), None).await;
     let own = watch.subscription_event().await;
     assert_eq!(own["topic"], SUBSCRIPTIONS);
-    let all: Value = api(&hub, "", Some(&token)).await.json().await.unwrap();
+    let all: Value = api(&app, "", Some(&token)).await.json().await;
     let listed: Vec<&str> = all["subscriptions"]
         .as_array()
         .unwrap()
@@ -654,7 +655,7 @@ async fn subscribing_then_listing_misses_no_subscription_change() {
     // Nothing is replayed: a new watcher from the earliest event gets its own announcement
     // only, live.
     let mut late = Stream::open(
-        &hub,
+        &app,
         &[("topic", SUBSCRIPTIONS)],
         Some(&token),
         Some("earliest"),
@@ -669,7 +670,7 @@ async fn subscribing_then_listing_misses_no_subscription_change() {
 
 #[tokio::test]
 async fn refusals_use_the_draft_status_codes() {
-    let hub = start(&[]).await;
+    let app = start();
     type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
     let cases: [Case<'_>; 8] = [
         (&[("data", "x")], StatusCode::BAD_REQUEST, "invalid_topic"),
@@ -714,7 +715,7 @@ async fn refusals_use_the_draft_status_codes() {
     ];
     for (fields, status, error) in cases {
         assert_eq!(
-            error_of(post(&hub, fields).await).await,
+            error_of(post(&app, fields).await).await,
             (status, error.to_string()),
             "{fields:?}"
         );
@@ -726,86 +727,85 @@ async fn refusals_use_the_draft_status_codes() {
         ("topic", "https://example.com/b"),
     ];
     assert_eq!(
-        error_of(post_with(&hub, None, &fields).await).await,
+        error_of(post_with(&app, None, &fields).await).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
     let forged = sign(SUBSCRIBER_SECRET, &json!({"mercure": {"publish": ["*"]}}));
     assert_eq!(
-        error_of(post_with(&hub, Some(&forged), &fields).await).await,
+        error_of(post_with(&app, Some(&forged), &fields).await).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
     let narrow = publisher(&["https://example.com/a"]);
     assert_eq!(
-        error_of(post_with(&hub, Some(&narrow), &fields).await).await,
+        error_of(post_with(&app, Some(&narrow), &fields).await).await,
         (StatusCode::FORBIDDEN, "forbidden".into())
     );
     let templated = publisher(&["https://example.com/{x}"]);
     assert_eq!(
-        post_with(&hub, Some(&templated), &fields).await.status(),
+        post_with(&app, Some(&templated), &fields).await.status(),
         200
     );
 
     // Too large.
     let big = "x".repeat(2 << 20);
     assert_eq!(
-        error_of(post(&hub, &[("topic", "a"), ("data", &big)]).await).await,
+        error_of(post(&app, &[("topic", "a"), ("data", &big)]).await).await,
         (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into())
     );
 
     // Subscribing: no topic, too many, bad selector.
     assert_eq!(
-        error_of(get(&hub, &[], None, None).await).await,
+        error_of(get(&app, &[], None, None).await).await,
         (StatusCode::BAD_REQUEST, "invalid_topic".into())
     );
     let many: Vec<(&str, String)> = (0..33).map(|i| ("topic", format!("t{i}"))).collect();
     let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(
-        error_of(get(&hub, &many, None, None).await).await,
+        error_of(get(&app, &many, None, None).await).await,
         (StatusCode::BAD_REQUEST, "too_many_topics".into())
     );
     assert_eq!(
-        error_of(get(&hub, &[("topic", "a\u{1}")], None, None).await).await,
+        error_of(get(&app, &[("topic", "a\u{1}")], None, None).await).await,
         (StatusCode::BAD_REQUEST, "invalid_topic".into())
     );
     let bad = sign("not-the-subscriber-secret-0123456789abcd", &json!({}));
     assert_eq!(
-        error_of(get(&hub, &[("topic", "a")], Some(&bad), None).await).await,
+        error_of(get(&app, &[("topic", "a")], Some(&bad), None).await).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
 }
 
 #[tokio::test]
 async fn every_response_carries_the_discovery_link() {
-    let hub = start(&[]).await;
+    let app = start();
     for path in [
         "/healthz",
         "/metrics",
         "/no/such/route",
         "/.well-known/mercure",
     ] {
-        let response = client()
-            .get(format!("{}{path}", hub.url))
-            .send()
-            .await
-            .unwrap();
+        let response = app.get(path).send().await;
         let links: Vec<_> = response.headers().get_all("link").iter().collect();
         assert_eq!(links, [LINK], "{path}");
     }
-    let s = hub.subscribe("/topics/chat", None).await;
+    let s = app.subscribe("/topics/chat", None).await;
     assert_eq!(s.headers["link"], LINK);
 }
 
 #[tokio::test]
 async fn active_subscriptions_can_be_turned_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ssehub.toml");
-    std::fs::write(&config, "[mercure]\nsubscriptions = false\n").unwrap();
-    let hub = start(&["--config", config.to_str().unwrap()]).await;
+    let app = start_with(
+        HttpConfig {
+            mercure_subscriptions: false,
+            ..HttpConfig::default()
+        },
+        Retention::default(),
+    );
     let token = subscriber(&["*"], None);
-    let mut all = Stream::open(&hub, &[("topic", "*")], Some(&token), None).await;
-    let _other = Stream::open(&hub, &[("topic", "a")], None, None).await;
+    let mut all = Stream::open(&app, &[("topic", "*")], Some(&token), None).await;
+    let _other = Stream::open(&app, &[("topic", "a")], None, None).await;
     assert_eq!(
-        error_of(api(&hub, "", Some(&token)).await).await,
+        error_of(api(&app, "", Some(&token)).await).await,
         (StatusCode::NOT_FOUND, "not_found".into())
     );
     all.sse.nothing_for(Duration::from_millis(300)).await;
@@ -814,11 +814,11 @@ async fn active_subscriptions_can_be_turned_off() {
 #[tokio::test]
 async fn without_subscriber_keys_no_subscription_updates_are_stored() {
     // No keys at all: anonymous publishing on loopback, and no one could read private updates.
-    let hub = TestHub::start(&[]).await;
-    let mut s = Stream::open(&hub, &[("topic", "a")], None, None).await;
-    let response = post_with(&hub, None, &[("topic", "a"), ("data", "first")]).await;
+    let app = TestApp::new();
+    let mut s = Stream::open(&app, &[("topic", "a")], None, None).await;
+    let response = post_with(&app, None, &[("topic", "a"), ("data", "first")]).await;
     assert_eq!(response.status(), 200);
-    let id = response.text().await.unwrap();
-    assert_eq!(crate::util::seq(&id), 1, "{id}");
+    let id = response.text().await;
+    assert_eq!(seq(&id), 1, "{id}");
     assert_eq!(s.data(1).await, ["first"]);
 }
