@@ -8,7 +8,7 @@ use redb::Durability;
 use ssehub_core::{NewEvent, StoreError, StoredEvent};
 
 use super::state::TopicStats;
-use super::{BY_TOPIC, EVENTS, Inner, META, TOPICS, now_ms, store_error};
+use super::{BY_TOPIC, EVENTS, Inner, META, TOPICS, now_ms, store_error, write_counters};
 use crate::options::FsyncPolicy;
 use crate::record;
 
@@ -64,16 +64,8 @@ impl Inner {
                 bytes += size;
             }
             drop(state);
-            for (topic, stats) in &touched {
-                topics
-                    .insert(&**topic, &stats.to_bytes()[..])
-                    .map_err(store_error)?;
-            }
+            write_counters(&mut topics, &mut meta, &touched, count, bytes)?;
             meta.insert("last_seq", &seq.to_le_bytes()[..])
-                .map_err(store_error)?;
-            meta.insert("count", &count.to_le_bytes()[..])
-                .map_err(store_error)?;
-            meta.insert("bytes", &bytes.to_le_bytes()[..])
                 .map_err(store_error)?;
         }
         txn.commit().map_err(store_error)?;

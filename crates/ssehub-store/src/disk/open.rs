@@ -349,3 +349,114 @@ impl Inner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The I/O-error path (L9 of issue 10): a real fsync error cannot be produced on demand,
+    //! so the test does what such an error leaves behind — the file under the open store is
+    //! not what the process believes it is — and then reopens the store the way
+    //! `begin_write` does after redb's `PreviousIo`.
+
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use ssehub_core::{LogId, NewEvent, Store as _, Topic};
+
+    use super::super::{DiskStore, FILE_NAME};
+    use crate::DiskOptions;
+
+    fn event(data: &str) -> NewEvent {
+        NewEvent::new(Topic::new("l9/topic").unwrap(), data)
+    }
+
+    fn open(dir: &Path) -> DiskStore {
+        DiskStore::open(dir, DiskOptions::default()).unwrap()
+    }
+
+    /// Appends `n` events; their ids.
+    fn append(store: &DiskStore, n: usize) -> Vec<(LogId, u64)> {
+        let events = (0..n).map(|i| event(&i.to_string())).collect();
+        store
+            .inner
+            .append_blocking(events)
+            .unwrap()
+            .iter()
+            .map(|e| (e.id.log, e.id.seq))
+            .collect()
+    }
+
+    /// Copies the store file of `dir` to `to`, after closing the store cleanly.
+    fn keep_copy(store: DiskStore, dir: &Path, to: &Path) {
+        assert!(store.close(Duration::from_secs(5)));
+        std::fs::copy(dir.join(FILE_NAME), to).unwrap();
+    }
+
+    /// The I/O error: the disk turns out to hold `file`; the store reopens it.
+    fn fail_and_reopen(store: &DiskStore, file: &Path) {
+        let staged = store.inner.path.with_extension("staged");
+        std::fs::copy(file, &staged).unwrap();
+        std::fs::rename(&staged, &store.inner.path).unwrap();
+        let _writer = store.inner.write_lock.lock().unwrap();
+        store.inner.reopen().unwrap();
+    }
+
+    /// Two copies of one log: after 3 events and after 5.
+    fn three_and_five(dir: &Path, copies: &Path) -> (PathBuf, PathBuf, LogId) {
+        let (three, five) = (copies.join("three"), copies.join("five"));
+        let store = open(dir);
+        let log = append(&store, 3)[0].0;
+        keep_copy(store, dir, &three);
+        let store = open(dir);
+        append(&store, 2);
+        keep_copy(store, dir, &five);
+        (three, five, log)
+    }
+
+    /// A commit reported failing, yet reached the disk: the file holds events 4 and 5 that the
+    /// process never counted. After the reopen the sequence goes on after them; it never gives
+    /// 4 again (which would also overwrite the stored event and corrupt the counters).
+    #[test]
+    fn reopen_after_an_io_error_continues_after_what_the_file_holds() {
+        let (dir, copies) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (three, five, log) = three_and_five(dir.path(), copies.path());
+        std::fs::copy(&three, dir.path().join(FILE_NAME)).unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.len(), 3);
+        fail_and_reopen(&store, &five);
+        assert_eq!(
+            append(&store, 1),
+            [(log, 6)],
+            "the next id follows the file's last"
+        );
+        assert_eq!(store.len(), 6, "the counters are the file's");
+        assert_eq!(store.inner.lock_state().first, 1);
+    }
+
+    /// Events 4 and 5 were acknowledged (fsync = interval) but the disk lost them: the log
+    /// takes a new id, so ids `…-4` and `…-5` are never given to other events, and a client
+    /// holding one is told about the gap instead of silently skipping.
+    #[test]
+    fn reopen_after_losing_acknowledged_events_starts_a_new_log_id() {
+        let (dir, copies) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (three, five, log) = three_and_five(dir.path(), copies.path());
+        std::fs::copy(&five, dir.path().join(FILE_NAME)).unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.len(), 5);
+        fail_and_reopen(&store, &three);
+        let new_log = store.log_id();
+        assert_ne!(new_log, log, "a new log id");
+        assert_eq!(append(&store, 2), [(new_log, 4), (new_log, 5)]);
+        assert_eq!(store.len(), 5, "the counters are the file's");
+        assert!(
+            store
+                .inner
+                .lock_tail()
+                .events
+                .iter()
+                .all(|e| e.id.log == new_log)
+        );
+        // The new id is the store's for good.
+        keep_copy(store, dir.path(), &copies.path().join("after"));
+        assert_eq!(open(dir.path()).log_id(), new_log);
+    }
+}

@@ -9,7 +9,9 @@ use ssehub_core::StoreError;
 
 use super::retention::{Entry, Victims, ruled_topics};
 use super::state::TopicStats;
-use super::{BY_TOPIC, Db, EVENTS, Inner, META, SWEEP_BATCH, TOPICS, now_ms, store_error};
+use super::{
+    BY_TOPIC, Db, EVENTS, Inner, META, SWEEP_BATCH, TOPICS, now_ms, store_error, write_counters,
+};
 use crate::record;
 
 impl Inner {
@@ -131,15 +133,7 @@ impl Inner {
                 count -= 1;
                 bytes = bytes.saturating_sub(size);
             }
-            for (topic, stats) in &touched {
-                topics
-                    .insert(&**topic, &stats.to_bytes()[..])
-                    .map_err(store_error)?;
-            }
-            meta.insert("count", &count.to_le_bytes()[..])
-                .map_err(store_error)?;
-            meta.insert("bytes", &bytes.to_le_bytes()[..])
-                .map_err(store_error)?;
+            write_counters(&mut topics, &mut meta, &touched, count, bytes)?;
             first = match events.first().map_err(store_error)? {
                 Some((seq, _)) => seq.value(),
                 None => last + 1,
