@@ -176,3 +176,45 @@ pub fn encode_topic_path(topic: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_paths_keep_their_slashes() {
+        assert_eq!(encode_topic_path("a/b"), "a/b");
+        assert_eq!(encode_topic_path("a b/ü"), "a%20b/%C3%BC");
+        assert_eq!(encode_topic_path("a?b#c/*"), "a%3Fb%23c/*");
+    }
+
+    #[test]
+    fn only_overload_is_worth_retrying() {
+        let refused = |status| PublishError::Refused {
+            status,
+            code: "x".into(),
+            message: "y".into(),
+        };
+        assert!(refused(503).is_retryable());
+        assert!(refused(429).is_retryable());
+        assert!(!refused(400).is_retryable());
+        assert!(!refused(413).is_retryable());
+    }
+
+    #[test]
+    fn the_default_event_type_is_not_sent() {
+        let event = |event: Option<&str>| PublishEvent {
+            topic: "t".into(),
+            data: "d".into(),
+            event: event.map(Into::into),
+        };
+        assert_eq!(
+            serde_json::to_string(&event(None)).unwrap(),
+            r#"{"topic":"t","data":"d"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&event(Some("log"))).unwrap(),
+            r#"{"topic":"t","data":"d","event":"log"}"#
+        );
+    }
+}
