@@ -33,14 +33,27 @@
 //! last event id; comments on request; retrying 5xx and 429 on request (off by default, as in
 //! the standard); and [`EventSource::close`] at any time.
 //!
+//! # Publishing to an ssehub hub
+//!
+//! The other direction, for ssehub's own publish API: [`HubClient`] publishes events, and
+//! [`LinePublisher`] publishes a stream of lines (a log file, a command's output) in order, in
+//! batches, through a bounded buffer that rides out a hub that is down. `ssehub pub`, `tail`
+//! and `exec` are built on them.
+//!
 //! # Layout
 //!
 //! - `lib.rs` — [`EventSource`], [`Builder`], [`Event`], [`Error`].
 //! - `connection.rs` — the background task: connect, read, parse, reconnect.
 //! - `backoff.rs` — [`Backoff`], a pure function of the failure count.
+//! - `hub.rs` — [`HubClient`]: the hub's publish API.
+//! - `line_publisher.rs` — [`LinePublisher`]: ordered, batched, bounded publishing of lines.
+//! - `line_splitter.rs` — [`LineSplitter`]: a byte stream cut into lines.
 
 mod backoff;
 mod connection;
+mod hub;
+mod line_publisher;
+mod line_splitter;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -53,6 +66,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Notify, mpsc};
 
 pub use backoff::Backoff;
+pub use hub::{HubClient, PublishError, PublishEvent, encode_topic_path};
+pub use line_publisher::{LineOptions, LinePublisher, LineReport, Publish};
+pub use line_splitter::{LineSplitter, MAX_LINE_BYTES};
 pub use ssehub_wire::{Limits, MessageEvent, ParseError};
 
 /// What the stream yields.

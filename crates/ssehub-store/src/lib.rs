@@ -12,7 +12,8 @@
 //!
 //! # Layout
 //!
-//! - `disk.rs` — [`DiskStore`]: open/validate, append, read, retention sweep, fsync policy.
+//! - `disk.rs` — [`DiskStore`]: open/validate, append, read, retention sweep, fsync policy; one
+//!   file each under `disk/`, retention decisions (`disk/retention.rs`) pure and without redb.
 //! - `record.rs` — the binary record of one event.
 //! - `options.rs` — [`DiskOptions`], [`FsyncPolicy`], [`Retention`], [`Limits`].
 

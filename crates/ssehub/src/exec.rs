@@ -26,9 +26,9 @@ use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
-use crate::cli::ExecArgs;
-use crate::hub_client::HubClient;
-use crate::line_publisher::{LinePublisher, LineSplitter, Options};
+use ssehub_client::{HubClient, LineOptions, LinePublisher, LineSplitter};
+
+use crate::cli::{ExecArgs, LineBufferArgs};
 
 const NAME: &str = "ssehub exec";
 /// How long output is still read once CMD has exited.
@@ -50,12 +50,28 @@ pub(crate) fn main(args: &ExecArgs) -> ExitCode {
 fn run(args: &ExecArgs) -> anyhow::Result<u8> {
     ssehub_core::Topic::new(&args.topic)
         .map_err(|e| anyhow::anyhow!("invalid topic {:?}: {e}", args.topic))?;
-    let options = Options::from_args(&args.buffer)?;
+    let options = line_options(&args.buffer)?;
     let runtime = crate::client_runtime()?;
     runtime.block_on(exec(args, options))
 }
 
-async fn exec(args: &ExecArgs, options: Options) -> anyhow::Result<u8> {
+/// The bounds of the line buffer, from `--max-buffered-lines`, `--max-buffered-bytes` and
+/// `--flush-timeout` (`tail` takes the same flags).
+pub(crate) fn line_options(args: &LineBufferArgs) -> anyhow::Result<LineOptions> {
+    let flush_timeout = Duration::try_from_secs_f64(args.flush_timeout).map_err(|_| {
+        anyhow::anyhow!(
+            "--flush-timeout must be a number of seconds, 0 or more (got {})",
+            args.flush_timeout
+        )
+    })?;
+    Ok(LineOptions {
+        max_lines: usize::try_from(args.max_buffered_lines).unwrap_or(usize::MAX),
+        max_bytes: usize::try_from(args.max_buffered_bytes).unwrap_or(usize::MAX),
+        flush_timeout,
+    })
+}
+
+async fn exec(args: &ExecArgs, options: LineOptions) -> anyhow::Result<u8> {
     let publisher = LinePublisher::start(
         HubClient::new(&args.hub.hub),
         args.topic.clone(),

@@ -14,16 +14,13 @@
 //!   flags come from there, and this binary only calls `ssehub_bench::run`.
 //! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
 //! - `tail.rs`, `exec.rs` — `ssehub tail` and `ssehub exec`: lines of a file or of a command's
-//!   output, one event each.
-//! - `line_publisher.rs` — the ordered, batching, buffering publisher behind `tail` and `exec`.
-//! - `hub_client.rs` — the publish API client shared by the publishing commands.
+//!   output, one event each. The publishing of those lines (ordered, batched, buffered) and
+//!   the publish API client are `ssehub-client`'s `LinePublisher` and `HubClient`.
 
 mod cli;
 mod config;
 mod decode;
 mod exec;
-mod hub_client;
-mod line_publisher;
 mod publish;
 mod serve;
 mod subscribe;

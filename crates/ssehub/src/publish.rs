@@ -3,9 +3,9 @@
 use std::io::Read as _;
 
 use anyhow::Context as _;
+use ssehub_client::{HubClient, PublishEvent};
 
 use crate::cli::PubArgs;
-use crate::hub_client::{HubClient, Outgoing};
 
 pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
     let data = match args.data.as_deref() {
@@ -26,7 +26,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         }
         Some(data) => data.to_string(),
     };
-    let event = Outgoing {
+    let event = PublishEvent {
         topic: args.topic.clone(),
         data,
         event: args.event.clone(),

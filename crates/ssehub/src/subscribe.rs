@@ -31,7 +31,7 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
 fn url(hub: &str, topics: &[String]) -> String {
     let hub = hub.trim_end_matches('/');
     match topics {
-        [one] => format!("{hub}/topics/{}", encode_path(one)),
+        [one] => format!("{hub}/topics/{}", ssehub_client::encode_topic_path(one)),
         many => {
             let query: Vec<String> = many
                 .iter()
@@ -45,25 +45,6 @@ fn url(hub: &str, topics: &[String]) -> String {
             format!("{hub}/subscribe?{}", query.join("&"))
         }
     }
-}
-
-/// Percent-encodes each segment of a topic, keeping the `/` between them.
-pub(crate) fn encode_path(topic: &str) -> String {
-    topic
-        .split('/')
-        .map(|segment| {
-            segment
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'*' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {

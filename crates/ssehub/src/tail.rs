@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use ssehub_client::{HubClient, LineOptions, LinePublisher, LineSplitter, MAX_LINE_BYTES};
+
 use crate::cli::TailArgs;
-use crate::hub_client::HubClient;
-use crate::line_publisher::{LinePublisher, LineSplitter, MAX_LINE_BYTES, Options};
 
 const NAME: &str = "ssehub tail";
 /// How much is read at once.
@@ -35,12 +35,12 @@ const CHUNK: usize = 64 * 1024;
 pub(crate) fn run(args: &TailArgs) -> anyhow::Result<()> {
     ssehub_core::Topic::new(&args.topic)
         .map_err(|e| anyhow::anyhow!("invalid topic {:?}: {e}", args.topic))?;
-    let options = Options::from_args(&args.buffer)?;
+    let options = crate::exec::line_options(&args.buffer)?;
     let runtime = crate::client_runtime()?;
     runtime.block_on(tail(args, options))
 }
 
-async fn tail(args: &TailArgs, options: Options) -> anyhow::Result<()> {
+async fn tail(args: &TailArgs, options: LineOptions) -> anyhow::Result<()> {
     let mut follower = Follower::new(&args.file, args.from_start)?;
     if let Some(open) = &follower.open {
         eprintln!(

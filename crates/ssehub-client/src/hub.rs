@@ -1,39 +1,54 @@
-//! Talking to a hub's publish API from the command line (`pub`, `tail`, `exec`).
+//! A client of an ssehub hub's publish API: [`HubClient::publish`] sends events with
+//! `POST /topics/{topic}` (one) or `POST /publish` (a batch) and returns their ids.
 //!
 //! Errors are sentences a user can act on: whether the hub could not be reached (and so the
-//! event may be retried) or refused the event (and why, in the hub's own words).
+//! event may be retried) or refused the event (and why, in the hub's own words). The
+//! `ssehub pub`, `tail` and `exec` commands print them as they are.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// One event to publish.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Outgoing {
-    pub(crate) topic: String,
-    pub(crate) data: String,
+/// One event to publish: an item of a `POST /publish` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishEvent {
+    /// The topic it goes to.
+    pub topic: String,
+    /// Its data.
+    pub data: String,
+    /// Its type; `None` is the default type, `message`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) event: Option<String>,
+    pub event: Option<String>,
 }
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum PublishError {
+#[non_exhaustive]
+pub enum PublishError {
     /// The hub could not be reached, or did not answer: worth retrying.
     #[error("cannot reach the hub at {url}: {}", root_cause(cause))]
-    Unreachable { url: String, cause: reqwest::Error },
+    Unreachable {
+        /// The hub's base URL.
+        url: String,
+        /// What failed.
+        cause: reqwest::Error,
+    },
     /// The hub answered with an error.
     #[error("the hub refused the event ({status} {code}): {message}")]
     Refused {
+        /// The HTTP status.
         status: u16,
+        /// The hub's error code (`error` in its JSON answer), `http_error` when the answer
+        /// was not the hub's JSON, `bad_answer` when a success could not be read.
         code: String,
+        /// The hub's explanation.
         message: String,
     },
 }
 
 impl PublishError {
-    /// Whether trying again later may succeed (unreachable, or 503 from the hub).
-    pub(crate) fn is_retryable(&self) -> bool {
+    /// Whether trying again later may succeed (unreachable, or 503 or 429 from the hub).
+    pub fn is_retryable(&self) -> bool {
         match self {
             PublishError::Unreachable { .. } => true,
             PublishError::Refused { status, .. } => *status == 503 || *status == 429,
@@ -69,15 +84,16 @@ struct Ids {
     ids: Vec<String>,
 }
 
-/// A publish client for one hub.
+/// A publish client for one hub (connect timeout 5 s, request timeout 30 s).
 #[derive(Debug, Clone)]
-pub(crate) struct HubClient {
+pub struct HubClient {
     base: String,
     http: reqwest::Client,
 }
 
 impl HubClient {
-    pub(crate) fn new(base: &str) -> Self {
+    /// A client of the hub at `base` (`http://host:port`, a trailing `/` is ignored).
+    pub fn new(base: &str) -> Self {
         HubClient {
             base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
@@ -89,7 +105,7 @@ impl HubClient {
     }
 
     /// Publishes `events` in one request (`POST /publish`); returns their ids in order.
-    pub(crate) async fn publish(&self, events: &[Outgoing]) -> Result<Vec<String>, PublishError> {
+    pub async fn publish(&self, events: &[PublishEvent]) -> Result<Vec<String>, PublishError> {
         let unreachable = |cause| PublishError::Unreachable {
             url: self.base.clone(),
             cause,
@@ -97,11 +113,7 @@ impl HubClient {
         let request = match events {
             // One event: the single-event endpoint, whose errors need no index.
             [one] => {
-                let mut url = format!(
-                    "{}/topics/{}",
-                    self.base,
-                    crate::subscribe::encode_path(&one.topic)
-                );
+                let mut url = format!("{}/topics/{}", self.base, encode_topic_path(&one.topic));
                 if let Some(event) = &one.event {
                     url.push_str("?event=");
                     url.extend(form_urlencoded::byte_serialize(event.as_bytes()));
@@ -142,5 +154,67 @@ impl HubClient {
             code,
             message,
         })
+    }
+}
+
+/// Percent-encodes each segment of a topic, keeping the `/` between them: the topic as the
+/// path after `/topics/`.
+pub fn encode_topic_path(topic: &str) -> String {
+    topic
+        .split('/')
+        .map(|segment| {
+            segment
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'*' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_paths_keep_their_slashes() {
+        assert_eq!(encode_topic_path("a/b"), "a/b");
+        assert_eq!(encode_topic_path("a b/ü"), "a%20b/%C3%BC");
+        assert_eq!(encode_topic_path("a?b#c/*"), "a%3Fb%23c/*");
+    }
+
+    #[test]
+    fn only_overload_is_worth_retrying() {
+        let refused = |status| PublishError::Refused {
+            status,
+            code: "x".into(),
+            message: "y".into(),
+        };
+        assert!(refused(503).is_retryable());
+        assert!(refused(429).is_retryable());
+        assert!(!refused(400).is_retryable());
+        assert!(!refused(413).is_retryable());
+    }
+
+    #[test]
+    fn the_default_event_type_is_not_sent() {
+        let event = |event: Option<&str>| PublishEvent {
+            topic: "t".into(),
+            data: "d".into(),
+            event: event.map(Into::into),
+        };
+        assert_eq!(
+            serde_json::to_string(&event(None)).unwrap(),
+            r#"{"topic":"t","data":"d"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&event(Some("log"))).unwrap(),
+            r#"{"topic":"t","data":"d","event":"log"}"#
+        );
     }
 }

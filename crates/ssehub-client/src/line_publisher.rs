@@ -1,13 +1,14 @@
-//! The line publisher shared by `ssehub tail` and `ssehub exec`.
+//! [`LinePublisher`]: a stream of lines published to one topic of a hub, the engine of
+//! `ssehub tail` and `ssehub exec`.
 //!
 //! Lines (each with an event type) are pushed in order into a bounded buffer; one background
-//! task publishes them with [`HubClient::publish`]. Each request carries every line waiting,
+//! task publishes them through a [`Publish`] (a [`HubClient`] outside tests). Each request carries every line waiting,
 //! up to [`BATCH_LINES`] lines or [`BATCH_BYTES`] of JSON, so under load lines go out in
 //! batches. Lines are never reordered: one request is in flight at a time, and a batch that
 //! failed is retried before anything after it.
 //!
 //! When the hub is unreachable or answers 503/429 the task retries with capped exponential
-//! backoff, keeping lines buffered up to a bound (`--max-buffered-lines`,
+//! backoff, keeping lines buffered up to a bound ([`LineOptions`]: `--max-buffered-lines`,
 //! `--max-buffered-bytes`). What happens at the bound is the caller's choice: [`push`] drops
 //! the newest line (counted, and reported on stderr at most once per [`WARN_INTERVAL`], never
 //! silently) — what `exec` needs, since a command must never wait for the hub — and
@@ -20,6 +21,9 @@
 //! [`finish`] publishes what is left, bounded by `--flush-timeout`, and reports on stderr
 //! anything it could not deliver.
 //!
+//! Warnings go to stderr, each prefixed with the name given to [`LinePublisher::start`]: the
+//! publisher runs under a command-line tool whose user must see lost lines, not in a server.
+//!
 //! [`push`]: LinePublisher::push
 //! [`push_wait`]: LinePublisher::push_wait
 //! [`failed`]: LinePublisher::failed
@@ -31,44 +35,45 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
-use crate::cli::LineBufferArgs;
-use crate::hub_client::{HubClient, Outgoing, PublishError};
+use crate::hub::{HubClient, PublishError, PublishEvent};
 
 /// The most lines in one request (the hub takes up to 1000 by default).
 const BATCH_LINES: usize = 500;
 /// The most bytes of JSON in one request (the hub's default body limit is 1 MiB).
 const BATCH_BYTES: usize = 1_000_000;
-/// The longest line; a longer one is cut into lines of at most this many bytes, so that every
-/// line fits in a request to a hub with the default limits.
-pub(crate) const MAX_LINE_BYTES: usize = 1_000_000;
 /// The first wait before a retry; it doubles after each failure, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Repeated warnings (dropped lines, a hub still unreachable) are printed at most this often.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The bounds of a publisher's buffer and of its final flush.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Options {
-    pub(crate) max_lines: usize,
-    pub(crate) max_bytes: usize,
-    pub(crate) flush_timeout: Duration,
+/// Where a [`LinePublisher`] sends its batches: [`HubClient`], or a fake in tests.
+pub trait Publish: Send + Sync + 'static {
+    /// Publishes `events` in one request, in order; returns their ids.
+    fn publish(
+        &self,
+        events: &[PublishEvent],
+    ) -> impl Future<Output = Result<Vec<String>, PublishError>> + Send;
 }
 
-impl Options {
-    pub(crate) fn from_args(args: &LineBufferArgs) -> anyhow::Result<Options> {
-        let flush_timeout = Duration::try_from_secs_f64(args.flush_timeout).map_err(|_| {
-            anyhow::anyhow!(
-                "--flush-timeout must be a number of seconds, 0 or more (got {})",
-                args.flush_timeout
-            )
-        })?;
-        Ok(Options {
-            max_lines: usize::try_from(args.max_buffered_lines).unwrap_or(usize::MAX),
-            max_bytes: usize::try_from(args.max_buffered_bytes).unwrap_or(usize::MAX),
-            flush_timeout,
-        })
+impl Publish for HubClient {
+    fn publish(
+        &self,
+        events: &[PublishEvent],
+    ) -> impl Future<Output = Result<Vec<String>, PublishError>> + Send {
+        HubClient::publish(self, events)
     }
+}
+
+/// The bounds of a publisher's buffer and of its final flush.
+#[derive(Debug, Clone, Copy)]
+pub struct LineOptions {
+    /// The most lines buffered (at least one line is always taken).
+    pub max_lines: usize,
+    /// The most bytes buffered (data and event type of each line).
+    pub max_bytes: usize,
+    /// How long [`LinePublisher::finish`] keeps publishing what is left.
+    pub flush_timeout: Duration,
 }
 
 /// One buffered line.
@@ -86,8 +91,8 @@ impl Line {
         self.data.len() + self.event.len()
     }
 
-    fn outgoing(&self, topic: &str) -> Outgoing {
-        Outgoing {
+    fn outgoing(&self, topic: &str) -> PublishEvent {
+        PublishEvent {
             topic: topic.to_string(),
             data: self.data.clone(),
             // `message` is the default type: no need to send it.
@@ -130,7 +135,7 @@ struct Shared {
     name: &'static str,
     /// The JSON size of one batch item besides its data and type (the topic, field names).
     item_overhead: usize,
-    options: Options,
+    options: LineOptions,
     state: Mutex<State>,
     /// Lines arrived, or `finish` was called (a permit is kept: no wake-up is lost).
     work: Notify,
@@ -182,36 +187,36 @@ impl Shared {
 
 /// What became of the lines, once [`LinePublisher::finish`] returns.
 #[derive(Debug)]
-pub(crate) struct Report {
+pub struct LineReport {
     /// Dropped: the buffer was full, or a line was larger than the hub accepts.
-    pub(crate) dropped: u64,
+    pub dropped: u64,
     /// Still buffered when the flush timed out or the publisher stopped.
-    pub(crate) undelivered: u64,
+    pub undelivered: u64,
     /// The hub's refusal, if it stopped the publisher.
-    pub(crate) fatal: Option<String>,
+    pub fatal: Option<String>,
 }
 
-impl Report {
+impl LineReport {
     /// Whether every line pushed reached the hub.
-    pub(crate) fn complete(&self) -> bool {
+    pub fn complete(&self) -> bool {
         self.dropped == 0 && self.undelivered == 0 && self.fatal.is_none()
     }
 }
 
 /// Publishes lines to one topic, in order, in batches, from a background task.
 #[derive(Debug)]
-pub(crate) struct LinePublisher {
+pub struct LinePublisher {
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl LinePublisher {
     /// Starts the background task (on the current Tokio runtime). `name` prefixes messages.
-    pub(crate) fn start(
-        client: HubClient,
+    pub fn start(
+        client: impl Publish,
         topic: String,
         name: &'static str,
-        options: Options,
+        options: LineOptions,
     ) -> LinePublisher {
         let shared = Arc::new(Shared {
             name,
@@ -242,7 +247,7 @@ impl LinePublisher {
 
     /// Queues a line; when the buffer is full, drops it (counted and reported). Returns whether
     /// it was queued. Never waits.
-    pub(crate) fn push(&self, event: &'static str, data: String) -> bool {
+    pub fn push(&self, event: &'static str, data: String) -> bool {
         let line = self.line(event, data);
         let mut state = self.shared.lock();
         if self.shared.has_room(&state, &line) && self.shared.fatal().is_none() {
@@ -259,7 +264,7 @@ impl LinePublisher {
 
     /// Queues a line even when the buffer is full: for the few lines that must not be lost to
     /// a burst before them (`exec`'s `exit` event). Does nothing once the publisher stopped.
-    pub(crate) fn push_past_bound(&self, event: &'static str, data: String) {
+    pub fn push_past_bound(&self, event: &'static str, data: String) {
         let line = self.line(event, data);
         let mut state = self.shared.lock();
         if self.shared.fatal().is_none() {
@@ -270,7 +275,7 @@ impl LinePublisher {
     /// Moves lines from the front of `lines` into the buffer, waiting for room, until `lines`
     /// is empty. Cancel-safe: a line leaves `lines` only once it is queued. Returns early (with
     /// lines left) when the publisher has stopped.
-    pub(crate) async fn push_wait(&self, event: &'static str, lines: &mut VecDeque<String>) {
+    pub async fn push_wait(&self, event: &'static str, lines: &mut VecDeque<String>) {
         while !lines.is_empty() {
             let room = self.shared.room.notified();
             tokio::pin!(room);
@@ -296,7 +301,7 @@ impl LinePublisher {
     }
 
     /// Resolves with the hub's error once it has refused lines for good (never otherwise).
-    pub(crate) async fn failed(&self) -> String {
+    pub async fn failed(&self) -> String {
         let mut fatal = self.shared.fatal.subscribe();
         match fatal.wait_for(Option::is_some).await {
             Ok(error) => error.clone().unwrap_or_default(),
@@ -306,7 +311,7 @@ impl LinePublisher {
 
     /// Publishes what is buffered (for at most the flush timeout), stops the background task,
     /// and reports on stderr whatever could not be delivered.
-    pub(crate) async fn finish(mut self) -> Report {
+    pub async fn finish(mut self) -> LineReport {
         self.shared.lock().closing = true;
         self.shared.work.notify_one();
         let timeout = self.shared.options.flush_timeout;
@@ -332,7 +337,7 @@ impl LinePublisher {
                 state.dropped
             );
         }
-        Report {
+        LineReport {
             dropped: state.dropped,
             undelivered,
             fatal,
@@ -341,7 +346,7 @@ impl LinePublisher {
 }
 
 /// The background task: one request at a time, oldest lines first.
-async fn send_lines(shared: Arc<Shared>, client: HubClient, topic: String) {
+async fn send_lines(shared: Arc<Shared>, client: impl Publish, topic: String) {
     let mut batch_lines = BATCH_LINES;
     let mut batch_bytes = BATCH_BYTES;
     let mut backoff = FIRST_BACKOFF;
@@ -349,7 +354,7 @@ async fn send_lines(shared: Arc<Shared>, client: HubClient, topic: String) {
     let mut failing: Option<Instant> = None;
     let mut last_failure_warning = Instant::now();
     loop {
-        let batch: Vec<Outgoing> = {
+        let batch: Vec<PublishEvent> = {
             let mut state = shared.lock();
             shared.report_drops(&mut state, false);
             if state.queue.is_empty() && state.closing {
@@ -451,124 +456,190 @@ async fn send_lines(shared: Arc<Shared>, client: HubClient, topic: String) {
     }
 }
 
-/// Splits a byte stream into lines: on LF, without the line ending (CRLF too), invalid UTF-8
-/// replaced by U+FFFD, lines longer than [`MAX_LINE_BYTES`] cut (at a character boundary).
-#[derive(Debug, Default)]
-pub(crate) struct LineSplitter {
-    buf: Vec<u8>,
-    /// `buf[..scanned]` holds no LF.
-    scanned: usize,
-}
-
-impl LineSplitter {
-    pub(crate) fn new() -> Self {
-        LineSplitter::default()
-    }
-
-    /// Feeds bytes; calls `emit` with each complete line.
-    pub(crate) fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(String)) {
-        self.buf.extend_from_slice(bytes);
-        let mut start = 0;
-        loop {
-            let newline = self.buf[self.scanned..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| self.scanned + i);
-            match newline {
-                Some(end) if end - start <= MAX_LINE_BYTES => {
-                    emit(line(&self.buf[start..end]));
-                    start = end + 1;
-                    self.scanned = start;
-                }
-                _ if self.buf.len() - start > MAX_LINE_BYTES => {
-                    let cut = start + char_boundary(&self.buf[start..], MAX_LINE_BYTES);
-                    emit(String::from_utf8_lossy(&self.buf[start..cut]).into_owned());
-                    start = cut;
-                    self.scanned = start;
-                }
-                _ => {
-                    self.scanned = self.buf.len();
-                    break;
-                }
-            }
-        }
-        self.buf.drain(..start);
-        self.scanned -= start;
-    }
-
-    /// The partial last line, if any (at the end of the input).
-    pub(crate) fn finish(&mut self) -> Option<String> {
-        if self.buf.is_empty() {
-            return None;
-        }
-        let last = line(&self.buf);
-        self.buf.clear();
-        self.scanned = 0;
-        Some(last)
-    }
-}
-
-fn line(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The largest `n <= max` that does not split a UTF-8 character in `bytes` (or `max` when
-/// there is none: the bytes are not UTF-8 there anyway).
-fn char_boundary(bytes: &[u8], max: usize) -> usize {
-    (max.saturating_sub(3)..=max)
-        .rev()
-        .find(|&n| bytes.get(n).is_none_or(|&b| (b as i8) >= -0x40))
-        .filter(|&n| n > 0)
-        .unwrap_or(max)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
     use super::*;
 
-    fn split(chunks: &[&[u8]]) -> (Vec<String>, Option<String>) {
-        let mut splitter = LineSplitter::new();
-        let mut lines = Vec::new();
-        for chunk in chunks {
-            splitter.feed(chunk, |l| lines.push(l));
+    /// A hub in memory: records every request's lines, refuses requests as scripted, and takes
+    /// none until it is opened.
+    #[derive(Clone)]
+    struct FakeHub {
+        requests: Arc<Mutex<Vec<Vec<String>>>>,
+        /// The answers of the next requests, (status, code) each; then success.
+        refusals: Arc<Mutex<VecDeque<(u16, &'static str)>>>,
+        open: watch::Receiver<bool>,
+    }
+
+    impl FakeHub {
+        fn new(open: bool, refusals: &[(u16, &'static str)]) -> (FakeHub, watch::Sender<bool>) {
+            let (open_tx, open) = watch::channel(open);
+            let hub = FakeHub {
+                requests: Arc::default(),
+                refusals: Arc::new(Mutex::new(refusals.iter().copied().collect())),
+                open,
+            };
+            (hub, open_tx)
         }
-        (lines, splitter.finish())
+
+        fn requests(&self) -> Vec<Vec<String>> {
+            self.requests.lock().unwrap().clone()
+        }
     }
 
-    #[test]
-    fn splits_on_lf_and_strips_crlf() {
+    impl Publish for FakeHub {
+        async fn publish(&self, events: &[PublishEvent]) -> Result<Vec<String>, PublishError> {
+            let mut open = self.open.clone();
+            let _ = open.wait_for(|open| *open).await;
+            let lines = events.iter().map(|e| e.data.clone()).collect::<Vec<_>>();
+            self.requests.lock().unwrap().push(lines);
+            if let Some((status, code)) = self.refusals.lock().unwrap().pop_front() {
+                return Err(PublishError::Refused {
+                    status,
+                    code: code.into(),
+                    message: "scripted".into(),
+                });
+            }
+            Ok((0..events.len()).map(|i| i.to_string()).collect())
+        }
+    }
+
+    fn options(max_lines: usize) -> LineOptions {
+        LineOptions {
+            max_lines,
+            max_bytes: 1 << 20,
+            flush_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn start(hub: &FakeHub, max_lines: usize) -> LinePublisher {
+        LinePublisher::start(hub.clone(), "t".into(), "test", options(max_lines))
+    }
+
+    fn strings(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    // The tests run on a current-thread runtime: the background task takes a batch only when
+    // the test awaits, so what is pushed before that goes out in one request.
+
+    #[tokio::test]
+    async fn lines_waiting_go_out_in_one_request_in_order() {
+        let (hub, _open) = FakeHub::new(true, &[]);
+        let publisher = start(&hub, 100);
+        for line in ["a", "b", "c"] {
+            assert!(publisher.push("message", line.into()));
+        }
+        let report = publisher.finish().await;
+        assert!(report.complete(), "{report:?}");
+        assert_eq!(hub.requests(), [strings(&["a", "b", "c"])]);
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_the_newest_line_and_counts_it() {
+        let (hub, open) = FakeHub::new(false, &[]);
+        let publisher = start(&hub, 2);
+        assert!(publisher.push("message", "a".into()));
+        assert!(publisher.push("message", "b".into()));
+        assert!(!publisher.push("message", "c".into()));
+        // Past the bound on purpose: `exec`'s exit event.
+        publisher.push_past_bound("exit", "d".into());
+        open.send_replace(true);
+        let report = publisher.finish().await;
+        assert_eq!((report.dropped, report.undelivered), (1, 0));
+        assert!(!report.complete());
+        assert_eq!(hub.requests(), [strings(&["a", "b", "d"])]);
+    }
+
+    #[tokio::test]
+    async fn push_wait_waits_for_room_and_keeps_the_order() {
+        let (hub, _open) = FakeHub::new(true, &[]);
+        let publisher = start(&hub, 1);
+        let mut lines: VecDeque<String> = strings(&["a", "b", "c"]).into();
+        publisher.push_wait("message", &mut lines).await;
+        assert!(lines.is_empty());
+        let report = publisher.finish().await;
+        assert!(report.complete(), "{report:?}");
+        assert_eq!(hub.requests().concat(), strings(&["a", "b", "c"]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_is_retried_before_anything_after_it() {
+        let (hub, _open) = FakeHub::new(true, &[(503, "unavailable"), (429, "slow_down")]);
+        let publisher = start(&hub, 100);
+        publisher.push("message", "a".into());
+        publisher.push("message", "b".into());
+        let report = publisher.finish().await;
+        assert!(report.complete(), "{report:?}");
+        let ab = strings(&["a", "b"]);
+        assert_eq!(hub.requests(), [ab.clone(), ab.clone(), ab]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_hub_finds_too_large_is_split() {
+        let (hub, _open) = FakeHub::new(true, &[(400, "too_many_events")]);
+        let publisher = start(&hub, 100);
+        for line in ["a", "b", "c", "d"] {
+            publisher.push("message", line.into());
+        }
+        let report = publisher.finish().await;
+        assert!(report.complete(), "{report:?}");
         assert_eq!(
-            split(&[b"a\nb\r\n\nc"]),
-            (
-                vec!["a".into(), "b".into(), String::new()],
-                Some("c".into())
-            )
+            hub.requests(),
+            [
+                strings(&["a", "b", "c", "d"]),
+                strings(&["a", "b"]),
+                strings(&["c", "d"])
+            ]
         );
-        assert_eq!(
-            split(&[b"ab", b"c\r", b"\nd\n"]),
-            (vec!["abc".into(), "d".into()], None)
-        );
-        // A lone CR inside a line stays.
-        assert_eq!(split(&[b"a\rb\n"]).0, ["a\rb"]);
     }
 
-    #[test]
-    fn invalid_utf8_is_replaced() {
-        assert_eq!(split(&[b"a\xffb\n"]).0, ["a\u{fffd}b"]);
-        // A character split across chunks survives.
-        assert_eq!(split(&[b"\xc3", b"\xa9\n"]).0, ["é"]);
+    #[tokio::test]
+    async fn a_line_larger_than_the_hub_takes_is_dropped_and_the_rest_goes_on() {
+        let (hub, _open) = FakeHub::new(true, &[(413, "too_large")]);
+        let publisher = start(&hub, 100);
+        publisher.push("message", "huge".into());
+        tokio::task::yield_now().await;
+        publisher.push("message", "next".into());
+        let report = publisher.finish().await;
+        assert_eq!((report.dropped, report.undelivered), (1, 0));
+        assert_eq!(hub.requests().concat(), strings(&["huge", "next"]));
     }
 
-    #[test]
-    fn long_lines_are_cut_at_a_character_boundary() {
-        let mut long = "é".repeat(MAX_LINE_BYTES / 2 + 10).into_bytes();
-        long.push(b'\n');
-        let (lines, rest) = split(&[&long[..1000], &long[1000..]]);
-        assert_eq!(rest, None);
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].len() <= MAX_LINE_BYTES);
-        assert_eq!(lines.concat(), "é".repeat(MAX_LINE_BYTES / 2 + 10));
+    #[tokio::test]
+    async fn a_refusal_retrying_cannot_fix_stops_the_publisher() {
+        let (hub, _open) = FakeHub::new(true, &[(400, "bad_topic")]);
+        let publisher = start(&hub, 100);
+        publisher.push("message", "a".into());
+        let error = publisher.failed().await;
+        assert!(error.contains("bad_topic"), "{error}");
+        assert!(!publisher.push("message", "b".into()));
+        let report = publisher.finish().await;
+        assert!(report.fatal.is_some());
+        assert_eq!(report.undelivered, 1);
+    }
+
+    #[tokio::test]
+    async fn finish_gives_up_after_the_flush_timeout() {
+        let (hub, _open) = FakeHub::new(false, &[]);
+        let publisher = LinePublisher::start(
+            hub.clone(),
+            "t".into(),
+            "test",
+            LineOptions {
+                flush_timeout: Duration::from_millis(20),
+                ..options(100)
+            },
+        );
+        publisher.push("message", "a".into());
+        let report = publisher.finish().await;
+        assert_eq!((report.dropped, report.undelivered), (0, 1));
+        assert!(hub.requests().is_empty());
     }
 
     #[test]
