@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// One event to publish.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Outgoing {
+pub(crate) struct EventToPublish {
     pub(crate) topic: String,
     pub(crate) data: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,7 +89,10 @@ impl HubClient {
     }
 
     /// Publishes `events` in one request (`POST /publish`); returns their ids in order.
-    pub(crate) async fn publish(&self, events: &[Outgoing]) -> Result<Vec<String>, PublishError> {
+    pub(crate) async fn publish(
+        &self,
+        events: &[EventToPublish],
+    ) -> Result<Vec<String>, PublishError> {
         let unreachable = |cause| PublishError::Unreachable {
             url: self.base.clone(),
             cause,
@@ -100,7 +103,7 @@ impl HubClient {
                 let mut url = format!(
                     "{}/topics/{}",
                     self.base,
-                    crate::subscribe::encode_path(&one.topic)
+                    crate::sub_command::encode_path(&one.topic)
                 );
                 if let Some(event) = &one.event {
                     url.push_str("?event=");

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 use crate::cli::LineBufferArgs;
-use crate::hub_client::{HubClient, Outgoing, PublishError};
+use crate::hub_client::{EventToPublish, HubClient, PublishError};
 
 /// The most lines in one request (the hub takes up to 1000 by default).
 const BATCH_LINES: usize = 500;
@@ -86,8 +86,8 @@ impl Line {
         self.data.len() + self.event.len()
     }
 
-    fn outgoing(&self, topic: &str) -> Outgoing {
-        Outgoing {
+    fn to_publish(&self, topic: &str) -> EventToPublish {
+        EventToPublish {
             topic: topic.to_string(),
             data: self.data.clone(),
             // `message` is the default type: no need to send it.
@@ -349,7 +349,7 @@ async fn send_lines(shared: Arc<Shared>, client: HubClient, topic: String) {
     let mut failing: Option<Instant> = None;
     let mut last_failure_warning = Instant::now();
     loop {
-        let batch: Vec<Outgoing> = {
+        let batch: Vec<EventToPublish> = {
             let mut state = shared.lock();
             shared.report_drops(&mut state, false);
             if state.queue.is_empty() && state.closing {
@@ -364,7 +364,7 @@ async fn send_lines(shared: Arc<Shared>, client: HubClient, topic: String) {
                     size += line.json_len;
                     size == line.json_len || size <= batch_bytes
                 })
-                .map(|line| line.outgoing(&topic))
+                .map(|line| line.to_publish(&topic))
                 .collect()
         };
         if batch.is_empty() {

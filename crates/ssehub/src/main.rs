@@ -12,7 +12,7 @@
 //! - `config.rs` — the typed TOML config file.
 //! - `ssehub bench` (`fanout`, `topics`, `conns`, `publish`) is the `ssehub-bench` crate: its
 //!   flags come from there, and this binary only calls `ssehub_bench::run`.
-//! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
+//! - `pub_command.rs`, `sub_command.rs` — `ssehub pub` and `ssehub sub`.
 //! - `tail.rs`, `exec.rs` — `ssehub tail` and `ssehub exec`: lines of a file or of a command's
 //!   output, one event each.
 //! - `line_publisher.rs` — the ordered, batching, buffering publisher behind `tail` and `exec`.
@@ -24,9 +24,9 @@ mod decode;
 mod exec;
 mod hub_client;
 mod line_publisher;
-mod publish;
+mod pub_command;
 mod serve;
-mod subscribe;
+mod sub_command;
 mod tail;
 
 use std::process::ExitCode;
@@ -48,8 +48,8 @@ fn main() -> ExitCode {
         cli::Command::Decode(args) => decode::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Bench(args) => ssehub_bench::run(&args),
-        cli::Command::Pub(args) => publish::run(&args),
-        cli::Command::Sub(args) => subscribe::run(&args),
+        cli::Command::Pub(args) => pub_command::run(&args),
+        cli::Command::Sub(args) => sub_command::run(&args),
         cli::Command::Tail(args) => tail::run(&args),
         cli::Command::Exec(args) => return exec::main(&args),
     };

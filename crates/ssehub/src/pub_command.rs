@@ -5,7 +5,7 @@ use std::io::Read as _;
 use anyhow::Context as _;
 
 use crate::cli::PubArgs;
-use crate::hub_client::{HubClient, Outgoing};
+use crate::hub_client::{EventToPublish, HubClient};
 
 pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
     let data = match args.data.as_deref() {
@@ -26,7 +26,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         }
         Some(data) => data.to_string(),
     };
-    let event = Outgoing {
+    let event = EventToPublish {
         topic: args.topic.clone(),
         data,
         event: args.event.clone(),

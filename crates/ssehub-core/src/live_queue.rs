@@ -24,7 +24,7 @@ pub enum CloseReason {
 
 /// The queue between fan-out and one connection.
 #[derive(Debug)]
-pub(crate) struct SubQueue {
+pub(crate) struct LiveQueue {
     pub(crate) id: u64,
     max_bytes: usize,
     /// The topics whose private events this subscriber may receive (its token's rights).
@@ -47,7 +47,7 @@ struct Inner {
     heartbeat: Option<Bytes>,
 }
 
-/// What [`SubQueue::push`] did.
+/// What [`LiveQueue::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
     Queued,
@@ -57,10 +57,10 @@ pub(crate) enum Pushed {
     Overflowed,
 }
 
-impl SubQueue {
+impl LiveQueue {
     #[cfg(test)]
     pub(crate) fn new(id: u64, max_bytes: usize, live_after: u64) -> Self {
-        SubQueue::with_access(id, max_bytes, live_after, None)
+        LiveQueue::with_access(id, max_bytes, live_after, None)
     }
 
     pub(crate) fn with_access(
@@ -69,7 +69,7 @@ impl SubQueue {
         live_after: u64,
         private_access: Option<std::sync::Arc<crate::topic::Selector>>,
     ) -> Self {
-        SubQueue {
+        LiveQueue {
             id,
             max_bytes,
             private_access,
@@ -204,13 +204,13 @@ mod tests {
     use super::*;
     use std::task::Waker;
 
-    fn take(q: &SubQueue) -> Poll<Option<Bytes>> {
+    fn take(q: &LiveQueue) -> Poll<Option<Bytes>> {
         q.poll_take(&mut Context::from_waker(Waker::noop()))
     }
 
     #[test]
     fn batches_ready_items_into_one_buffer() {
-        let q = SubQueue::new(1, 1024, 0);
+        let q = LiveQueue::new(1, 1024, 0);
         assert_eq!(q.push(1, &Bytes::from_static(b"a")), Pushed::Queued);
         assert_eq!(q.push(2, &Bytes::from_static(b"b")), Pushed::Queued);
         assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"ab"))));
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn skips_duplicates_and_old_events() {
-        let q = SubQueue::new(1, 1024, 5);
+        let q = LiveQueue::new(1, 1024, 5);
         assert_eq!(q.push(5, &Bytes::from_static(b"old")), Pushed::Skipped);
         assert_eq!(q.push(6, &Bytes::from_static(b"x")), Pushed::Queued);
         assert_eq!(q.push(6, &Bytes::from_static(b"x")), Pushed::Skipped);
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn overflow_closes_at_once() {
-        let q = SubQueue::new(1, 4, 0);
+        let q = LiveQueue::new(1, 4, 0);
         assert_eq!(q.push(1, &Bytes::from_static(b"abc")), Pushed::Queued);
         assert_eq!(q.push(2, &Bytes::from_static(b"de")), Pushed::Overflowed);
         assert_eq!(q.closed(), Some(CloseReason::Overflow));
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn shutdown_drains_then_ends() {
-        let q = SubQueue::new(1, 64, 0);
+        let q = LiveQueue::new(1, 64, 0);
         q.push(1, &Bytes::from_static(b"a"));
         q.close(CloseReason::Shutdown);
         assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"a"))));
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn heartbeat_only_when_idle() {
-        let q = SubQueue::new(1, 64, 0);
+        let q = LiveQueue::new(1, 64, 0);
         let hb = Bytes::from_static(b":\n\n");
         assert_eq!(q.push(0, &hb), Pushed::Queued);
         assert_eq!(q.push(0, &hb), Pushed::Skipped);
