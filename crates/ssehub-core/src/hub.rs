@@ -8,7 +8,7 @@
 //! stored event out in sequence order, and only then answers the publishers. So an event is
 //! never delivered before it is stored, and every subscriber sees one global order.
 //!
-//! # Subscribe path (invariants 1–3)
+//! # Subscribe path (ARCHITECTURE.md, invariants 1–3)
 //!
 //! A subscriber is registered under the same registry lock, which also tells the last
 //! sequence number fanned out, `L`. Every event after `L` reaches its live queue; every event

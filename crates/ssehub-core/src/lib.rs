@@ -8,7 +8,7 @@
 //! - [`Store`]: the history backend trait; [`MemoryStore`] is the in-memory one.
 //! - [`Hub`]: group commit through one sequencing task, fan-out of each event encoded once into
 //!   bounded per-subscriber queues, and [`Subscription`]s that replay then go live with no gap
-//!   and no duplicate (the invariants of DESIGN.md, "Resume").
+//!   and no duplicate (ARCHITECTURE.md, "Resume invariants").
 //!
 //! # Layout
 //!

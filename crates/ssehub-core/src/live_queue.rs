@@ -2,8 +2,9 @@
 //!
 //! Fan-out pushes shared [`Bytes`] (the event encoded once) into each matching subscriber's
 //! queue under a short lock and wakes the connection's task. It never waits for a socket: when
-//! a queue would pass its byte bound the subscriber is closed instead (invariant 4), its
-//! connection ends, and the client resumes from history with its `Last-Event-ID`.
+//! a queue would pass its byte bound the subscriber is closed instead (ARCHITECTURE.md,
+//! invariant 4), its connection ends, and the client resumes from history with its
+//! `Last-Event-ID`.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -37,7 +38,8 @@ struct Inner {
     items: VecDeque<Bytes>,
     bytes: usize,
     /// The highest sequence number queued: later duplicates (an event matching two of the
-    /// subscriber's patterns) and anything older are skipped, which keeps invariant 1 local.
+    /// subscriber's patterns) and anything older are skipped, which keeps invariant 1
+    /// (ARCHITECTURE.md) local.
     last_seq: u64,
     closed: Option<CloseReason>,
     waker: Option<Waker>,

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `ssehub` binary: each module drives the real executable.
 
+mod architecture;
 mod auth;
 mod bench;
 mod cli;
