@@ -6,7 +6,8 @@
 //! every request waiting (group commit: one store append for all of them), appends them to the
 //! store — which gives them their sequence numbers — then, under the registry lock, fans each
 //! stored event out in sequence order, and only then answers the publishers. So an event is
-//! never delivered before it is stored, and every subscriber sees one global order.
+//! never delivered before it is stored, and every subscriber sees one global order
+//! (ARCHITECTURE.md, invariant 7).
 //!
 //! # Subscribe path (ARCHITECTURE.md, invariants 1–3)
 //!

@@ -156,8 +156,9 @@ impl Subscription {
                     if let Some(last) = page.events.last() {
                         replay.after = replay.after.max(last.seq());
                     }
-                    // Stores announce a retention floor before deleting below it, so a floor
-                    // still at or below `before + 1` now proves the page was complete.
+                    // Stores announce a retention floor before deleting below it
+                    // (ARCHITECTURE.md, invariant 8), so a floor still at or below
+                    // `before + 1` now proves the page was complete.
                     // Otherwise the deletion may have raced the read: report the gap (the
                     // page's events are still real and in order) and go on from the floor.
                     let floor = self.shared.store.retained_from(&self.selector);
