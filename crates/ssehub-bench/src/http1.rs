@@ -67,7 +67,7 @@ pub(crate) struct Response {
 
 /// How a read ended the stream.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum End {
+pub(crate) enum BodyEnd {
     /// The body ended (its last chunk, its length, or the connection's end when it has no
     /// other framing).
     Finished,
@@ -124,27 +124,29 @@ impl Response {
 
     /// Waits for bytes and passes the body's share of them to `sink`; `Ok(())` while the
     /// body goes on.
-    pub(crate) async fn read(&mut self, sink: &mut impl FnMut(&[u8])) -> Result<(), End> {
+    pub(crate) async fn read(&mut self, sink: &mut impl FnMut(&[u8])) -> Result<(), BodyEnd> {
         loop {
             if self.body.is_done() {
-                return Err(End::Finished);
+                return Err(BodyEnd::Finished);
             }
             self.stream
                 .readable()
                 .await
-                .map_err(|e| End::Failed(format!("read: {e}")))?;
+                .map_err(|e| BodyEnd::Failed(format!("read: {e}")))?;
             // One buffer per thread, borrowed only during the read: nothing per connection
             // while it waits, and nothing to clear before each read.
             let read = READ_BUFFER.with_borrow_mut(|buf| match self.stream.try_read(buf) {
-                Ok(0) if self.body.ends_at_close() => Some(Err(End::Finished)),
-                Ok(0) => Some(Err(End::Failed("the connection closed mid-body".into()))),
+                Ok(0) if self.body.ends_at_close() => Some(Err(BodyEnd::Finished)),
+                Ok(0) => Some(Err(BodyEnd::Failed(
+                    "the connection closed mid-body".into(),
+                ))),
                 Ok(n) => Some(match self.body.decode(&buf[..n], sink) {
                     Ok(false) => Ok(()),
-                    Ok(true) => Err(End::Finished),
-                    Err(e) => Err(End::Failed(e)),
+                    Ok(true) => Err(BodyEnd::Finished),
+                    Err(e) => Err(BodyEnd::Failed(e)),
                 }),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                Err(e) => Some(Err(End::Failed(format!("read: {e}")))),
+                Err(e) => Some(Err(BodyEnd::Failed(format!("read: {e}")))),
             });
             if let Some(read) = read {
                 return read;

@@ -17,7 +17,8 @@
 //! - `conns.rs` — `ssehub bench conns`: N idle connections, the hub's memory per connection.
 //!   Several processes re-run the current executable as `bench conns --worker`, so it must be
 //!   a binary that has this command (`ssehub`).
-//! - `publish.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged events/s.
+//! - `publish_bench.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged
+//!   events/s.
 //!
 //! What the scenarios share, one place each:
 //!
@@ -41,7 +42,7 @@ mod histogram;
 mod http1;
 mod plan;
 mod probe;
-mod publish;
+mod publish_bench;
 mod publishers;
 mod stream;
 mod subscribers;
@@ -66,7 +67,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let result = match &args.scenario {
         BenchScenario::Fanout(args) => runtime.block_on(fanout::run(args)),
-        BenchScenario::Publish(args) => runtime.block_on(publish::run(args)),
+        BenchScenario::Publish(args) => runtime.block_on(publish_bench::run(args)),
         BenchScenario::Conns(args) => runtime.block_on(conns::run(args)),
         BenchScenario::Topics(args) => runtime.block_on(topics::run(args)),
     };

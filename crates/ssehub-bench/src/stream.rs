@@ -110,8 +110,8 @@ pub(crate) async fn follow(opening: Opening, tally: &mut impl Tally) -> End {
         };
         match read {
             Ok(()) => {}
-            Err(http1::End::Finished) => return End::Broken("the hub ended the stream".into()),
-            Err(http1::End::Failed(e)) => return End::Broken(e),
+            Err(http1::BodyEnd::Finished) => return End::Broken("the hub ended the stream".into()),
+            Err(http1::BodyEnd::Failed(e)) => return End::Broken(e),
         }
     }
 }
@@ -138,10 +138,10 @@ async fn open(
             .await;
         match read {
             Ok(()) => {}
-            Err(http1::End::Finished) => {
+            Err(http1::BodyEnd::Finished) => {
                 return Err("subscribe: the stream ended before its first byte".into());
             }
-            Err(http1::End::Failed(e)) => return Err(format!("subscribe: {e}")),
+            Err(http1::BodyEnd::Failed(e)) => return Err(format!("subscribe: {e}")),
         }
     }
     Ok(response)

@@ -91,7 +91,7 @@ impl Line {
         self.data.len() + self.event.len()
     }
 
-    fn outgoing(&self, topic: &str) -> PublishEvent {
+    fn to_publish(&self, topic: &str) -> PublishEvent {
         PublishEvent {
             topic: topic.to_string(),
             data: self.data.clone(),
@@ -369,7 +369,7 @@ async fn send_lines(shared: Arc<Shared>, client: impl Publish, topic: String) {
                     size += line.json_len;
                     size == line.json_len || size <= batch_bytes
                 })
-                .map(|line| line.outgoing(&topic))
+                .map(|line| line.to_publish(&topic))
                 .collect()
         };
         if batch.is_empty() {

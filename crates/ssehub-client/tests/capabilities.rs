@@ -1,4 +1,4 @@
-//! The optional capabilities of LaunchDarkly's sse-contract-tests (sse-spec.md §2.2) and what
+//! The optional capabilities of LaunchDarkly's sse-contract-tests and what
 //! the crate adds on top: custom headers, POST/REPORT bodies, an initial last event id, the
 //! read timeout, comments, caller-forced reconnects, event types, the BOM per body, parser
 //! limits, backoff after failures and retrying server errors on request.

@@ -1,4 +1,4 @@
-//! The required cases of LaunchDarkly's sse-contract-tests (sse-spec.md §2.2). "Breaking the
+//! The required cases of LaunchDarkly's sse-contract-tests. "Breaking the
 //! connection" is done the harsh way: a chunked body cut in the middle of a chunk, which the
 //! client sees as a transport error, not as a clean end.
 
@@ -132,7 +132,7 @@ async fn reconnect_sends_last_event_id() {
 
 /// "sends ID of last received event that had an ID if later events did not" — and keeps
 /// sending it on the *second* reconnect, after a stream whose events had no id (the bug
-/// sse-spec.md §3.7 describes in reqwest-eventsource and eventsource-client).
+/// that reqwest-eventsource and eventsource-client have).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_sends_id_of_last_event_that_had_one() {
     let mock = Mock::start(vec![

@@ -1,4 +1,4 @@
-//! The client rows of web-platform-tests `eventsource/` (sse-spec.md §2.1), one test (or more)
+//! The client rows of web-platform-tests `eventsource/`, one test (or more)
 //! per row, named after the wpt test. The server behaviour is the wpt server script's, written
 //! out as raw bytes; where wpt uses long waits (`retry: 1000`, `sleep=1000`) the tests use
 //! shorter ones with the same meaning.

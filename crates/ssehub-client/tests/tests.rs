@@ -1,15 +1,15 @@
 //! The client's test suite, run against a scriptable mock SSE server (`mock.rs`) that speaks
 //! raw HTTP/1.1 so each test can send exactly the bytes a spec case describes.
 //!
-//! Layout, one module per source of cases (`/work/shared/spec/sse-spec.md`):
+//! Layout, one module per public suite of cases:
 //!
-//! - `spec_wpt` — every row of §2.1 (web-platform-tests `eventsource/`) that applies to a Rust
+//! - `spec_wpt` — every test of web-platform-tests `eventsource/` that applies to a Rust
 //!   client; test names start with the wpt test they reproduce.
-//! - `spec_contract` — the required cases of §2.2 (LaunchDarkly sse-contract-tests).
-//! - `capabilities` — the optional capabilities of §2.2 and what the crate adds on top
-//!   (backoff, read timeout, retrying server errors, cancellation, limits).
+//! - `spec_contract` — the required cases of LaunchDarkly's sse-contract-tests.
+//! - `capabilities` — the optional capabilities of sse-contract-tests and what the crate adds on
+//!   top (backoff, read timeout, retrying server errors, cancellation, limits).
 //!
-//! Rows of §2.1 skipped, because they test the browser and not the protocol:
+//! wpt tests skipped, because they test the browser and not the protocol:
 //!
 //! - `eventsource-cross-origin`, `request-credentials`: CORS and cookies. A Rust client has no
 //!   origin to protect and no cookie store unless the caller passes a `reqwest::Client` with

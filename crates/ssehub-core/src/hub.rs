@@ -6,9 +6,10 @@
 //! every request waiting (group commit: one store append for all of them), appends them to the
 //! store — which gives them their sequence numbers — then, under the registry lock, fans each
 //! stored event out in sequence order, and only then answers the publishers. So an event is
-//! never delivered before it is stored, and every subscriber sees one global order.
+//! never delivered before it is stored, and every subscriber sees one global order
+//! (ARCHITECTURE.md, invariant 7).
 //!
-//! # Subscribe path (invariants 1–3)
+//! # Subscribe path (ARCHITECTURE.md, invariants 1–3)
 //!
 //! A subscriber is registered under the same registry lock, which also tells the last
 //! sequence number fanned out, `L`. Every event after `L` reaches its live queue; every event
@@ -25,9 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::{EventId, Resume};
+use crate::live_queue::{CloseReason, LiveQueue};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
-use crate::subscriber::{CloseReason, SubQueue};
 use crate::subscription::{Gap, GapReason, Subscription};
 use crate::topic::Selector;
 
@@ -38,8 +39,11 @@ pub struct HubConfig {
     pub subscriber_buffer_bytes: usize,
     /// How often idle streams get a keep-alive comment; `None` for never.
     pub heartbeat: Option<Duration>,
-    /// The most events in one store append (one group commit).
-    pub max_batch_events: usize,
+    /// The most events in one store append (one group commit of many publish requests).
+    /// Not a client limit: the most events one request may carry is the HTTP layer's
+    /// `max_batch_events` (`[limits] max_batch_events`); a request larger than this is still
+    /// committed whole, alone.
+    pub max_commit_events: usize,
     /// The most events in one replay page (one write to the client).
     pub replay_page_events: usize,
     /// The most bytes (of SSE encoding) in one replay page, but for a page of one event. With
@@ -59,7 +63,7 @@ impl Default for HubConfig {
         HubConfig {
             subscriber_buffer_bytes: 1 << 20,
             heartbeat: Some(Duration::from_secs(15)),
-            max_batch_events: 4096,
+            max_commit_events: 4096,
             replay_page_events: 256,
             replay_page_bytes: 256 << 10,
             template_limits: crate::TemplateLimits::default(),
@@ -265,7 +269,7 @@ impl Hub {
         let id = shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let (queue, live_after) = {
             let mut registry = shared.lock_registry();
-            let queue = Arc::new(SubQueue::with_access(
+            let queue = Arc::new(LiveQueue::with_access(
                 id,
                 shared.config.subscriber_buffer_bytes,
                 registry.last_seq,
@@ -405,7 +409,7 @@ impl Shared {
 
 /// The single writer: group commit, then fan-out, then answers.
 async fn commit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Commit>) {
-    let max = shared.config.max_batch_events.max(1);
+    let max = shared.config.max_commit_events.max(1);
     while let Some(first) = rx.recv().await {
         let mut count = first.events.len();
         let mut batch = vec![first];

@@ -8,7 +8,7 @@
 //! - [`Store`]: the history backend trait; [`MemoryStore`] is the in-memory one.
 //! - [`Hub`]: group commit through one sequencing task, fan-out of each event encoded once into
 //!   bounded per-subscriber queues, and [`Subscription`]s that replay then go live with no gap
-//!   and no duplicate (the invariants of DESIGN.md, "Resume").
+//!   and no duplicate (ARCHITECTURE.md, "Resume invariants").
 //!
 //! # Layout
 //!
@@ -21,7 +21,8 @@
 //! - `store.rs` — the [`Store`] trait and its contract.
 //! - `memory.rs` — [`MemoryStore`] with count and byte retention.
 //! - `registry.rs` — the subscription index and fan-out.
-//! - `subscriber.rs` — one subscriber's bounded queue and the slow-consumer rule.
+//! - `live_queue.rs` — `LiveQueue`: one subscriber's bounded live queue, filled by fan-out, and
+//!   the slow-consumer rule.
 //! - `subscription.rs` — the stream a connection sends: gap notice, replay, live.
 //! - `hub.rs` — [`Hub`]: the commit task, subscribe, shutdown, heartbeats, [`Stats`].
 //! - `testing.rs` — the store conformance suite (feature `testing`).
@@ -29,10 +30,10 @@
 mod event;
 mod hub;
 mod id;
+mod live_queue;
 mod memory;
 mod registry;
 mod store;
-mod subscriber;
 mod subscription;
 mod templates;
 #[cfg(feature = "testing")]
@@ -43,9 +44,9 @@ mod uritemplate;
 pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{EventId, LogId, Resume};
+pub use live_queue::CloseReason;
 pub use memory::{MemoryStore, Retention};
 pub use store::{Bounds, BoxFuture, ReadPage, Store, StoreError};
-pub use subscriber::CloseReason;
 pub use subscription::{GAP_EVENT, Gap, GapReason, Subscription};
 pub use templates::Templates;
 pub use topic::{

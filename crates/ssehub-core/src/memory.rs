@@ -1,7 +1,8 @@
 //! The in-memory store: history in a ring, bounded by event count and bytes.
 //!
 //! Nothing survives a restart, and a restarted hub gets a new [`LogId`], so ids from before the
-//! restart are recognised as unknown (never misread as positions in the new log).
+//! restart are recognised as unknown (never misread as positions in the new log:
+//! ARCHITECTURE.md, invariant 6).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

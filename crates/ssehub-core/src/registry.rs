@@ -24,10 +24,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::event::{NewEvent, StoredEvent};
-use crate::subscriber::{Pushed, SubQueue};
+use crate::live_queue::{LiveQueue, Pushed};
 use crate::topic::{Pattern, Selector, Topic};
 
-type Subs = HashMap<u64, Arc<SubQueue>>;
+type Subs = HashMap<u64, Arc<LiveQueue>>;
 
 /// Wildcard patterns (by their text) and their subscribers.
 type Patterns = HashMap<Arc<str>, (Pattern, Subs)>;
@@ -117,7 +117,7 @@ impl Registry {
         }
     }
 
-    pub(crate) fn insert(&mut self, selector: &Selector, sub: &Arc<SubQueue>) {
+    pub(crate) fn insert(&mut self, selector: &Selector, sub: &Arc<LiveQueue>) {
         for pattern in selector.patterns() {
             if pattern.is_template() {
                 let text: Arc<str> = pattern.as_str().into();
@@ -222,7 +222,7 @@ impl Registry {
         topics: &[Topic],
         snapshot: &TemplateSnapshot,
         matched: &[u32],
-        mut push: impl FnMut(&Arc<SubQueue>),
+        mut push: impl FnMut(&Arc<LiveQueue>),
     ) {
         for &i in matched {
             let Some(pattern) = snapshot.patterns.get(i as usize) else {
@@ -253,7 +253,7 @@ impl Registry {
         matched: &[u32],
     ) -> FanOut {
         let mut stats = FanOut::default();
-        let push = |sub: &Arc<SubQueue>| {
+        let push = |sub: &Arc<LiveQueue>| {
             let pushed = if sub.may_see(&event.event) {
                 sub.push(event.seq(), &event.encoded)
             } else {
@@ -277,8 +277,8 @@ impl Registry {
         snapshot: &TemplateSnapshot,
         templates: &[u32],
     ) -> FanOut {
-        let mut matched: HashMap<u64, Arc<SubQueue>> = HashMap::new();
-        let mut add = |sub: &Arc<SubQueue>| {
+        let mut matched: HashMap<u64, Arc<LiveQueue>> = HashMap::new();
+        let mut add = |sub: &Arc<LiveQueue>| {
             matched.entry(sub.id).or_insert_with(|| sub.clone());
         };
         self.for_each_match(&event.topics, &mut add);
@@ -294,7 +294,7 @@ impl Registry {
 
     /// Calls `f` for each subscriber whose selector matches one of `topics` (a subscriber
     /// matching through several patterns is called once per pattern).
-    fn for_each_match(&self, topics: &[Topic], mut push: impl FnMut(&Arc<SubQueue>)) {
+    fn for_each_match(&self, topics: &[Topic], mut push: impl FnMut(&Arc<LiveQueue>)) {
         for topic in topics {
             if let Some(subs) = self.exact.get(topic) {
                 subs.values().for_each(&mut push);
@@ -336,7 +336,7 @@ impl Registry {
         }
     }
 
-    pub(crate) fn subscribers(&self) -> impl Iterator<Item = &Arc<SubQueue>> {
+    pub(crate) fn subscribers(&self) -> impl Iterator<Item = &Arc<LiveQueue>> {
         self.all.values()
     }
 
@@ -359,7 +359,7 @@ mod tests {
     }
 
     /// Whether the subscriber got something, emptying its queue.
-    fn got(sub: &SubQueue) -> bool {
+    fn got(sub: &LiveQueue) -> bool {
         matches!(
             sub.poll_take(&mut Context::from_waker(Waker::noop())),
             Poll::Ready(Some(_))
@@ -384,12 +384,12 @@ mod tests {
             &["b/**", "a/b/c"],
         ];
         let mut registry = Registry::new(0);
-        let subs: Vec<(Selector, Arc<SubQueue>)> = selectors
+        let subs: Vec<(Selector, Arc<LiveQueue>)> = selectors
             .iter()
             .zip(1..)
             .map(|(patterns, id)| {
                 let sel = selector(patterns);
-                let sub = Arc::new(SubQueue::new(id, 1 << 20, 0));
+                let sub = Arc::new(LiveQueue::new(id, 1 << 20, 0));
                 registry.insert(&sel, &sub);
                 (sel, sub)
             })
@@ -450,10 +450,10 @@ mod tests {
         let templates = crate::Templates::default();
         let mut registry = Registry::new(0);
         let book = mercure(&["https://e.com/books/{id}"], &templates);
-        let early = Arc::new(SubQueue::new(1, 1 << 20, 0));
+        let early = Arc::new(LiveQueue::new(1, 1 << 20, 0));
         registry.insert(&book, &early);
         let leaving_sel = mercure(&["https://e.com/{kind}/1"], &templates);
-        let leaving = Arc::new(SubQueue::new(2, 1 << 20, 0));
+        let leaving = Arc::new(LiveQueue::new(2, 1 << 20, 0));
         registry.insert(&leaving_sel, &leaving);
         assert_eq!(templates.count(), 2);
 
@@ -464,13 +464,13 @@ mod tests {
 
         // Between the snapshot and the delivery: one joins a known template, one comes with a
         // new template (twice the same match: once), one leaves.
-        let joining = Arc::new(SubQueue::new(3, 1 << 20, 0));
+        let joining = Arc::new(LiveQueue::new(3, 1 << 20, 0));
         registry.insert(&book, &joining);
         let new_sel = mercure(
             &["https://e.com/books/{x}", "https://e.com/{+all}"],
             &templates,
         );
-        let newcomer = Arc::new(SubQueue::new(4, 1 << 20, 0));
+        let newcomer = Arc::new(LiveQueue::new(4, 1 << 20, 0));
         registry.insert(&new_sel, &newcomer);
         registry.remove(&leaving_sel, leaving.id);
 

@@ -9,7 +9,21 @@
 //! - [`Store::read`] returns events in sequence order. It may stop early (after scanning as
 //!   much as it likes) and says how far it got in [`ReadPage::scanned_to`], so a reader of a
 //!   sparse topic never holds the store for long.
-//! - Retention may drop old events at any time; [`Store::bounds`] says what is left.
+//! - Retention may drop old events at any time; [`Store::bounds`] says what is left. It moves
+//!   [`Store::retained_from`] up *before* the events below it are gone, so a reader that sees
+//!   the floor unmoved after a read knows the read was complete (ARCHITECTURE.md, invariant 8).
+//! - A log that may have lost acknowledged events takes a new [`LogId`], so that no id is ever
+//!   given to two events (ARCHITECTURE.md, invariant 6).
+//!
+//! # Who produces the SSE bytes
+//!
+//! The core does, not the backend: a store gives each event its sequence number and makes the
+//! [`StoredEvent`] with [`StoredEvent::new`], which encodes it (`id:`, `event:`, `data:`,
+//! `retry:`) into [`StoredEvent::encoded`] once, with `ssehub-wire`'s encoder. Those bytes are
+//! what every subscriber is sent, shared, never re-encoded per subscriber (ARCHITECTURE.md,
+//! invariant 9, and "Who produces SSE bytes"). A backend never writes SSE text itself; one
+//! that keeps events in another form (the disk store's records) calls [`StoredEvent::new`]
+//! again when it reads them back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -57,7 +71,10 @@ pub enum StoreError {
     Closed,
 }
 
-/// A backend for the event history.
+/// A backend for the event history, under the contract of the module doc: one sequence
+/// appended from one task, reads in order, retention that announces its floor first, a new
+/// log id when acknowledged events may be lost — and SSE bytes made by the core, never by the
+/// backend: every [`StoredEvent`] a store returns comes from [`StoredEvent::new`].
 pub trait Store: Send + Sync + 'static {
     /// The identity of this log; ids from other logs are unknown to it.
     fn log_id(&self) -> LogId;
@@ -65,7 +82,8 @@ pub trait Store: Send + Sync + 'static {
     /// The retained range.
     fn bounds(&self) -> Bounds;
 
-    /// Appends `events` in order and returns them stored, with their ids and encodings.
+    /// Appends `events` in order and returns them stored, with their ids and encodings (each
+    /// made by [`StoredEvent::new`]).
     fn append(
         &self,
         events: Vec<NewEvent>,

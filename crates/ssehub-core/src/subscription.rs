@@ -10,8 +10,8 @@ use futures_core::Stream;
 
 use crate::hub::Shared;
 use crate::id::EventId;
+use crate::live_queue::{CloseReason, LiveQueue};
 use crate::store::{BoxFuture, ReadPage, StoreError};
-use crate::subscriber::{CloseReason, SubQueue};
 use crate::topic::Selector;
 
 /// The event type of the in-band gap notice. Publishers may not use the `ssehub-` prefix.
@@ -77,7 +77,7 @@ struct Replay {
 /// Dropping it unsubscribes.
 pub struct Subscription {
     shared: Arc<Shared>,
-    queue: Arc<SubQueue>,
+    queue: Arc<LiveQueue>,
     selector: Arc<Selector>,
     gap: Option<Gap>,
     replay: Option<Replay>,
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Subscription {
 impl Subscription {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        queue: Arc<SubQueue>,
+        queue: Arc<LiveQueue>,
         selector: Arc<Selector>,
         gap: Option<Gap>,
         after: u64,
@@ -156,8 +156,9 @@ impl Subscription {
                     if let Some(last) = page.events.last() {
                         replay.after = replay.after.max(last.seq());
                     }
-                    // Stores announce a retention floor before deleting below it, so a floor
-                    // still at or below `before + 1` now proves the page was complete.
+                    // Stores announce a retention floor before deleting below it
+                    // (ARCHITECTURE.md, invariant 8), so a floor still at or below
+                    // `before + 1` now proves the page was complete.
                     // Otherwise the deletion may have raced the read: report the gap (the
                     // page's events are still real and in order) and go on from the floor.
                     let floor = self.shared.store.retained_from(&self.selector);

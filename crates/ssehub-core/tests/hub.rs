@@ -1,4 +1,5 @@
-//! The resume invariants (DESIGN.md) and fan-out rules, checked on `Hub` directly.
+//! The resume invariants (ARCHITECTURE.md, "Resume invariants") and fan-out rules, checked
+//! on `Hub` directly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,8 +88,8 @@ async fn live_subscriber_gets_events_in_order_with_ids() {
     reader.nothing_more().await;
 }
 
-/// Invariant 2: resuming from X gives exactly the matching events after X, then live, with
-/// nothing lost in between (publishes race with the subscribe).
+/// Invariant 2 (ARCHITECTURE.md): resuming from X gives exactly the matching events after X, then
+/// live, with nothing lost in between (publishes race with the subscribe).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_then_live_without_gap_or_duplicate() {
     let hub = hub();
@@ -116,8 +117,8 @@ async fn resume_then_live_without_gap_or_duplicate() {
     reader.nothing_more().await;
 }
 
-/// Invariant 1 with overlapping patterns: an event matching two patterns of one subscriber
-/// arrives once.
+/// Invariant 1 (ARCHITECTURE.md) with overlapping patterns: an event matching two patterns of one
+/// subscriber arrives once.
 #[tokio::test]
 async fn overlapping_patterns_deliver_once() {
     let hub = hub();
@@ -157,7 +158,8 @@ async fn earliest_replays_everything_retained() {
     assert_eq!(data(&reader.take(5).await), ["0", "1", "2", "3", "4"]);
 }
 
-/// Invariant 3: an expired or unknown id gets the gap notice before anything else.
+/// Invariant 3 (ARCHITECTURE.md): an expired or unknown id gets the gap notice before anything
+/// else.
 #[tokio::test]
 async fn expired_and_unknown_ids_get_the_gap_event_first() {
     let hub = hub_with(
@@ -232,8 +234,8 @@ async fn retention_overtaking_a_replay_sends_a_gap_notice() {
     );
 }
 
-/// Invariant 4: a subscriber that stops reading is disconnected without slowing anyone; the
-/// others get everything; it then resumes with nothing lost.
+/// Invariant 4 (ARCHITECTURE.md): a subscriber that stops reading is disconnected without slowing
+/// anyone; the others get everything; it then resumes with nothing lost.
 #[tokio::test]
 async fn slow_subscriber_is_cut_off_and_resumes() {
     let hub = hub_with(

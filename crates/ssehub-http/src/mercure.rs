@@ -55,7 +55,7 @@ const LINK: &str = "</.well-known/mercure>; rel=\"mercure\"";
 struct Mercure {
     app: AppState,
     /// The active subscriptions; `None` when the feature is off.
-    subscriptions: Option<Arc<subscriptions::Registry>>,
+    subscriptions: Option<Arc<subscriptions::ActiveSubscriptions>>,
 }
 
 /// The Mercure routes, with their own state, ready to merge into the main router.
@@ -66,7 +66,7 @@ where
     let subscriptions = app
         .config
         .mercure_subscriptions
-        .then(|| Arc::new(subscriptions::Registry::default()));
+        .then(|| Arc::new(subscriptions::ActiveSubscriptions::default()));
     let state = Mercure { app, subscriptions };
     Router::new()
         .route(HUB_PATH, get(subscribe).post(publish))

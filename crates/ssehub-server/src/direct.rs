@@ -72,13 +72,12 @@ pub(crate) async fn serve_first(
 ) -> First {
     // Boxed: reading the head and calling the router take more room than streaming the
     // body, and only for a moment; the connection's own state stays as small as the latter.
-    let (outgoing, mut keep_alive, mut rest) = match Box::pin(respond(stream, shared, drain)).await
-    {
+    let (writer, mut keep_alive, mut rest) = match Box::pin(respond(stream, shared, drain)).await {
         Ok(answer) => answer,
         Err(other) => return other,
     };
     let max_rest = shared.limits.max_head_bytes;
-    match outgoing
+    match writer
         .run(stream, &mut keep_alive, &mut rest, max_rest)
         .await
     {
@@ -99,7 +98,7 @@ async fn respond(
     stream: &mut TcpStream,
     shared: &Shared,
     drain: &mut watch::Receiver<bool>,
-) -> Result<(Outgoing, bool, BytesMut), First> {
+) -> Result<(ResponseWriter, bool, BytesMut), First> {
     let limits = &shared.limits;
     // Here, in the boxed future, not in the connection's: it is not needed once streaming.
     let since = Instant::now();
@@ -136,8 +135,8 @@ async fn respond(
         Ok(response) => response,
         Err(never) => match never {},
     };
-    let outgoing = Outgoing::new(response, version, &mut keep_alive);
-    Ok((outgoing, keep_alive, BytesMut::from(&rest[..])))
+    let writer = ResponseWriter::new(response, version, &mut keep_alive);
+    Ok((writer, keep_alive, BytesMut::from(&rest[..])))
 }
 
 /// A parsed first request head.
@@ -420,7 +419,7 @@ fn poll_write_vectored(
 /// ready at once), then the body's chunks as they come. Hand-written rather than an `async`
 /// block so that a streaming connection holds only this: the body, at most one chunk being
 /// written, and a few flags.
-struct Outgoing {
+struct ResponseWriter {
     body: Body,
     framing: Framing,
     pending: Option<Pending>,
@@ -429,7 +428,7 @@ struct Outgoing {
     discarding: bool,
 }
 
-impl Outgoing {
+impl ResponseWriter {
     /// Frames `response` for a request of `version`; clears `keep_alive` when the
     /// connection must end after it.
     fn new(response: Response<Body>, version: Version, keep_alive: &mut bool) -> Self {
@@ -512,7 +511,7 @@ impl Outgoing {
         if ended && framing == Framing::Chunked {
             head.extend_from_slice(b"0\r\n\r\n");
         }
-        Outgoing {
+        ResponseWriter {
             body,
             framing,
             pending: Some(Pending::raw(Bytes::from(head))),

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use ssehub_core::{NewEvent, Store, Topic};
-use ssehub_store::{DiskOptions, DiskStore, Limits, Retention};
+use ssehub_store::{DiskOptions, DiskStore, Retention, RetentionLimits};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topics: u64 = args.next().map_or(Ok(100), |t| t.parse())?;
     let options = DiskOptions {
         retention: Retention {
-            hub: Limits::default(),
+            hub: RetentionLimits::default(),
             ..Retention::default()
         },
         quick_repair: std::env::var("QUICK_REPAIR").map_or(true, |v| v != "0"),

@@ -15,12 +15,12 @@
 //! - `disk.rs` — [`DiskStore`]: open/validate, append, read, retention sweep, fsync policy; one
 //!   file each under `disk/`, retention decisions (`disk/retention.rs`) pure and without redb.
 //! - `record.rs` — the binary record of one event.
-//! - `options.rs` — [`DiskOptions`], [`FsyncPolicy`], [`Retention`], [`Limits`].
+//! - `options.rs` — [`DiskOptions`], [`FsyncPolicy`], [`Retention`], [`RetentionLimits`].
 
 mod disk;
 mod options;
 mod record;
 
 pub use disk::{DiskStore, FILE_NAME, FORMAT, OpenError};
-pub use options::{DiskOptions, FsyncPolicy, Limits, Retention, TopicRule};
+pub use options::{DiskOptions, FsyncPolicy, Retention, RetentionLimits, TopicRule};
 pub use record::CorruptRecord;

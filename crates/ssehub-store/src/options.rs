@@ -21,7 +21,7 @@ pub enum FsyncPolicy {
 
 /// Bounds on part of the history. `None` is unbounded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
+pub struct RetentionLimits {
     /// The most events kept.
     pub max_events: Option<u64>,
     /// The most bytes of events kept, counted at their SSE encoding (a text of newlines is
@@ -31,7 +31,7 @@ pub struct Limits {
     pub max_age: Option<Duration>,
 }
 
-impl Limits {
+impl RetentionLimits {
     /// Whether any bound is set.
     pub fn is_bounded(&self) -> bool {
         self.max_events.is_some() || self.max_bytes.is_some() || self.max_age.is_some()
@@ -51,7 +51,7 @@ pub struct TopicRule {
     /// The topics this rule applies to.
     pub pattern: Pattern,
     /// Their bounds, per topic.
-    pub limits: Limits,
+    pub limits: RetentionLimits,
 }
 
 /// How history is trimmed. Enforced by a background sweep in small transactions, so a
@@ -59,7 +59,7 @@ pub struct TopicRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
     /// Bounds on the whole log.
-    pub hub: Limits,
+    pub hub: RetentionLimits,
     /// Bounds per topic; the first matching rule applies. An event on several topics is
     /// removed when any of its topics' rules removes it.
     pub topics: Vec<TopicRule>,
@@ -71,7 +71,7 @@ impl Default for Retention {
     /// One million events or 1 GiB, whichever comes first; no age bound; no topic rule.
     fn default() -> Self {
         Retention {
-            hub: Limits {
+            hub: RetentionLimits {
                 max_events: Some(1_000_000),
                 max_bytes: Some(1 << 30),
                 max_age: None,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ssehub_core::Store;
 use ssehub_core::testing::{StoreFactory, run};
-use ssehub_store::{DiskOptions, DiskStore, Limits, Retention};
+use ssehub_store::{DiskOptions, DiskStore, Retention, RetentionLimits};
 
 struct Disk {
     dirs: Vec<tempfile::TempDir>,
@@ -18,9 +18,9 @@ impl StoreFactory for Disk {
         self.dirs.push(dir);
         let options = DiskOptions {
             retention: Retention {
-                hub: Limits {
+                hub: RetentionLimits {
                     max_events: Some(max_events as u64),
-                    ..Limits::default()
+                    ..RetentionLimits::default()
                 },
                 // The suite enforces retention itself, at the moments it chooses.
                 sweep_every: std::time::Duration::from_secs(3600),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ssehub_core::{NewEvent, Pattern, Selector, Store, Topic};
-use ssehub_store::{DiskOptions, DiskStore, Limits, Retention, TopicRule};
+use ssehub_store::{DiskOptions, DiskStore, Retention, RetentionLimits, TopicRule};
 
 fn selector(pattern: &str) -> Selector {
     Selector::new(vec![Pattern::new(pattern).unwrap()]).unwrap()
@@ -17,13 +17,13 @@ async fn a_wildcard_floor_counts_exactly_the_matching_topics() {
     let dir = tempfile::tempdir().unwrap();
     let options = DiskOptions {
         retention: Retention {
-            hub: Limits::default(),
+            hub: RetentionLimits::default(),
             // Every topic keeps its newest event only.
             topics: vec![TopicRule {
                 pattern: Pattern::new("**").unwrap(),
-                limits: Limits {
+                limits: RetentionLimits {
                     max_events: Some(1),
-                    ..Limits::default()
+                    ..RetentionLimits::default()
                 },
             }],
             sweep_every: std::time::Duration::from_secs(3600),

@@ -26,8 +26,8 @@
 //! when it is used. CR and LF can never occur inside a multi-byte UTF-8 sequence, so this is
 //! exactly the standard's "decode the whole stream, then split lines", without decoding (or
 //! allocating for) the lines nobody reads, and with no way for a chunk boundary inside a
-//! character to matter. See `../shared/spec/sse-spec.md` §1.2 for the rules and the crates that
-//! get them wrong.
+//! character to matter. The rules are the WHATWG HTML standard's ("Interpreting an event
+//! stream", §9.2.6); `conformance/README.md` lists the suites whose cases hold us to them.
 //!
 //! # Chunk boundaries
 //!

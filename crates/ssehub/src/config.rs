@@ -555,7 +555,7 @@ impl Config {
 
     /// Options of the durable store.
     pub(crate) fn disk_options(&self) -> anyhow::Result<ssehub_store::DiskOptions> {
-        let limits = |events, bytes, age: Option<u64>| ssehub_store::Limits {
+        let limits = |events, bytes, age: Option<u64>| ssehub_store::RetentionLimits {
             max_events: events,
             max_bytes: bytes,
             max_age: age.map(Duration::from_secs),

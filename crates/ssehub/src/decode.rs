@@ -12,7 +12,7 @@ use ssehub_wire::{Frame, Limits, ParseError, Parser};
 
 use crate::cli::DecodeArgs;
 
-/// One output line. Field names are part of the contract (DESIGN.md, "ssehub decode").
+/// One output line. Field names are part of the contract (README.md, "`ssehub decode`").
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Output<'a> {

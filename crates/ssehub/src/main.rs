@@ -12,7 +12,7 @@
 //! - `config.rs` — the typed TOML config file.
 //! - `ssehub bench` (`fanout`, `topics`, `conns`, `publish`) is the `ssehub-bench` crate: its
 //!   flags come from there, and this binary only calls `ssehub_bench::run`.
-//! - `publish.rs`, `subscribe.rs` — `ssehub pub` and `ssehub sub`.
+//! - `pub_command.rs`, `sub_command.rs` — `ssehub pub` and `ssehub sub`.
 //! - `tail.rs`, `exec.rs` — `ssehub tail` and `ssehub exec`: lines of a file or of a command's
 //!   output, one event each. The publishing of those lines (ordered, batched, buffered) and
 //!   the publish API client are `ssehub-client`'s `LinePublisher` and `HubClient`.
@@ -21,9 +21,9 @@ mod cli;
 mod config;
 mod decode;
 mod exec;
-mod publish;
+mod pub_command;
 mod serve;
-mod subscribe;
+mod sub_command;
 mod tail;
 
 use std::process::ExitCode;
@@ -45,8 +45,8 @@ fn main() -> ExitCode {
         cli::Command::Decode(args) => decode::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Bench(args) => ssehub_bench::run(&args),
-        cli::Command::Pub(args) => publish::run(&args),
-        cli::Command::Sub(args) => subscribe::run(&args),
+        cli::Command::Pub(args) => pub_command::run(&args),
+        cli::Command::Sub(args) => sub_command::run(&args),
         cli::Command::Tail(args) => tail::run(&args),
         cli::Command::Exec(args) => return exec::main(&args),
     };

@@ -1,14 +1,15 @@
-//! `ssehub serve` end to end: the resume invariants, fan-out, slow subscribers, heartbeats
-//! and shutdown, through real HTTP against the real binary. (Bad input, the connection limit,
-//! `/healthz`, `/metrics` and CORS are tested in process: `crates/ssehub-http/tests/routes.rs`.)
+//! `ssehub serve` end to end: the resume invariants (ARCHITECTURE.md), fan-out, slow
+//! subscribers, heartbeats and shutdown, through real HTTP against the real binary. (Bad input,
+//! the connection limit, `/healthz`, `/metrics` and CORS are tested in process:
+//! `crates/ssehub-http/tests/routes.rs`.)
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::util::{TestHub, client, data, seq};
 
-/// Invariant 1: increasing ids, no duplicate, even with overlapping patterns and concurrent
-/// publishers on several topics.
+/// Invariant 1 (ARCHITECTURE.md): increasing ids, no duplicate, even with overlapping patterns and
+/// concurrent publishers on several topics.
 #[tokio::test]
 async fn invariant_1_increasing_ids_without_duplicates() {
     let hub = TestHub::start(&[]).await;
@@ -47,8 +48,8 @@ async fn invariant_1_increasing_ids_without_duplicates() {
     sub.nothing_for(Duration::from_millis(200)).await;
 }
 
-/// Invariant 2: resuming from X (header) delivers exactly what follows X, then live, with
-/// no gap while publishes keep coming.
+/// Invariant 2 (ARCHITECTURE.md): resuming from X (header) delivers exactly what follows X, then
+/// live, with no gap while publishes keep coming.
 #[tokio::test]
 async fn invariant_2_resume_then_live_without_gap() {
     let hub = TestHub::start(&[]).await;
@@ -76,7 +77,8 @@ async fn invariant_2_resume_then_live_without_gap() {
     sub.nothing_for(Duration::from_millis(200)).await;
 }
 
-/// Invariant 3: an unknown or expired id gets the `ssehub-gap` event before anything else.
+/// Invariant 3 (ARCHITECTURE.md): an unknown or expired id gets the `ssehub-gap` event before
+/// anything else.
 #[tokio::test]
 async fn invariant_3_gap_event_first() {
     let hub = TestHub::start(&["--history-max-events", "5"]).await;
@@ -112,8 +114,8 @@ async fn invariant_3_gap_event_first() {
     assert_eq!(hub.metric("ssehub_gap_events_total").await, 2.0);
 }
 
-/// Invariant 4: a subscriber that stops reading does not delay the others, is disconnected,
-/// and then resumes from its last id with nothing lost.
+/// Invariant 4 (ARCHITECTURE.md): a subscriber that stops reading does not delay the others, is
+/// disconnected, and then resumes from its last id with nothing lost.
 #[tokio::test]
 async fn invariant_4_slow_subscriber_cut_off_then_resumes() {
     let hub = TestHub::start(&["--subscriber-buffer-bytes", "1048576"]).await;

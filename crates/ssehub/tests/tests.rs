@@ -4,6 +4,7 @@
 //! The HTTP API's own rules (auth, validation, errors, Mercure) are tested in process, in
 //! `crates/ssehub-http/tests`.
 
+mod architecture;
 mod auth;
 mod bench;
 mod cli;

@@ -1,8 +1,9 @@
 //! Active subscriptions (draft-07 §Active Subscriptions): who is subscribed to what through
 //! the Mercure endpoint, as private updates and as a web API.
 //!
-//! Every Mercure stream gets a subscriber id (`urn:uuid:…`, random) and is entered in a
-//! [`Registry`] for as long as it lives (a [`Registration`] guard held by the response body).
+//! Every Mercure stream gets a subscriber id (`urn:uuid:…`, random) and is entered in the
+//! hub's [`ActiveSubscriptions`] for as long as it lives (a [`Registration`] guard held by the
+//! response body). Not to be confused with the core's fan-out index (`Registry`).
 //! For each selector of the stream the hub sends a private update on
 //! `/.well-known/mercure/subscriptions/{topic}/{subscriber}` (both percent-encoded, as RFC 6570
 //! simple expansion does) when the stream opens (`"active": true`) and when it ends
@@ -43,7 +44,7 @@ const CONTEXT: &str = "https://mercure.rocks/";
 
 /// The active Mercure subscriptions of this hub.
 #[derive(Debug, Default)]
-pub(super) struct Registry {
+pub(super) struct ActiveSubscriptions {
     inner: Mutex<Inner>,
 }
 
@@ -62,7 +63,7 @@ struct Stream {
     payload: Option<Value>,
 }
 
-impl Registry {
+impl ActiveSubscriptions {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -140,7 +141,7 @@ impl Registry {
 /// Keeps a stream listed; when dropped (the stream ended), unlists it and publishes its
 /// `active: false` updates.
 pub(super) struct Registration {
-    registry: Arc<Registry>,
+    registry: Arc<ActiveSubscriptions>,
     /// Where the updates go; `None`: none are published.
     hub: Option<Hub>,
     subscriber: String,
@@ -364,7 +365,7 @@ fn list(
     }))
 }
 
-fn enabled(m: &Mercure) -> Result<&Arc<Registry>, ApiError> {
+fn enabled(m: &Mercure) -> Result<&Arc<ActiveSubscriptions>, ApiError> {
     m.subscriptions.as_ref().ok_or_else(|| {
         ApiError::new(
             Reason::NotFound,

@@ -1,6 +1,6 @@
 //! Retention decisions, without the file: which of the oldest events break a bound.
 //!
-//! A bound ([`Limits`]) is on a sequence of events — the whole log for the hub-wide bounds,
+//! A bound ([`RetentionLimits`]) is on a sequence of events — the whole log for the hub-wide bounds,
 //! the events of one topic for a [`TopicRule`] — and retention always deletes from the front
 //! of that sequence: while what remains breaks the bound, the oldest event goes. [`Victims`]
 //! collects those events over every sequence a sweep looks at, up to a budget per sweep;
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::options::{Limits, Retention, TopicRule};
+use crate::options::{Retention, RetentionLimits, TopicRule};
 
 /// One event as retention sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl Victims {
     /// The first error of `oldest_first`.
     pub(super) fn take_expired<E>(
         &mut self,
-        limits: &Limits,
+        limits: &RetentionLimits,
         mut count: u64,
         mut bytes: u64,
         oldest_first: impl IntoIterator<Item = Result<Entry, E>>,
@@ -124,7 +124,7 @@ mod tests {
             .collect()
     }
 
-    fn expired(limits: Limits, n: u64, now_ms: u64, budget: usize) -> Vec<u64> {
+    fn expired(limits: RetentionLimits, n: u64, now_ms: u64, budget: usize) -> Vec<u64> {
         let mut victims = Victims::new(budget, now_ms);
         victims.take_expired(&limits, n, n * 10, log(n)).unwrap();
         victims.into_sorted()
@@ -132,14 +132,17 @@ mod tests {
 
     #[test]
     fn an_unbounded_sequence_loses_nothing() {
-        assert_eq!(expired(Limits::default(), 5, 1_000_000, 100), [0u64; 0]);
+        assert_eq!(
+            expired(RetentionLimits::default(), 5, 1_000_000, 100),
+            [0u64; 0]
+        );
     }
 
     #[test]
     fn a_count_bound_keeps_the_newest() {
-        let limits = Limits {
+        let limits = RetentionLimits {
             max_events: Some(3),
-            ..Limits::default()
+            ..RetentionLimits::default()
         };
         assert_eq!(expired(limits, 5, 0, 100), [1, 2]);
         assert_eq!(expired(limits, 3, 0, 100), [0u64; 0]);
@@ -147,9 +150,9 @@ mod tests {
 
     #[test]
     fn a_byte_bound_counts_sizes() {
-        let limits = Limits {
+        let limits = RetentionLimits {
             max_bytes: Some(25),
-            ..Limits::default()
+            ..RetentionLimits::default()
         };
         // 50 bytes: three must go to reach 20.
         assert_eq!(expired(limits, 5, 0, 100), [1, 2, 3]);
@@ -157,9 +160,9 @@ mod tests {
 
     #[test]
     fn an_age_bound_takes_what_is_older_and_spares_unknown_ages() {
-        let limits = Limits {
+        let limits = RetentionLimits {
             max_age: Some(Duration::from_secs(2)),
-            ..Limits::default()
+            ..RetentionLimits::default()
         };
         // At 5 s: events 1 and 2 are 4 s and 3 s old, event 3 is exactly 2 s (kept).
         assert_eq!(expired(limits, 5, 5_000, 100), [1, 2]);
@@ -177,9 +180,9 @@ mod tests {
 
     #[test]
     fn the_budget_bounds_a_sweep_across_sequences_and_nothing_more_is_read() {
-        let limits = Limits {
+        let limits = RetentionLimits {
             max_events: Some(1),
-            ..Limits::default()
+            ..RetentionLimits::default()
         };
         let mut victims = Victims::new(3, 0);
         victims.take_expired(&limits, 3, 30, log(3)).unwrap();
@@ -199,9 +202,9 @@ mod tests {
 
     #[test]
     fn an_event_taken_twice_is_deleted_once_and_errors_surface() {
-        let limits = Limits {
+        let limits = RetentionLimits {
             max_events: Some(0),
-            ..Limits::default()
+            ..RetentionLimits::default()
         };
         let mut victims = Victims::new(100, 0);
         victims.take_expired(&limits, 2, 20, log(2)).unwrap();
@@ -217,9 +220,9 @@ mod tests {
     fn ruled_topics_are_those_a_rule_matches_with_the_first_rule() {
         let rule = |pattern: &str, max_events| TopicRule {
             pattern: Pattern::new(pattern).unwrap(),
-            limits: Limits {
+            limits: RetentionLimits {
                 max_events: Some(max_events),
-                ..Limits::default()
+                ..RetentionLimits::default()
             },
         };
         let retention = Retention {

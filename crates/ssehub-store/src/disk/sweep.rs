@@ -172,15 +172,15 @@ mod tests {
     use ssehub_core::{NewEvent, Selector, Store as _, Topic};
 
     use super::*;
-    use crate::{DiskOptions, DiskStore, Limits, Retention};
+    use crate::{DiskOptions, DiskStore, Retention, RetentionLimits};
 
     /// A store keeping 2 events hub-wide, with `n` events on topics `a` and `b` in turn.
     fn store_of(dir: &std::path::Path, n: u64) -> DiskStore {
         let options = DiskOptions {
             retention: Retention {
-                hub: Limits {
+                hub: RetentionLimits {
                     max_events: Some(2),
-                    ..Limits::default()
+                    ..RetentionLimits::default()
                 },
                 ..Retention::default()
             },

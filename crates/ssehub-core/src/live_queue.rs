@@ -2,8 +2,9 @@
 //!
 //! Fan-out pushes shared [`Bytes`] (the event encoded once) into each matching subscriber's
 //! queue under a short lock and wakes the connection's task. It never waits for a socket: when
-//! a queue would pass its byte bound the subscriber is closed instead (invariant 4), its
-//! connection ends, and the client resumes from history with its `Last-Event-ID`.
+//! a queue would pass its byte bound the subscriber is closed instead (ARCHITECTURE.md,
+//! invariant 4), its connection ends, and the client resumes from history with its
+//! `Last-Event-ID`.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -24,7 +25,7 @@ pub enum CloseReason {
 
 /// The queue between fan-out and one connection.
 #[derive(Debug)]
-pub(crate) struct SubQueue {
+pub(crate) struct LiveQueue {
     pub(crate) id: u64,
     max_bytes: usize,
     /// The topics whose private events this subscriber may receive (its token's rights).
@@ -37,7 +38,8 @@ struct Inner {
     items: VecDeque<Bytes>,
     bytes: usize,
     /// The highest sequence number queued: later duplicates (an event matching two of the
-    /// subscriber's patterns) and anything older are skipped, which keeps invariant 1 local.
+    /// subscriber's patterns) and anything older are skipped, which keeps invariant 1
+    /// (ARCHITECTURE.md) local.
     last_seq: u64,
     closed: Option<CloseReason>,
     waker: Option<Waker>,
@@ -47,7 +49,7 @@ struct Inner {
     heartbeat: Option<Bytes>,
 }
 
-/// What [`SubQueue::push`] did.
+/// What [`LiveQueue::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
     Queued,
@@ -57,10 +59,10 @@ pub(crate) enum Pushed {
     Overflowed,
 }
 
-impl SubQueue {
+impl LiveQueue {
     #[cfg(test)]
     pub(crate) fn new(id: u64, max_bytes: usize, live_after: u64) -> Self {
-        SubQueue::with_access(id, max_bytes, live_after, None)
+        LiveQueue::with_access(id, max_bytes, live_after, None)
     }
 
     pub(crate) fn with_access(
@@ -69,7 +71,7 @@ impl SubQueue {
         live_after: u64,
         private_access: Option<std::sync::Arc<crate::topic::Selector>>,
     ) -> Self {
-        SubQueue {
+        LiveQueue {
             id,
             max_bytes,
             private_access,
@@ -204,13 +206,13 @@ mod tests {
     use super::*;
     use std::task::Waker;
 
-    fn take(q: &SubQueue) -> Poll<Option<Bytes>> {
+    fn take(q: &LiveQueue) -> Poll<Option<Bytes>> {
         q.poll_take(&mut Context::from_waker(Waker::noop()))
     }
 
     #[test]
     fn batches_ready_items_into_one_buffer() {
-        let q = SubQueue::new(1, 1024, 0);
+        let q = LiveQueue::new(1, 1024, 0);
         assert_eq!(q.push(1, &Bytes::from_static(b"a")), Pushed::Queued);
         assert_eq!(q.push(2, &Bytes::from_static(b"b")), Pushed::Queued);
         assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"ab"))));
@@ -219,7 +221,7 @@ mod tests {
 
     #[test]
     fn skips_duplicates_and_old_events() {
-        let q = SubQueue::new(1, 1024, 5);
+        let q = LiveQueue::new(1, 1024, 5);
         assert_eq!(q.push(5, &Bytes::from_static(b"old")), Pushed::Skipped);
         assert_eq!(q.push(6, &Bytes::from_static(b"x")), Pushed::Queued);
         assert_eq!(q.push(6, &Bytes::from_static(b"x")), Pushed::Skipped);
@@ -227,7 +229,7 @@ mod tests {
 
     #[test]
     fn overflow_closes_at_once() {
-        let q = SubQueue::new(1, 4, 0);
+        let q = LiveQueue::new(1, 4, 0);
         assert_eq!(q.push(1, &Bytes::from_static(b"abc")), Pushed::Queued);
         assert_eq!(q.push(2, &Bytes::from_static(b"de")), Pushed::Overflowed);
         assert_eq!(q.closed(), Some(CloseReason::Overflow));
@@ -237,7 +239,7 @@ mod tests {
 
     #[test]
     fn shutdown_drains_then_ends() {
-        let q = SubQueue::new(1, 64, 0);
+        let q = LiveQueue::new(1, 64, 0);
         q.push(1, &Bytes::from_static(b"a"));
         q.close(CloseReason::Shutdown);
         assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"a"))));
@@ -246,7 +248,7 @@ mod tests {
 
     #[test]
     fn heartbeat_only_when_idle() {
-        let q = SubQueue::new(1, 64, 0);
+        let q = LiveQueue::new(1, 64, 0);
         let hb = Bytes::from_static(b":\n\n");
         assert_eq!(q.push(0, &hb), Pushed::Queued);
         assert_eq!(q.push(0, &hb), Pushed::Skipped);
