@@ -100,7 +100,8 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    listener::check_connection_cap(limits.max_open_connections);
+    let mut limits = limits;
+    limits.max_open_connections = listener::fit_connection_cap(limits.max_open_connections);
     let shared = Arc::new(Shared {
         app,
         limits,

@@ -28,8 +28,9 @@ pub struct Limits {
     /// in: past it, the request gets 408 and the connection closes.
     pub body_read_timeout: Duration,
     /// The most TCP connections open at once, of any kind; a connection accepted over it is
-    /// closed at once. Keep it under the process's open-file limit, so that descriptors stay
-    /// free for the store and for `/healthz` once the hostile connections time out.
+    /// closed at once. [`serve`](crate::serve) lowers it to stay under the process's
+    /// open-file limit, so that descriptors stay free for the store and for `/healthz` once
+    /// the hostile connections time out.
     pub max_open_connections: usize,
 }
 

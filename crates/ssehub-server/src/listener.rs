@@ -91,30 +91,38 @@ pub fn raise_fd_limit() {
 #[cfg(not(unix))]
 pub fn raise_fd_limit() {}
 
-/// Descriptors kept for everything but client connections: the listener, the store's files,
-/// the log, and a new connection for `/healthz` or `/metrics` while the cap is reached.
-const FD_RESERVE: u64 = 64;
+/// Descriptors kept for everything but client connections — the listener, the store's files,
+/// the runtime's own — at most: a process with a small limit keeps an eighth of it.
+const FD_RESERVE: u64 = 32;
 
-/// Warns when `max_open_connections` cannot protect the process's descriptors: above the
-/// open-file limit (less [`FD_RESERVE`]), hostile sockets run the process out of descriptors
-/// before the cap refuses any of them.
+/// The cap on open connections that protects the process's descriptors: `max_open_connections`,
+/// lowered (and logged) when it is not under the open-file limit less a reserve. Above the
+/// limit the cap would never refuse anything — hostile sockets would run the process out of
+/// descriptors first (accept fails, the store cannot open a file).
 #[cfg(unix)]
-pub(crate) fn check_connection_cap(max_open_connections: usize) {
-    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
-    if let Some(soft) = soft
-        && max_open_connections as u64 + FD_RESERVE > soft
-    {
-        tracing::warn!(
-            max_open_connections,
-            open_file_limit = soft,
-            "limits.max_open_connections is not under the open-file limit: descriptors can run out \
-             before the cap refuses a connection; lower it or raise the limit (ulimit -n)"
-        );
+pub(crate) fn fit_connection_cap(max_open_connections: usize) -> usize {
+    let Some(soft) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current else {
+        return max_open_connections;
+    };
+    let room = soft.saturating_sub(FD_RESERVE.min(soft / 8)).max(1);
+    if max_open_connections as u64 <= room {
+        return max_open_connections;
     }
+    let fitted = usize::try_from(room).unwrap_or(usize::MAX);
+    tracing::info!(
+        max_open_connections,
+        open_file_limit = soft,
+        lowered_to = fitted,
+        "limits.max_open_connections is lowered to stay under the open-file limit \
+         (raise the limit, ulimit -n, to allow more connections)"
+    );
+    fitted
 }
 
 #[cfg(not(unix))]
-pub(crate) fn check_connection_cap(_max_open_connections: usize) {}
+pub(crate) fn fit_connection_cap(max_open_connections: usize) -> usize {
+    max_open_connections
+}
 
 /// Which counter an accept error goes to.
 fn classify(error: &std::io::Error) -> AcceptError {

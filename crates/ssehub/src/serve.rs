@@ -125,12 +125,15 @@ async fn serve(
     std::io::stdout().flush().ok();
     tracing::info!(%addr, store = ?args.store, "ssehub is listening");
 
+    // Biased, the signal first: on a signal the server may finish its drain before this
+    // task looks, and that is still a shutdown (logged as one below), not a server failure.
     tokio::select! {
+        biased;
+        _ = stop_rx.wait_for(|stop| *stop) => {}
         result = &mut server => {
             result.context("the server failed")?;
             return Ok(());
         }
-        _ = stop_rx.wait_for(|stop| *stop) => {}
     }
     let grace = Duration::from_secs(config.shutdown.grace_secs);
     tracing::info!(

@@ -166,8 +166,8 @@ async fn the_hub_keeps_serving_at_its_descriptor_limit() {
     );
     assert!(hub.log_has("open-file limit"), "the limits are logged");
     assert!(
-        hub.log_has("max_open_connections is not under the open-file limit"),
-        "a connection cap above the open-file limit is warned about"
+        hub.log_has("max_open_connections is lowered to stay under the open-file limit"),
+        "a connection cap above the open-file limit is lowered, and logged"
     );
 
     // The open connections are still served: a publish, and its delivery.

@@ -361,11 +361,25 @@ async fn shutdown_force_closes_at_the_deadline() {
     let mut half = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         half,
-        "POST /topics/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nab"
+        "POST /topics/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
     )
     .unwrap();
-    // The hub holds it (this metric's own request is the other open connection).
-    hub.metric_reaches("ssehub_open_connections", 2.0).await;
+    // `100 Continue` comes once the handler waits for the body: the request is in flight
+    // (a connection whose head was not read yet would simply close on shutdown).
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    half.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    while !String::from_utf8_lossy(&seen).contains("100 Continue") {
+        let n = std::io::Read::read(&mut half, &mut buf).expect("100 Continue in time");
+        assert!(
+            n > 0,
+            "the hub closed the connection: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    write!(half, "ab").unwrap();
     let (status, log) = hub.stop_capturing().await;
     assert!(status.success(), "{status}\n{log}");
     assert!(
