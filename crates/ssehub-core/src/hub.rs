@@ -101,6 +101,18 @@ pub struct Stats {
     pub store_errors: AtomicU64,
 }
 
+impl Stats {
+    /// Adds what one fan-out (stored or live-only events) did to the counters.
+    fn count_fan_out(&self, totals: crate::registry::FanOut) {
+        self.delivered
+            .fetch_add(totals.deliveries, Ordering::Relaxed);
+        self.delivered_bytes
+            .fetch_add(totals.bytes, Ordering::Relaxed);
+        self.slow_disconnects
+            .fetch_add(totals.overflows, Ordering::Relaxed);
+    }
+}
+
 /// Why a publish failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
@@ -215,25 +227,14 @@ impl Hub {
                     }
                 }
                 let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
-                let one = registry.broadcast(event, &wire.encode(), &snapshot, templates);
-                totals.deliveries += one.deliveries;
-                totals.bytes += one.bytes;
-                totals.overflows += one.overflows;
+                totals += registry.broadcast(event, &wire.encode(), &snapshot, templates);
             }
         }
-        let stats = &shared.stats;
-        stats
+        shared
+            .stats
             .live_only
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        stats
-            .delivered
-            .fetch_add(totals.deliveries, Ordering::Relaxed);
-        stats
-            .delivered_bytes
-            .fetch_add(totals.bytes, Ordering::Relaxed);
-        stats
-            .slow_disconnects
-            .fetch_add(totals.overflows, Ordering::Relaxed);
+        shared.stats.count_fan_out(totals);
     }
 
     /// Subscribes to `selector`, starting at `resume`, with access to public events only.
@@ -382,25 +383,13 @@ impl Shared {
             let mut registry = self.lock_registry();
             for (i, event) in events.iter().enumerate() {
                 let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
-                let one = registry.fan_out(event, &snapshot, templates);
-                totals.deliveries += one.deliveries;
-                totals.bytes += one.bytes;
-                totals.overflows += one.overflows;
+                totals += registry.fan_out(event, &snapshot, templates);
             }
         }
-        let stats = &self.stats;
-        stats
+        self.stats
             .published
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        stats
-            .delivered
-            .fetch_add(totals.deliveries, Ordering::Relaxed);
-        stats
-            .delivered_bytes
-            .fetch_add(totals.bytes, Ordering::Relaxed);
-        stats
-            .slow_disconnects
-            .fetch_add(totals.overflows, Ordering::Relaxed);
+        self.stats.count_fan_out(totals);
         if totals.overflows > 0 {
             tracing::debug!(count = totals.overflows, "disconnected slow subscribers");
         }

@@ -95,6 +95,14 @@ pub(crate) struct FanOut {
     pub(crate) overflows: u64,
 }
 
+impl std::ops::AddAssign for FanOut {
+    fn add_assign(&mut self, other: FanOut) {
+        self.deliveries += other.deliveries;
+        self.bytes += other.bytes;
+        self.overflows += other.overflows;
+    }
+}
+
 impl FanOut {
     fn count(&mut self, pushed: Pushed, encoded: &Bytes) {
         match pushed {
