@@ -20,7 +20,7 @@ use ssehub_core::{EventId, NewEvent, PublishError, Topic};
 
 use crate::AppState;
 use crate::auth::{Grant, Role};
-use crate::error::{ApiError, Reason};
+use crate::error::{ApiError, BodyTimeout, Reason};
 use crate::query::Query;
 
 /// Event types the hub itself sends start with this; publishers may not use it.
@@ -286,8 +286,15 @@ pub(crate) async fn read_body(
     let mut first: Option<Bytes> = None;
     let mut collected: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::new(broken, format!("the body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            // Not the client's content: the connection layer answers 408 and counts it.
+            let reason = if BodyTimeout::caused(&e) {
+                Reason::RequestTimeout
+            } else {
+                broken
+            };
+            ApiError::new(reason, format!("the body could not be read: {e}"))
+        })?;
         let so_far = first.as_ref().map_or(collected.len(), Bytes::len);
         if so_far + chunk.len() > max {
             return Err(too_large());

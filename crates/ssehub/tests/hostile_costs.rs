@@ -87,7 +87,10 @@ async fn m1_a_batch_of_newline_events_is_refused_by_its_encoded_size() {
     assert!(text.contains("body_too_large"), "{start}");
     hub.publish("costs/m1b", "after").await;
     let got = live.take(1).await;
-    assert_eq!(got[0].data, "after", "nothing of the refused batch was sent");
+    assert_eq!(
+        got[0].data, "after",
+        "nothing of the refused batch was sent"
+    );
     assert_eq!(
         hub.metric("ssehub_slow_consumer_disconnects_total").await,
         0.0
