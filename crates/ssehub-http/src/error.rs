@@ -174,3 +174,34 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The error a request body gives once `limits.body_read_timeout_ms` is over. The connection
+/// layer (`ssehub-server`) sets it, answers 408 `request_timeout` and counts it; a handler
+/// whose read fails with it must not count the failure as a refusal of its own
+/// ([`BodyTimeout::caused`] tells them apart), or a slow-body attack would show up in
+/// `/metrics` as clients sending broken JSON.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+impl BodyTimeout {
+    /// Whether `error`, or an error it wraps (bodies are boxed again by each layer), is a
+    /// [`BodyTimeout`].
+    pub fn caused(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if error.is::<BodyTimeout>() {
+                return true;
+            }
+            next = error.source();
+        }
+        false
+    }
+}

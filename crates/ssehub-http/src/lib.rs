@@ -44,7 +44,7 @@ use ssehub_core::Hub;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
-pub use error::{ApiError, Reason};
+pub use error::{ApiError, BodyTimeout, Reason};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
 pub use trust::{AllowedHosts, ProxyHeader};
 
@@ -123,7 +123,10 @@ impl AppState {
     /// Turns a handler's result into a response, counting refusals by reason.
     pub(crate) fn respond(&self, result: Result<Response, ApiError>) -> Response {
         result.unwrap_or_else(|error| {
-            self.metrics.reject(error.reason);
+            // A body timeout is answered and counted by the connection layer (`BodyTimeout`).
+            if error.reason != Reason::RequestTimeout {
+                self.metrics.reject(error.reason);
+            }
             tracing::debug!(reason = error.reason.as_str(), message = %error.message, "refused a request");
             error.into_response()
         })

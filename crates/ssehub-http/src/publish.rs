@@ -20,7 +20,7 @@ use ssehub_core::{EventId, NewEvent, PublishError, Topic};
 
 use crate::AppState;
 use crate::auth::{Grant, Role};
-use crate::error::{ApiError, Reason};
+use crate::error::{ApiError, BodyTimeout, Reason};
 use crate::query::Query;
 
 /// Event types the hub itself sends start with this; publishers may not use it.
@@ -173,6 +173,10 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
 /// break of the data costs a `data: ` prefix, so without this check a 1 MiB body of newlines
 /// would become a 7 MiB event, larger than any subscriber's buffer (which the config keeps at
 /// least as large as the body limit, so one event of the largest size never overflows it).
+/// The same holds for a batch as a whole: fan-out queues all its events to a subscriber at
+/// once, and a JSON body's `"\n"` escapes (2 bytes) encode to 7, so a batch under the body
+/// limit could still overflow every matching subscriber's buffer. Its encoded total must be
+/// within `max_body_bytes` too.
 pub(crate) async fn publish(
     app: &AppState,
     events: Vec<NewEvent>,
@@ -188,6 +192,16 @@ pub(crate) async fn publish(
             Reason::BodyTooLarge,
             format!(
                 "event {i} encodes to {size} bytes of SSE (each line of data gets a \"data: \" prefix), more than limits.max_body_bytes ({max})"
+            ),
+        ));
+    }
+    let total: usize = events.iter().map(NewEvent::encoded_size).sum();
+    if total > max {
+        return Err(ApiError::new(
+            Reason::BodyTooLarge,
+            format!(
+                "the {} events encode to {total} bytes of SSE in all (each line of data gets a \"data: \" prefix), more than limits.max_body_bytes ({max})",
+                events.len()
             ),
         ));
     }
@@ -272,8 +286,15 @@ pub(crate) async fn read_body(
     let mut first: Option<Bytes> = None;
     let mut collected: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::new(broken, format!("the body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            // Not the client's content: the connection layer answers 408 and counts it.
+            let reason = if BodyTimeout::caused(&e) {
+                Reason::RequestTimeout
+            } else {
+                broken
+            };
+            ApiError::new(reason, format!("the body could not be read: {e}"))
+        })?;
         let so_far = first.as_ref().map_or(collected.len(), Bytes::len);
         if so_far + chunk.len() > max {
             return Err(too_large());

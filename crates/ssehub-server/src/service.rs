@@ -16,7 +16,7 @@ use axum::body::{Body, HttpBody};
 use axum::http::{HeaderValue, Request, Response, header};
 use axum::response::IntoResponse as _;
 use hyper::body::{Frame, Incoming, SizeHint};
-use ssehub_http::{ApiError, ConnMetrics, ConnTimeout, Reason};
+use ssehub_http::{ApiError, BodyTimeout, ConnMetrics, ConnTimeout, Reason};
 use tower::ServiceExt as _;
 
 use crate::activity::{Activity, InFlight};
@@ -87,18 +87,6 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
         })
     }
 }
-
-/// The error a request body gives once its time is up.
-#[derive(Debug)]
-struct BodyTimeout;
-
-impl std::fmt::Display for BodyTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the request body did not arrive in time")
-    }
-}
-
-impl std::error::Error for BodyTimeout {}
 
 /// A request body that fails once `sleep` is over.
 struct Deadline {

@@ -181,3 +181,33 @@ async fn l5_a_flooding_subscriber_that_leaves_is_seen() {
     metric_falls_to(&hub, "ssehub_subscriptions", 0.0).await;
     metric_falls_to(&hub, "ssehub_connections", 0.0).await;
 }
+
+/// H2/M2: a publish body that does not arrive in time is one `request_timeout` refusal — not
+/// also an `invalid_json` (`/topics`, `/publish`) or `invalid_utf8` (Mercure) one, which is
+/// what the handlers used to make of the failed read, so that a slow-body attack showed up in
+/// `/metrics` as clients sending broken JSON.
+#[tokio::test]
+async fn h2_a_slow_publish_body_is_counted_once_as_a_timeout() {
+    let (hub, _dir) = hub_with("body_read_timeout_ms = 500", &[]).await;
+    for path in ["/topics/t", "/publish", "/.well-known/mercure"] {
+        let mut s = raw(&hub).await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nab"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut conn = RawConn::from_stream(s);
+        assert!(conn.closed_within(SOON).await, "{}", conn.received());
+        let answer = conn.received();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+    }
+    for (reason, want) in [
+        ("request_timeout", 3.0),
+        ("invalid_json", 0.0),
+        ("invalid_utf8", 0.0),
+    ] {
+        let name = format!("ssehub_rejected_requests_total{{reason=\"{reason}\"}}");
+        assert_eq!(hub.metric(&name).await, want, "{reason}");
+    }
+    hub.publish("t", "still here").await;
+}

@@ -59,6 +59,45 @@ async fn m1_a_body_of_newlines_is_refused_by_its_encoded_size() {
     assert_eq!(rejected, 1.0);
 }
 
+/// M1 through `/publish`: a JSON body under the body limit whose events are each under it
+/// too, but whose `"\n"` escapes (2 bytes each) encode to 7 bytes of SSE: 450 events of 1,100
+/// newlines are a 1 MB body and 3.5 MB of SSE, fanned out to a live subscriber all at once.
+/// The whole request is refused with 413 (the limit applies to what it encodes to in all), so
+/// the subscriber, which reads, is not cut as a slow consumer; and nothing is stored.
+#[tokio::test]
+async fn m1_a_batch_of_newline_events_is_refused_by_its_encoded_size() {
+    let hub = TestHub::start(&[]).await;
+    let mut live = hub.subscribe("/topics/costs/m1b", None).await;
+    let events: Vec<serde_json::Value> = (0..450)
+        .map(|_| serde_json::json!({"topic": "costs/m1b", "data": "\n".repeat(1100)}))
+        .collect();
+    let body = serde_json::to_string(&events).unwrap();
+    assert!(body.len() < 1 << 20, "the body itself is within the limit");
+    let response = client()
+        .post(format!("{}/publish", hub.url))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let start = &text[..text.len().min(200)];
+    assert_eq!(status, 413, "{start}");
+    assert!(text.contains("body_too_large"), "{start}");
+    hub.publish("costs/m1b", "after").await;
+    let got = live.take(1).await;
+    assert_eq!(
+        got[0].data, "after",
+        "nothing of the refused batch was sent"
+    );
+    assert_eq!(
+        hub.metric("ssehub_slow_consumer_disconnects_total").await,
+        0.0
+    );
+    assert_eq!(hub.metric("ssehub_events_published_total").await, 1.0);
+}
+
 /// H4: sockets that ask for all history (`Last-Event-ID: earliest`) and never read. A replay
 /// page is read only when the connection has written the previous one, and holds at most
 /// `limits.replay_page_bytes` (256 KiB) of events, so ten such sockets over 24 MB of history
