@@ -56,6 +56,9 @@ pub struct HubConfig {
     /// The most bytes of compiled URI templates the hub holds at once (each distinct template
     /// compiled once, shared): past it, subscriptions with a new template are refused.
     pub template_budget_bytes: usize,
+    /// The most distinct URI templates the hub holds at once: every event is matched against
+    /// each, so this bounds an event's matching cost; past it, new templates are refused.
+    pub template_max_count: usize,
 }
 
 impl Default for HubConfig {
@@ -68,6 +71,7 @@ impl Default for HubConfig {
             replay_page_bytes: 256 << 10,
             template_limits: crate::TemplateLimits::default(),
             template_budget_bytes: 64 << 20,
+            template_max_count: 1000,
         }
     }
 }
@@ -172,7 +176,11 @@ impl Hub {
     pub fn new(store: Arc<dyn Store>, config: HubConfig) -> Hub {
         let last = store.bounds().last;
         let shared = Arc::new(Shared {
-            templates: crate::Templates::new(config.template_limits, config.template_budget_bytes),
+            templates: crate::Templates::new(
+                config.template_limits,
+                config.template_budget_bytes,
+                config.template_max_count,
+            ),
             store,
             config,
             registry: Mutex::new(Registry::new(last)),

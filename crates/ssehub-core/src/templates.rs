@@ -5,7 +5,9 @@
 //! matched against every template. So what templates cost is bounded three ways: each one by
 //! [`TemplateLimits`] (length, variables, compiled size), one subscription by its number of
 //! selectors (the HTTP layer's `max_topics_per_subscription`), and the whole hub by the
-//! budget here (`max_total_bytes` of compiled automata). A hundred streams with the same
+//! budget here: `max_total_bytes` of compiled automata, and `max_count` distinct templates —
+//! every event is matched against every template (about a microsecond each for the worst
+//! the per-template limits allow), so the count bounds the CPU each event costs. A hundred streams with the same
 //! templates cost one compiled copy of each; a template over the budget is refused (the
 //! HTTP layer answers 503) instead of taking memory and fan-out time from everyone.
 
@@ -26,6 +28,7 @@ pub struct Templates {
 struct Shared {
     limits: TemplateLimits,
     max_total_bytes: usize,
+    max_count: usize,
     inner: Mutex<Inner>,
 }
 
@@ -79,17 +82,19 @@ impl Shared {
 
 impl Default for Templates {
     fn default() -> Self {
-        Templates::new(TemplateLimits::default(), 64 << 20)
+        Templates::new(TemplateLimits::default(), 64 << 20, 1000)
     }
 }
 
 impl Templates {
-    /// An empty set: each template within `limits`, all of them within `max_total_bytes`.
-    pub fn new(limits: TemplateLimits, max_total_bytes: usize) -> Self {
+    /// An empty set: each template within `limits`, all of them within `max_total_bytes`,
+    /// at most `max_count` distinct ones.
+    pub fn new(limits: TemplateLimits, max_total_bytes: usize, max_count: usize) -> Self {
         Templates {
             shared: Arc::new(Shared {
                 limits,
                 max_total_bytes,
+                max_count,
                 inner: Mutex::new(Inner::default()),
             }),
         }
@@ -123,6 +128,12 @@ impl Templates {
         }
         if inner.bytes + cost > self.shared.max_total_bytes {
             return Err(TemplateError::OverBudget(self.shared.max_total_bytes));
+        }
+        // Entries are removed when their template drops, so this is the live count (a dead
+        // entry of the same text was checked above and is replaced, not added).
+        let live = inner.by_text.len() - usize::from(inner.by_text.contains_key(template));
+        if live >= self.shared.max_count {
+            return Err(TemplateError::TooManyTemplates(self.shared.max_count));
         }
         let text: Arc<str> = template.into();
         let compiled = Arc::new(Template {
@@ -191,7 +202,7 @@ mod tests {
             bytes
         };
         // Room for about three.
-        let templates = Templates::new(TemplateLimits::default(), one * 3 + one / 2);
+        let templates = Templates::new(TemplateLimits::default(), one * 3 + one / 2, 1000);
         let held: Vec<_> = (0..3)
             .map(|i| templates.get(&format!("https://e.com/{i}/{{a}}")).unwrap())
             .collect();
@@ -201,5 +212,23 @@ mod tests {
         assert!(templates.get("https://e.com/0/{a}").is_ok());
         drop(held);
         assert!(templates.get("https://e.com/x/{a}").is_ok());
+    }
+
+    /// The count bounds the CPU every event costs: past `max_count` distinct templates a new
+    /// one is refused (503 upstream), one already compiled is still shared, and the place is
+    /// free again once a template's last holder leaves.
+    #[test]
+    fn the_count_refuses_new_templates_and_recovers() {
+        let templates = Templates::new(TemplateLimits::default(), 64 << 20, 2);
+        let a = templates.get("https://e.com/a/{id}").unwrap().unwrap();
+        let b = templates.get("https://e.com/b/{id}").unwrap().unwrap();
+        let over = templates.get("https://e.com/c/{id}").unwrap_err();
+        assert_eq!(over, TemplateError::TooManyTemplates(2));
+        assert!(over.is_over_budget(), "the hub's limit, not the template's");
+        let shared = templates.get("https://e.com/a/{id}").unwrap().unwrap();
+        assert!(Arc::ptr_eq(&a, &shared));
+        drop((a, shared));
+        assert!(templates.get("https://e.com/c/{id}").unwrap().is_some());
+        drop(b);
     }
 }

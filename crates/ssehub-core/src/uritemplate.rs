@@ -66,12 +66,19 @@ pub enum TemplateError {
     /// the template's: retry later).
     #[error("the hub's budget for URI templates ({0} bytes) is spent")]
     OverBudget(usize),
+    /// The hub holds as many distinct templates as it allows (each costs every event one
+    /// match): the hub's fault, retry later.
+    #[error("the hub holds its most distinct URI templates ({0})")]
+    TooManyTemplates(usize),
 }
 
 impl TemplateError {
     /// Whether the hub, not the template, is at its limit.
     pub fn is_over_budget(&self) -> bool {
-        matches!(self, TemplateError::OverBudget(_))
+        matches!(
+            self,
+            TemplateError::OverBudget(_) | TemplateError::TooManyTemplates(_)
+        )
     }
 }
 

@@ -375,6 +375,10 @@ pub(crate) struct Limits {
     /// once, however many subscribers share it); past it, new templates get 503.
     #[arg(skip)]
     pub(crate) template_budget_bytes: usize,
+    /// The most distinct URI templates the hub holds at once (every event is matched against
+    /// each, so this bounds what an event costs); past it, new templates get 503.
+    #[arg(skip)]
+    pub(crate) template_max_count: usize,
 }
 
 /// `[sse]`
@@ -457,6 +461,7 @@ impl Default for Limits {
             template_max_variables: HubConfig::default().template_limits.max_variables,
             template_max_compiled_bytes: HubConfig::default().template_limits.max_compiled_bytes,
             template_budget_bytes: HubConfig::default().template_budget_bytes,
+            template_max_count: HubConfig::default().template_max_count,
         }
     }
 }
@@ -659,6 +664,7 @@ impl Config {
                 max_compiled_bytes: self.limits.template_max_compiled_bytes,
             },
             template_budget_bytes: self.limits.template_budget_bytes,
+            template_max_count: self.limits.template_max_count,
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
             ..HubConfig::default()
