@@ -14,6 +14,13 @@
 //!   the floor unmoved after a read knows the read was complete (ARCHITECTURE.md, invariant 8).
 //! - A log that may have lost acknowledged events takes a new [`LogId`], so that no id is ever
 //!   given to two events (ARCHITECTURE.md, invariant 6).
+//! - A store shared by several hubs (a cluster) also appends events that other hubs publish,
+//!   which this hub must fan out too, and in the one order of the shared log. Such a store
+//!   offers an [`OrderedFeed`] ([`Store::ordered_feed`]): every event of the log after a given
+//!   sequence number, its own appends included, in sequence order. A hub over it fans out only
+//!   from the feed, never straight after its own append, so that it cannot deliver its own
+//!   event before an earlier one appended by another hub. Stores of one hub offer none, and
+//!   the hub fans out after each append as before.
 //!
 //! # Who produces the SSE bytes
 //!
@@ -32,6 +39,10 @@ use std::sync::Arc;
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::LogId;
 use crate::topic::Selector;
+
+/// Every event of a shared log after some sequence number, in sequence order, in batches: see
+/// [`Store::ordered_feed`]. It ends when the store stops following the log.
+pub type OrderedFeed = tokio::sync::mpsc::Receiver<Vec<Arc<StoredEvent>>>;
 
 /// A boxed future, so that `Store` can be used as `dyn Store`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -112,4 +123,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>>;
+
+    /// For a store shared by several hubs: starts following the log and returns every event
+    /// after sequence number `after` (appended by any hub, this one included), in sequence
+    /// order, with no gap and no duplicate. A hub that gets a feed fans out from it alone
+    /// (see the module doc). `None`, the default, for a store that only this hub appends to.
+    fn ordered_feed(&self, after: u64) -> Option<OrderedFeed> {
+        let _ = after;
+        None
+    }
 }
