@@ -1,0 +1,4 @@
+//! ssehub-cluster's tests, each against a real `redis-server` the test starts.
+
+mod conformance;
+mod feed;
