@@ -94,7 +94,10 @@ mod tests {
         event.retry_ms = Some(1500);
         let args = append_args(&event, 0);
         let mut values = vec![Value::BulkString(b"42-0".to_vec())];
-        values.extend(args.iter().map(|a| Value::BulkString(a.clone().into_bytes())));
+        values.extend(
+            args.iter()
+                .map(|a| Value::BulkString(a.clone().into_bytes())),
+        );
         values.push(Value::BulkString(b"0".to_vec()));
         let stored = decode(LogId(7), &values).unwrap();
         assert_eq!(stored.event, event);
@@ -103,7 +106,10 @@ mod tests {
         let plain = NewEvent::new(Topic::new("a").unwrap(), "");
         let args = append_args(&plain, 0);
         let mut values = vec![Value::BulkString(b"1-0".to_vec())];
-        values.extend(args.iter().map(|a| Value::BulkString(a.clone().into_bytes())));
+        values.extend(
+            args.iter()
+                .map(|a| Value::BulkString(a.clone().into_bytes())),
+        );
         assert_eq!(decode(LogId(7), &values).unwrap().event, plain);
     }
 

@@ -123,8 +123,8 @@ impl RedisStore {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             OpenError(format!("{what} ({}): {e}", options.url))
         };
-        let client = redis::Client::open(options.url.as_str())
-            .map_err(|e| fail("invalid Redis URL", &e))?;
+        let client =
+            redis::Client::open(options.url.as_str()).map_err(|e| fail("invalid Redis URL", &e))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(2)))

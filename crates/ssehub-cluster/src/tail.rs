@@ -75,7 +75,11 @@ async fn run(inner: Weak<Inner>, mut after: u64, tx: mpsc::Sender<Vec<Arc<Stored
             .arg(store.keys.key("log"))
             .arg(format!("{after}-0"));
         let read = xread.query_async::<Value>(c);
-        let batch = match read.await.map_err(|e| io(&e)).and_then(|v| decode(&store, v)) {
+        let batch = match read
+            .await
+            .map_err(|e| io(&e))
+            .and_then(|v| decode(&store, v))
+        {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, after, "the tail lost Redis; retrying");

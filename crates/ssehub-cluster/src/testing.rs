@@ -26,10 +26,7 @@ impl RedisServer {
             let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
             probe.local_addr().expect("its address").port()
         };
-        let dir = std::env::temp_dir().join(format!(
-            "ssehub-redis-{}-{port}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("ssehub-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir for redis");
         let child = match Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])

@@ -60,7 +60,10 @@ async fn two_hubs_deliver_every_event_once_in_one_order() {
     let got_b = ids(&mut on_b, 40).await;
     assert_eq!(got_a, got_b, "one order on both hubs");
     answered.sort_by_key(|id| id.split_once('-').unwrap().1.parse::<u64>().unwrap());
-    assert_eq!(got_a, answered, "every answered id, once, in sequence order");
+    assert_eq!(
+        got_a, answered,
+        "every answered id, once, in sequence order"
+    );
 
     // A client resumes on B with an id that A answered.
     let resumed = b

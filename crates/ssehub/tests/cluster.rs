@@ -43,7 +43,10 @@ async fn every_node_delivers_every_event_once_in_one_order() {
         let ids: Vec<String> = got.iter().map(|e| e.last_event_id.clone()).collect();
         seen.push(ids);
     }
-    assert_eq!(seen[0], answered, "node A: every answered id, once, in order");
+    assert_eq!(
+        seen[0], answered,
+        "node A: every answered id, once, in order"
+    );
     assert_eq!(seen[1], seen[0], "node B: the same order");
     assert_eq!(seen[2], seen[0], "node C: the same order");
     for sub in &mut subs {
@@ -79,14 +82,20 @@ async fn a_client_resumes_on_another_node() {
     let id = a.publish("r/0", "live").await;
     for sub in &mut subs {
         let live = sub.take(1).await;
-        assert_eq!((live[0].data.as_str(), &live[0].last_event_id), ("live", &id));
+        assert_eq!(
+            (live[0].data.as_str(), &live[0].last_event_id),
+            ("live", &id)
+        );
     }
     // An id the publisher was just answered on A, resumed on B at once: nothing twice.
     let id = a.publish("r/2", "just").await;
     let mut sub = b.subscribe("/topics/r/2", Some(&id)).await;
     let next = a.publish("r/2", "next").await;
     let got = sub.take(1).await;
-    assert_eq!((got[0].data.as_str(), &got[0].last_event_id), ("next", &next));
+    assert_eq!(
+        (got[0].data.as_str(), &got[0].last_event_id),
+        ("next", &next)
+    );
     sub.nothing_for(Duration::from_millis(200)).await;
 }
 
@@ -104,7 +113,9 @@ async fn expired_and_unknown_ids_get_the_gap_notice() {
     // Retention runs on every node about once a second.
     let floor = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let mut sub = nodes[1].subscribe("/topics/g?lastEventId=earliest", None).await;
+            let mut sub = nodes[1]
+                .subscribe("/topics/g?lastEventId=earliest", None)
+                .await;
             let got = sub.take(1).await;
             if got[0].data == "7" {
                 return;

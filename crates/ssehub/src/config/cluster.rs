@@ -57,7 +57,9 @@ impl Config {
             bail!("invalid configuration: cluster.name must be non-empty, without braces");
         }
         if !self.history.topics.is_empty() {
-            bail!("invalid configuration: history.topics (per-topic retention) is not supported with a cluster yet");
+            bail!(
+                "invalid configuration: history.topics (per-topic retention) is not supported with a cluster yet"
+            );
         }
         Ok(Some(ssehub_cluster::ClusterOptions {
             url: url.clone(),
