@@ -16,7 +16,7 @@
 //! - `entry.rs` — one event as a stream entry, both ways.
 //! - `store.rs` — [`RedisStore`]: open, append, read, sweep, the bounds the node keeps.
 //! - `tail.rs` — the blocking `XREAD` that is the ordered feed.
-//! - `testing.rs` — [`testing::RedisServer`], a throwaway `redis-server` (feature `testing`).
+//! - `testing.rs` — `testing::RedisServer`, a throwaway `redis-server` (feature `testing`).
 
 mod entry;
 mod scripts;
