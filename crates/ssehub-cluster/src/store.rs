@@ -15,8 +15,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 use ssehub_core::{
-    Bounds, BoxFuture, LogId, NewEvent, OrderedFeed, ReadPage, Selector, Store, StoreError,
-    StoredEvent,
+    Bounds, BoxFuture, LogId, NewEvent, OrderedFeed, PageBuilder, ReadPage, Selector, Store,
+    StoreError, StoredEvent,
 };
 
 use crate::entry::{self, VALUES_PER_ENTRY};
@@ -286,31 +286,22 @@ impl Inner {
             return Err(entry::bad("a short read reply"));
         };
         self.saw(Some(entry::number(floor)?), 0);
-        let mut page = ReadPage {
-            events: Vec::new(),
-            scanned_to: entry::number(scanned_to)?.min(until).max(after),
-        };
-        let mut bytes = 0;
+        let scanned_to = entry::number(scanned_to)?.min(until).max(after);
+        let mut page = PageBuilder::new(scanned_to, limit, max_bytes);
         for values in entries.chunks(VALUES_PER_ENTRY) {
             let event = entry::decode(self.log, values)?;
             if event.seq() > until {
                 break;
             }
-            if page.events.len() == limit {
-                page.scanned_to = event.seq() - 1;
+            if page.is_full() {
+                page.stop_before(event.seq());
                 break;
             }
-            if selector.matches_any(&event.event.topics) {
-                let len = event.encoded.len();
-                if !page.events.is_empty() && bytes + len > max_bytes {
-                    page.scanned_to = event.seq() - 1;
-                    break;
-                }
-                bytes += len;
-                page.events.push(event);
+            if selector.matches_any(&event.event.topics) && !page.push(event) {
+                break;
             }
         }
-        Ok(page)
+        Ok(page.finish())
     }
 }
 

@@ -65,6 +65,62 @@ pub struct ReadPage {
     pub scanned_to: u64,
 }
 
+/// Fills a [`ReadPage`] under the bounds of [`Store::read`], the one rule every backend
+/// applies: at most `limit` events, and at most `max_bytes` of their encodings but for a page
+/// of one event. A backend offers the matching events in sequence order with
+/// [`push`](PageBuilder::push) and stops at the first refused.
+#[derive(Debug)]
+pub struct PageBuilder {
+    page: ReadPage,
+    bytes: usize,
+    limit: usize,
+    max_bytes: usize,
+}
+
+impl PageBuilder {
+    /// An empty page that, unless ended earlier, says it scanned up to `scanned_to`.
+    pub fn new(scanned_to: u64, limit: usize, max_bytes: usize) -> Self {
+        PageBuilder {
+            page: ReadPage {
+                events: Vec::new(),
+                scanned_to,
+            },
+            bytes: 0,
+            limit,
+            max_bytes,
+        }
+    }
+
+    /// Adds `event`, the next matching one; when it does not fit, ends the page before it and
+    /// returns false (the next read starts with it).
+    pub fn push(&mut self, event: Arc<StoredEvent>) -> bool {
+        let len = event.encoded.len();
+        let events = &self.page.events;
+        if events.len() == self.limit || (!events.is_empty() && self.bytes + len > self.max_bytes) {
+            self.stop_before(event.seq());
+            return false;
+        }
+        self.bytes += len;
+        self.page.events.push(event);
+        true
+    }
+
+    /// Whether the page has its `limit` of events.
+    pub fn is_full(&self) -> bool {
+        self.page.events.len() == self.limit
+    }
+
+    /// Ends the page before `seq`, whatever that event is (a scan that has looked far enough).
+    pub fn stop_before(&mut self, seq: u64) {
+        self.page.scanned_to = seq - 1;
+    }
+
+    /// The page.
+    pub fn finish(self) -> ReadPage {
+        self.page
+    }
+}
+
 /// Why the store failed. Always the server's side; a publisher may retry later.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
