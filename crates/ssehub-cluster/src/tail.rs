@@ -82,8 +82,9 @@ async fn run(inner: Weak<Inner>, mut after: u64, tx: mpsc::Sender<Vec<Arc<Stored
         {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(%error, after, "the tail lost Redis; retrying");
-                conn = None;
+                if conn.take().is_some() {
+                    tracing::warn!(%error, after, "the tail lost Redis; retrying");
+                }
                 drop(store);
                 tokio::time::sleep(RETRY).await;
                 continue;

@@ -1,5 +1,6 @@
 //! A throwaway `redis-server` for tests: on 127.0.0.1 with a free port, its files in a temp
-//! dir, stopped (by its PID, through the child handle) when dropped.
+//! dir, with AOF and `appendfsync always` (so that a restart keeps every acknowledged event),
+//! stopped (by its PID, through the child handle) when dropped.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 /// A running `redis-server` started by a test.
 #[derive(Debug)]
 pub struct RedisServer {
-    child: Child,
+    child: Option<Child>,
     port: u16,
     dir: std::path::PathBuf,
 }
@@ -28,34 +29,68 @@ impl RedisServer {
         };
         let dir = std::env::temp_dir().join(format!("ssehub-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir for redis");
-        let child = match Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(child) => child,
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+        };
+        match server.spawn() {
+            Ok(()) => Some(server),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-                return None;
+                None
             }
             Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        let server = RedisServer { child, port, dir };
+        }
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !server.pings() {
+        while !self.pings() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(server)
+        Ok(())
     }
 
     /// Its URL, `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL, by its PID): Redis is gone until [`start_again`](Self::start_again).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and files (its AOF): what it acknowledged is back.
+    ///
+    /// # Panics
+    ///
+    /// When it does not start.
+    pub fn start_again(&mut self) {
+        self.kill();
+        self.spawn().expect("redis-server starts again");
     }
 
     /// Whether it answers `PING`.
@@ -73,8 +108,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
