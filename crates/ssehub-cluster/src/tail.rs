@@ -6,8 +6,9 @@
 //! The tail has a connection of its own (a blocking read would hold up the appends on a
 //! shared one). When Redis is gone it retries every [`RETRY`], from the same entry: once Redis
 //! is back it catches up in order, no event skipped, none twice. An entry missing from the
-//! sequence (retention deleted it while this node was cut off) cannot be sent: it is logged,
-//! and the tail goes on from the next.
+//! sequence (retention deleted it while this node was cut off) cannot be sent: the tail goes
+//! on from the next, and the hub, seeing the skip, ends its live streams so that their
+//! clients resume from history with the gap notice.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -93,13 +94,6 @@ async fn run(inner: Weak<Inner>, mut after: u64, tx: mpsc::Sender<Vec<Arc<Stored
         let Some(last) = batch.last().map(|e| e.seq()) else {
             continue;
         };
-        if batch[0].seq() != after + 1 {
-            tracing::warn!(
-                from = after + 1,
-                to = batch[0].seq() - 1,
-                "events were deleted by retention before this node read them"
-            );
-        }
         store.saw(None, last);
         after = last;
         drop(store);

@@ -505,16 +505,32 @@ fn answer(batch: Vec<Commit>, sizes: Vec<usize>, stored: &[Arc<StoredEvent>]) {
 
 /// Over a shared store: fans out every event of the log from its ordered feed, in order, and
 /// tells the commit task how far it got. Ends with the feed or the last `Hub` handle.
+///
+/// A feed that skips events (the shared log's retention deleted them before this hub read
+/// them) would have every live subscriber skip them silently. Their streams end instead
+/// (`CloseReason::StoreFailed`), so that each client resumes from history, with the gap
+/// notice (ARCHITECTURE.md, invariant 3).
 async fn feed_loop(shared: Weak<Shared>, mut feed: OrderedFeed, fed: watch::Sender<u64>) {
     while let Some(batch) = feed.recv().await {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let Some(last) = batch.last().map(|e| e.seq()) else {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             continue;
         };
+        let before = *fed.borrow();
+        if first.seq() > before + 1 {
+            tracing::warn!(
+                from = before + 1,
+                to = first.seq() - 1,
+                "the shared log lost events before this hub read them; ending live streams"
+            );
+            for sub in shared.lock_registry().subscribers() {
+                sub.close(CloseReason::StoreFailed);
+            }
+        }
         shared.fan_out(&batch);
-        fed.send_replace(last);
+        fed.send_replace(last.seq());
     }
 }
 
