@@ -79,7 +79,7 @@ for i = 0, n - 1 do
     redis.call('ZADD', ARGV[1] .. topic, first + i, seq)
   end
 end
-redis.call('INCRBY', KEYS[3], total)
+redis.call('INCRBY', KEYS[3], string.format('%d', total))
 return first
 ";
 
@@ -167,7 +167,7 @@ if floor > last + 1 then floor = last + 1 end
 if floor > first then
   redis.call('SET', KEYS[3], string.format('%d', floor))
   redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', floor))
-  redis.call('DECRBY', KEYS[4], removed)
+  redis.call('DECRBY', KEYS[4], string.format('%d', removed))
   for list in pairs(topics) do
     for topic in string.gmatch(list, '[^\n]+') do
       redis.call('ZREMRANGEBYSCORE', ARGV[1] .. topic, '-inf', '(' .. string.format('%d', floor))

@@ -2,3 +2,4 @@
 
 mod conformance;
 mod feed;
+mod retention;
