@@ -25,4 +25,4 @@ mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use store::{ClusterOptions, ClusterRetention, OpenError, RedisStore};
+pub use store::{ClusterOptions, ClusterRetention, OpenError, RedisStore, redacted};

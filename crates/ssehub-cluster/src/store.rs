@@ -69,6 +69,21 @@ impl std::fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
+/// `url` without its password (`redis://user:secret@host` → `redis://user:***@host`), for
+/// messages and logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Events a log read scans at most when no per-topic index serves the selector.
 const SCAN_ENTRIES: usize = 512;
 
@@ -121,7 +136,7 @@ impl RedisStore {
     /// When Redis cannot be reached or holds something else under the cluster's keys.
     pub async fn open(options: ClusterOptions) -> Result<RedisStore, OpenError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
-            OpenError(format!("{what} ({}): {e}", options.url))
+            OpenError(format!("{what} ({}): {e}", redacted(&options.url)))
         };
         let client =
             redis::Client::open(options.url.as_str()).map_err(|e| fail("invalid Redis URL", &e))?;
@@ -356,5 +371,20 @@ impl Store for RedisStore {
 
     fn ordered_feed(&self, after: u64) -> Option<OrderedFeed> {
         Some(crate::tail::start(&self.inner, after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(redacted("redis://:s3cret@h:1"), "redis://:***@h:1");
+        assert_eq!(redacted("redis://u:s3cret@h:1/2"), "redis://u:***@h:1/2");
     }
 }

@@ -83,7 +83,7 @@ async fn serve(
     let addr = listener.local_addr()?;
     let store: Arc<dyn Store> = match (config.cluster_options()?, args.store) {
         (Some(cluster), _) => {
-            let (url, name) = (cluster.url.clone(), cluster.name.clone());
+            let (url, name) = (ssehub_cluster::redacted(&cluster.url), cluster.name.clone());
             let store = ssehub_cluster::RedisStore::open(cluster).await?;
             tracing::info!(%url, %name, last = store.bounds().last, "a node of the cluster");
             Arc::new(store)

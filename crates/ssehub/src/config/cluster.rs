@@ -12,11 +12,17 @@ use super::Config;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Cluster {
-    // Replaces --store: history is in Redis.
+    // Replaces --store: history is in Redis. The URL may hold Redis's password, so `--help`
+    // does not show the variable's value, and logs and errors show it without the password.
     /// Run as a node of a cluster over Redis, `redis://HOST:PORT[/DB]`: every node with the
     /// same URL and cluster.name shares one history, one order and one set of ids.
     /// (config: cluster.url)
-    #[arg(long = "cluster", env = "SSEHUB_CLUSTER", value_name = "REDIS_URL")]
+    #[arg(
+        long = "cluster",
+        env = "SSEHUB_CLUSTER",
+        value_name = "REDIS_URL",
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) url: Option<String>,
     /// The cluster's name, so that several clusters can share one Redis. (config: cluster.name)
