@@ -55,6 +55,13 @@ pub struct ClusterOptions {
     pub name: String,
     /// Retention, the same on every node.
     pub retention: ClusterRetention,
+    /// Replicas of the Redis primary that must have each batch (`WAIT`) before its publishers
+    /// are answered; 0 for none. When fewer acknowledge within `replica_timeout`, the
+    /// publishers get an error although the primary has the events (they may still be
+    /// delivered, and a publisher that retries may publish twice).
+    pub min_replicas: u32,
+    /// How long an append waits for `min_replicas`.
+    pub replica_timeout: Duration,
 }
 
 /// Why the store could not open.
@@ -111,6 +118,8 @@ pub(crate) struct Inner {
     pub(crate) log: LogId,
     bounds: Mutex<Bounds>,
     retention: ClusterRetention,
+    min_replicas: u32,
+    replica_timeout: Duration,
     scripts: Scripts,
 }
 
@@ -168,6 +177,8 @@ impl RedisStore {
             log,
             bounds: Mutex::new(Bounds { first, last }),
             retention: options.retention,
+            min_replicas: options.min_replicas,
+            replica_timeout: options.replica_timeout,
             scripts: Scripts {
                 append: Script::new(scripts::APPEND),
                 read_scan: Script::new(scripts::READ_SCAN),
@@ -246,10 +257,26 @@ impl Inner {
             // enough for byte retention (it over-counts the id line by a few bytes).
             invocation.arg(&entry::append_args(event, event.encoded_size())[..]);
         }
+        let mut conn = self.conn.clone();
         let first: u64 = invocation
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut conn)
             .await
             .map_err(|e| io(&e))?;
+        if self.min_replicas > 0 {
+            let timeout = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
+            let acked: u64 = redis::cmd("WAIT")
+                .arg(self.min_replicas)
+                .arg(timeout.max(1))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| io(&e))?;
+            if acked < u64::from(self.min_replicas) {
+                return Err(StoreError::Io(format!(
+                    "only {acked} of cluster.min_replicas = {} Redis replicas have the events",
+                    self.min_replicas
+                )));
+            }
+        }
         let stored: Vec<_> = events
             .into_iter()
             .zip(first..)

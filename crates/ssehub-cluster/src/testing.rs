@@ -13,6 +13,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: std::path::PathBuf,
+    /// Arguments of its own (`--replicaof …`).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -23,6 +25,24 @@ impl RedisServer {
     ///
     /// When it is installed but does not start.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(Vec::new())
+    }
+
+    /// Starts a replica of `primary` (when `redis-server` is installed: `primary` was started).
+    ///
+    /// # Panics
+    ///
+    /// When it does not start.
+    pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
+        let extra = vec![
+            "--replicaof".to_string(),
+            "127.0.0.1".to_string(),
+            primary.port.to_string(),
+        ];
+        RedisServer::start_with(extra).expect("redis-server is installed")
+    }
+
+    fn start_with(extra: Vec<String>) -> Option<RedisServer> {
         let port = {
             let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
             probe.local_addr().expect("its address").port()
@@ -33,6 +53,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            extra,
         };
         match server.spawn() {
             Ok(()) => Some(server),
@@ -56,6 +77,7 @@ impl RedisServer {
                 "always",
             ])
             .args(["--daemonize", "no"])
+            .args(&self.extra)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())

@@ -34,6 +34,8 @@ impl StoreFactory for Redis {
                 // The suite enforces retention itself, at the moments it chooses.
                 sweep_every: Duration::from_secs(3600),
             },
+            min_replicas: 0,
+            replica_timeout: Duration::from_secs(1),
         };
         let store = wait(RedisStore::open(options.clone())).expect("open");
         self.current = Some((store.clone(), options));

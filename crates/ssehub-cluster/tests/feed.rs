@@ -14,6 +14,8 @@ async fn hub(url: &str) -> Hub {
         url: url.to_string(),
         name: "feed".to_string(),
         retention: ClusterRetention::default(),
+        min_replicas: 0,
+        replica_timeout: Duration::from_secs(1),
     })
     .await
     .expect("open");

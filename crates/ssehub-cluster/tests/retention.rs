@@ -13,6 +13,8 @@ async fn open(redis: &RedisServer, name: &str, retention: ClusterRetention) -> R
         url: redis.url(),
         name: name.to_string(),
         retention,
+        min_replicas: 0,
+        replica_timeout: Duration::from_secs(1),
     })
     .await
     .expect("open")

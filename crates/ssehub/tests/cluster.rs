@@ -200,3 +200,43 @@ async fn a_node_without_redis_refuses_publishes_keeps_its_streams_and_catches_up
         sub.nothing_for(Duration::from_millis(200)).await;
     }
 }
+
+/// With `cluster.min_replicas = 1`, a publish is answered 200 once a Redis replica has it
+/// (`WAIT`), and 503 `store_unavailable` when none acknowledges in time.
+#[tokio::test]
+async fn min_replicas_needs_a_replica_to_acknowledge() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut replica = RedisServer::start_replica_of(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ssehub.toml");
+    std::fs::write(
+        &file,
+        "[cluster]\nmin_replicas = 1\nreplica_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let nodes = nodes(&redis, "replicas", 1, &["--config", file.to_str().unwrap()]).await;
+    let post = |data: &'static str| {
+        client()
+            .post(format!("{}/topics/w", nodes[0].url))
+            .body(data)
+            .send()
+    };
+    // The replica's first sync may take a moment.
+    let synced = tokio::time::timeout(Duration::from_secs(20), async {
+        while post("synced?").await.unwrap().status() != 200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        synced.is_ok(),
+        "a publish is acknowledged once the replica has it"
+    );
+    replica.kill();
+    let response = post("alone").await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable", "{body}");
+}

@@ -32,6 +32,13 @@ pub(crate) struct Cluster {
         value_name = "CLUSTER_NAME"
     )]
     pub(crate) name: String,
+    /// Redis replicas that must have each publish (`WAIT`) before it is answered; 0 for none.
+    /// Fewer within `replica_timeout_ms`: the publish gets 503 (the primary has the event).
+    #[arg(skip)]
+    pub(crate) min_replicas: u32,
+    /// How long a publish waits for `min_replicas`, in milliseconds.
+    #[arg(skip)]
+    pub(crate) replica_timeout_ms: u64,
 }
 
 impl Default for Cluster {
@@ -39,6 +46,8 @@ impl Default for Cluster {
         Cluster {
             url: None,
             name: "ssehub".to_string(),
+            min_replicas: 0,
+            replica_timeout_ms: 1000,
         }
     }
 }
@@ -76,6 +85,8 @@ impl Config {
                 max_age: self.history.max_age_secs.map(Duration::from_secs),
                 ..ssehub_cluster::ClusterRetention::default()
             },
+            min_replicas: self.cluster.min_replicas,
+            replica_timeout: Duration::from_millis(self.cluster.replica_timeout_ms),
         }))
     }
 }
