@@ -16,19 +16,30 @@
 //! up to `L` it needs comes from history. It replays `(X, L]` from the store, then drains the
 //! live queue, whose events are all after `L`: no gap, no duplicate, increasing ids. When `X`
 //! is unknown or older than what is retained, a `ssehub-gap` event goes out first.
+//!
+//! # Over a shared store (a cluster)
+//!
+//! When the store offers an ordered feed ([`Store::ordered_feed`]: other hubs append to the
+//! same log), the commit task only appends; a feed task fans out every event of the log, this
+//! hub's and the others', in the log's order, and a publisher is answered once its events
+//! are stored and, unless the feed lags by more than `FEED_WAIT` (2 s), fanned out here. `L` is
+//! then the last sequence number fanned out from the feed. A subscriber may resume from an
+//! id of this log that the feed has not reached yet (the publisher's answer came from another
+//! hub): its live queue then skips every event up to that id, and it replays nothing. A hub
+//! over a store of its own has no feed task and none of this.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::{EventId, Resume};
 use crate::live_queue::{CloseReason, LiveQueue};
 use crate::registry::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::{OrderedFeed, Store, StoreError};
 use crate::subscription::{Gap, GapReason, Subscription};
 use crate::topic::Selector;
 
@@ -159,7 +170,14 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     next_subscriber: AtomicU64,
     closing: AtomicBool,
+    /// With a shared store: the last sequence number fanned out from its ordered feed.
+    fed: Option<watch::Receiver<u64>>,
 }
+
+/// How long a publisher's answer waits, once its events are stored, for the ordered feed to
+/// fan them out on this hub (a shared store only). Past it the publisher is answered anyway:
+/// its events are stored, and they reach this hub's subscribers once the feed catches up.
+const FEED_WAIT: Duration = Duration::from_secs(2);
 
 struct Commit {
     events: Vec<NewEvent>,
@@ -175,6 +193,14 @@ impl Hub {
     /// Outside a tokio runtime.
     pub fn new(store: Arc<dyn Store>, config: HubConfig) -> Hub {
         let last = store.bounds().last;
+        let feed = store.ordered_feed(last);
+        let (fed_tx, fed) = match feed {
+            Some(_) => {
+                let (tx, rx) = watch::channel(last);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             templates: crate::Templates::new(
                 config.template_limits,
@@ -187,9 +213,13 @@ impl Hub {
             stats: Stats::default(),
             next_subscriber: AtomicU64::new(1),
             closing: AtomicBool::new(false),
+            fed,
         });
         let (commits, rx) = mpsc::channel(1024);
         tokio::spawn(commit_loop(shared.clone(), rx));
+        if let (Some(feed), Some(fed)) = (feed, fed_tx) {
+            tokio::spawn(feed_loop(Arc::downgrade(&shared), feed, fed));
+        }
         if let Some(every) = shared.config.heartbeat {
             tokio::spawn(heartbeat_loop(Arc::downgrade(&shared), every));
         }
@@ -276,12 +306,20 @@ impl Hub {
         }
         let selector = Arc::new(selector);
         let id = shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        // Over a shared store, an id of this log may be ahead of the feed (see the module
+        // doc): the live queue starts after it.
+        let ahead = match resume {
+            Resume::After(text) if shared.fed.is_some() => EventId::parse(text)
+                .filter(|id| id.log == shared.store.log_id())
+                .map(|id| id.seq),
+            _ => None,
+        };
         let (queue, live_after) = {
             let mut registry = shared.lock_registry();
             let queue = Arc::new(LiveQueue::with_access(
                 id,
                 shared.config.subscriber_buffer_bytes,
-                registry.last_seq,
+                registry.last_seq.max(ahead.unwrap_or(0)),
                 private_access.map(Arc::new),
             ));
             registry.insert(&selector, &queue);
@@ -304,6 +342,7 @@ impl Hub {
                         (id.seq, None)
                     }
                 }
+                Some(_) if ahead.is_some() => (live_after, None),
                 _ => (0, Some(Gap::new(GapReason::Unknown, text, oldest))),
             },
         };
@@ -425,14 +464,22 @@ async fn commit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Commit>) {
             .flat_map(|c| std::mem::take(&mut c.events))
             .collect();
         match shared.store.append(events).await {
-            Ok(stored) => {
-                shared.fan_out(&stored);
-                let mut ids = stored.iter().map(|e| e.id);
-                for (commit, size) in batch.into_iter().zip(sizes) {
-                    // A publisher that gave up waiting is no error: its events are stored.
-                    let _ = commit.reply.send(Ok(ids.by_ref().take(size).collect()));
+            Ok(stored) => match &shared.fed {
+                None => {
+                    shared.fan_out(&stored);
+                    answer(batch, sizes, &stored);
                 }
-            }
+                Some(fed) => {
+                    // The feed fans them out; answer once it has, without holding up the
+                    // next group commit.
+                    let mut fed = fed.clone();
+                    let last = stored.last().map_or(0, |e| e.seq());
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(FEED_WAIT, fed.wait_for(|&s| s >= last)).await;
+                        answer(batch, sizes, &stored);
+                    });
+                }
+            },
             Err(error) => {
                 shared.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, requests = batch.len(), "the store refused a batch of events");
@@ -441,6 +488,46 @@ async fn commit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Commit>) {
                 }
             }
         }
+    }
+}
+
+/// Answers each request of a committed batch with the ids of its events.
+fn answer(batch: Vec<Commit>, sizes: Vec<usize>, stored: &[Arc<StoredEvent>]) {
+    let mut ids = stored.iter().map(|e| e.id);
+    for (commit, size) in batch.into_iter().zip(sizes) {
+        // A publisher that gave up waiting is no error: its events are stored.
+        let _ = commit.reply.send(Ok(ids.by_ref().take(size).collect()));
+    }
+}
+
+/// Over a shared store: fans out every event of the log from its ordered feed, in order, and
+/// tells the commit task how far it got. Ends with the feed or the last `Hub` handle.
+///
+/// A feed that skips events (the shared log's retention deleted them before this hub read
+/// them) would have every live subscriber skip them silently. Their streams end instead
+/// (`CloseReason::StoreFailed`), so that each client resumes from history, with the gap
+/// notice (ARCHITECTURE.md, invariant 3).
+async fn feed_loop(shared: Weak<Shared>, mut feed: OrderedFeed, fed: watch::Sender<u64>) {
+    while let Some(batch) = feed.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            continue;
+        };
+        let before = *fed.borrow();
+        if first.seq() > before + 1 {
+            tracing::warn!(
+                from = before + 1,
+                to = first.seq() - 1,
+                "the shared log lost events before this hub read them; ending live streams"
+            );
+            for sub in shared.lock_registry().subscribers() {
+                sub.close(CloseReason::StoreFailed);
+            }
+        }
+        shared.fan_out(&batch);
+        fed.send_replace(last.seq());
     }
 }
 

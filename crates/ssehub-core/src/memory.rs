@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::LogId;
-use crate::store::{Bounds, BoxFuture, ReadPage, Store, StoreError};
+use crate::store::{Bounds, BoxFuture, PageBuilder, ReadPage, Store, StoreError};
 use crate::topic::Selector;
 
 /// How much history to keep. The oldest events go first when either bound is reached.
@@ -117,30 +117,20 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let first = inner.events.front().map_or(inner.last + 1, |e| e.seq());
         let start = after.saturating_add(1).max(first);
-        let mut page = ReadPage {
-            events: Vec::new(),
-            scanned_to: until.min(inner.last).max(after),
-        };
+        let mut page = PageBuilder::new(until.min(inner.last).max(after), limit, max_bytes);
         let skip = usize::try_from(start - first).unwrap_or(usize::MAX);
-        let mut bytes = 0;
         for (scanned, event) in inner.events.iter().skip(skip).enumerate() {
             if event.seq() > until {
                 break;
             }
-            if page.events.len() == limit || scanned == SCAN_LIMIT {
-                page.scanned_to = event.seq() - 1;
+            if page.is_full() || scanned == SCAN_LIMIT {
+                page.stop_before(event.seq());
                 break;
             }
-            if selector.matches_any(&event.event.topics) {
-                let len = event.encoded.len();
-                if !page.events.is_empty() && bytes + len > max_bytes {
-                    page.scanned_to = event.seq() - 1;
-                    break;
-                }
-                bytes += len;
-                page.events.push(event.clone());
+            if selector.matches_any(&event.event.topics) && !page.push(event.clone()) {
+                break;
             }
         }
-        Box::pin(std::future::ready(Ok(page)))
+        Box::pin(std::future::ready(Ok(page.finish())))
     }
 }

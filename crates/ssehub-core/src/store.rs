@@ -14,6 +14,13 @@
 //!   the floor unmoved after a read knows the read was complete (ARCHITECTURE.md, invariant 8).
 //! - A log that may have lost acknowledged events takes a new [`LogId`], so that no id is ever
 //!   given to two events (ARCHITECTURE.md, invariant 6).
+//! - A store shared by several hubs (a cluster) also appends events that other hubs publish,
+//!   which this hub must fan out too, and in the one order of the shared log. Such a store
+//!   offers an [`OrderedFeed`] ([`Store::ordered_feed`]): every event of the log after a given
+//!   sequence number, its own appends included, in sequence order. A hub over it fans out only
+//!   from the feed, never straight after its own append, so that it cannot deliver its own
+//!   event before an earlier one appended by another hub. Stores of one hub offer none, and
+//!   the hub fans out after each append as before.
 //!
 //! # Who produces the SSE bytes
 //!
@@ -32,6 +39,10 @@ use std::sync::Arc;
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::LogId;
 use crate::topic::Selector;
+
+/// Every event of a shared log after some sequence number, in sequence order, in batches: see
+/// [`Store::ordered_feed`]. It ends when the store stops following the log.
+pub type OrderedFeed = tokio::sync::mpsc::Receiver<Vec<Arc<StoredEvent>>>;
 
 /// A boxed future, so that `Store` can be used as `dyn Store`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -52,6 +63,62 @@ pub struct ReadPage {
     pub events: Vec<Arc<StoredEvent>>,
     /// Every event up to this sequence number has been looked at; read on from here.
     pub scanned_to: u64,
+}
+
+/// Fills a [`ReadPage`] under the bounds of [`Store::read`], the one rule every backend
+/// applies: at most `limit` events, and at most `max_bytes` of their encodings but for a page
+/// of one event. A backend offers the matching events in sequence order with
+/// [`push`](PageBuilder::push) and stops at the first refused.
+#[derive(Debug)]
+pub struct PageBuilder {
+    page: ReadPage,
+    bytes: usize,
+    limit: usize,
+    max_bytes: usize,
+}
+
+impl PageBuilder {
+    /// An empty page that, unless ended earlier, says it scanned up to `scanned_to`.
+    pub fn new(scanned_to: u64, limit: usize, max_bytes: usize) -> Self {
+        PageBuilder {
+            page: ReadPage {
+                events: Vec::new(),
+                scanned_to,
+            },
+            bytes: 0,
+            limit,
+            max_bytes,
+        }
+    }
+
+    /// Adds `event`, the next matching one; when it does not fit, ends the page before it and
+    /// returns false (the next read starts with it).
+    pub fn push(&mut self, event: Arc<StoredEvent>) -> bool {
+        let len = event.encoded.len();
+        let events = &self.page.events;
+        if events.len() == self.limit || (!events.is_empty() && self.bytes + len > self.max_bytes) {
+            self.stop_before(event.seq());
+            return false;
+        }
+        self.bytes += len;
+        self.page.events.push(event);
+        true
+    }
+
+    /// Whether the page has its `limit` of events.
+    pub fn is_full(&self) -> bool {
+        self.page.events.len() == self.limit
+    }
+
+    /// Ends the page before `seq`, whatever that event is (a scan that has looked far enough).
+    pub fn stop_before(&mut self, seq: u64) {
+        self.page.scanned_to = seq - 1;
+    }
+
+    /// The page.
+    pub fn finish(self) -> ReadPage {
+        self.page
+    }
 }
 
 /// Why the store failed. Always the server's side; a publisher may retry later.
@@ -112,4 +179,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>>;
+
+    /// For a store shared by several hubs: starts following the log and returns every event
+    /// after sequence number `after` (appended by any hub, this one included), in sequence
+    /// order, with no gap and no duplicate. A hub that gets a feed fans out from it alone
+    /// (see the module doc). `None`, the default, for a store that only this hub appends to.
+    fn ordered_feed(&self, after: u64) -> Option<OrderedFeed> {
+        let _ = after;
+        None
+    }
 }

@@ -1,4 +1,5 @@
 //! Integration tests of the hub core, on the in-memory store.
 
+mod feed;
 mod hub;
 mod store;

@@ -80,6 +80,8 @@ pub(crate) struct ServeArgs {
 
     #[command(flatten)]
     pub(crate) storage: Overrides<config::Storage>,
+    #[command(flatten)]
+    pub(crate) cluster: Overrides<config::Cluster>,
 
     /// A TOML config file (see --print-default-config).
     #[arg(long, env = "SSEHUB_CONFIG", value_name = "FILE")]
@@ -130,7 +132,8 @@ impl ServeArgs {
         self.history.apply(&mut config.history)?;
         self.auth.apply(&mut config.auth)?;
         self.shutdown.apply(&mut config.shutdown)?;
-        self.mercure.apply(&mut config.mercure)
+        self.mercure.apply(&mut config.mercure)?;
+        self.cluster.apply(&mut config.cluster)
     }
 }
 

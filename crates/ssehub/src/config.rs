@@ -32,6 +32,7 @@
 //! never hides the file; an on/off flag (`--allow-anonymous-publish`) can only switch its
 //! setting on.
 
+mod cluster;
 mod overrides;
 
 use std::time::Duration;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use ssehub_core::{HubConfig, Retention};
 use ssehub_http::HttpConfig;
 
+pub(crate) use cluster::Cluster;
 pub(crate) use overrides::Overrides;
 
 /// The whole file.
@@ -65,6 +67,8 @@ pub(crate) struct Config {
     pub(crate) mercure: Mercure,
     /// Which requests the hub believes: the `Host` names it answers to, a reverse proxy.
     pub(crate) http: Http,
+    /// A cluster of hubs over Redis.
+    pub(crate) cluster: Cluster,
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
@@ -537,6 +541,7 @@ impl Config {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
         }
         self.disk_options()?;
+        self.cluster_options()?;
         // Keys are checked now; the listener rule is checked by `serve`, which knows it.
         self.auth("127.0.0.1:0".parse().expect("valid address"))?;
         for origin in &self.cors.origins {

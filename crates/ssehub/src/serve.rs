@@ -81,9 +81,15 @@ async fn serve(
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let store: Arc<dyn Store> = match args.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new(config.memory_retention())),
-        StoreKind::Disk => {
+    let store: Arc<dyn Store> = match (config.cluster_options()?, args.store) {
+        (Some(cluster), _) => {
+            let (url, name) = (ssehub_cluster::redacted(&cluster.url), cluster.name.clone());
+            let store = ssehub_cluster::RedisStore::open(cluster).await?;
+            tracing::info!(%url, %name, last = store.bounds().last, "a node of the cluster");
+            Arc::new(store)
+        }
+        (None, StoreKind::Memory) => Arc::new(MemoryStore::new(config.memory_retention())),
+        (None, StoreKind::Disk) => {
             let started = std::time::Instant::now();
             let store = DiskStore::open(&args.data_dir, config.disk_options()?)?;
             tracing::info!(

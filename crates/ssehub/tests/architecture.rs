@@ -20,11 +20,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ssehub-server", &["ssehub-http"]),
     ("ssehub-client", &["ssehub-wire"]),
     ("ssehub-bench", &["ssehub-wire"]),
+    ("ssehub-cluster", &["ssehub-core"]),
     (
         "ssehub",
         &[
             "ssehub-bench",
             "ssehub-client",
+            "ssehub-cluster",
             "ssehub-core",
             "ssehub-http",
             "ssehub-server",

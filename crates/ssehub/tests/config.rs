@@ -11,6 +11,15 @@ use std::process::Command;
 /// values differ from each other and from the default, and each set passes `validate`.
 const SETTINGS: &[(&str, [&str; 3])] = &[
     ("storage.fsync", ["interval", "always", "interval"]),
+    (
+        "cluster.url",
+        [
+            "redis://file.example",
+            "redis://variable.example",
+            "redis://flag.example:1/2",
+        ],
+    ),
+    ("cluster.name", ["file", "variable", "flag"]),
     ("sse.heartbeat_secs", ["11", "22", "33"]),
     ("sse.retry_ms", ["11", "22", "33"]),
     ("sse.retry_jitter_ms", ["11", "22", "33"]),

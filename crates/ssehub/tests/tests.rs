@@ -9,6 +9,7 @@ mod auth;
 mod bench;
 mod cli;
 mod client_cmds;
+mod cluster;
 mod config;
 mod connections;
 mod decode;

@@ -1,7 +1,7 @@
 //! Reading a page of events: from the tail cache when it covers the request, else from a
 //! redb snapshot (by topic through `by_topic`, or a bounded scan of the whole log).
 
-use ssehub_core::{ReadPage, Selector, StoreError, StoredEvent};
+use ssehub_core::{PageBuilder, ReadPage, Selector, StoreError, StoredEvent};
 
 use super::{BY_TOPIC, EVENTS, Inner, SCAN_LIMIT, store_error};
 use crate::record;
@@ -27,10 +27,7 @@ impl Inner {
                 .map_err(|e| StoreError::Io(e.to_string()))
         };
         let exact: Option<Vec<_>> = selector.patterns().iter().map(|p| p.as_topic()).collect();
-        let mut page = ReadPage {
-            events: Vec::new(),
-            scanned_to: until,
-        };
+        let mut page = PageBuilder::new(until, limit, max_bytes);
         if let Some(topics) = exact.filter(|t| t.len() <= 8) {
             // Per-topic index: only this subscription's events are touched.
             let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
@@ -50,23 +47,17 @@ impl Inner {
             seqs.dedup();
             if seqs.len() > limit {
                 seqs.truncate(limit);
-                page.scanned_to = *seqs.last().expect("limit > 0");
+                page = PageBuilder::new(*seqs.last().expect("limit > 0"), limit, max_bytes);
             }
-            let mut bytes = 0;
             for seq in seqs {
-                if let Some(rec) = events.get(seq).map_err(store_error)? {
-                    let event = decode(seq, rec.value())?;
-                    if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
-                        page.scanned_to = seq - 1;
-                        break;
-                    }
-                    bytes += event.encoded.len();
-                    page.events.push(event);
+                if let Some(rec) = events.get(seq).map_err(store_error)?
+                    && !page.push(decode(seq, rec.value())?)
+                {
+                    break;
                 }
             }
-            return Ok(page);
+            return Ok(page.finish());
         }
-        let mut bytes = 0;
         for (scanned, entry) in events
             .range(after + 1..=until)
             .map_err(store_error)?
@@ -74,21 +65,16 @@ impl Inner {
         {
             let (seq, rec) = entry.map_err(store_error)?;
             let seq = seq.value();
-            if page.events.len() == limit || scanned == SCAN_LIMIT {
-                page.scanned_to = seq - 1;
+            if page.is_full() || scanned == SCAN_LIMIT {
+                page.stop_before(seq);
                 break;
             }
             let event = decode(seq, rec.value())?;
-            if selector.matches_any(&event.event.topics) {
-                if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
-                    page.scanned_to = seq - 1;
-                    break;
-                }
-                bytes += event.encoded.len();
-                page.events.push(event);
+            if selector.matches_any(&event.event.topics) && !page.push(event) {
+                break;
             }
         }
-        Ok(page)
+        Ok(page.finish())
     }
 
     /// Serves a read from the in-memory tail when it covers `after + 1`.
@@ -109,29 +95,20 @@ impl Inner {
         if front > after + 1 && front > first {
             return None;
         }
-        let mut page = ReadPage {
-            events: Vec::new(),
-            scanned_to: until,
-        };
+        let mut page = PageBuilder::new(until, limit, max_bytes);
         let start = tail.partition_point(|e| e.seq() <= after);
-        let mut bytes = 0;
         for event in tail.iter().skip(start) {
             if event.seq() > until {
                 break;
             }
-            if page.events.len() == limit {
-                page.scanned_to = event.seq() - 1;
+            if page.is_full() {
+                page.stop_before(event.seq());
                 break;
             }
-            if selector.matches_any(&event.event.topics) {
-                if !page.events.is_empty() && bytes + event.encoded.len() > max_bytes {
-                    page.scanned_to = event.seq() - 1;
-                    break;
-                }
-                bytes += event.encoded.len();
-                page.events.push(event.clone());
+            if selector.matches_any(&event.event.topics) && !page.push(event.clone()) {
+                break;
             }
         }
-        Some(page)
+        Some(page.finish())
     }
 }

@@ -1,0 +1,28 @@
+//! ssehub's store for a cluster of hubs: many `ssehub serve --cluster redis://…` nodes share
+//! one history and one global order, kept by Redis.
+//!
+//! [`RedisStore`] implements `ssehub-core`'s [`Store`](ssehub_core::Store) on one Redis
+//! stream per cluster, written only by Lua scripts, so that Redis itself gives every event its
+//! sequence number (no consensus or replication of ours), and offers the store's ordered feed:
+//! each node tails the stream and fans out every event, its own included, in the log's order.
+//! A node that loses Redis refuses publishes (the store fails, the HTTP layer answers 503
+//! `store_unavailable`), keeps its open streams, and its tail catches up in order once Redis
+//! is back. docs/cluster.md says how to run it and what is durable.
+//!
+//! # Layout
+//!
+//! - `scripts.rs` — the keys of a cluster in Redis and the Lua scripts (open, append, read
+//!   by log or by per-topic index, retention sweep).
+//! - `entry.rs` — one event as a stream entry, both ways.
+//! - `store.rs` — [`RedisStore`]: open, append, read, sweep, the bounds the node keeps.
+//! - `tail.rs` — the blocking `XREAD` that is the ordered feed.
+//! - `testing.rs` — `testing::RedisServer`, a throwaway `redis-server` (feature `testing`).
+
+mod entry;
+mod scripts;
+mod store;
+mod tail;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use store::{ClusterOptions, ClusterRetention, OpenError, RedisStore, redacted};

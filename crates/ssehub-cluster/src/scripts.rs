@@ -1,0 +1,178 @@
+//! The Lua scripts that make each step on the shared log atomic in Redis, and their keys.
+//!
+//! Redis runs a script alone: no other command of any node interleaves with it. So the
+//! sequence number, the log entry, the per-topic index and the byte count of an append change
+//! together (every node sees an event entirely or not at all, under one order), and a read
+//! returns entries and the retention floor as of one instant (ARCHITECTURE.md, invariant 8).
+//!
+//! # Keys
+//!
+//! All under `ssehub:{NAME}:` (the braces are a Redis Cluster hash tag: every key of one
+//! cluster of hubs would land on one shard):
+//!
+//! - `seq` — the last sequence number given (INCRBY);
+//! - `log` — the stream of events, entry id `<seq>-0`, fields `t` (topics, LF-separated),
+//!   `y` (event type, empty for `message`), `d` (data), `p` (`1` if private), `r` (retry ms,
+//!   or empty), `z` (bytes of its SSE encoding), `ts` (Redis time of the append, ms);
+//! - `logid` — the log id (8 hex digits), set once (SET NX) by the first node to start;
+//! - `first` — the retention floor: the oldest sequence number retained;
+//! - `bytes` — the bytes (of SSE encoding) retained;
+//! - `topic:<topic>` — the per-topic index: a sorted set of the sequence numbers of the
+//!   topic's events, so that replaying a quiet topic does not scan the log.
+
+/// The keys of one cluster of hubs.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(name: &str) -> Self {
+        Keys {
+            prefix: format!("ssehub:{{{name}}}:"),
+        }
+    }
+
+    pub(crate) fn key(&self, what: &str) -> String {
+        format!("{}{what}", self.prefix)
+    }
+
+    /// The prefix of the per-topic index keys (a topic's key is this and its name).
+    pub(crate) fn topic_prefix(&self) -> String {
+        self.key("topic:")
+    }
+}
+
+/// Opening: the log id (set if absent), the last sequence number, the floor.
+/// KEYS: logid, seq, first. ARGV: a fresh log id.
+pub(crate) const OPEN: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local log = redis.call('GET', KEYS[1])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first = tonumber(redis.call('GET', KEYS[3]) or '1')
+return {log, last, first}
+";
+
+/// Appending a batch: the sequence numbers, the entries, the index, the byte count. Refuses
+/// when the log id is not the one the node opened (Redis lost its data and another node
+/// started a new log), so that no id is given to two events (invariant 6).
+/// KEYS: seq, log, bytes, logid. ARGV: topic key prefix, the node's log id, the event count,
+/// then per event: topics, type, data, private, retry, encoded size. Returns the first
+/// sequence number.
+pub(crate) const APPEND: &str = r"
+if redis.call('GET', KEYS[4]) ~= ARGV[2] then
+  return redis.error_reply('ssehub: the log id in Redis is not the one this node opened; restart the node')
+end
+local n = tonumber(ARGV[3])
+local last = redis.call('INCRBY', KEYS[1], n)
+local first = last - n + 1
+local t = redis.call('TIME')
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local total = 0
+for i = 0, n - 1 do
+  local b = 4 + i * 6
+  local seq = string.format('%d', first + i)
+  redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[b], 'y', ARGV[b + 1], 'd', ARGV[b + 2],
+    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now)
+  total = total + tonumber(ARGV[b + 5])
+  for topic in string.gmatch(ARGV[b], '[^\n]+') do
+    redis.call('ZADD', ARGV[1] .. topic, first + i, seq)
+  end
+end
+redis.call('INCRBY', KEYS[3], string.format('%d', total))
+return first
+";
+
+/// Reading by scanning the log. KEYS: log, first. ARGV: after, until, the most entries.
+/// Returns the floor, how far the read looked (`scanned_to`), then 8 values per entry: its id
+/// and the values of its fields in order.
+pub(crate) const READ_SCAN: &str = r"
+local floor = tonumber(redis.call('GET', KEYS[2]) or '1')
+local from = math.max(tonumber(ARGV[1]) + 1, floor)
+local out = {floor, tonumber(ARGV[2])}
+if from > tonumber(ARGV[2]) then return out end
+local entries = redis.call('XRANGE', KEYS[1], string.format('%d-0', from), ARGV[2] .. '-0',
+  'COUNT', ARGV[3])
+if #entries == tonumber(ARGV[3]) then
+  out[2] = tonumber(string.match(entries[#entries][1], '^(%d+)'))
+end
+for _, e in ipairs(entries) do
+  table.insert(out, e[1])
+  for j = 2, #e[2], 2 do table.insert(out, e[2][j]) end
+end
+return out
+";
+
+/// Reading through the per-topic index. KEYS: log, first, then each topic's index.
+/// ARGV: after, until, the most events. Returns as [`READ_SCAN`] does.
+pub(crate) const READ_INDEX: &str = r"
+local floor = tonumber(redis.call('GET', KEYS[2]) or '1')
+local from = math.max(tonumber(ARGV[1]) + 1, floor)
+local limit = tonumber(ARGV[3])
+local out = {floor, tonumber(ARGV[2])}
+if from > tonumber(ARGV[2]) then return out end
+local seen, seqs = {}, {}
+for k = 3, #KEYS do
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], from, ARGV[2], 'LIMIT', 0, limit)) do
+    if not seen[s] then seen[s] = true; table.insert(seqs, tonumber(s)) end
+  end
+end
+table.sort(seqs)
+if #seqs >= limit then out[2] = seqs[limit] end
+for i = 1, math.min(limit, #seqs) do
+  local id = string.format('%d-0', seqs[i])
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], id, id)) do
+    table.insert(out, e[1])
+    for j = 2, #e[2], 2 do table.insert(out, e[2][j]) end
+  end
+end
+return out
+";
+
+/// Retention: raises the floor past the events over the count, byte or age bound (`-1` for
+/// none), then deletes them from the log and the index, in one step. KEYS: seq, log, first,
+/// bytes. ARGV: topic key prefix, max events, max bytes, max age (ms), the most entries to
+/// delete in this call (so that one call never holds Redis for long). Returns the floor, the
+/// last sequence number, and 1 when the budget ran out (call again).
+pub(crate) const SWEEP: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local first = tonumber(redis.call('GET', KEYS[3]) or '1')
+local bytes = tonumber(redis.call('GET', KEYS[4]) or '0')
+local max_events, max_bytes, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local floor = first
+if max_events >= 0 and last - floor + 1 > max_events then floor = last - max_events + 1 end
+local removed, topics, done, more = 0, {}, false, 0
+local budget = tonumber(ARGV[5])
+local cursor = first
+while not done and cursor <= last do
+  local batch = redis.call('XRANGE', KEYS[2], string.format('%d-0', cursor), '+', 'COUNT', 256)
+  if #batch == 0 then break end
+  for _, e in ipairs(batch) do
+    local seq = tonumber(string.match(e[1], '^(%d+)'))
+    local f = e[2]
+    local over_bytes = max_bytes >= 0 and bytes - removed > max_bytes
+    local too_old = max_age >= 0 and now - tonumber(f[14]) > max_age
+    if seq >= floor and not over_bytes and not too_old then done = true; break end
+    if budget == 0 then floor = seq; more = 1; done = true; break end
+    budget = budget - 1
+    removed = removed + tonumber(f[12])
+    topics[f[2]] = true
+    if seq + 1 > floor then floor = seq + 1 end
+    cursor = seq + 1
+  end
+end
+if floor > last + 1 then floor = last + 1 end
+if floor > first then
+  redis.call('SET', KEYS[3], string.format('%d', floor))
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', floor))
+  redis.call('DECRBY', KEYS[4], string.format('%d', removed))
+  for list in pairs(topics) do
+    for topic in string.gmatch(list, '[^\n]+') do
+      redis.call('ZREMRANGEBYSCORE', ARGV[1] .. topic, '-inf', '(' .. string.format('%d', floor))
+    end
+  end
+end
+return {floor, last, more}
+";

@@ -1,0 +1,5 @@
+//! ssehub-cluster's tests, each against a real `redis-server` the test starts.
+
+mod conformance;
+mod feed;
+mod retention;

@@ -1,0 +1,126 @@
+//! A hub over a shared store (`Store::ordered_feed`), with a fake shared store whose feed the
+//! test drives: the hub fans out from the feed alone, answers once the feed has reached the
+//! publisher's events, and ends live streams when the feed skips events.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ssehub_core::{
+    Bounds, BoxFuture, Hub, HubConfig, LogId, MemoryStore, NewEvent, OrderedFeed, Pattern,
+    ReadPage, Resume, Retention, Selector, Store, StoreError, StoredEvent, Topic,
+};
+use tokio::sync::mpsc;
+
+/// A memory store that keeps what it appended for the test to feed (or not) to the hub.
+struct Shared {
+    store: MemoryStore,
+    feed: Mutex<Option<OrderedFeed>>,
+    appended: Mutex<Vec<Arc<StoredEvent>>>,
+}
+
+impl Store for Shared {
+    fn log_id(&self) -> LogId {
+        self.store.log_id()
+    }
+
+    fn bounds(&self) -> Bounds {
+        self.store.bounds()
+    }
+
+    fn append(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>> {
+        Box::pin(async move {
+            let stored = self.store.append(events).await?;
+            self.appended.lock().unwrap().extend(stored.iter().cloned());
+            Ok(stored)
+        })
+    }
+
+    fn read(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        self.store.read(after, until, selector, limit, max_bytes)
+    }
+
+    fn ordered_feed(&self, _after: u64) -> Option<OrderedFeed> {
+        self.feed.lock().unwrap().take()
+    }
+}
+
+fn setup() -> (Hub, Arc<Shared>, mpsc::Sender<Vec<Arc<StoredEvent>>>) {
+    let (tx, rx) = mpsc::channel(16);
+    let store = Arc::new(Shared {
+        store: MemoryStore::new(Retention::default()),
+        feed: Mutex::new(Some(rx)),
+        appended: Mutex::new(Vec::new()),
+    });
+    (Hub::new(store.clone(), HubConfig::default()), store, tx)
+}
+
+fn live(hub: &Hub) -> ssehub_core::Subscription {
+    let selector = Selector::new(vec![Pattern::new("f").unwrap()]).unwrap();
+    hub.subscribe(selector, &Resume::Live).unwrap()
+}
+
+fn publish(hub: &Hub, data: &str) -> tokio::task::JoinHandle<String> {
+    let hub = hub.clone();
+    let event = NewEvent::new(Topic::new("f").unwrap(), data);
+    tokio::spawn(async move { hub.publish(vec![event]).await.unwrap()[0].to_string() })
+}
+
+/// Waits until the store has appended `n` events in all.
+async fn appended(store: &Shared, n: usize) -> Vec<Arc<StoredEvent>> {
+    for _ in 0..500 {
+        let all = store.appended.lock().unwrap().clone();
+        if all.len() >= n {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("the hub did not append {n} events");
+}
+
+#[tokio::test]
+async fn a_hub_over_a_shared_store_fans_out_from_its_feed_only() {
+    let (hub, store, feed) = setup();
+    let mut sub = live(&hub);
+    let answer = publish(&hub, "one");
+    let stored = appended(&store, 1).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(100), sub.next()).await;
+    assert!(
+        quiet.is_err(),
+        "nothing is delivered before the feed has it"
+    );
+    assert!(!answer.is_finished(), "nor answered");
+    feed.send(stored.clone()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, stored[0].encoded);
+    assert_eq!(answer.await.unwrap(), stored[0].id.to_string());
+}
+
+#[tokio::test]
+async fn a_feed_that_skips_events_ends_the_live_streams() {
+    let (hub, store, feed) = setup();
+    let mut sub = live(&hub);
+    // Answered only after the feed gives up waiting: not awaited here.
+    let answers = [publish(&hub, "1"), publish(&hub, "2")];
+    let stored = appended(&store, 2).await;
+    // The first event never comes through the feed (deleted before this hub read it).
+    feed.send(vec![stored[1].clone()]).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("the stream ends at once");
+    assert_eq!(end, None, "ended, not skipped silently");
+    drop(answers);
+}

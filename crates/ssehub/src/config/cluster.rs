@@ -1,0 +1,92 @@
+//! `[cluster]`: run as one node of a cluster of hubs over Redis (docs/cluster.md). Without a
+//! URL the hub is alone, on the store `--store` names, exactly as before.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+
+use super::Config;
+
+/// `[cluster]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Cluster {
+    // Replaces --store: history is in Redis. The URL may hold Redis's password, so `--help`
+    // does not show the variable's value, and logs and errors show it without the password.
+    /// Run as a node of a cluster over Redis, `redis://HOST:PORT[/DB]`: every node with the
+    /// same URL and cluster.name shares one history, one order and one set of ids.
+    /// (config: cluster.url)
+    #[arg(
+        long = "cluster",
+        env = "SSEHUB_CLUSTER",
+        value_name = "REDIS_URL",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) url: Option<String>,
+    /// The cluster's name, so that several clusters can share one Redis. (config: cluster.name)
+    #[arg(
+        long = "cluster-name",
+        env = "SSEHUB_CLUSTER_NAME",
+        value_name = "CLUSTER_NAME"
+    )]
+    pub(crate) name: String,
+    /// Redis replicas that must have each publish (`WAIT`) before it is answered; 0 for none.
+    /// Fewer within `replica_timeout_ms`: the publish gets 503 (the primary has the event).
+    #[arg(skip)]
+    pub(crate) min_replicas: u32,
+    /// How long a publish waits for `min_replicas`, in milliseconds.
+    #[arg(skip)]
+    pub(crate) replica_timeout_ms: u64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            url: None,
+            name: "ssehub".to_string(),
+            min_replicas: 0,
+            replica_timeout_ms: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// Where the cluster's store is and what it keeps (`[history]`'s hub-wide bounds), when
+    /// this hub is a node of one.
+    ///
+    /// # Errors
+    ///
+    /// A URL that is not `redis://…`, a name that would break the cluster's keys, or a setting
+    /// a cluster does not have yet (per-topic retention).
+    pub(crate) fn cluster_options(&self) -> anyhow::Result<Option<ssehub_cluster::ClusterOptions>> {
+        let Some(url) = &self.cluster.url else {
+            return Ok(None);
+        };
+        if !url.starts_with("redis://") {
+            bail!("invalid configuration: cluster.url must be redis://HOST:PORT[/DB]");
+        }
+        let name = &self.cluster.name;
+        if name.is_empty() || name.chars().any(|c| c == '{' || c == '}' || c.is_control()) {
+            bail!("invalid configuration: cluster.name must be non-empty, without braces");
+        }
+        if !self.history.topics.is_empty() {
+            bail!(
+                "invalid configuration: history.topics (per-topic retention) is not supported with a cluster yet"
+            );
+        }
+        Ok(Some(ssehub_cluster::ClusterOptions {
+            url: url.clone(),
+            name: name.clone(),
+            retention: ssehub_cluster::ClusterRetention {
+                max_events: Some(self.history.max_events),
+                max_bytes: Some(self.history.max_bytes),
+                max_age: self.history.max_age_secs.map(Duration::from_secs),
+                ..ssehub_cluster::ClusterRetention::default()
+            },
+            min_replicas: self.cluster.min_replicas,
+            replica_timeout: Duration::from_millis(self.cluster.replica_timeout_ms),
+        }))
+    }
+}

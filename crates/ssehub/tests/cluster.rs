@@ -1,0 +1,242 @@
+//! `ssehub serve --cluster`: several real nodes on one real `redis-server` (started by the
+//! test on 127.0.0.1, stopped by its PID when dropped; the tests skip, saying so, only when
+//! `redis-server` is not installed — `scripts/test` installs it).
+
+use std::time::Duration;
+
+use ssehub_cluster::testing::RedisServer;
+
+use crate::util::{TestHub, client, data, seq};
+
+/// `n` nodes of one cluster (named `name`) on `redis`, each on its own data dir.
+async fn nodes(redis: &RedisServer, name: &str, n: usize, extra: &[&str]) -> Vec<TestHub> {
+    let url = redis.url();
+    let mut args = vec!["--cluster", &url, "--cluster-name", name];
+    args.extend_from_slice(extra);
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(TestHub::start(&args).await);
+    }
+    nodes
+}
+
+/// A publish on any node reaches the subscribers of every node exactly once, in one order,
+/// with the id its publisher was answered.
+#[tokio::test]
+async fn every_node_delivers_every_event_once_in_one_order() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let nodes = nodes(&redis, "order", 3, &[]).await;
+    let mut subs = Vec::new();
+    for node in &nodes {
+        subs.push(node.subscribe("/subscribe?topic=o/*", None).await);
+    }
+    let mut answered = Vec::new();
+    for i in 0..30 {
+        let node = &nodes[i % 3];
+        answered.push(node.publish(&format!("o/{}", i % 4), &i.to_string()).await);
+    }
+    let mut seen = Vec::new();
+    for sub in &mut subs {
+        let got = sub.take(30).await;
+        let ids: Vec<String> = got.iter().map(|e| e.last_event_id.clone()).collect();
+        seen.push(ids);
+    }
+    assert_eq!(
+        seen[0], answered,
+        "node A: every answered id, once, in order"
+    );
+    assert_eq!(seen[1], seen[0], "node B: the same order");
+    assert_eq!(seen[2], seen[0], "node C: the same order");
+    for sub in &mut subs {
+        sub.nothing_for(Duration::from_millis(200)).await;
+    }
+}
+
+/// A client resumes on node B with the `Last-Event-ID` node A gave it: single topic,
+/// multi-topic and pattern subscriptions.
+#[tokio::test]
+async fn a_client_resumes_on_another_node() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let nodes = nodes(&redis, "resume", 2, &[]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(a.publish(&format!("r/{}", i % 3), &i.to_string()).await);
+    }
+    let mut subs = Vec::new();
+    for (path, want) in [
+        ("/topics/r/0", vec!["6", "9"]),
+        ("/subscribe?topic=r/0&topic=r/1", vec!["6", "7", "9", "10"]),
+        ("/subscribe?topic=r/*", vec!["6", "7", "8", "9", "10", "11"]),
+    ] {
+        let mut sub = b.subscribe(path, Some(&ids[5])).await;
+        let got = sub.take(want.len()).await;
+        assert_eq!(data(&got), want, "{path}");
+        subs.push(sub);
+    }
+    // Then live, from either node.
+    let id = a.publish("r/0", "live").await;
+    for sub in &mut subs {
+        let live = sub.take(1).await;
+        assert_eq!(
+            (live[0].data.as_str(), &live[0].last_event_id),
+            ("live", &id)
+        );
+    }
+    // An id the publisher was just answered on A, resumed on B at once: nothing twice.
+    let id = a.publish("r/2", "just").await;
+    let mut sub = b.subscribe("/topics/r/2", Some(&id)).await;
+    let next = a.publish("r/2", "next").await;
+    let got = sub.take(1).await;
+    assert_eq!(
+        (got[0].data.as_str(), &got[0].last_event_id),
+        ("next", &next)
+    );
+    sub.nothing_for(Duration::from_millis(200)).await;
+}
+
+/// Expired and unknown ids get the `ssehub-gap` event on any node, as on one.
+#[tokio::test]
+async fn expired_and_unknown_ids_get_the_gap_notice() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let nodes = nodes(&redis, "gap", 2, &["--history-max-events", "5"]).await;
+    let first = nodes[0].publish("g", "0").await;
+    for i in 1..12 {
+        nodes[i % 2].publish("g", &i.to_string()).await;
+    }
+    // Retention runs on every node about once a second.
+    let floor = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let mut sub = nodes[1]
+                .subscribe("/topics/g?lastEventId=earliest", None)
+                .await;
+            let got = sub.take(1).await;
+            if got[0].data == "7" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(floor.is_ok(), "retention keeps the newest five");
+    for (id, reason) in [(first.as_str(), "expired"), ("0badc0de-3", "unknown")] {
+        let mut sub = nodes[1].subscribe("/topics/g", Some(id)).await;
+        let got = sub.take(6).await;
+        assert_eq!(got[0].event_type, "ssehub-gap", "{id}");
+        assert!(got[0].data.contains(reason), "{}", got[0].data);
+        assert_eq!(data(&got[1..]), ["7", "8", "9", "10", "11"], "{id}");
+    }
+    assert_eq!(seq(&first), 1);
+}
+
+/// A node that loses Redis refuses publishes with 503 `store_unavailable` and keeps its open
+/// streams; once Redis is back, every node catches up in order, nothing skipped or twice.
+#[tokio::test]
+async fn a_node_without_redis_refuses_publishes_keeps_its_streams_and_catches_up() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let nodes = nodes(&redis, "lost", 2, &[]).await;
+    let (node, other) = (&nodes[0], &nodes[1]);
+    let mut subs = [
+        node.subscribe("/topics/l", None).await,
+        other.subscribe("/topics/l", None).await,
+    ];
+    let before = node.publish("l", "before").await;
+    for sub in &mut subs {
+        assert_eq!(data(&sub.take(1).await), ["before"]);
+    }
+    redis.kill();
+    let response = client()
+        .post(format!("{}/topics/l", node.url))
+        .body("refused")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable", "{body}");
+    for sub in &mut subs {
+        sub.nothing_for(Duration::from_millis(300)).await;
+        assert!(!sub.ended, "the open stream stays open");
+    }
+
+    redis.start_again();
+    let mut after = Vec::new();
+    for i in 0..5 {
+        let published = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let response = client()
+                    .post(format!("{}/topics/l", node.url))
+                    .body(format!("after {i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == 200 {
+                    let body: serde_json::Value = response.json().await.unwrap();
+                    return body["id"].as_str().unwrap().to_string();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        after.push(published.expect("publishes succeed once Redis is back"));
+    }
+    assert_eq!(
+        seq(&after[0]),
+        seq(&before) + 1,
+        "the log goes on where it was"
+    );
+    for sub in &mut subs {
+        let got = sub.take(5).await;
+        let ids: Vec<&str> = got.iter().map(|e| e.last_event_id.as_str()).collect();
+        assert_eq!(ids, after, "in order, none skipped, none twice");
+        sub.nothing_for(Duration::from_millis(200)).await;
+    }
+}
+
+/// With `cluster.min_replicas = 1`, a publish is answered 200 once a Redis replica has it
+/// (`WAIT`), and 503 `store_unavailable` when none acknowledges in time.
+#[tokio::test]
+async fn min_replicas_needs_a_replica_to_acknowledge() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut replica = RedisServer::start_replica_of(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ssehub.toml");
+    std::fs::write(
+        &file,
+        "[cluster]\nmin_replicas = 1\nreplica_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let nodes = nodes(&redis, "replicas", 1, &["--config", file.to_str().unwrap()]).await;
+    let post = |data: &'static str| {
+        client()
+            .post(format!("{}/topics/w", nodes[0].url))
+            .body(data)
+            .send()
+    };
+    // The replica's first sync may take a moment.
+    let synced = tokio::time::timeout(Duration::from_secs(20), async {
+        while post("synced?").await.unwrap().status() != 200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        synced.is_ok(),
+        "a publish is acknowledged once the replica has it"
+    );
+    replica.kill();
+    let response = post("alone").await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable", "{body}");
+}
