@@ -9,7 +9,12 @@ use ssehub_cluster::testing::RedisServer;
 use crate::util::{TestHub, client, data, seq};
 
 /// `n` nodes of one cluster (named `name`) on `redis`, each on its own data dir.
-async fn nodes(redis: &RedisServer, name: &str, n: usize, extra: &[&str]) -> Vec<TestHub> {
+pub(crate) async fn nodes(
+    redis: &RedisServer,
+    name: &str,
+    n: usize,
+    extra: &[&str],
+) -> Vec<TestHub> {
     let url = redis.url();
     let mut args = vec!["--cluster", &url, "--cluster-name", name];
     args.extend_from_slice(extra);
