@@ -116,7 +116,9 @@ impl Drop for RedisServer {
 }
 
 /// A running `redis-sentinel` started by a test, watching one primary under a master name,
-/// with short timeouts so that a failover takes a few seconds.
+/// with short timeouts so that a failover takes a few seconds — not shorter: below a second
+/// or two, Sentinel takes a primary it has just promoted (busy with its replicas' sync) for
+/// down, fails over again and again, and two primaries take writes at once (split brain).
 #[derive(Debug)]
 pub struct Sentinel {
     child: Child,
@@ -144,8 +146,8 @@ impl Sentinel {
             format!(
                 "bind 127.0.0.1\nport {port}\ndaemonize no\ndir {}\n\
                  sentinel monitor {master} 127.0.0.1 {} 1\n\
-                 sentinel down-after-milliseconds {master} 500\n\
-                 sentinel failover-timeout {master} 3000\n\
+                 sentinel down-after-milliseconds {master} 2000\n\
+                 sentinel failover-timeout {master} 5000\n\
                  sentinel parallel-syncs {master} 2\n",
                 dir.display(),
                 primary.port

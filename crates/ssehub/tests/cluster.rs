@@ -364,6 +364,9 @@ async fn nodes_follow_a_sentinel_failover_and_keep_every_acknowledged_event() {
             got.len(),
             kept.len()
         );
-        assert_eq!(kept, acked, "stream {n}: every acknowledged event, once, in order");
+        assert_eq!(
+            kept, acked,
+            "stream {n}: every acknowledged event, once, in order; received {got:?}"
+        );
     }
 }
