@@ -87,7 +87,9 @@ impl Target {
                     .await
             };
             match asked.await {
-                Ok(Some((host, port))) => return Ok(format!("redis://{userinfo}{host}:{port}/{db}")),
+                Ok(Some((host, port))) => {
+                    return Ok(format!("redis://{userinfo}{host}:{port}/{db}"));
+                }
                 Ok(None) => {
                     last_error = Some(redis::RedisError::from((
                         redis::ErrorKind::Client,
@@ -98,9 +100,8 @@ impl Target {
                 Err(error) => last_error = Some(error),
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Client, "no Sentinel"))
-        }))
+        Err(last_error
+            .unwrap_or_else(|| redis::RedisError::from((redis::ErrorKind::Client, "no Sentinel"))))
     }
 }
 
@@ -190,7 +191,10 @@ mod tests {
             panic!("a Sentinel URL");
         };
         assert_eq!(sentinels, ["redis://10.0.0.1:26379", "redis://h:26380"]);
-        assert_eq!((master.as_str(), userinfo.as_str(), db), ("mymaster", ":pw@", 2));
+        assert_eq!(
+            (master.as_str(), userinfo.as_str(), db),
+            ("mymaster", ":pw@", 2)
+        );
         let Ok(Target::Sentinel { db, .. }) = Target::parse("redis+sentinel://h:1/m") else {
             panic!("a Sentinel URL without a DB");
         };

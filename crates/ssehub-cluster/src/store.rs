@@ -270,7 +270,9 @@ impl Inner {
             invocation.arg(&entry::append_args(event, event.encoded_size())[..]);
         }
         let mut conn = self.link.conn();
-        let first: u64 = self.answer(invocation.invoke_async(&mut conn).await).await?;
+        let first: u64 = self
+            .answer(invocation.invoke_async(&mut conn).await)
+            .await?;
         if self.min_replicas > 0 {
             let timeout = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
             let acked = redis::cmd("WAIT")

@@ -177,7 +177,11 @@ impl Sentinel {
     /// The cluster URL that finds the primary through it,
     /// `redis+sentinel://127.0.0.1:PORT/ssehub-primary`.
     pub fn url(&self) -> String {
-        format!("redis+sentinel://127.0.0.1:{}/{}", self.port, Sentinel::MASTER)
+        format!(
+            "redis+sentinel://127.0.0.1:{}/{}",
+            self.port,
+            Sentinel::MASTER
+        )
     }
 }
 

@@ -345,7 +345,10 @@ async fn nodes_follow_a_sentinel_failover_and_keep_every_acknowledged_event() {
     for (n, stream) in streams.into_iter().enumerate() {
         let mut got = Vec::new();
         while !got.iter().any(|(_, id)| *id == last) {
-            assert!(got.len() <= published, "stream {n}: no more than was published");
+            assert!(
+                got.len() <= published,
+                "stream {n}: no more than was published"
+            );
             got.extend(ids(&stream.take(1).await));
         }
         // Refused publishes may be there too (the primary had them): only the acknowledged
