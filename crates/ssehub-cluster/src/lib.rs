@@ -14,11 +14,14 @@
 //! - `scripts.rs` — the keys of a cluster in Redis and the Lua scripts (open, append, read
 //!   by log or by per-topic index, retention sweep).
 //! - `entry.rs` — one event as a stream entry, both ways.
+//! - `primary.rs` — where the Redis primary is (a `redis://` URL, or Redis Sentinel for
+//!   `redis+sentinel://`) and the store's connection to it, which follows a failover.
 //! - `store.rs` — [`RedisStore`]: open, append, read, sweep, the bounds the node keeps.
 //! - `tail.rs` — the blocking `XREAD` that is the ordered feed.
 //! - `testing.rs` — `testing::RedisServer`, a throwaway `redis-server` (feature `testing`).
 
 mod entry;
+mod primary;
 mod scripts;
 mod store;
 mod tail;

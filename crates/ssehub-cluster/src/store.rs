@@ -12,14 +12,15 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
+use redis::aio::ConnectionManagerConfig;
+use redis::{RedisResult, Script, Value};
 use ssehub_core::{
     Bounds, BoxFuture, LogId, NewEvent, OrderedFeed, PageBuilder, ReadPage, Selector, Store,
     StoreError, StoredEvent,
 };
 
 use crate::entry::{self, VALUES_PER_ENTRY};
+use crate::primary::Link;
 use crate::scripts::{self, Keys};
 
 /// How much history the cluster keeps; `None` for no bound. The oldest events go first.
@@ -49,7 +50,8 @@ impl Default for ClusterRetention {
 /// Where the cluster is and what it keeps.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
-    /// `redis://HOST:PORT[/DB]`.
+    /// `redis://HOST:PORT[/DB]`, or `redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME[/DB]`
+    /// to find the primary through Redis Sentinel and follow its failovers (`primary.rs`).
     pub url: String,
     /// The cluster's name: nodes with the same URL and name share one history.
     pub name: String,
@@ -112,8 +114,8 @@ impl std::fmt::Debug for RedisStore {
 }
 
 pub(crate) struct Inner {
-    pub(crate) client: redis::Client,
-    conn: ConnectionManager,
+    /// The primary, which may move (Sentinel).
+    pub(crate) link: Link,
     pub(crate) keys: Keys,
     pub(crate) log: LogId,
     bounds: Mutex<Bounds>,
@@ -147,15 +149,14 @@ impl RedisStore {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             OpenError(format!("{what} ({}): {e}", redacted(&options.url)))
         };
-        let client =
-            redis::Client::open(options.url.as_str()).map_err(|e| fail("invalid Redis URL", &e))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_max_delay(Duration::from_secs(1));
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+        let link = Link::open(&options.url, config)
             .await
             .map_err(|e| fail("cannot connect to Redis", &e))?;
+        let mut conn = link.conn();
         let keys = Keys::new(&options.name);
         let (log, last, first): (String, u64, u64) = Script::new(scripts::OPEN)
             .key(keys.key("logid"))
@@ -171,8 +172,7 @@ impl RedisStore {
             .map(LogId)
             .ok_or_else(|| fail("the cluster's log id is not one of ssehub", &log))?;
         let inner = Arc::new(Inner {
-            client,
-            conn,
+            link,
             keys,
             log,
             bounds: Mutex::new(Bounds { first, last }),
@@ -205,6 +205,18 @@ impl Inner {
         self.bounds.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Redis's answer, or the store's error — after asking where the primary is, which may
+    /// have moved (Sentinel).
+    async fn answer<T>(&self, reply: RedisResult<T>) -> Result<T, StoreError> {
+        match reply {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                self.link.failed().await;
+                Err(io(&error))
+            }
+        }
+    }
+
     /// Notes what Redis said of the log: the floor and last never move down.
     pub(crate) fn saw(&self, first: Option<u64>, last: u64) {
         let mut bounds = self.lock();
@@ -221,7 +233,7 @@ impl Inner {
             .max_age
             .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX));
         loop {
-            let (first, last, more): (u64, u64, u64) = self
+            let swept = self
                 .scripts
                 .sweep
                 .key(self.keys.key("seq"))
@@ -233,9 +245,9 @@ impl Inner {
                 .arg(limit(self.retention.max_bytes))
                 .arg(limit(age))
                 .arg(SWEEP_BUDGET)
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(|e| io(&e))?;
+                .invoke_async(&mut self.link.conn())
+                .await;
+            let (first, last, more): (u64, u64, u64) = self.answer(swept).await?;
             self.saw(Some(first), last);
             if more == 0 {
                 return Ok(());
@@ -257,19 +269,18 @@ impl Inner {
             // enough for byte retention (it over-counts the id line by a few bytes).
             invocation.arg(&entry::append_args(event, event.encoded_size())[..]);
         }
-        let mut conn = self.conn.clone();
-        let first: u64 = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| io(&e))?;
+        let mut conn = self.link.conn();
+        let first: u64 = self
+            .answer(invocation.invoke_async(&mut conn).await)
+            .await?;
         if self.min_replicas > 0 {
             let timeout = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
-            let acked: u64 = redis::cmd("WAIT")
+            let acked = redis::cmd("WAIT")
                 .arg(self.min_replicas)
                 .arg(timeout.max(1))
                 .query_async(&mut conn)
-                .await
-                .map_err(|e| io(&e))?;
+                .await;
+            let acked: u64 = self.answer(acked).await?;
             if acked < u64::from(self.min_replicas) {
                 return Err(StoreError::Io(format!(
                     "only {acked} of cluster.min_replicas = {} Redis replicas have the events",
@@ -295,8 +306,8 @@ impl Inner {
         max_bytes: usize,
     ) -> Result<ReadPage, StoreError> {
         let topics: Option<Vec<_>> = selector.patterns().iter().map(|p| p.as_topic()).collect();
-        let mut conn = self.conn.clone();
-        let reply: Vec<Value> = match topics {
+        let mut conn = self.link.conn();
+        let reply: RedisResult<Vec<Value>> = match topics {
             // Exact topics only: their index, not the log.
             Some(topics) => {
                 let mut invocation = self.scripts.read_index.key(self.keys.key("log"));
@@ -322,8 +333,8 @@ impl Inner {
                     .invoke_async(&mut conn)
                     .await
             }
-        }
-        .map_err(|e| io(&e))?;
+        };
+        let reply = self.answer(reply).await?;
         let [floor, scanned_to, entries @ ..] = &reply[..] else {
             return Err(entry::bad("a short read reply"));
         };

@@ -51,11 +51,15 @@ async fn run(inner: Weak<Inner>, mut after: u64, tx: mpsc::Sender<Vec<Arc<Stored
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(Duration::from_secs(2)))
                 .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
-            match store
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-            {
+            let connected = match store.link.client().await {
+                Ok(client) => {
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match connected {
                 Ok(c) => conn = Some(c),
                 Err(error) => {
                     tracing::debug!(%error, "the tail cannot reach Redis; retrying");

@@ -1,10 +1,10 @@
 //! `ssehub serve --cluster`: several real nodes on one real `redis-server` (started by the
 //! test on 127.0.0.1, stopped by its PID when dropped; the tests skip, saying so, only when
-//! `redis-server` is not installed — `scripts/test` installs it).
+//! `redis-server` or `redis-sentinel` is not installed — `scripts/test` installs them).
 
 use std::time::Duration;
 
-use ssehub_cluster::testing::RedisServer;
+use ssehub_cluster::testing::{RedisServer, Sentinel};
 
 use crate::util::{TestHub, client, data, seq};
 
@@ -15,8 +15,12 @@ pub(crate) async fn nodes(
     n: usize,
     extra: &[&str],
 ) -> Vec<TestHub> {
-    let url = redis.url();
-    let mut args = vec!["--cluster", &url, "--cluster-name", name];
+    nodes_at(&redis.url(), name, n, extra).await
+}
+
+/// `n` nodes of one cluster (named `name`) at the cluster URL `url`.
+async fn nodes_at(url: &str, name: &str, n: usize, extra: &[&str]) -> Vec<TestHub> {
+    let mut args = vec!["--cluster", url, "--cluster-name", name];
     args.extend_from_slice(extra);
     let mut nodes = Vec::new();
     for _ in 0..n {
@@ -244,4 +248,133 @@ async fn min_replicas_needs_a_replica_to_acknowledge() {
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "store_unavailable", "{body}");
+}
+
+/// Publishes `data` to `topic` on `node`: its id when answered 200, `None` when 503.
+async fn try_publish(node: &TestHub, topic: &str, data: &str) -> Option<String> {
+    let response = client()
+        .post(format!("{}/topics/{topic}", node.url))
+        .body(data.to_string())
+        .send()
+        .await
+        .expect("the node answers");
+    if response.status() != 200 {
+        assert_eq!(response.status(), 503, "a publish is answered 200 or 503");
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.unwrap();
+    Some(body["id"].as_str().unwrap().to_string())
+}
+
+/// `redis+sentinel://`: a primary, two replicas and a Sentinel; two nodes publish without a
+/// pause, with `cluster.min_replicas = 1`; the primary is killed (SIGKILL) mid-stream. The
+/// Sentinel promotes a replica, both nodes follow it, and every acknowledged event (answered
+/// 200; the 503s of the failover are not) is in the history after the failover and reached
+/// every subscriber exactly once, in order.
+#[tokio::test]
+async fn nodes_follow_a_sentinel_failover_and_keep_every_acknowledged_event() {
+    let Some(mut primary) = RedisServer::start() else {
+        return;
+    };
+    // Two replicas: after the failover the new primary still has one for `min_replicas`.
+    let _replicas = [
+        RedisServer::start_replica_of(&primary),
+        RedisServer::start_replica_of(&primary),
+    ];
+    let Some(sentinel) = Sentinel::start(&primary) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ssehub.toml");
+    std::fs::write(
+        &file,
+        "[cluster]\nmin_replicas = 1\nreplica_timeout_ms = 500\n",
+    )
+    .unwrap();
+    let extra = ["--config", file.to_str().unwrap()];
+    let nodes = nodes_at(&sentinel.url(), "failover", 2, &extra).await;
+    let mut subs = [
+        nodes[0].subscribe("/topics/f", None).await,
+        nodes[1].subscribe("/topics/f", None).await,
+    ];
+    // (data, id) of every acknowledged publish, in the order of the answers.
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let (mut published, mut refused) = (0usize, 0usize);
+    let mut i = 0;
+    let outcome = tokio::time::timeout(Duration::from_secs(40), async {
+        let mut killed_at = None;
+        // Bounded: a refused publish waits 10 ms, the failover takes a few seconds.
+        while i < 3000 {
+            published += 1;
+            match try_publish(&nodes[i % 2], "f", &i.to_string()).await {
+                Some(id) => acked.push((i.to_string(), id)),
+                None => {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            i += 1;
+            // Before: 20 acknowledged (the replicas' first sync may take a moment).
+            if killed_at.is_none() && acked.len() == 20 {
+                primary.kill();
+                killed_at = Some(acked.len());
+            }
+            // After: 20 more, through the promoted replica.
+            if killed_at.is_some_and(|at| acked.len() >= at + 20) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        outcome,
+        Ok(true),
+        "publishes are acknowledged again after the failover ({} acknowledged, {refused} refused of {published})",
+        acked.len()
+    );
+
+    let ids = |events: &[ssehub_wire::MessageEvent]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| (e.data.clone(), e.last_event_id.clone()))
+            .collect()
+    };
+    let last = acked.last().unwrap().1.clone();
+    // The history after the failover, from any node, and what every subscriber got live.
+    let mut history = nodes[1]
+        .subscribe("/topics/f?lastEventId=earliest", None)
+        .await;
+    let mut streams: Vec<&mut crate::util::Sse> = subs.iter_mut().collect();
+    streams.push(&mut history);
+    for (n, stream) in streams.into_iter().enumerate() {
+        let mut got = Vec::new();
+        while !got.iter().any(|(_, id)| *id == last) {
+            assert!(
+                got.len() <= published,
+                "stream {n}: no more than was published"
+            );
+            got.extend(ids(&stream.take(1).await));
+        }
+        // Refused publishes may be there too (the primary had them): only the acknowledged
+        // ones are counted, each once, in the order of their answers.
+        let seqs: Vec<u64> = got.iter().map(|(_, id)| seq(id)).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "stream {n}: in order, none twice: {seqs:?}"
+        );
+        let kept: Vec<_> = got.iter().filter(|e| acked.contains(e)).cloned().collect();
+        let lost = acked.len() - kept.len();
+        eprintln!(
+            "failover, stream {n}: published {published}, acknowledged {}, refused {refused}, \
+             received {} (acknowledged {}), lost {lost}, duplicates 0",
+            acked.len(),
+            got.len(),
+            kept.len()
+        );
+        assert_eq!(
+            kept, acked,
+            "stream {n}: every acknowledged event, once, in order; received {got:?}"
+        );
+    }
 }

@@ -14,8 +14,9 @@ use super::Config;
 pub(crate) struct Cluster {
     // Replaces --store: history is in Redis. The URL may hold Redis's password, so `--help`
     // does not show the variable's value, and logs and errors show it without the password.
-    /// Run as a node of a cluster over Redis, `redis://HOST:PORT[/DB]`: every node with the
-    /// same URL and cluster.name shares one history, one order and one set of ids.
+    /// Run as a node of a cluster over Redis, `redis://HOST:PORT[/DB]` (or, through Redis
+    /// Sentinel, `redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME[/DB]`): every node with
+    /// the same URL and cluster.name shares one history, one order and one set of ids.
     /// (config: cluster.url)
     #[arg(
         long = "cluster",
@@ -58,14 +59,16 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// A URL that is not `redis://…`, a name that would break the cluster's keys, or a setting
+    /// A URL that is not `redis://…` or `redis+sentinel://…`, a name that would break the cluster's keys, or a setting
     /// a cluster does not have yet (per-topic retention).
     pub(crate) fn cluster_options(&self) -> anyhow::Result<Option<ssehub_cluster::ClusterOptions>> {
         let Some(url) = &self.cluster.url else {
             return Ok(None);
         };
-        if !url.starts_with("redis://") {
-            bail!("invalid configuration: cluster.url must be redis://HOST:PORT[/DB]");
+        if !url.starts_with("redis://") && !url.starts_with("redis+sentinel://") {
+            bail!(
+                "invalid configuration: cluster.url must be redis://HOST:PORT[/DB] or redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME[/DB]"
+            );
         }
         let name = &self.cluster.name;
         if name.is_empty() || name.chars().any(|c| c == '{' || c == '}' || c.is_control()) {
