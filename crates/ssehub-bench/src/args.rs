@@ -217,8 +217,18 @@ pub enum ReadyOn {
 #[derive(Debug, Args)]
 pub struct FanoutArgs {
     /// The hub's base URL.
-    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
-    pub hub: String,
+    ///
+    /// Give it more than once (or as a comma-separated list) for the nodes of one cluster:
+    /// subscriber i opens on hub i mod H, publisher p publishes to hub p mod H, and every
+    /// count (lost, duplicates, order, latency) is over all subscribers together.
+    #[arg(
+        long,
+        env = "SSEHUB_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ',',
+        required = false
+    )]
+    pub hub: Vec<String>,
 
     /// How many subscriptions to open (one connection each).
     #[arg(long, short = 'n', default_value_t = 100,

@@ -13,6 +13,10 @@
 //! 3. Wait until every subscriber has every event, or `--drain` seconds after the last
 //!    publish, then stop the subscribers and report.
 //!
+//! With several `--hub`s (the nodes of one cluster), subscriber i opens on hub i mod H and
+//! publisher p publishes to hub p mod H ([`round_robin`]); everything is counted over all
+//! subscribers together, as with one hub.
+//!
 //! Subscribers are [`crate::stream`]s: a plain socket with a small HTTP/1.1 reader, so that
 //! the generator costs the machine less than the hub it measures. Per subscriber the state is
 //! a parser, a bitset of M bits (which sequence numbers arrived: duplicates and losses are
@@ -24,6 +28,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -35,15 +40,19 @@ use crate::plan::RunPlan;
 use crate::publishers::{Published, due, lock, on_own_thread, post_json, run_lanes, take};
 use crate::subscribers::{Outcome, Subscribers};
 use crate::table::Table;
+use crate::{hub_base, print_report, run_id};
 use crate::{micros, now_micros};
-use crate::{print_report, run_id};
 
 /// The run, as decided from the flags.
 struct Plan {
     run: RunPlan,
+    /// Every `--hub`, without a trailing `/` (the first is `run.hub`).
+    hubs: Vec<String>,
     topic: String,
-    subscribe_url: String,
-    publish_url: String,
+    /// Per hub, in `hubs` order.
+    subscribe_urls: Vec<String>,
+    /// Per hub, in `hubs` order.
+    publish_urls: Vec<String>,
     subscribers: usize,
     rate: u32,
     payload_bytes: usize,
@@ -68,21 +77,28 @@ pub(crate) async fn run(args: &FanoutArgs) -> anyhow::Result<()> {
 impl Plan {
     fn new(args: &FanoutArgs) -> anyhow::Result<Plan> {
         let (subscribers, events, rate) = (args.subscribers, args.events, args.rate);
-        let run = RunPlan::new(&args.hub, &args.run, subscribers, events, rate)?;
+        let first = args.hub.first().context("--hub: no hub given")?;
+        let run = RunPlan::new(first, &args.run, subscribers, events, rate)?;
+        let hubs = args
+            .hub
+            .iter()
+            .map(|hub| hub_base(hub))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let run_id = run_id();
         let topic = args
             .topic
             .clone()
             .unwrap_or_else(|| format!("bench/fanout/{run_id}"));
-        let url = |template: &str| {
-            template
-                .replace("{hub}", &run.hub)
-                .replace("{topic}", &topic)
+        let urls = |template: &str| {
+            hubs.iter()
+                .map(|hub| template.replace("{hub}", hub).replace("{topic}", &topic))
+                .collect::<Vec<_>>()
         };
         Ok(Plan {
-            subscribe_url: url(&args.subscribe_url_template),
-            publish_url: url(&args.publish_url_template),
+            subscribe_urls: urls(&args.subscribe_url_template),
+            publish_urls: urls(&args.publish_url_template),
             run,
+            hubs,
             topic,
             subscribers: subscribers as usize,
             rate,
@@ -106,14 +122,19 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     // 1. Open every subscription.
     eprintln!(
         "ssehub bench fanout: opening {} subscriptions to {}",
-        plan.subscribers, plan.subscribe_url
+        plan.subscribers,
+        plan.subscribe_urls.join(", ")
     );
-    let target =
-        Arc::new(Target::new(&plan.subscribe_url, &plan.run.headers).map_err(anyhow::Error::msg)?);
+    let targets = plan
+        .subscribe_urls
+        .iter()
+        .map(|url| Target::new(url, &plan.run.headers).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let streams = (0..plan.subscribers)
-        .map(|_| {
+        .map(|i| {
             (
-                target.clone(),
+                round_robin(&targets, i).clone(),
                 Subscriber::new(SeqCheck::new(shared.clone())),
             )
         })
@@ -123,13 +144,14 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let open = plan.subscribers;
     eprintln!(
         "ssehub bench fanout: {open} subscriptions open in {connect_secs:.2} s; publishing {events} events at up to {}/s to {}",
-        plan.rate, plan.publish_url
+        plan.rate,
+        plan.publish_urls.join(", ")
     );
 
     // 2. Publish, paced, from a thread of its own.
     let job = PublishJob {
         client: plan.run.client()?,
-        url: plan.publish_url.clone(),
+        urls: plan.publish_urls.clone(),
         shared: shared.clone(),
         rate: plan.rate,
         payload_bytes: plan.payload_bytes,
@@ -182,7 +204,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
     };
     Ok(Report {
         scenario: "fanout",
-        hub: plan.run.hub,
+        hub: plan.hubs.join(","),
         topic: plan.topic,
         subscribers: plan.subscribers as u64,
         events_requested: u64::from(events),
@@ -220,7 +242,8 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
 /// The publishers' inputs.
 struct PublishJob {
     client: reqwest::Client,
-    url: String,
+    /// Per hub; lane p publishes to hub p mod H.
+    urls: Vec<String>,
     shared: Arc<Shared>,
     rate: u32,
     payload_bytes: usize,
@@ -247,18 +270,24 @@ impl PublishJob {
     /// Returns whether it stopped at the deadline.
     async fn lane(self: Arc<Self>, lane: u32, start: Instant, out: Arc<Mutex<Published>>) -> bool {
         let step = self.shared.publishers as usize;
+        let url = round_robin(&self.urls, lane as usize);
         for seq in (lane..self.shared.events).step_by(step) {
             if !due(start, seq, self.rate, self.deadline).await {
                 return true;
             }
             let body = payload(&self.shared.run_id, seq, now_micros(), self.payload_bytes);
             let sent = Instant::now();
-            let result = post_json(&self.client, &self.url, body).await.map(drop);
+            let result = post_json(&self.client, url, body).await.map(drop);
             let ack_us = micros(sent.elapsed());
             lock(&out).record(result, seq..seq + 1, ack_us);
         }
         false
     }
+}
+
+/// Item `i` of a run spread round-robin over `over` (one entry per hub): `over[i mod H]`.
+fn round_robin<T>(over: &[T], i: usize) -> &T {
+    &over[i % over.len()]
 }
 
 /// One event's data: `{"run":…,"seq":…,"ts_us":…,"pad":"xx…"}`, `size` bytes when that is
@@ -498,6 +527,67 @@ impl Report {
 mod tests {
     use super::*;
     use crate::stream::{End, Tally as _};
+
+    /// `ssehub bench fanout`'s flags alone.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        fanout: FanoutArgs,
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        use clap::Parser as _;
+        let cli = Cli::try_parse_from(std::iter::once("fanout").chain(args.iter().copied()));
+        Plan::new(&cli.unwrap().fanout).unwrap()
+    }
+
+    #[test]
+    fn one_hub_by_default_or_several_spread_round_robin() {
+        let one = plan(&["--topic", "t"]);
+        assert_eq!(one.hubs, ["http://127.0.0.1:8080"]);
+        assert_eq!(one.subscribe_urls, ["http://127.0.0.1:8080/topics/t"]);
+        assert_eq!(
+            *round_robin(&one.publish_urls, 3),
+            "http://127.0.0.1:8080/topics/t"
+        );
+
+        // Repeated, comma-separated, or both; trailing slashes go.
+        let three = plan(&[
+            "--hub",
+            "http://a:1,http://b:2/",
+            "--hub",
+            "http://c:3",
+            "--topic",
+            "t",
+        ]);
+        assert_eq!(three.hubs, ["http://a:1", "http://b:2", "http://c:3"]);
+        assert_eq!(three.run.hub, "http://a:1");
+        let subscribers: Vec<_> = (0..7)
+            .map(|i| round_robin(&three.subscribe_urls, i).as_str())
+            .collect();
+        assert_eq!(
+            subscribers,
+            [
+                "http://a:1/topics/t",
+                "http://b:2/topics/t",
+                "http://c:3/topics/t",
+                "http://a:1/topics/t",
+                "http://b:2/topics/t",
+                "http://c:3/topics/t",
+                "http://a:1/topics/t"
+            ]
+        );
+        assert_eq!(*round_robin(&three.publish_urls, 4), "http://b:2/topics/t");
+        assert!(
+            Plan::new(&{
+                use clap::Parser as _;
+                Cli::try_parse_from(["fanout", "--hub", "http://a:1,https://b:2"])
+                    .unwrap()
+                    .fanout
+            })
+            .is_err()
+        );
+    }
 
     #[test]
     fn payload_has_the_requested_size_and_parses_back() {
