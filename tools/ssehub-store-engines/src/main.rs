@@ -14,7 +14,8 @@
 //! ssehub-store-engines --crash-writer <redb|fjall> <dir> <0|1>  # internal: the SIGKILL child
 //! ```
 //!
-//! Everything is written under `/work/tmp-engines` (or `$ENGINES_DIR`), removed at the end.
+//! Everything is written under `target/tmp-engines` of the workspace (or `$ENGINES_DIR`),
+//! removed at the end.
 //! Results go to stdout as Markdown tables; progress goes to stderr. The figures and what they
 //! mean are in `docs/storage-engines.md`.
 
@@ -1547,8 +1548,12 @@ fn main() -> Res<()> {
     }
     let smoke = args.iter().any(|a| a == "--smoke");
     let sizes = if smoke { Sizes::smoke() } else { Sizes::full() };
-    let root =
-        PathBuf::from(std::env::var("ENGINES_DIR").unwrap_or_else(|_| "/work/tmp-engines".into()));
+    // On the repository's own disk by default (`target/tmp-engines`): a tmpfs `/tmp` would
+    // make every fsync free and the figures meaningless.
+    let root = std::env::var_os("ENGINES_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp-engines"),
+        PathBuf::from,
+    );
     if root.exists() {
         fs::remove_dir_all(&root)?;
     }
