@@ -17,11 +17,14 @@
 //! - `primary.rs` — where the Redis primary is (a `redis://` URL, or Redis Sentinel for
 //!   `redis+sentinel://`) and the store's connection to it, which follows a failover.
 //! - `store.rs` — [`RedisStore`]: open, append, read, sweep, the bounds the node keeps.
+//! - `replicated.rs` — `min_replicas`: the replicated watermark, so that nodes deliver only
+//!   events that replicas have.
 //! - `tail.rs` — the blocking `XREAD` that is the ordered feed.
 //! - `testing.rs` — `testing::RedisServer`, a throwaway `redis-server` (feature `testing`).
 
 mod entry;
 mod primary;
+mod replicated;
 mod scripts;
 mod store;
 mod tail;

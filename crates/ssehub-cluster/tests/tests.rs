@@ -2,4 +2,5 @@
 
 mod conformance;
 mod feed;
+mod replicated;
 mod retention;
