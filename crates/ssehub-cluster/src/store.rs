@@ -419,6 +419,16 @@ impl Store for RedisStore {
     fn ordered_feed(&self, after: u64) -> Option<OrderedFeed> {
         Some(crate::tail::start(&self.inner, after))
     }
+
+    fn last_given(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let last = redis::cmd("GET")
+                .arg(self.inner.keys.key("seq"))
+                .query_async::<Option<u64>>(&mut self.inner.link.conn())
+                .await;
+            Ok(self.inner.answer(last).await?.unwrap_or(0))
+        })
+    }
 }
 
 #[cfg(test)]
