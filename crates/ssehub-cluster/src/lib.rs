@@ -12,8 +12,9 @@
 //! # Layout
 //!
 //! - `scripts.rs` — the keys of a cluster in Redis and the Lua scripts (open, append, read
-//!   by log or by per-topic index, retention sweep).
+//!   by log or by per-topic index, retention sweeps of the log and per topic).
 //! - `entry.rs` — one event as a stream entry, both ways.
+//! - `floors.rs` — the per-topic retention floors a node knows, for `retained_from`.
 //! - `primary.rs` — where the Redis primary is (a `redis://` URL, or Redis Sentinel for
 //!   `redis+sentinel://`) and the store's connection to it, which follows a failover.
 //! - `store.rs` — [`RedisStore`]: open, append, read, sweep, the bounds the node keeps.
@@ -23,6 +24,7 @@
 //! - `testing.rs` — `testing::RedisServer`, a throwaway `redis-server` (feature `testing`).
 
 mod entry;
+mod floors;
 mod primary;
 mod replicated;
 mod scripts;
@@ -31,4 +33,6 @@ mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use store::{ClusterOptions, ClusterRetention, OpenError, RedisStore, redacted};
+pub use store::{
+    ClusterOptions, ClusterRetention, ClusterTopicRule, OpenError, RedisStore, redacted,
+};

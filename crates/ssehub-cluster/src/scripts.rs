@@ -20,6 +20,17 @@
 //! - `topic:<topic>` — the per-topic index: a sorted set of the sequence numbers of the
 //!   topic's events, so that replaying a quiet topic does not scan the log.
 //!
+//! With per-topic rules (`[[history.topics]]`), also:
+//!
+//! - `ruled` — a hash: each topic a rule applied to at its last append → that rule's pattern
+//!   (the sweep looks its bounds up by pattern, so reordering or adding rules does not make
+//!   a topic's record name another rule);
+//! - `tbytes` — a hash: each topic of `ruled` → the bytes of its retained events;
+//! - `floors` — a sorted set: each topic that per-topic retention deleted an event of (the
+//!   event's every topic, not only the one whose rule deleted it) → the highest sequence
+//!   number deleted (the disk store's `dropped_upto`); entries below `first` are dropped;
+//! - `rcursor` — where the per-topic sweep's walk over `ruled` (`HSCAN`) goes on.
+//!
 //! With `min_replicas` (`replicated.rs`), also:
 //!
 //! - `committed` — the replicated watermark: every event up to it is on `min_replicas`
@@ -87,12 +98,14 @@ redis.call('SET', KEYS[3], string.format('%d', s))
 return s
 ";
 
-/// Appending a batch: the sequence numbers, the entries, the index, the byte count. Refuses
-/// when the log id is not the one the node opened (Redis lost its data and another node
-/// started a new log), so that no id is given to two events (invariant 6).
-/// KEYS: seq, log, bytes, logid. ARGV: topic key prefix, the node's log id, the event count,
-/// then per event: topics, type, data, private, retry, encoded size. Returns the first
-/// sequence number.
+/// Appending a batch: the sequence numbers, the entries, the index, the byte count, and for
+/// the topics under a per-topic rule their rule and bytes. Refuses when the log id is not the
+/// one the node opened (Redis lost its data and another node started a new log), so that no
+/// id is given to two events (invariant 6).
+/// KEYS: seq, log, bytes, logid, ruled, tbytes. ARGV: topic key prefix, the node's log id,
+/// the event count, then per event: topics, type, data, private, retry, encoded size; then
+/// the count of ruled topics and per ruled topic: topic, its rule's pattern, the bytes the
+/// batch adds to it. Returns the first sequence number.
 pub(crate) const APPEND: &str = r"
 if redis.call('GET', KEYS[4]) ~= ARGV[2] then
   return redis.error_reply('ssehub: the log id in Redis is not the one this node opened; restart the node')
@@ -114,16 +127,30 @@ for i = 0, n - 1 do
   end
 end
 redis.call('INCRBY', KEYS[3], string.format('%d', total))
+local r = 4 + n * 6
+for j = 0, tonumber(ARGV[r]) - 1 do
+  local k = r + 1 + j * 3
+  redis.call('HSET', KEYS[5], ARGV[k], ARGV[k + 1])
+  redis.call('HINCRBY', KEYS[6], ARGV[k], ARGV[k + 2])
+end
 return first
 ";
 
-/// Reading by scanning the log. KEYS: log, first. ARGV: after, until, the most entries.
-/// Returns the floor, how far the read looked (`scanned_to`), then 8 values per entry: its id
-/// and the values of its fields in order.
+/// Reading by scanning the log (for patterns). KEYS: log, first, floors. ARGV: after, until,
+/// the most entries. Returns the floor, how far the read looked (`scanned_to`), the count of
+/// per-topic floors and each as topic and floor, then 8 values per entry: its id and the
+/// values of its fields in order.
+///
+/// The per-topic floors are those at or above the read's start, of every topic: Lua cannot
+/// match Mercure's URI templates, so the node matches them against the patterns. Lower
+/// floors cannot make the read incomplete, so a reader near the log's head gets only the
+/// topics retention trimmed near the head.
 pub(crate) const READ_SCAN: &str = r"
 local floor = tonumber(redis.call('GET', KEYS[2]) or '1')
 local from = math.max(tonumber(ARGV[1]) + 1, floor)
-local out = {floor, tonumber(ARGV[2])}
+local floors = redis.call('ZRANGEBYSCORE', KEYS[3], from, '+inf', 'WITHSCORES')
+local out = {floor, tonumber(ARGV[2]), #floors / 2}
+for _, v in ipairs(floors) do table.insert(out, v) end
 if from > tonumber(ARGV[2]) then return out end
 local entries = redis.call('XRANGE', KEYS[1], string.format('%d-0', from), ARGV[2] .. '-0',
   'COUNT', ARGV[3])
@@ -137,16 +164,22 @@ end
 return out
 ";
 
-/// Reading through the per-topic index. KEYS: log, first, then each topic's index.
-/// ARGV: after, until, the most events. Returns as [`READ_SCAN`] does.
+/// Reading through the per-topic index. KEYS: log, first, floors, then each topic's index.
+/// ARGV: after, until, the most events, then each topic (in the order of their indexes).
+/// Returns as [`READ_SCAN`] does, with the per-topic floors of these topics.
 pub(crate) const READ_INDEX: &str = r"
 local floor = tonumber(redis.call('GET', KEYS[2]) or '1')
 local from = math.max(tonumber(ARGV[1]) + 1, floor)
 local limit = tonumber(ARGV[3])
-local out = {floor, tonumber(ARGV[2])}
+local out = {floor, tonumber(ARGV[2]), 0}
+for i, f in ipairs(redis.call('ZMSCORE', KEYS[3], unpack(ARGV, 4))) do
+  if f then
+    table.insert(out, ARGV[3 + i]); table.insert(out, f); out[3] = out[3] + 1
+  end
+end
 if from > tonumber(ARGV[2]) then return out end
 local seen, seqs = {}, {}
-for k = 3, #KEYS do
+for k = 4, #KEYS do
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], from, ARGV[2], 'LIMIT', 0, limit)) do
     if not seen[s] then seen[s] = true; table.insert(seqs, tonumber(s)) end
   end
@@ -163,21 +196,27 @@ end
 return out
 ";
 
-/// Retention: raises the floor past the events over the count, byte or age bound (`-1` for
-/// none), then deletes them from the log and the index, in one step. KEYS: seq, log, first,
-/// bytes. ARGV: topic key prefix, max events, max bytes, max age (ms), the most entries to
-/// delete in this call (so that one call never holds Redis for long). Returns the floor, the
-/// last sequence number, and 1 when the budget ran out (call again).
+/// Retention of the whole log: raises the floor past the oldest events while the log is
+/// over its count, byte or age bound (`-1` for none), and deletes them from the log and the
+/// index, in one step. The count is the log's length (`XLEN`), so events a per-topic rule
+/// deleted are not counted. The floor stops after the last event deleted, not at the next
+/// one retained: the events between were deleted by per-topic rules, whose floors already
+/// tell their topics' readers, and raising the log's floor over them would tell every other
+/// reader of a gap that is not theirs. KEYS: seq, log, first, bytes, tbytes, floors. ARGV:
+/// topic key prefix, max events, max bytes, max age (ms), the most entries to delete in this
+/// call (so that one call never holds Redis for long). Returns the floor, the last sequence
+/// number, and 1 when the budget ran out (call again).
 pub(crate) const SWEEP: &str = r"
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local first = tonumber(redis.call('GET', KEYS[3]) or '1')
 local bytes = tonumber(redis.call('GET', KEYS[4]) or '0')
+local count = redis.call('XLEN', KEYS[2])
 local max_events, max_bytes, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ruled = redis.call('EXISTS', KEYS[5]) == 1
 local floor = first
-if max_events >= 0 and last - floor + 1 > max_events then floor = last - max_events + 1 end
-local removed, topics, done, more = 0, {}, false, 0
+local removed, gone, topics, done, more = 0, 0, {}, false, 0
 local budget = tonumber(ARGV[5])
 local cursor = first
 while not done and cursor <= last do
@@ -186,14 +225,24 @@ while not done and cursor <= last do
   for _, e in ipairs(batch) do
     local seq = tonumber(string.match(e[1], '^(%d+)'))
     local f = e[2]
+    local over_count = max_events >= 0 and count - gone > max_events
     local over_bytes = max_bytes >= 0 and bytes - removed > max_bytes
     local too_old = max_age >= 0 and now - tonumber(f[14]) > max_age
-    if seq >= floor and not over_bytes and not too_old then done = true; break end
-    if budget == 0 then floor = seq; more = 1; done = true; break end
+    if not over_count and not over_bytes and not too_old then done = true; break end
+    if budget == 0 then more = 1; done = true; break end
     budget = budget - 1
-    removed = removed + tonumber(f[12])
+    gone = gone + 1
+    local size = tonumber(f[12])
+    removed = removed + size
     topics[f[2]] = true
-    if seq + 1 > floor then floor = seq + 1 end
+    if ruled then
+      for topic in string.gmatch(f[2], '[^\n]+') do
+        if redis.call('HEXISTS', KEYS[5], topic) == 1 then
+          redis.call('HINCRBY', KEYS[5], topic, -size)
+        end
+      end
+    end
+    floor = seq + 1
     cursor = seq + 1
   end
 end
@@ -207,6 +256,99 @@ if floor > first then
       redis.call('ZREMRANGEBYSCORE', ARGV[1] .. topic, '-inf', '(' .. string.format('%d', floor))
     end
   end
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. string.format('%d', floor))
 end
 return {floor, last, more}
+";
+
+/// Per-topic retention (`[[history.topics]]`): walks part of `ruled` (`HSCAN` from
+/// `rcursor`, about ARGV[2] topics) and, for each topic whose events break its rule's
+/// bounds, deletes its oldest events until they do not. Each deleted event leaves the log
+/// and the index of every topic it has, its bytes leave `bytes` and the `tbytes` of its ruled
+/// topics, and the floor of each of its topics rises to it — in this one script, so that no
+/// reader sees an event gone while its topic's floor is below it (ARCHITECTURE.md,
+/// invariant 8). An event appended less than a grace ago (by Redis's clock), or past the
+/// replicated watermark, is left: every node's tail must have read an event before a rule
+/// deletes it, or the node would see a hole in the log. Topics with no event left leave
+/// `ruled`.
+/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed. ARGV: topic key prefix,
+/// topics per call, the most events to delete in this call, the grace (ms), 1 to stop at the
+/// replicated watermark, the rule count, then per rule: pattern, max events, max bytes, max
+/// age (ms), `-1` for none. A topic whose pattern is not among the rules (another node's
+/// configuration) is left as it is. Returns the cursor the walk started from, the one it
+/// goes on from (`0`: the walk is over), 1 when the budget ran out (the same topics are
+/// walked again), then each raised floor as topic and floor.
+pub(crate) const TOPIC_SWEEP: &str = r"
+local prefix = ARGV[1]
+local budget = tonumber(ARGV[3])
+local rules = {}
+for i = 0, tonumber(ARGV[6]) - 1 do
+  local b = 7 + i * 4
+  if not rules[ARGV[b]] then
+    rules[ARGV[b]] = {tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])}
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local young = now - tonumber(ARGV[4])
+local horizon = math.huge
+if ARGV[5] == '1' then horizon = tonumber(redis.call('GET', KEYS[7]) or '0') end
+local cursor = redis.call('GET', KEYS[6]) or '0'
+local scan = redis.call('HSCAN', KEYS[3], cursor, 'COUNT', ARGV[2])
+local raised, removed, exhausted = {}, 0, false
+local found = scan[2]
+for i = 1, #found, 2 do
+  local topic, rule = found[i], rules[found[i + 1]]
+  local index = prefix .. topic
+  local count = redis.call('ZCARD', index)
+  if count == 0 then
+    redis.call('HDEL', KEYS[3], topic)
+    redis.call('HDEL', KEYS[4], topic)
+  elseif rule then
+    local size = tonumber(redis.call('HGET', KEYS[4], topic) or '0')
+    while count > 0 do
+      local oldest = redis.call('ZRANGE', index, 0, 0)[1]
+      local seq = tonumber(oldest)
+      local id = oldest .. '-0'
+      local e = redis.call('XRANGE', KEYS[1], id, id)[1]
+      if not e then
+        -- An index entry without its event (not written by these scripts): drop it.
+        redis.call('ZREM', index, oldest)
+      else
+        local f = e[2]
+        local ts = tonumber(f[14])
+        local over = (rule[1] >= 0 and count > rule[1]) or (rule[2] >= 0 and size > rule[2])
+          or (rule[3] >= 0 and now - ts > rule[3])
+        if not over or ts > young or seq > horizon then break end
+        if budget == 0 then exhausted = true; break end
+        budget = budget - 1
+        local z = tonumber(f[12])
+        redis.call('XDEL', KEYS[1], id)
+        removed = removed + z
+        local seen = {}
+        for other in string.gmatch(f[2], '[^\n]+') do
+          if not seen[other] then
+            seen[other] = true
+            redis.call('ZREM', prefix .. other, oldest)
+            if redis.call('HEXISTS', KEYS[4], other) == 1 then
+              redis.call('HINCRBY', KEYS[4], other, -z)
+            end
+            redis.call('ZADD', KEYS[5], 'GT', seq, other)
+            raised[other] = math.max(raised[other] or 0, seq)
+          end
+        end
+        size = size - z
+      end
+      count = count - 1
+    end
+    if exhausted then break end
+  end
+end
+if not exhausted then redis.call('SET', KEYS[6], scan[1]) end
+if removed > 0 then redis.call('DECRBY', KEYS[2], string.format('%d', removed)) end
+local out = {cursor, scan[1], exhausted and 1 or 0}
+for topic, seq in pairs(raised) do
+  table.insert(out, topic); table.insert(out, seq)
+end
+return out
 ";

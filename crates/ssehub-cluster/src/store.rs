@@ -8,18 +8,27 @@
 //! with the tail (`tail.rs`), the floor with its sweeps and with every read, which returns
 //! the floor as of the read — so a reader that finds the floor unmoved after a page knows
 //! the page was complete (ARCHITECTURE.md, invariant 8), whichever node swept.
+//!
+//! Per-topic rules (`[[history.topics]]`) work the same way with a floor per topic
+//! (`floors.rs`): a node's sweep walks the topics under a rule a part at a time and learns
+//! the floors it raised, and every read returns, with its events, the floors of the topics
+//! it read (or, for patterns, every floor at or above its start), so `retained_from` rises
+//! before a reader could miss a deletion by another node. docs/cluster.md says why that
+//! holds at subscribe time too.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
 use redis::{RedisResult, Script, Value};
 use ssehub_core::{
-    Bounds, BoxFuture, LogId, NewEvent, OrderedFeed, PageBuilder, ReadPage, Selector, Store,
-    StoreError, StoredEvent,
+    Bounds, BoxFuture, LogId, NewEvent, OrderedFeed, PageBuilder, Pattern, ReadPage, Selector,
+    Store, StoreError, StoredEvent, Topic,
 };
 
 use crate::entry::{self, VALUES_PER_ENTRY};
+use crate::floors::TopicFloors;
 use crate::primary::Link;
 use crate::replicated;
 use crate::scripts::{self, Keys};
@@ -33,6 +42,17 @@ pub struct ClusterRetention {
     pub max_bytes: Option<u64>,
     /// The oldest event, by Redis's clock at its append.
     pub max_age: Option<Duration>,
+    /// Bounds per topic (`[[history.topics]]`): the first rule whose pattern matches a topic
+    /// applies to it, and an event on several topics is deleted when any of its topics' rules
+    /// deletes it, as on one node. Give every node the same rules: the node that appends an
+    /// event records which rule applies to each of its topics (by pattern), and every node's
+    /// sweep applies the bounds it has for that pattern.
+    pub topics: Vec<ClusterTopicRule>,
+    /// Per-topic rules leave the events younger than this (by Redis's clock), so that every
+    /// node's tail has read an event before a rule deletes it: a node that finds a hole in
+    /// the log ends its live streams (their clients resume with the gap notice). A topic may
+    /// hold this much more than its rule's bounds.
+    pub topic_grace: Duration,
     /// How often this node sweeps (any node may: a sweep is one atomic script).
     pub sweep_every: Duration,
 }
@@ -43,9 +63,25 @@ impl Default for ClusterRetention {
             max_events: Some(1_000_000),
             max_bytes: Some(1 << 30),
             max_age: None,
+            topics: Vec::new(),
+            topic_grace: Duration::from_secs(2),
             sweep_every: Duration::from_secs(1),
         }
     }
+}
+
+/// The bounds of each topic matching a pattern; `None` for no bound. A topic's oldest events
+/// go first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTopicRule {
+    /// The topics it applies to (when it is the first rule that matches).
+    pub pattern: Pattern,
+    /// The most events per topic.
+    pub max_events: Option<u64>,
+    /// The most bytes of events (their SSE encoding) per topic.
+    pub max_bytes: Option<u64>,
+    /// The oldest event per topic, by Redis's clock at its append.
+    pub max_age: Option<Duration>,
 }
 
 /// Where the cluster is and what it keeps.
@@ -100,6 +136,17 @@ const SCAN_ENTRIES: usize = 512;
 /// Entries one sweep call deletes at most before it lets other commands run.
 const SWEEP_BUDGET: usize = 10_000;
 
+/// Topics one per-topic sweep call looks at (about: `HSCAN`'s `COUNT`).
+const TOPICS_PER_CALL: usize = 500;
+
+/// Events one per-topic sweep call deletes at most (each costs a few commands per topic).
+const TOPIC_SWEEP_BUDGET: usize = 2_000;
+
+/// Per-topic sweep calls a node makes per tick at most: with many ruled topics the walk over
+/// them takes several ticks (and is shared by every node), so that no node holds Redis for
+/// long each second.
+const TOPIC_CALLS_PER_TICK: usize = 10;
+
 /// The shared log of a cluster, in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -120,6 +167,8 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) log: LogId,
     bounds: Mutex<Bounds>,
+    /// The per-topic floors this node knows. A leaf lock, like `bounds`, never held with it.
+    floors: Mutex<TopicFloors>,
     retention: ClusterRetention,
     pub(crate) min_replicas: u32,
     pub(crate) replica_timeout: Duration,
@@ -131,6 +180,7 @@ pub(crate) struct Scripts {
     read_scan: Script,
     read_index: Script,
     sweep: Script,
+    topic_sweep: Script,
     pub(crate) commit: Script,
     pub(crate) pending: Script,
 }
@@ -186,6 +236,7 @@ impl RedisStore {
             keys,
             log,
             bounds: Mutex::new(Bounds { first, last }),
+            floors: Mutex::new(TopicFloors::default()),
             retention: options.retention,
             min_replicas: options.min_replicas,
             replica_timeout: options.replica_timeout,
@@ -194,6 +245,7 @@ impl RedisStore {
                 read_scan: Script::new(scripts::READ_SCAN),
                 read_index: Script::new(scripts::READ_INDEX),
                 sweep: Script::new(scripts::SWEEP),
+                topic_sweep: Script::new(scripts::TOPIC_SWEEP),
                 commit: Script::new(scripts::COMMIT),
                 pending: Script::new(scripts::PENDING),
             },
@@ -208,7 +260,7 @@ impl RedisStore {
     ///
     /// When Redis fails.
     pub async fn sweep(&self) -> Result<(), StoreError> {
-        self.inner.sweep().await
+        self.inner.sweep(usize::MAX).await
     }
 }
 
@@ -229,6 +281,10 @@ impl Inner {
         }
     }
 
+    fn lock_floors(&self) -> std::sync::MutexGuard<'_, TopicFloors> {
+        self.floors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Notes what Redis said of the log: the floor and last never move down.
     pub(crate) fn saw(&self, first: Option<u64>, last: u64) {
         let mut bounds = self.lock();
@@ -238,7 +294,45 @@ impl Inner {
         }
     }
 
-    async fn sweep(&self) -> Result<(), StoreError> {
+    /// Notes per-topic floors Redis returned: `values` are pairs of topic and floor.
+    fn saw_floors(&self, values: &[Value]) -> Result<(), StoreError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let mut raised = Vec::with_capacity(values.len() / 2);
+        for pair in values.chunks_exact(2) {
+            let topic = Topic::iri(entry::text(&pair[0])?)
+                .map_err(|e| entry::bad(&format!("invalid topic: {e}")))?;
+            raised.push((topic, entry::number(&pair[1])?));
+        }
+        let mut floors = self.lock_floors();
+        for (topic, seq) in raised {
+            floors.raise(topic, seq);
+        }
+        Ok(())
+    }
+
+    /// The rule that applies to `topic`: the first whose pattern matches.
+    fn rule_for(&self, topic: &Topic) -> Option<&ClusterTopicRule> {
+        self.retention
+            .topics
+            .iter()
+            .find(|rule| rule.pattern.matches(topic))
+    }
+
+    /// Runs retention: the whole log's bounds until they hold, then the per-topic rules, at
+    /// most `topic_calls` calls (a call looks at [`TOPICS_PER_CALL`] topics).
+    async fn sweep(&self, topic_calls: usize) -> Result<(), StoreError> {
+        self.sweep_log().await?;
+        if !self.retention.topics.is_empty() {
+            self.sweep_topics(topic_calls).await?;
+        }
+        let first = self.lock().first;
+        self.lock_floors().forget_below(first);
+        Ok(())
+    }
+
+    async fn sweep_log(&self) -> Result<(), StoreError> {
         let limit = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
         let age = self
             .retention
@@ -252,6 +346,8 @@ impl Inner {
                 .key(self.keys.key("log"))
                 .key(self.keys.key("first"))
                 .key(self.keys.key("bytes"))
+                .key(self.keys.key("tbytes"))
+                .key(self.keys.key("floors"))
                 .arg(self.keys.topic_prefix())
                 .arg(limit(self.retention.max_events))
                 .arg(limit(self.retention.max_bytes))
@@ -269,19 +365,82 @@ impl Inner {
         }
     }
 
+    /// Applies the per-topic rules until a walk over every ruled topic that started at the
+    /// beginning is over, or `calls` calls were made. The walk's cursor is in Redis, shared by
+    /// every node: each call goes on where the last one, of any node, stopped.
+    async fn sweep_topics(&self, calls: usize) -> Result<(), StoreError> {
+        let limit = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut invocation = self.scripts.topic_sweep.key(self.keys.key("log"));
+        invocation
+            .key(self.keys.key("bytes"))
+            .key(self.keys.key("ruled"))
+            .key(self.keys.key("tbytes"))
+            .key(self.keys.key("floors"))
+            .key(self.keys.key("rcursor"))
+            .key(self.keys.key("committed"))
+            .arg(self.keys.topic_prefix())
+            .arg(TOPICS_PER_CALL)
+            .arg(TOPIC_SWEEP_BUDGET)
+            .arg(millis(self.retention.topic_grace))
+            .arg(u8::from(self.min_replicas > 0))
+            .arg(self.retention.topics.len());
+        for rule in &self.retention.topics {
+            invocation
+                .arg(rule.pattern.as_str())
+                .arg(limit(rule.max_events))
+                .arg(limit(rule.max_bytes))
+                .arg(rule.max_age.map_or(-1, millis));
+        }
+        let mut from_start = false;
+        for _ in 0..calls {
+            let swept = invocation.invoke_async(&mut self.link.conn()).await;
+            let reply: Vec<Value> = self.answer(swept).await?;
+            let [started, next, exhausted, raised @ ..] = &reply[..] else {
+                return Err(entry::bad("a short per-topic sweep reply"));
+            };
+            self.saw_floors(raised)?;
+            from_start |= entry::text(started)? == "0";
+            if from_start && entry::text(next)? == "0" && entry::number(exhausted)? == 0 {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<StoredEvent>>, StoreError> {
         let mut invocation = self.scripts.append.key(self.keys.key("seq"));
         invocation
             .key(self.keys.key("log"))
             .key(self.keys.key("bytes"))
             .key(self.keys.key("logid"))
+            .key(self.keys.key("ruled"))
+            .key(self.keys.key("tbytes"))
             .arg(self.keys.topic_prefix())
             .arg(self.log.to_string())
             .arg(events.len());
+        // Each topic under a rule: its rule's pattern and the bytes this batch adds to it.
+        let mut ruled: HashMap<&str, (&str, usize)> = HashMap::new();
         for event in &events {
             // The exact encoded size once the id is known is not yet; the bound is close
             // enough for byte retention (it over-counts the id line by a few bytes).
-            invocation.arg(&entry::append_args(event, event.encoded_size())[..]);
+            let size = event.encoded_size();
+            invocation.arg(&entry::append_args(event, size)[..]);
+            for (i, topic) in event.topics.iter().enumerate() {
+                if event.topics[..i].contains(topic) {
+                    continue;
+                }
+                if let Some(rule) = self.rule_for(topic) {
+                    ruled
+                        .entry(topic.as_str())
+                        .or_insert((rule.pattern.as_str(), 0))
+                        .1 += size;
+                }
+            }
+        }
+        invocation.arg(ruled.len());
+        for (topic, (pattern, bytes)) in &ruled {
+            invocation.arg(*topic).arg(*pattern).arg(*bytes);
         }
         let mut conn = self.link.conn();
         let first: u64 = self
@@ -314,22 +473,24 @@ impl Inner {
             // Exact topics only: their index, not the log.
             Some(topics) => {
                 let mut invocation = self.scripts.read_index.key(self.keys.key("log"));
-                invocation.key(self.keys.key("first"));
+                invocation
+                    .key(self.keys.key("first"))
+                    .key(self.keys.key("floors"));
                 for topic in &topics {
                     invocation.key(format!("{}{}", self.keys.topic_prefix(), topic.as_str()));
                 }
-                invocation
-                    .arg(after)
-                    .arg(until)
-                    .arg(limit.max(1))
-                    .invoke_async(&mut conn)
-                    .await
+                invocation.arg(after).arg(until).arg(limit.max(1));
+                for topic in &topics {
+                    invocation.arg(topic.as_str());
+                }
+                invocation.invoke_async(&mut conn).await
             }
             None => {
                 self.scripts
                     .read_scan
                     .key(self.keys.key("log"))
                     .key(self.keys.key("first"))
+                    .key(self.keys.key("floors"))
                     .arg(after)
                     .arg(until)
                     .arg(SCAN_ENTRIES)
@@ -338,10 +499,18 @@ impl Inner {
             }
         };
         let reply = self.answer(reply).await?;
-        let [floor, scanned_to, entries @ ..] = &reply[..] else {
+        let [floor, scanned_to, floors, rest @ ..] = &reply[..] else {
             return Err(entry::bad("a short read reply"));
         };
+        let (floors, entries) = usize::try_from(entry::number(floors)?)
+            .ok()
+            .and_then(|n| n.checked_mul(2))
+            .filter(|n| *n <= rest.len())
+            .map(|n| rest.split_at(n))
+            .ok_or_else(|| entry::bad("a read reply's floors"))?;
+        // Noted before the reader asks `retained_from` (invariant 8).
         self.saw(Some(entry::number(floor)?), 0);
+        self.saw_floors(floors)?;
         let scanned_to = entry::number(scanned_to)?.min(until).max(after);
         let mut page = PageBuilder::new(scanned_to, limit, max_bytes);
         for values in entries.chunks(VALUES_PER_ENTRY) {
@@ -369,12 +538,15 @@ async fn sweep_loop(inner: Weak<Inner>) {
     };
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once: the first sweep is one period after opening, so that a
+    // store opened with a long period (a test's) sweeps only when told to.
+    ticks.tick().await;
     loop {
         ticks.tick().await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        if let Err(error) = inner.sweep().await {
+        if let Err(error) = inner.sweep(TOPIC_CALLS_PER_TICK).await {
             tracing::debug!(%error, "the retention sweep failed; next time");
         }
         if inner.min_replicas > 0
@@ -392,6 +564,13 @@ impl Store for RedisStore {
 
     fn bounds(&self) -> Bounds {
         *self.inner.lock()
+    }
+
+    fn retained_from(&self, selector: &Selector) -> u64 {
+        // Two leaf locks, one after the other: each value only rises, and each is at least
+        // what the last read returned, which is all a reader's check needs.
+        let first = self.inner.lock().first;
+        self.inner.lock_floors().retained_from(first, selector)
     }
 
     fn append(

@@ -7,8 +7,8 @@
 //! shared one). When Redis is gone it retries every [`RETRY`], from the same entry: once Redis
 //! is back it catches up in order, no event skipped, none twice. An entry missing from the
 //! sequence (retention deleted it while this node was cut off) cannot be sent: the tail goes
-//! on from the next, and the hub, seeing the skip, ends its live streams so that their
-//! clients resume from history with the gap notice.
+//! on from the next, starting a new batch there, and the hub, seeing the skip, ends its live
+//! streams so that their clients resume from history with the gap notice.
 //!
 //! With `min_replicas`, the tail reads the log only up to the replicated watermark, and
 //! blocks on the `commits` stream instead of the log (`replicated.rs` says why).
@@ -103,10 +103,29 @@ async fn run(inner: Weak<Inner>, mut after: u64, tx: mpsc::Sender<Vec<Arc<Stored
         };
         store.saw(None, last);
         drop(store);
-        if tx.send(batch).await.is_err() {
-            return;
+        for run in contiguous_runs(batch) {
+            if tx.send(run).await.is_err() {
+                return;
+            }
         }
     }
+}
+
+/// `batch` cut wherever a sequence number is missing, so that the hub sees every hole at the
+/// start of a batch, where it looks for events the log lost before this node read them.
+/// Retention of the whole log deletes from the front only, but per-topic rules delete from
+/// anywhere (after a grace that a tail cut off from Redis for longer may miss).
+fn contiguous_runs(batch: Vec<Arc<StoredEvent>>) -> Vec<Vec<Arc<StoredEvent>>> {
+    let mut runs: Vec<Vec<Arc<StoredEvent>>> = Vec::new();
+    for event in batch {
+        match runs.last_mut() {
+            Some(run) if run.last().is_some_and(|e| e.seq() + 1 == event.seq()) => {
+                run.push(event);
+            }
+            _ => runs.push(vec![event]),
+        }
+    }
+    runs
 }
 
 /// Reads the entries after `after` as they are appended (without `min_replicas`). Returns
@@ -295,4 +314,24 @@ fn decode(store: &Inner, entries: Vec<Value>) -> Result<Vec<Arc<StoredEvent>>, S
         events.push(entry::decode(store.log, &values)?);
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use ssehub_core::{LogId, NewEvent, Topic};
+
+    use super::*;
+
+    #[test]
+    fn a_batch_is_cut_at_each_hole() {
+        let batch = [3, 4, 6, 7, 9]
+            .into_iter()
+            .map(|seq| StoredEvent::new(LogId(1), seq, NewEvent::new(Topic::new("t").unwrap(), "")))
+            .collect();
+        let runs: Vec<Vec<u64>> = contiguous_runs(batch)
+            .iter()
+            .map(|run| run.iter().map(|e| e.seq()).collect())
+            .collect();
+        assert_eq!(runs, [vec![3, 4], vec![6, 7], vec![9]]);
+    }
 }

@@ -33,6 +33,7 @@ impl StoreFactory for Redis {
                 max_age: None,
                 // The suite enforces retention itself, at the moments it chooses.
                 sweep_every: Duration::from_secs(3600),
+                ..ClusterRetention::default()
             },
             min_replicas: 0,
             replica_timeout: Duration::from_secs(1),

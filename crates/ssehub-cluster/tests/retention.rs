@@ -47,6 +47,7 @@ async fn retention_by_bytes_keeps_the_newest_that_fit() {
         max_bytes: Some(3 * size + size / 2),
         max_age: None,
         sweep_every: Duration::from_secs(3600),
+        ..ClusterRetention::default()
     };
     let store = open(&redis, "bytes", retention).await;
     store.append(events(10)).await.expect("append");
@@ -65,6 +66,7 @@ async fn retention_by_age_deletes_what_is_older() {
         max_bytes: None,
         max_age: Some(Duration::from_millis(300)),
         sweep_every: Duration::from_secs(3600),
+        ..ClusterRetention::default()
     };
     let store = open(&redis, "age", retention).await;
     store.append(events(4)).await.expect("append");

@@ -4,3 +4,4 @@ mod conformance;
 mod feed;
 mod replicated;
 mod retention;
+mod topic_retention;

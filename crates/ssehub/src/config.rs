@@ -240,8 +240,9 @@ pub(crate) struct History {
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) max_age_secs: Option<u64>,
-    /// Per-topic bounds (disk store only): `[[history.topics]]` tables with a `pattern` and
-    /// any of `max_events`, `max_bytes`, `max_age_secs`. The first matching rule applies.
+    /// Per-topic bounds (disk store and cluster): `[[history.topics]]` tables with a
+    /// `pattern` and any of `max_events`, `max_bytes`, `max_age_secs`. The first matching
+    /// rule applies.
     #[arg(skip)]
     pub(crate) topics: Vec<TopicRule>,
 }
@@ -261,6 +262,18 @@ pub(crate) struct TopicRule {
     /// The oldest event kept per topic, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_age_secs: Option<u64>,
+}
+
+impl TopicRule {
+    /// The rule's pattern, checked.
+    pub(crate) fn pattern(&self) -> anyhow::Result<ssehub_core::Pattern> {
+        ssehub_core::Pattern::new(&self.pattern).with_context(|| {
+            format!(
+                "invalid configuration: history.topics pattern {:?}",
+                self.pattern
+            )
+        })
+    }
 }
 
 /// When appends are made durable.
@@ -575,14 +588,8 @@ impl Config {
             .topics
             .iter()
             .map(|rule| {
-                let pattern = ssehub_core::Pattern::new(&rule.pattern).with_context(|| {
-                    format!(
-                        "invalid configuration: history.topics pattern {:?}",
-                        rule.pattern
-                    )
-                })?;
                 Ok(ssehub_store::TopicRule {
-                    pattern,
+                    pattern: rule.pattern()?,
                     limits: limits(rule.max_events, rule.max_bytes, rule.max_age_secs),
                 })
             })

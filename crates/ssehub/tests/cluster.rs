@@ -385,3 +385,67 @@ async fn nodes_follow_a_sentinel_failover_and_keep_every_acknowledged_event() {
         );
     }
 }
+
+/// `[[history.topics]]` with a cluster: a topic's rule holds on every node, whichever node
+/// published and whichever swept; other topics keep everything, and a resume from below the
+/// topic's floor gets the gap notice on either node.
+#[tokio::test]
+async fn a_per_topic_rule_holds_on_every_node() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ssehub.toml");
+    std::fs::write(
+        &file,
+        "[[history.topics]]\npattern = \"capped/*\"\nmax_events = 3\n",
+    )
+    .unwrap();
+    let nodes = nodes(
+        &redis,
+        "per-topic",
+        2,
+        &["--config", file.to_str().unwrap()],
+    )
+    .await;
+    let mut first = None;
+    for i in 0..10 {
+        let id = nodes[i % 2].publish("capped/1", &i.to_string()).await;
+        first.get_or_insert(id);
+        if i % 5 == 0 {
+            nodes[(i + 1) % 2].publish("free", &i.to_string()).await;
+        }
+    }
+    // Each node sweeps about once a second, leaving what is younger than a grace (2 s).
+    let swept = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let mut oldest = Vec::new();
+            for node in &nodes {
+                let mut sub = node
+                    .subscribe("/topics/capped/1?lastEventId=earliest", None)
+                    .await;
+                let got = sub.take(3).await;
+                oldest.push(data(&got).join(","));
+            }
+            if oldest.iter().all(|got| got == "7,8,9") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(
+        swept.is_ok(),
+        "both nodes replay capped/1's newest three only"
+    );
+    let first = first.unwrap();
+    for node in &nodes {
+        let mut sub = node.subscribe("/topics/capped/1", Some(&first)).await;
+        let got = sub.take(4).await;
+        assert_eq!(got[0].event_type, "ssehub-gap");
+        assert!(got[0].data.contains("expired"), "{}", got[0].data);
+        assert_eq!(data(&got[1..]), ["7", "8", "9"]);
+        let mut free = node.subscribe("/topics/free", Some(&first)).await;
+        assert_eq!(data(&free.take(2).await), ["0", "5"], "no rule: all kept");
+    }
+}

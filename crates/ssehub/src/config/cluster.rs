@@ -54,13 +54,14 @@ impl Default for Cluster {
 }
 
 impl Config {
-    /// Where the cluster's store is and what it keeps (`[history]`'s hub-wide bounds), when
-    /// this hub is a node of one.
+    /// Where the cluster's store is and what it keeps (`[history]`'s bounds and its
+    /// `[[history.topics]]` rules, which every node of the cluster must share), when this hub
+    /// is a node of one.
     ///
     /// # Errors
     ///
-    /// A URL that is not `redis://…` or `redis+sentinel://…`, a name that would break the cluster's keys, or a setting
-    /// a cluster does not have yet (per-topic retention).
+    /// A URL that is not `redis://…` or `redis+sentinel://…`, a name that would break the
+    /// cluster's keys, or an invalid rule pattern.
     pub(crate) fn cluster_options(&self) -> anyhow::Result<Option<ssehub_cluster::ClusterOptions>> {
         let Some(url) = &self.cluster.url else {
             return Ok(None);
@@ -74,11 +75,19 @@ impl Config {
         if name.is_empty() || name.chars().any(|c| c == '{' || c == '}' || c.is_control()) {
             bail!("invalid configuration: cluster.name must be non-empty, without braces");
         }
-        if !self.history.topics.is_empty() {
-            bail!(
-                "invalid configuration: history.topics (per-topic retention) is not supported with a cluster yet"
-            );
-        }
+        let topics = self
+            .history
+            .topics
+            .iter()
+            .map(|rule| {
+                Ok(ssehub_cluster::ClusterTopicRule {
+                    pattern: rule.pattern()?,
+                    max_events: rule.max_events,
+                    max_bytes: rule.max_bytes,
+                    max_age: rule.max_age_secs.map(Duration::from_secs),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Some(ssehub_cluster::ClusterOptions {
             url: url.clone(),
             name: name.clone(),
@@ -86,10 +95,47 @@ impl Config {
                 max_events: Some(self.history.max_events),
                 max_bytes: Some(self.history.max_bytes),
                 max_age: self.history.max_age_secs.map(Duration::from_secs),
+                topics,
                 ..ssehub_cluster::ClusterRetention::default()
             },
             min_replicas: self.cluster.min_replicas,
             replica_timeout: Duration::from_millis(self.cluster.replica_timeout_ms),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Config;
+
+    #[test]
+    fn per_topic_rules_reach_the_cluster() {
+        let config: Config = toml::from_str(
+            "[cluster]\nurl = \"redis://127.0.0.1:6379\"\n\
+             [[history.topics]]\npattern = \"chat/*\"\nmax_events = 5\nmax_age_secs = 60\n\
+             [[history.topics]]\npattern = \"**\"\nmax_bytes = 100\n",
+        )
+        .unwrap();
+        let retention = config.cluster_options().unwrap().unwrap().retention;
+        let rules: Vec<_> = retention
+            .topics
+            .iter()
+            .map(|r| (r.pattern.as_str(), r.max_events, r.max_bytes, r.max_age))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("chat/*", Some(5), None, Some(Duration::from_secs(60))),
+                ("**", None, Some(100), None),
+            ]
+        );
+        let bad: Config = toml::from_str(
+            "[cluster]\nurl = \"redis://h\"\n[[history.topics]]\npattern = \"a*\"\n",
+        )
+        .unwrap();
+        let error = bad.cluster_options().unwrap_err().to_string();
+        assert!(error.contains("history.topics pattern"), "{error}");
     }
 }
