@@ -227,9 +227,12 @@ impl Subscription {
                     // Stores announce a retention floor before deleting below it
                     // (ARCHITECTURE.md, invariant 8), so a floor still at or below
                     // `before + 1` now proves the page was complete.
-                    // Otherwise the deletion may have raced the read: report the gap (the
-                    // page's events are still real and in order) and go on from the floor.
+                    // Otherwise the deletion may have raced the read: report the gap where it
+                    // is — after the page's events below the floor (read before they went;
+                    // still real and in order), before those at or above it — and go on from
+                    // the floor.
                     let floor = self.shared.store.retained_from(&self.selector);
+                    let mut gap_at = None;
                     if floor > replay.retained_from {
                         replay.retained_from = floor;
                         if floor > before + 1 {
@@ -246,31 +249,43 @@ impl Subscription {
                             ));
                             self.shared.stats.gaps.fetch_add(1, Ordering::Relaxed);
                             replay.after = replay.after.max(floor - 1);
+                            gap_at = Some(floor);
                         }
                     }
                     let mut events = page.events;
                     events.retain(|e| self.queue.may_see(&e.event));
                     if !events.is_empty() {
-                        let page = crate::store::ReadPage {
-                            events,
-                            scanned_to: page.scanned_to,
-                        };
                         let stats = &self.shared.stats;
                         stats
                             .replayed_events
-                            .fetch_add(page.events.len() as u64, Ordering::Relaxed);
-                        let len = page.events.iter().map(|e| e.encoded.len()).sum::<usize>();
+                            .fetch_add(events.len() as u64, Ordering::Relaxed);
+                        let len = events.iter().map(|e| e.encoded.len()).sum::<usize>();
                         stats.replay_pages.fetch_add(1, Ordering::Relaxed);
                         stats
                             .replayed_bytes
                             .fetch_add(len as u64, Ordering::Relaxed);
-                        if let [event] = &page.events[..] {
+                        let gap = gap_at.and_then(|floor| {
+                            let notice = self.gap.take()?.encode();
+                            Some((events.partition_point(|e| e.seq() < floor), notice))
+                        });
+                        if let ([event], None) = (&events[..], &gap) {
                             // One (maybe large) event: shared, not copied.
                             return Poll::Ready(Some(event.encoded.clone()));
                         }
-                        let mut out = BytesMut::with_capacity(len);
-                        for event in &page.events {
+                        let extra = gap.as_ref().map_or(0, |(_, notice)| notice.len());
+                        let mut out = BytesMut::with_capacity(len + extra);
+                        for (i, event) in events.iter().enumerate() {
+                            if let Some((at, notice)) = &gap
+                                && *at == i
+                            {
+                                out.extend_from_slice(notice);
+                            }
                             out.extend_from_slice(&event.encoded);
+                        }
+                        if let Some((at, notice)) = &gap
+                            && *at == events.len()
+                        {
+                            out.extend_from_slice(notice);
                         }
                         return Poll::Ready(Some(out.freeze()));
                     }
