@@ -1,5 +1,7 @@
 //! ssehub-cluster's tests, each against a real `redis-server` the test starts.
 
 mod conformance;
+mod directory;
 mod feed;
+mod relay;
 mod retention;
