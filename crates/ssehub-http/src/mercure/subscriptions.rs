@@ -23,6 +23,29 @@
 //! the `active` field says which state is current). The collection's `lastEventID` is the
 //! hub's last stored event, as the draft requires; subscription updates are not among the
 //! events it resumes.
+//!
+//! # In a cluster
+//!
+//! With a [`SubscriptionDirectory`] (the binary gives one over Redis), the hubs share their
+//! streams: each hub also enters its streams in the directory, and a listing gives this hub's
+//! streams (from memory, oldest first) and then the other hubs' (from the directory, at most
+//! [`MAX_OTHER_STREAMS`], in no particular order); the updates reach the other hubs' clients
+//! through the store's relay of live-only events ([`Hub::publish_live`]). What holds across
+//! hubs:
+//!
+//! - The same rule, as long as the updates arrive: the directory is told of a stream before
+//!   its `true` update is published (and of its end before its `false` one), and it promises
+//!   ([`SubscriptionDirectory::enter`]) that the other hubs can read the change before they
+//!   receive the update. So a listing that misses another hub's stream was read before that
+//!   stream's `true` update went out, which then reaches the client's stream (open before the
+//!   listing was asked for).
+//! - The updates are best effort between hubs: one published while a hub is cut off from the
+//!   others (Redis unreachable, a failover) never reaches that hub's clients; a client that
+//!   lists again after reconnecting sees the current state.
+//! - A hub that dies sends no `false` updates, and its streams stay listed until its records
+//!   expire (15 s over Redis: docs/cluster.md).
+//! - A listing fails (503 `store_unavailable`) when the directory cannot be read, rather than
+//!   leave out the other hubs' streams.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
