@@ -51,6 +51,70 @@ pub enum BenchScenario {
     /// are cut into --parts parts in publish order, each with its own latency, publish
     /// acknowledgement time and (with --hub-pid) the hub's CPU time per event.
     Topics(TopicsArgs),
+    /// N clients on a durable hub that restarts: every client reconnects with its
+    /// `Last-Event-ID` after the reconnection time the hub announced (`retry:`), as a browser
+    /// does; the time until all have resumed, the new hub's peak CPU and memory, and events
+    /// lost and duplicated (both must be 0).
+    ///
+    /// The bench runs the hub itself: --serve is a shell command that starts it listening at
+    /// --hub (run with `sh -c "exec …"`, so that its PID is the hub's). It opens every client,
+    /// publishes --events events, stops the hub (--stop: SIGTERM, a deploy; or SIGKILL, a
+    /// crash), starts it again with the same command, publishes --events more while the
+    /// clients come back, and waits until every client has every acknowledged event.
+    Storm(StormArgs),
+}
+
+/// How `ssehub bench storm` stops the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StopSignal {
+    /// SIGTERM: the hub shuts down gracefully (ends its streams), as in a deploy.
+    Term,
+    /// SIGKILL: the hub dies at once, as in a crash.
+    Kill,
+}
+
+/// `ssehub bench storm`.
+#[derive(Debug, Args)]
+pub struct StormArgs {
+    /// The hub's base URL (http:// only): where --serve makes it listen.
+    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
+    pub hub: String,
+    /// The shell command that starts the hub (in the foreground), e.g. `ssehub serve --listen
+    /// 127.0.0.1:8080 --data-dir /tmp/storm`. Run twice: before and after the restart.
+    #[arg(long)]
+    pub serve: String,
+    /// How many clients (one connection each; at most the open-file limit).
+    #[arg(long, short = 'n', default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub clients: u32,
+    /// Events published before the restart, and as many again after it.
+    #[arg(long, short = 'm', default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub events: u32,
+    /// Events published per second.
+    #[arg(long, short = 'r', default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// How the hub is stopped.
+    #[arg(long, value_enum, default_value = "term")]
+    pub stop: StopSignal,
+    /// The topic (default: a new one per run, `bench/storm/<run id>`).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// How many clients may be connecting at the same time (each client process of a real
+    /// storm is one browser: this bounds the bench, not the clients).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connect_concurrency: u32,
+    /// A client's reconnection time before the hub has announced one (a browser's is about
+    /// 3 s).
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub default_retry_ms: u64,
+    /// Seconds the whole run may take.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub max_duration: f64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ssehub bench topics`.

@@ -102,6 +102,7 @@ impl Totals {
 }
 
 /// A set of event numbers (sequence numbers, topic indexes): which were seen, or acknowledged.
+#[derive(Clone)]
 pub(crate) struct Bitset(Box<[u64]>);
 
 impl Bitset {

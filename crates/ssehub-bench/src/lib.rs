@@ -19,6 +19,8 @@
 //!   a binary that has this command (`ssehub`).
 //! - `publish_bench.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged
 //!   events/s.
+//! - `storm.rs` — `ssehub bench storm`: N clients, the hub restarted, every client back with
+//!   its `Last-Event-ID`: time to resume, the hub's peak CPU and memory, losses.
 //!
 //! What the scenarios share, one place each:
 //!
@@ -44,13 +46,15 @@ mod plan;
 mod probe;
 mod publish_bench;
 mod publishers;
+mod storm;
 mod stream;
 mod subscribers;
 mod table;
 mod topics;
 
 pub use args::{
-    BenchArgs, BenchScenario, ConnsArgs, FanoutArgs, PublishBenchArgs, ReadyOn, RunArgs, TopicsArgs,
+    BenchArgs, BenchScenario, ConnsArgs, FanoutArgs, PublishBenchArgs, ReadyOn, RunArgs,
+    StopSignal, StormArgs, TopicsArgs,
 };
 
 use std::time::Duration;
@@ -70,6 +74,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchScenario::Publish(args) => runtime.block_on(publish_bench::run(args)),
         BenchScenario::Conns(args) => runtime.block_on(conns::run(args)),
         BenchScenario::Topics(args) => runtime.block_on(topics::run(args)),
+        BenchScenario::Storm(args) => runtime.block_on(storm::run(args)),
     };
     // Connections still open (after an error) are dropped here, not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));

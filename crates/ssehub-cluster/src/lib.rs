@@ -19,6 +19,8 @@
 //! - `primary.rs` — where the Redis primary is (a `redis://` URL, or Redis Sentinel for
 //!   `redis+sentinel://`) and the store's connection to it, which follows a failover.
 //! - `store.rs` — [`RedisStore`]: open, append, read, sweep, the bounds the node keeps.
+//! - `replicated.rs` — `min_replicas`: the replicated watermark, so that nodes deliver only
+//!   events that replicas have.
 //! - `tail.rs` — the blocking `XREAD` that is the ordered feed.
 //! - `node.rs` — this node's other writes (relayed live-only events, its records), in one
 //!   order from one bounded queue, and its heartbeat.
@@ -32,6 +34,7 @@ mod entry;
 mod node;
 mod primary;
 mod relay;
+mod replicated;
 mod scripts;
 mod store;
 mod tail;

@@ -25,6 +25,14 @@
 //! - `nodes` — the ids of the nodes that have records, so that a reader finds the hashes
 //!   without a `SCAN` of every key; a node whose hash has expired is removed by the next
 //!   heartbeat of any node.
+//!
+//! With `min_replicas` (`replicated.rs`), also:
+//!
+//! - `committed` — the replicated watermark: every event up to it is on `min_replicas`
+//!   replicas (a `WAIT` after its append, or after a later one, said so). It only rises;
+//! - `commits` — a short stream (about the last 1,000 rises of `committed`, field `s`) that
+//!   the tails block on, so that a rise wakes every node at once;
+//! - `probe` — written before the `WAIT` that confirms events whose own `WAIT` failed.
 
 /// The keys of one cluster of hubs.
 #[derive(Debug, Clone)]
@@ -54,14 +62,40 @@ impl Keys {
     }
 }
 
-/// Opening: the log id (set if absent), the last sequence number, the floor.
-/// KEYS: logid, seq, first. ARGV: a fresh log id.
+/// Opening: the log id (set if absent), the last sequence number, the floor, and the
+/// replicated watermark (the last sequence number when there is none yet: events stored
+/// before any node waited for replicas count as replicated).
+/// KEYS: logid, seq, first, committed. ARGV: a fresh log id.
 pub(crate) const OPEN: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 local log = redis.call('GET', KEYS[1])
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 local first = tonumber(redis.call('GET', KEYS[3]) or '1')
-return {log, last, first}
+local committed = tonumber(redis.call('GET', KEYS[4]) or string.format('%d', last))
+return {log, last, first, committed}
+";
+
+/// Raising the replicated watermark to ARGV[1] (never lowering it), and waking the tails.
+/// KEYS: committed, commits. Returns the watermark.
+pub(crate) const COMMIT: &str = r"
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+local s = tonumber(ARGV[1])
+if s <= c then return c end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000', '*', 's', ARGV[1])
+return s
+";
+
+/// Before confirming events past the watermark: when the log is ahead of it, a write of
+/// this connection after every one of those events (so that a `WAIT` that then succeeds
+/// covers them all). KEYS: seq, committed, probe. Returns the last sequence number, or 0
+/// when nothing waits.
+pub(crate) const PENDING: &str = r"
+local s = tonumber(redis.call('GET', KEYS[1]) or '0')
+local c = tonumber(redis.call('GET', KEYS[2]) or '0')
+if s <= c then return 0 end
+redis.call('SET', KEYS[3], string.format('%d', s))
+return s
 ";
 
 /// Appending a batch: the sequence numbers, the entries, the index, the byte count. Refuses

@@ -23,6 +23,7 @@ use crate::directory::NodeDirectory;
 use crate::entry::{self, VALUES_PER_ENTRY};
 use crate::node::Node;
 use crate::primary::Link;
+use crate::replicated;
 use crate::scripts::{self, Keys};
 
 /// How much history the cluster keeps; `None` for no bound. The oldest events go first.
@@ -124,16 +125,18 @@ pub(crate) struct Inner {
     pub(crate) node: Node,
     bounds: Mutex<Bounds>,
     retention: ClusterRetention,
-    min_replicas: u32,
-    replica_timeout: Duration,
-    scripts: Scripts,
+    pub(crate) min_replicas: u32,
+    pub(crate) replica_timeout: Duration,
+    pub(crate) scripts: Scripts,
 }
 
-struct Scripts {
+pub(crate) struct Scripts {
     append: Script,
     read_scan: Script,
     read_index: Script,
     sweep: Script,
+    pub(crate) commit: Script,
+    pub(crate) pending: Script,
 }
 
 /// Redis's error as the store's.
@@ -162,14 +165,21 @@ impl RedisStore {
             .map_err(|e| fail("cannot connect to Redis", &e))?;
         let mut conn = link.conn();
         let keys = Keys::new(&options.name);
-        let (log, last, first): (String, u64, u64) = Script::new(scripts::OPEN)
+        let (log, last, first, committed): (String, u64, u64, u64) = Script::new(scripts::OPEN)
             .key(keys.key("logid"))
             .key(keys.key("seq"))
             .key(keys.key("first"))
+            .key(keys.key("committed"))
             .arg(LogId::random().to_string())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| fail("cannot open the cluster's log", &e))?;
+        // With `min_replicas`, this node knows of (and delivers) replicated events only.
+        let last = if options.min_replicas > 0 {
+            committed.min(last)
+        } else {
+            last
+        };
         let log = u32::from_str_radix(&log, 16)
             .ok()
             .filter(|_| log.len() == 8)
@@ -190,6 +200,8 @@ impl RedisStore {
                 read_scan: Script::new(scripts::READ_SCAN),
                 read_index: Script::new(scripts::READ_INDEX),
                 sweep: Script::new(scripts::SWEEP),
+                commit: Script::new(scripts::COMMIT),
+                pending: Script::new(scripts::PENDING),
             },
         });
         tokio::spawn(sweep_loop(Arc::downgrade(&inner)));
@@ -223,7 +235,7 @@ impl Inner {
 
     /// Redis's answer, or the store's error — after asking where the primary is, which may
     /// have moved (Sentinel).
-    async fn answer<T>(&self, reply: RedisResult<T>) -> Result<T, StoreError> {
+    pub(crate) async fn answer<T>(&self, reply: RedisResult<T>) -> Result<T, StoreError> {
         match reply {
             Ok(value) => Ok(value),
             Err(error) => {
@@ -264,7 +276,9 @@ impl Inner {
                 .invoke_async(&mut self.link.conn())
                 .await;
             let (first, last, more): (u64, u64, u64) = self.answer(swept).await?;
-            self.saw(Some(first), last);
+            // With `min_replicas`, `last` may not be replicated yet: the node learns of it
+            // from the tail once it is.
+            self.saw(Some(first), if self.min_replicas > 0 { 0 } else { last });
             if more == 0 {
                 return Ok(());
             }
@@ -289,27 +303,16 @@ impl Inner {
         let first: u64 = self
             .answer(invocation.invoke_async(&mut conn).await)
             .await?;
+        let last = first + events.len() as u64 - 1;
         if self.min_replicas > 0 {
-            let timeout = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
-            let acked = redis::cmd("WAIT")
-                .arg(self.min_replicas)
-                .arg(timeout.max(1))
-                .query_async(&mut conn)
-                .await;
-            let acked: u64 = self.answer(acked).await?;
-            if acked < u64::from(self.min_replicas) {
-                return Err(StoreError::Io(format!(
-                    "only {acked} of cluster.min_replicas = {} Redis replicas have the events",
-                    self.min_replicas
-                )));
-            }
+            replicated::wait_and_commit(self, &mut conn, last).await?;
         }
         let stored: Vec<_> = events
             .into_iter()
             .zip(first..)
             .map(|(event, seq)| StoredEvent::new(self.log, seq, event))
             .collect();
-        self.saw(None, first + stored.len() as u64 - 1);
+        self.saw(None, last);
         Ok(stored)
     }
 
@@ -374,7 +377,8 @@ impl Inner {
     }
 }
 
-/// Sweeps every `sweep_every` while the store is open.
+/// Sweeps every `sweep_every` while the store is open; with `min_replicas`, also confirms the
+/// events whose own `WAIT` failed, once replicas have them (`replicated.rs`).
 async fn sweep_loop(inner: Weak<Inner>) {
     let Some(every) = inner.upgrade().map(|i| i.retention.sweep_every) else {
         return;
@@ -388,6 +392,11 @@ async fn sweep_loop(inner: Weak<Inner>) {
         };
         if let Err(error) = inner.sweep().await {
             tracing::debug!(%error, "the retention sweep failed; next time");
+        }
+        if inner.min_replicas > 0
+            && let Err(error) = replicated::confirm_pending(&inner).await
+        {
+            tracing::debug!(%error, "confirming unreplicated events failed; next time");
         }
     }
 }
@@ -429,6 +438,16 @@ impl Store for RedisStore {
 
     fn live_relay(&self) -> Option<LiveRelay> {
         Some(crate::relay::start(&self.inner))
+    }
+
+    fn last_given(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let last = redis::cmd("GET")
+                .arg(self.inner.keys.key("seq"))
+                .query_async::<Option<u64>>(&mut self.inner.link.conn())
+                .await;
+            Ok(self.inner.answer(last).await?.unwrap_or(0))
+        })
     }
 }
 

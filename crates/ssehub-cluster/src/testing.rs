@@ -97,6 +97,27 @@ impl RedisServer {
         }
     }
 
+    /// Stops it (SIGSTOP) without killing it: its connections stay open, it answers nothing,
+    /// and as a replica it copies nothing, until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// Starts it again on the same port and files (its AOF): what it acknowledged is back.
     ///
     /// # Panics

@@ -4,4 +4,5 @@ mod conformance;
 mod directory;
 mod feed;
 mod relay;
+mod replicated;
 mod retention;

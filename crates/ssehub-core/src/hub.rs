@@ -25,8 +25,12 @@
 //! are stored and, unless the feed lags by more than `FEED_WAIT` (2 s), fanned out here. `L` is
 //! then the last sequence number fanned out from the feed. A subscriber may resume from an
 //! id of this log that the feed has not reached yet (the publisher's answer came from another
-//! hub): its live queue then skips every event up to that id, and it replays nothing. A hub
-//! over a store of its own has no feed task and none of this.
+//! hub): the subscription first asks the store for the last sequence number the log has
+//! given ([`Store::last_given`]); if the id is within it, its live queue skips every event up
+//! to that id and it replays nothing; if not (no hub gave that id: forged, or from a log that
+//! lost events), it is an unknown id, as on a hub of its own: the gap notice, then the
+//! history. Until the answer, the live queue keeps what comes. A hub over a store of its own
+//! has no feed task and none of this.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -302,24 +306,24 @@ impl Hub {
         }
         let selector = Arc::new(selector);
         let id = shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        // Over a shared store, an id of this log may be ahead of the feed (see the module
-        // doc): the live queue starts after it.
-        let ahead = match resume {
-            Resume::After(text) if shared.fed.is_some() => EventId::parse(text)
-                .filter(|id| id.log == shared.store.log_id())
-                .map(|id| id.seq),
-            _ => None,
-        };
         let (queue, live_after) = {
             let mut registry = shared.lock_registry();
             let queue = Arc::new(LiveQueue::with_access(
                 id,
                 shared.config.subscriber_buffer_bytes,
-                registry.last_seq.max(ahead.unwrap_or(0)),
+                registry.last_seq,
                 private_access.map(Arc::new),
             ));
             registry.insert(&selector, &queue);
             (queue, registry.last_seq)
+        };
+        // Over a shared store, an id of this log may be ahead of the feed (see the module
+        // doc): the subscription asks the store whether the log has given it.
+        let ahead = match resume {
+            Resume::After(text) if shared.fed.is_some() => EventId::parse(text)
+                .filter(|id| id.log == shared.store.log_id() && id.seq > live_after)
+                .map(|id| id.seq),
+            _ => None,
         };
         let retained_from = shared.store.retained_from(&selector);
         let oldest = (retained_from <= live_after).then(|| EventId {
@@ -348,7 +352,7 @@ impl Hub {
         if replay_after < live_after {
             shared.stats.replays.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(Subscription::new(
+        let mut subscription = Subscription::new(
             shared.clone(),
             queue,
             selector,
@@ -356,7 +360,11 @@ impl Hub {
             replay_after,
             live_after,
             retained_from,
-        ))
+        );
+        if let (Some(seq), Resume::After(text)) = (ahead, resume) {
+            subscription.check_ahead(seq, text, live_after);
+        }
+        Ok(subscription)
     }
 
     /// Starts shutting down: new subscriptions are refused, and every open stream sends what

@@ -35,7 +35,8 @@ pub(crate) struct LiveQueue {
 
 #[derive(Debug, Default)]
 struct Inner {
-    items: VecDeque<Bytes>,
+    /// Queued chunks and their sequence numbers (0 for events with none).
+    items: VecDeque<(u64, Bytes)>,
     bytes: usize,
     /// The highest sequence number queued: later duplicates (an event matching two of the
     /// subscriber's patterns) and anything older are skipped, which keeps invariant 1
@@ -110,7 +111,7 @@ impl LiveQueue {
             wake(&mut inner);
             return Pushed::Queued;
         }
-        let pushed = self.enqueue(&mut inner, bytes);
+        let pushed = self.enqueue(&mut inner, seq, bytes);
         if pushed == Pushed::Queued {
             inner.last_seq = seq;
         }
@@ -124,11 +125,27 @@ impl LiveQueue {
         if inner.closed.is_some() {
             return Pushed::Skipped;
         }
-        self.enqueue(&mut inner, bytes)
+        self.enqueue(&mut inner, 0, bytes)
+    }
+
+    /// Drops the queued events up to `seq` and skips those that come later, as if the queue
+    /// had started after `seq` (for a resume from an id the feed had not reached when the
+    /// queue was made: the client has them).
+    pub(crate) fn skip_through(&self, seq: u64) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        inner.items.retain(|(s, bytes)| {
+            let keep = *s == 0 || *s > seq;
+            if !keep {
+                inner.bytes -= bytes.len();
+            }
+            keep
+        });
+        inner.last_seq = inner.last_seq.max(seq);
     }
 
     /// Queues `bytes`, or closes the queue when they would pass its bound.
-    fn enqueue(&self, inner: &mut Inner, bytes: &Bytes) -> Pushed {
+    fn enqueue(&self, inner: &mut Inner, seq: u64, bytes: &Bytes) -> Pushed {
         if inner.bytes + bytes.len() > self.max_bytes {
             inner.items.clear();
             inner.heartbeat = None;
@@ -138,7 +155,7 @@ impl LiveQueue {
             return Pushed::Overflowed;
         }
         inner.bytes += bytes.len();
-        inner.items.push_back(bytes.clone());
+        inner.items.push_back((seq, bytes.clone()));
         wake(inner);
         Pushed::Queued
     }
@@ -172,12 +189,12 @@ impl LiveQueue {
                 // Data goes out: no heartbeat needed.
                 inner.heartbeat = None;
                 inner.bytes = 0;
-                return Poll::Ready(inner.items.pop_front());
+                return Poll::Ready(inner.items.pop_front().map(|(_, bytes)| bytes));
             }
             _ => {
                 inner.heartbeat = None;
                 let mut out = BytesMut::with_capacity(inner.bytes);
-                for item in inner.items.drain(..) {
+                for (_, item) in inner.items.drain(..) {
                     out.extend_from_slice(&item);
                 }
                 inner.bytes = 0;

@@ -240,4 +240,14 @@ pub trait Store: Send + Sync + 'static {
     fn live_relay(&self) -> Option<LiveRelay> {
         None
     }
+
+    /// The last sequence number the log has given, as of now. A store with an
+    /// [`ordered_feed`](Store::ordered_feed) asks the shared log itself (its own `bounds`
+    /// may lag behind what other hubs appended): a hub asks when a client resumes from an id
+    /// its feed has not reached, to tell one another hub has given (wait for the feed) from
+    /// one no hub has (forged: the gap notice). The default is `bounds().last`.
+    fn last_given(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let last = self.bounds().last;
+        Box::pin(async move { Ok(last) })
+    }
 }

@@ -71,6 +71,16 @@ struct Replay {
     read: Option<BoxFuture<'static, Result<ReadPage, StoreError>>>,
 }
 
+/// A resume from an id past what the hub's feed has reached, until the store says whether
+/// the log has given it (the hub's module doc, "Over a shared store").
+struct Ahead {
+    seq: u64,
+    requested: String,
+    /// Where the live queue starts: what is at or before it comes from history.
+    live_after: u64,
+    last_given: BoxFuture<'static, Result<u64, StoreError>>,
+}
+
 /// One subscriber's stream of SSE bytes: a [`Stream`] of ready-to-write chunks. Each chunk
 /// holds every event that was ready, so the connection writes them in one go.
 ///
@@ -81,6 +91,7 @@ pub struct Subscription {
     selector: Arc<Selector>,
     gap: Option<Gap>,
     replay: Option<Replay>,
+    ahead: Option<Ahead>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -114,10 +125,67 @@ impl Subscription {
                 retained_from,
                 read: None,
             }),
+            ahead: None,
         }
     }
 
-    /// The gap notice this subscription starts with, if any.
+    /// Resumes after `seq` (from `requested`), an id of this log past `live_after`, once the
+    /// store confirms the log has given it; else as from an unknown id.
+    pub(crate) fn check_ahead(&mut self, seq: u64, requested: &str, live_after: u64) {
+        let store = self.shared.store.clone();
+        self.ahead = Some(Ahead {
+            seq,
+            requested: requested.to_string(),
+            live_after,
+            last_given: Box::pin(async move { store.last_given().await }),
+        });
+    }
+
+    /// Polls the check of an id ahead of the feed; `Ready` once done.
+    fn poll_ahead(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(ahead) = &mut self.ahead else {
+            return Poll::Ready(());
+        };
+        let given = match ahead.last_given.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(given) => given,
+        };
+        let Some(ahead) = self.ahead.take() else {
+            return Poll::Ready(());
+        };
+        match given {
+            Ok(last) if ahead.seq > last => {
+                // No hub gave this id: unknown, as on a hub of its own.
+                let retained_from = self.shared.store.retained_from(&self.selector);
+                let oldest = (retained_from <= ahead.live_after).then(|| EventId {
+                    log: self.shared.store.log_id(),
+                    seq: retained_from,
+                });
+                self.gap = Some(Gap::new(GapReason::Unknown, &ahead.requested, oldest));
+                let stats = &self.shared.stats;
+                stats.gaps.fetch_add(1, Ordering::Relaxed);
+                if ahead.live_after > 0 {
+                    stats.replays.fetch_add(1, Ordering::Relaxed);
+                    self.replay = Some(Replay {
+                        after: 0,
+                        until: ahead.live_after,
+                        retained_from,
+                        read: None,
+                    });
+                }
+            }
+            Ok(_) => self.queue.skip_through(ahead.seq),
+            Err(error) => {
+                // Cannot tell: take it for given (a forged id then waits for the log).
+                tracing::debug!(%error, "cannot ask the store how far its log goes");
+                self.queue.skip_through(ahead.seq);
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// The gap notice this subscription starts with, if any. (Over a shared store, one for an
+    /// id past its log is only known once the stream is polled.)
     pub fn gap(&self) -> Option<&Gap> {
         self.gap.as_ref()
     }
@@ -227,6 +295,9 @@ impl Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = &mut *self;
+        if this.poll_ahead(cx).is_pending() {
+            return Poll::Pending;
+        }
         if let Some(gap) = this.gap.take() {
             return Poll::Ready(Some(gap.encode()));
         }

@@ -124,3 +124,57 @@ async fn a_feed_that_skips_events_ends_the_live_streams() {
     assert_eq!(end, None, "ended, not skipped silently");
     drop(answers);
 }
+
+/// The SSE text of the next chunks of `sub` until it holds `n` events.
+async fn events(sub: &mut ssehub_core::Subscription, n: usize) -> String {
+    let mut text = String::new();
+    while text.matches("\n\n").count() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("in time")
+            .expect("the stream goes on");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    text
+}
+
+fn resume_after(hub: &Hub, id: String) -> ssehub_core::Subscription {
+    let selector = Selector::new(vec![Pattern::new("f").unwrap()]).unwrap();
+    hub.subscribe(selector, &Resume::After(id)).unwrap()
+}
+
+#[tokio::test]
+async fn an_id_the_log_gave_but_the_feed_has_not_reached_resumes_exactly() {
+    let (hub, store, feed) = setup();
+    let answers = [publish(&hub, "1"), publish(&hub, "2"), publish(&hub, "3")];
+    let stored = appended(&store, 3).await;
+    // Another hub answered the second one; this hub's feed has reached none of them.
+    let mut sub = resume_after(&hub, stored[1].id.to_string());
+    feed.send(stored.clone()).await.unwrap();
+    let text = events(&mut sub, 1).await;
+    assert_eq!(text, String::from_utf8(stored[2].encoded.to_vec()).unwrap());
+    drop(answers);
+}
+
+#[tokio::test]
+async fn an_id_past_the_log_gets_the_gap_notice_and_the_history() {
+    let (hub, store, feed) = setup();
+    let first = publish(&hub, "1");
+    feed.send(appended(&store, 1).await).await.unwrap();
+    first.await.unwrap();
+    // An id of this log that no hub has given (forged, far ahead).
+    let forged = format!("{}-1000000", hub.store().log_id());
+    let mut sub = resume_after(&hub, forged.clone());
+    let text = events(&mut sub, 2).await;
+    assert!(
+        text.starts_with("event: ssehub-gap\n") && text.contains("\"reason\":\"unknown\""),
+        "{text}"
+    );
+    assert!(text.ends_with("data: 1\n\n"), "then the history: {text}");
+    // And live events after it, not skipped.
+    let second = publish(&hub, "2");
+    let stored = appended(&store, 2).await;
+    feed.send(vec![stored[1].clone()]).await.unwrap();
+    assert!(events(&mut sub, 1).await.contains("data: 2\n"));
+    second.await.unwrap();
+}

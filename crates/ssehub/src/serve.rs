@@ -82,7 +82,14 @@ async fn serve(
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let mut directory = None;
-    let store: Arc<dyn Store> = match (config.cluster_options()?, args.store) {
+    let clustered = config.cluster_options()?;
+    // What the listening line names: `--store` does not apply to a node of a cluster.
+    let store_name = match (&clustered, args.store) {
+        (Some(_), _) => "cluster",
+        (None, StoreKind::Memory) => "memory",
+        (None, StoreKind::Disk) => "disk",
+    };
+    let store: Arc<dyn Store> = match (clustered, args.store) {
         (Some(cluster), _) => {
             let (url, name) = (ssehub_cluster::redacted(&cluster.url), cluster.name.clone());
             let store = ssehub_cluster::RedisStore::open(cluster).await?;
@@ -135,7 +142,7 @@ async fn serve(
     // The one line scripts and tests wait for.
     println!("ssehub listening on http://{addr}");
     std::io::stdout().flush().ok();
-    tracing::info!(%addr, store = ?args.store, "ssehub is listening");
+    tracing::info!(%addr, store = store_name, "ssehub is listening");
 
     // Biased, the signal first: on a signal the server may finish its drain before this
     // task looks, and that is still a shutdown (logged as one below), not a server failure.

@@ -110,7 +110,8 @@ async fn a_client_resumes_on_another_node() {
     sub.nothing_for(Duration::from_millis(200)).await;
 }
 
-/// Expired and unknown ids get the `ssehub-gap` event on any node, as on one.
+/// Expired and unknown ids (of another log, or of this one but past its end) get the
+/// `ssehub-gap` event on any node, as on one.
 #[tokio::test]
 async fn expired_and_unknown_ids_get_the_gap_notice() {
     let Some(redis) = RedisServer::start() else {
@@ -136,7 +137,13 @@ async fn expired_and_unknown_ids_get_the_gap_notice() {
     })
     .await;
     assert!(floor.is_ok(), "retention keeps the newest five");
-    for (id, reason) in [(first.as_str(), "expired"), ("0badc0de-3", "unknown")] {
+    // An id of this log that no node has given (forged, far ahead of the log).
+    let forged = format!("{}-1000000", first.split_once('-').unwrap().0);
+    for (id, reason) in [
+        (first.as_str(), "expired"),
+        ("0badc0de-3", "unknown"),
+        (forged.as_str(), "unknown"),
+    ] {
         let mut sub = nodes[1].subscribe("/topics/g", Some(id)).await;
         let got = sub.take(6).await;
         assert_eq!(got[0].event_type, "ssehub-gap", "{id}");

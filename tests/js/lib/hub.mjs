@@ -46,16 +46,26 @@ process.on('exit', () => {
   }
 });
 
-/** Makes a fresh, empty directory under the OS temporary directory for a hub's durable store. */
-async function makeDataDir() {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ssehub-js-'));
+/**
+ * Makes a fresh, empty directory under the OS temporary directory (for a hub's durable store, or
+ * the files of another server a test starts); removed on exit at the latest.
+ */
+export async function makeTempDir(prefix = 'ssehub-js-') {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), prefix));
   tempDirs.add(dir);
   return dir;
 }
 
-async function removeDataDir(dir) {
+/** Removes a directory made by `makeTempDir`. */
+export async function removeTempDir(dir) {
   await fs.promises.rm(dir, { recursive: true, force: true });
   tempDirs.delete(dir);
+}
+
+/** Has the child process `child` (started elsewhere) killed too when the test process exits. */
+export function killOnExit(child) {
+  live.set(child.pid, child);
+  child.once('exit', () => live.delete(child.pid));
 }
 
 /** Resolves with `promise`, or rejects after `ms` with an error naming `what`. */
@@ -234,7 +244,7 @@ export async function startHub(t, options = {}) {
   if (store !== 'disk' && store !== 'memory') {
     throw new Error(`startHub: store must be 'disk' or 'memory', got ${JSON.stringify(store)}`);
   }
-  const dataDir = store === 'disk' ? await makeDataDir() : undefined;
+  const dataDir = store === 'disk' ? await makeTempDir() : undefined;
   const extra = ['--store', store];
   if (dataDir !== undefined) extra.push('--data-dir', dataDir);
   if (retryMs !== null) extra.push('--retry-ms', String(retryMs));
@@ -295,7 +305,7 @@ export async function startHub(t, options = {}) {
     try {
       await Promise.all(hub.procs.map((p) => withTimeout(p.exit, 5_000, `ssehub pid ${p.pid} to exit`)));
     } finally {
-      if (dataDir !== undefined) await removeDataDir(dataDir);
+      if (dataDir !== undefined) await removeTempDir(dataDir);
     }
   });
   await launch('127.0.0.1:0');
