@@ -7,7 +7,9 @@
 //! each node tails the stream and fans out every event, its own included, in the log's order.
 //! A node that loses Redis refuses publishes (the store fails, the HTTP layer answers 503
 //! `store_unavailable`), keeps its open streams, and its tail catches up in order once Redis
-//! is back. docs/cluster.md says how to run it and what is durable.
+//! is back. Besides the log, the store relays live-only events between the nodes (Redis
+//! pub/sub, best effort) and keeps each node's records ([`NodeDirectory`]), for Mercure's
+//! active subscriptions across nodes. docs/cluster.md says how to run it and what is durable.
 //!
 //! # Layout
 //!
@@ -21,11 +23,19 @@
 //! - `replicated.rs` — `min_replicas`: the replicated watermark, so that nodes deliver only
 //!   events that replicas have.
 //! - `tail.rs` — the blocking `XREAD` that is the ordered feed.
+//! - `node.rs` — this node's other writes (relayed live-only events, its records), in one
+//!   order from one bounded queue, and its heartbeat.
+//! - `relay.rs` — the store's live relay: Redis pub/sub between the nodes, its messages.
+//! - `directory.rs` — [`NodeDirectory`]: each node's records in Redis (the Mercure
+//!   subscriptions API of every node), gone within 15 s of a node's death.
 //! - `testing.rs` — `testing::RedisServer`, a throwaway `redis-server` (feature `testing`).
 
+mod directory;
 mod entry;
 mod floors;
+mod node;
 mod primary;
+mod relay;
 mod replicated;
 mod scripts;
 mod store;
@@ -33,6 +43,7 @@ mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use directory::NodeDirectory;
 pub use store::{
     ClusterOptions, ClusterRetention, ClusterTopicRule, OpenError, RedisStore, redacted,
 };

@@ -138,7 +138,14 @@ impl Link {
 
     /// A client of the primary as Sentinel names it now, for a connection of its own.
     pub(crate) async fn client(&self) -> RedisResult<Client> {
-        Client::open(self.target.resolve().await?.as_str())
+        Client::open(self.primary().await?.as_str())
+    }
+
+    /// The primary's URL as Sentinel names it now (with a direct URL, that URL: no command is
+    /// sent). A connection of its own compares it with the one it made to see the primary
+    /// move.
+    pub(crate) async fn primary(&self) -> RedisResult<String> {
+        self.target.resolve().await
     }
 
     /// A command failed: with Sentinel, asks where the primary is and, when it moved,

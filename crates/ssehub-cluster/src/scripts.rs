@@ -18,7 +18,13 @@
 //! - `first` — the retention floor: the oldest sequence number retained;
 //! - `bytes` — the bytes (of SSE encoding) retained;
 //! - `topic:<topic>` — the per-topic index: a sorted set of the sequence numbers of the
-//!   topic's events, so that replaying a quiet topic does not scan the log.
+//!   topic's events, so that replaying a quiet topic does not scan the log;
+//! - `live` — not a key but the pub/sub channel of live-only events (`relay.rs`);
+//! - `subs:<node>` — one node's records (`directory.rs`: its active Mercure streams), a hash
+//!   that expires unless the node's heartbeat keeps it (`node.rs`);
+//! - `nodes` — the ids of the nodes that have records, so that a reader finds the hashes
+//!   without a `SCAN` of every key; a node whose hash has expired is removed by the next
+//!   heartbeat of any node.
 //!
 //! With per-topic rules (`[[history.topics]]`), also:
 //!
@@ -59,6 +65,11 @@ impl Keys {
     /// The prefix of the per-topic index keys (a topic's key is this and its name).
     pub(crate) fn topic_prefix(&self) -> String {
         self.key("topic:")
+    }
+
+    /// The hash of the records of node `id` (with an empty id: the prefix of every node's).
+    pub(crate) fn node_records(&self, id: &str) -> String {
+        self.key(&format!("subs:{id}"))
     }
 }
 
@@ -351,4 +362,17 @@ for topic, seq in pairs(raised) do
   table.insert(out, topic); table.insert(out, seq)
 end
 return out
+";
+
+/// A node's heartbeat: keeps the node's records alive, and removes from `nodes` every node
+/// whose records are gone (expired, or none left). KEYS: nodes, the node's hash. ARGV: the
+/// node's id, the prefix of the nodes' hashes, the records' time to live (ms). Returns 1, or 0
+/// when Redis has no records of the node (the node writes them again if it has some).
+pub(crate) const HEARTBEAT: &str = r"
+local alive = redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if alive == 1 then redis.call('SADD', KEYS[1], ARGV[1]) end
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[2] .. node) == 0 then redis.call('SREM', KEYS[1], node) end
+end
+return alive
 ";

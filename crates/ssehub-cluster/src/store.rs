@@ -23,12 +23,14 @@ use std::time::Duration;
 use redis::aio::ConnectionManagerConfig;
 use redis::{RedisResult, Script, Value};
 use ssehub_core::{
-    Bounds, BoxFuture, LogId, NewEvent, OrderedFeed, PageBuilder, Pattern, ReadPage, Selector,
-    Store, StoreError, StoredEvent, Topic,
+    Bounds, BoxFuture, LiveRelay, LogId, NewEvent, OrderedFeed, PageBuilder, Pattern, ReadPage,
+    Selector, Store, StoreError, StoredEvent, Topic,
 };
 
+use crate::directory::NodeDirectory;
 use crate::entry::{self, VALUES_PER_ENTRY};
 use crate::floors::TopicFloors;
+use crate::node::Node;
 use crate::primary::Link;
 use crate::replicated;
 use crate::scripts::{self, Keys};
@@ -166,6 +168,8 @@ pub(crate) struct Inner {
     pub(crate) link: Link,
     pub(crate) keys: Keys,
     pub(crate) log: LogId,
+    /// This node: its id, its writes besides the log, its records.
+    pub(crate) node: Node,
     bounds: Mutex<Bounds>,
     /// The per-topic floors this node knows. A leaf lock, like `bounds`, never held with it.
     floors: Mutex<TopicFloors>,
@@ -193,7 +197,7 @@ pub(crate) fn io(error: &redis::RedisError) -> StoreError {
 impl RedisStore {
     /// Connects to Redis and opens the cluster's log: its log id is created (SET NX) by the
     /// first node ever to open it and read by every other, so all give the same ids. Starts
-    /// this node's retention sweep.
+    /// this node's retention sweep, and its writer (`node.rs`) with a fresh node id.
     ///
     /// # Errors
     ///
@@ -231,10 +235,12 @@ impl RedisStore {
             .filter(|_| log.len() == 8)
             .map(LogId)
             .ok_or_else(|| fail("the cluster's log id is not one of ssehub", &log))?;
+        let (node, writes) = Node::new();
         let inner = Arc::new(Inner {
             link,
             keys,
             log,
+            node,
             bounds: Mutex::new(Bounds { first, last }),
             floors: Mutex::new(TopicFloors::default()),
             retention: options.retention,
@@ -251,7 +257,17 @@ impl RedisStore {
             },
         });
         tokio::spawn(sweep_loop(Arc::downgrade(&inner)));
+        crate::node::start(&inner, writes);
         Ok(RedisStore { inner })
+    }
+
+    /// The records this node keeps in Redis about itself and reads of the others (the Mercure
+    /// subscriptions of every node): see [`NodeDirectory`]. Its writes go out in one order
+    /// with the live-only events this store relays.
+    pub fn directory(&self) -> NodeDirectory {
+        NodeDirectory {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Runs retention now, until it is up to date.
@@ -597,6 +613,10 @@ impl Store for RedisStore {
 
     fn ordered_feed(&self, after: u64) -> Option<OrderedFeed> {
         Some(crate::tail::start(&self.inner, after))
+    }
+
+    fn live_relay(&self) -> Option<LiveRelay> {
+        Some(crate::relay::start(&self.inner))
     }
 
     fn last_given(&self) -> BoxFuture<'_, Result<u64, StoreError>> {

@@ -43,7 +43,7 @@ use crate::event::{NewEvent, StoredEvent};
 use crate::id::{EventId, Resume};
 use crate::live_queue::{CloseReason, LiveQueue};
 use crate::registry::Registry;
-use crate::store::{OrderedFeed, Store, StoreError};
+use crate::store::{LiveOutbox, OrderedFeed, RelayStats, Store, StoreError};
 use crate::subscription::{Gap, GapReason, Subscription};
 use crate::topic::Selector;
 
@@ -114,7 +114,8 @@ pub struct Stats {
     pub slow_disconnects: AtomicU64,
     /// Open subscriptions (gauge).
     pub subscriptions: AtomicU64,
-    /// Events delivered live only, never stored (Mercure's subscription events).
+    /// Events delivered live only, never stored (Mercure's subscription events): this hub's,
+    /// and over a store that relays them, the other hubs'.
     pub live_only: AtomicU64,
     /// Publish requests that failed in the store.
     pub store_errors: AtomicU64,
@@ -176,6 +177,9 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     /// With a shared store: the last sequence number fanned out from its ordered feed.
     fed: Option<watch::Receiver<u64>>,
+    /// With a shared store that relays live-only events: where this hub's go, and the
+    /// relay's counters.
+    relay: Option<(Arc<dyn LiveOutbox>, Arc<RelayStats>)>,
 }
 
 /// How long a publisher's answer waits, once its events are stored, for the ordered feed to
@@ -205,6 +209,10 @@ impl Hub {
             }
             None => (None, None),
         };
+        let (relay, inbox) = match store.live_relay() {
+            Some(relay) => (Some((relay.outbox, relay.stats)), Some(relay.inbox)),
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             templates: crate::Templates::new(
                 config.template_limits,
@@ -218,11 +226,15 @@ impl Hub {
             next_subscriber: AtomicU64::new(1),
             closing: AtomicBool::new(false),
             fed,
+            relay,
         });
         let (commits, rx) = mpsc::channel(1024);
         tokio::spawn(commit_loop(shared.clone(), rx));
         if let (Some(feed), Some(fed)) = (feed, fed_tx) {
             tokio::spawn(feed_loop(Arc::downgrade(&shared), feed, fed));
+        }
+        if let Some(inbox) = inbox {
+            tokio::spawn(relay_loop(Arc::downgrade(&shared), inbox));
         }
         if let Some(every) = shared.config.heartbeat {
             tokio::spawn(heartbeat_loop(Arc::downgrade(&shared), every));
@@ -253,30 +265,14 @@ impl Hub {
     /// no replay. For announcements that anyone can cause at will, like Mercure's
     /// subscription events, which stored would let every anonymous connect write to durable
     /// history (and evict real events). Private events reach only subscribers with rights.
+    ///
+    /// Over a store that relays live-only events ([`Store::live_relay`]), they also go to the
+    /// other hubs' subscribers, best effort, after this hub's (the relay never waits).
     pub fn publish_live(&self, events: &[NewEvent]) {
-        let shared = &self.shared;
-        let mut totals = crate::registry::FanOut::default();
-        let (snapshot, matched) = shared.match_templates(events.iter().map(|e| &e.topics[..]));
-        {
-            let registry = shared.lock_registry();
-            for (i, event) in events.iter().enumerate() {
-                let mut wire = ssehub_wire::Event::new(event.data.as_str());
-                if let Some(t) = &event.event_type {
-                    match wire.with_event(t.as_str()) {
-                        Ok(with_type) => wire = with_type,
-                        // Validated in `NewEvent::with_type`; never reached.
-                        Err(_) => continue,
-                    }
-                }
-                let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
-                totals += registry.broadcast(event, &wire.encode(), &snapshot, templates);
-            }
+        self.shared.broadcast_live(events);
+        if let Some((outbox, _)) = &self.shared.relay {
+            outbox.send(events);
         }
-        shared
-            .stats
-            .live_only
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        shared.stats.count_fan_out(totals);
     }
 
     /// Subscribes to `selector`, starting at `resume`, with access to public events only.
@@ -386,6 +382,12 @@ impl Hub {
         &self.shared.stats
     }
 
+    /// The counters of the relay of live-only events between hubs, when the store has one
+    /// ([`Store::live_relay`]).
+    pub fn relay_stats(&self) -> Option<&RelayStats> {
+        self.shared.relay.as_ref().map(|(_, stats)| &**stats)
+    }
+
     /// How many distinct topics and patterns have subscribers now.
     pub fn active_topics(&self) -> usize {
         self.shared.lock_registry().topic_count()
@@ -429,6 +431,31 @@ impl Shared {
             topics.map(|t| snapshot.matching(t)).collect()
         };
         (snapshot, matched)
+    }
+
+    /// Delivers live-only `events` to this hub's subscribers: each encoded once, shared.
+    fn broadcast_live(&self, events: &[NewEvent]) {
+        let mut totals = crate::registry::FanOut::default();
+        let (snapshot, matched) = self.match_templates(events.iter().map(|e| &e.topics[..]));
+        {
+            let registry = self.lock_registry();
+            for (i, event) in events.iter().enumerate() {
+                let mut wire = ssehub_wire::Event::new(event.data.as_str());
+                if let Some(t) = &event.event_type {
+                    match wire.with_event(t.as_str()) {
+                        Ok(with_type) => wire = with_type,
+                        // Validated in `NewEvent::with_type`; never reached.
+                        Err(_) => continue,
+                    }
+                }
+                let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
+                totals += registry.broadcast(event, &wire.encode(), &snapshot, templates);
+            }
+        }
+        self.stats
+            .live_only
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        self.stats.count_fan_out(totals);
     }
 
     fn fan_out(&self, events: &[Arc<StoredEvent>]) {
@@ -536,6 +563,18 @@ async fn feed_loop(shared: Weak<Shared>, mut feed: OrderedFeed, fed: watch::Send
         }
         shared.fan_out(&batch);
         fed.send_replace(last.seq());
+    }
+}
+
+/// Over a store that relays live-only events: fans out the other hubs' to this hub's
+/// subscribers, as [`Hub::publish_live`] does its own. Ends with the relay or the last `Hub`
+/// handle.
+async fn relay_loop(shared: Weak<Shared>, mut inbox: mpsc::Receiver<Vec<NewEvent>>) {
+    while let Some(events) = inbox.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.broadcast_live(&events);
     }
 }
 

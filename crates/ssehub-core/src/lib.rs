@@ -46,7 +46,10 @@ pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{EventId, LogId, Resume};
 pub use live_queue::CloseReason;
 pub use memory::{MemoryStore, Retention};
-pub use store::{Bounds, BoxFuture, OrderedFeed, PageBuilder, ReadPage, Store, StoreError};
+pub use store::{
+    Bounds, BoxFuture, LiveOutbox, LiveRelay, OrderedFeed, PageBuilder, ReadPage, RelayStats,
+    Store, StoreError,
+};
 pub use subscription::{GAP_EVENT, Gap, GapReason, Subscription};
 pub use templates::Templates;
 pub use topic::{

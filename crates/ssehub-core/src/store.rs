@@ -21,6 +21,10 @@
 //!   from the feed, never straight after its own append, so that it cannot deliver its own
 //!   event before an earlier one appended by another hub. Stores of one hub offer none, and
 //!   the hub fans out after each append as before.
+//! - Such a store may also carry the hub's live-only events (never stored: Mercure's
+//!   subscription updates, [`Hub::publish_live`](crate::Hub::publish_live)) to the other hubs
+//!   and theirs to this one ([`Store::live_relay`]), best effort: they have no id and no
+//!   history, so one lost on the way is lost, and a hub never gets its own back.
 //!
 //! # Who produces the SSE bytes
 //!
@@ -35,6 +39,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::LogId;
@@ -43,6 +48,45 @@ use crate::topic::Selector;
 /// Every event of a shared log after some sequence number, in sequence order, in batches: see
 /// [`Store::ordered_feed`]. It ends when the store stops following the log.
 pub type OrderedFeed = tokio::sync::mpsc::Receiver<Vec<Arc<StoredEvent>>>;
+
+/// Live-only events between the hubs that share a store: see [`Store::live_relay`].
+pub struct LiveRelay {
+    /// Where the hub hands its own live-only events, for the other hubs.
+    pub outbox: Arc<dyn LiveOutbox>,
+    /// The other hubs' live-only events, in batches as they were published; never this hub's
+    /// own. It ends when the store stops relaying.
+    pub inbox: tokio::sync::mpsc::Receiver<Vec<NewEvent>>,
+    /// What the relay did, for `/metrics`.
+    pub stats: Arc<RelayStats>,
+}
+
+impl std::fmt::Debug for LiveRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveRelay")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sending half of a [`LiveRelay`].
+pub trait LiveOutbox: Send + Sync + 'static {
+    /// Sends `events` to the other hubs, best effort: it never waits (the hub calls it on a
+    /// request's path), and what it cannot send — too large, its queue full, the shared store
+    /// unreachable — it drops and counts in [`RelayStats::dropped`].
+    fn send(&self, events: &[NewEvent]);
+}
+
+/// The counters of a [`LiveRelay`], kept by the store. Monotonic.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Live-only events of this hub sent to the others.
+    pub sent: AtomicU64,
+    /// Live-only events of other hubs received (and fanned out here).
+    pub received: AtomicU64,
+    /// Live-only events dropped on the way out or in: too large, a queue full, the shared
+    /// store unreachable, or a message that was not one of ours.
+    pub dropped: AtomicU64,
+}
 
 /// A boxed future, so that `Store` can be used as `dyn Store`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -186,6 +230,14 @@ pub trait Store: Send + Sync + 'static {
     /// (see the module doc). `None`, the default, for a store that only this hub appends to.
     fn ordered_feed(&self, after: u64) -> Option<OrderedFeed> {
         let _ = after;
+        None
+    }
+
+    /// For a store shared by several hubs: starts carrying live-only events between them (see
+    /// the module doc). The hub calls it once, when it starts, and fans out what the inbox
+    /// brings to its own subscribers. `None`, the default, for a store of one hub: its
+    /// live-only events have no one else to reach.
+    fn live_relay(&self) -> Option<LiveRelay> {
         None
     }
 

@@ -2,4 +2,5 @@
 
 mod feed;
 mod hub;
+mod relay;
 mod store;

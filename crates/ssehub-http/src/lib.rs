@@ -45,6 +45,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, BodyTimeout, Reason};
+pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
 pub use trust::{AllowedHosts, ProxyHeader};
 
@@ -101,6 +102,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who may publish and subscribe.
     pub auth: Arc<AuthConfig>,
+    /// In a cluster, where the hubs keep their active Mercure subscriptions, so that each
+    /// lists them all; `None` for a hub alone.
+    pub subscription_directory: Option<Arc<dyn SubscriptionDirectory>>,
 }
 
 impl AppState {
@@ -111,7 +115,18 @@ impl AppState {
             hub,
             config: Arc::new(config),
             auth: Arc::new(AuthConfig::default()),
+            subscription_directory: None,
         }
+    }
+
+    /// The same state, as a hub of a cluster whose hubs keep their active Mercure
+    /// subscriptions in `directory`.
+    pub fn with_subscription_directory(
+        mut self,
+        directory: Arc<dyn SubscriptionDirectory>,
+    ) -> Self {
+        self.subscription_directory = Some(directory);
+        self
     }
 
     /// The same state with `auth` as the authorization rules.

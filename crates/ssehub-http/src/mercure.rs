@@ -27,6 +27,8 @@
 
 mod subscriptions;
 
+pub use subscriptions::{MAX_OTHER_STREAMS, SubscriptionDirectory};
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -63,10 +65,10 @@ pub(crate) fn router<S>(app: AppState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let subscriptions = app
-        .config
-        .mercure_subscriptions
-        .then(|| Arc::new(subscriptions::ActiveSubscriptions::default()));
+    let subscriptions = app.config.mercure_subscriptions.then(|| {
+        let directory = app.subscription_directory.clone();
+        Arc::new(subscriptions::ActiveSubscriptions::new(directory))
+    });
     let state = Mercure { app, subscriptions };
     Router::new()
         .route(HUB_PATH, get(subscribe).post(publish))

@@ -376,14 +376,27 @@ impl Collector for HubCollector {
                 &s.store_errors,
             ),
         ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value.load(Ordering::Relaxed));
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
+        encode_counters(&mut encoder, &counters)?;
+        // A node of a cluster: live-only events (Mercure's subscription updates) between nodes.
+        if let Some(relay) = self.hub.relay_stats() {
+            let counters: [(&str, &str, &AtomicU64); 3] = [
+                (
+                    "live_relay_sent",
+                    "Live-only events sent to the other nodes of the cluster",
+                    &relay.sent,
+                ),
+                (
+                    "live_relay_received",
+                    "Live-only events received from the other nodes of the cluster",
+                    &relay.received,
+                ),
+                (
+                    "live_relay_dropped",
+                    "Live-only events not relayed: too large, a queue full, or Redis unreachable",
+                    &relay.dropped,
+                ),
+            ];
+            encode_counters(&mut encoder, &counters)?;
         }
         let gauges: [(&str, &str, i64); 3] = [
             (
@@ -411,6 +424,18 @@ impl Collector for HubCollector {
     }
 }
 
+/// Encodes `(name, help, value)` counters read from the hub's atomics.
+fn encode_counters(
+    encoder: &mut DescriptorEncoder<'_>,
+    counters: &[(&str, &str, &AtomicU64)],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+    }
+    Ok(())
+}
+
 /// What clients make the hub hold and do, against the limits that bound it (issue 10,
 /// "costs"): replay pages (`limits.replay_page_bytes`), events that are never stored, and
 /// compiled URI templates (`limits.template_budget_bytes`).
@@ -433,10 +458,7 @@ fn encode_costs(hub: &Hub, encoder: &mut DescriptorEncoder<'_>) -> Result<(), st
             &s.replay_pages,
         ),
     ];
-    for (name, help, value) in counters {
-        let counter = ConstCounter::new(value.load(Ordering::Relaxed));
-        counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
-    }
+    encode_counters(encoder, &counters)?;
     let templates = hub.templates();
     let gauges: [(&str, &str, i64); 3] = [
         (

@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use ssehub_wire::MessageEvent;
 
-use ssehub_core::Retention;
-use ssehub_http::{AuthConfig, HttpConfig, KeySet};
+use ssehub_core::{BoxFuture, Hub, HubConfig, MemoryStore, Retention, StoreError};
+use ssehub_http::{AppState, AuthConfig, HttpConfig, KeySet, SubscriptionDirectory};
 
 use crate::jwt::{self, Key};
 use crate::util::{Res, Sse, TestApp, seq};
@@ -821,4 +821,175 @@ async fn without_subscriber_keys_no_subscription_updates_are_stored() {
     let id = response.text().await;
     assert_eq!(seq(&id), 1, "{id}");
     assert_eq!(s.data(1).await, ["first"]);
+}
+
+/// The directory of a cluster, faked: the other hubs' records, what this hub entered and
+/// removed, and a switch that makes reading fail.
+#[derive(Debug, Default)]
+struct FakeDirectory {
+    others: std::sync::Mutex<Vec<(String, String)>>,
+    changes: std::sync::Mutex<Vec<String>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl FakeDirectory {
+    fn read(&self) -> Result<(), StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Io("redis: gone".into()));
+        }
+        Ok(())
+    }
+}
+
+impl SubscriptionDirectory for FakeDirectory {
+    fn enter(&self, subscriber: &str, record: String) {
+        let record: Value = serde_json::from_str(&record).unwrap();
+        let change = format!("enter {subscriber} {record}");
+        self.changes.lock().unwrap().push(change);
+    }
+
+    fn leave(&self, subscriber: &str) {
+        let change = format!("leave {subscriber}");
+        self.changes.lock().unwrap().push(change);
+    }
+
+    fn others<'a>(
+        &'a self,
+        keep: &'a (dyn Fn(&str) -> bool + Send + Sync),
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>> {
+        Box::pin(async move {
+            self.read()?;
+            let others = self.others.lock().unwrap();
+            Ok(others
+                .iter()
+                .filter(|(_, record)| keep(record))
+                .take(max)
+                .cloned()
+                .collect())
+        })
+    }
+
+    fn other<'a>(
+        &'a self,
+        subscriber: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+        Box::pin(async move {
+            self.read()?;
+            let others = self.others.lock().unwrap();
+            Ok(others
+                .iter()
+                .find(|(s, _)| s == subscriber)
+                .map(|(_, r)| r.clone()))
+        })
+    }
+}
+
+/// In a cluster, the API lists this hub's streams, then the other hubs' (from the
+/// directory), and this hub enters its own there before announcing them.
+#[tokio::test]
+async fn the_api_lists_the_other_hubs_subscriptions_too() {
+    let directory = std::sync::Arc::new(FakeDirectory::default());
+    let remote = "urn:uuid:remote";
+    directory.others.lock().unwrap().extend([
+        (
+            remote.to_string(),
+            json!({"selectors": ["https://example.com/x", "b"], "payload": {"user": "r"}})
+                .to_string(),
+        ),
+        ("urn:uuid:junk".to_string(), "not a record".to_string()),
+    ]);
+    let auth = AuthConfig {
+        publisher: Some(KeySet::hmac(PUBLISHER_SECRET.as_bytes())),
+        subscriber: Some(KeySet::hmac(SUBSCRIBER_SECRET.as_bytes())),
+        anonymous_publish: false,
+        ..AuthConfig::default()
+    };
+    let hub = Hub::new(
+        std::sync::Arc::new(MemoryStore::new(Retention::default())),
+        HubConfig::default(),
+    );
+    let state = AppState::new(hub, HttpConfig::default())
+        .with_auth(auth)
+        .with_subscription_directory(directory.clone());
+    let app = TestApp::with_state(state);
+
+    let token = subscriber(&[SUBSCRIPTIONS], Some(json!({"user": "l"})));
+    let local = Stream::open(
+        &app,
+        &[("topic", "https://example.com/x")],
+        Some(&token),
+        None,
+    )
+    .await;
+    let changes = directory.changes.lock().unwrap().clone();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let local_id = changes[0].split(' ').nth(1).unwrap().to_string();
+    assert_eq!(
+        changes[0],
+        format!(
+            "enter {local_id} {}",
+            json!({"selectors": ["https://example.com/x"], "payload": {"user": "l"}})
+        )
+    );
+
+    let listed = |all: &Value| -> Vec<(String, String, Value)> {
+        all["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["subscriber"].as_str().unwrap().to_string(),
+                    s["topic"].as_str().unwrap().to_string(),
+                    s["payload"].clone(),
+                )
+            })
+            .collect()
+    };
+    let all: Value = api(&app, "", Some(&token)).await.json().await;
+    let x = "https://example.com/x".to_string();
+    assert_eq!(
+        listed(&all),
+        [
+            (local_id.clone(), x.clone(), json!({"user": "l"})),
+            (remote.to_string(), x.clone(), json!({"user": "r"})),
+            (remote.to_string(), "b".to_string(), json!({"user": "r"})),
+        ]
+    );
+    let of_b: Value = api(&app, "/b", Some(&token)).await.json().await;
+    assert_eq!(
+        listed(&of_b),
+        [(remote.to_string(), "b".to_string(), json!({"user": "r"}))]
+    );
+    let one: Value = api(&app, &format!("/b/{}", encode(remote)), Some(&token))
+        .await
+        .json()
+        .await;
+    assert_eq!(
+        (&one["subscriber"], &one["payload"]),
+        (&json!(remote), &json!({"user": "r"}))
+    );
+    let elsewhere = api(&app, &format!("/c/{}", encode(remote)), Some(&token)).await;
+    assert_eq!(elsewhere.status(), 404);
+
+    // The directory cannot be read: no listing rather than an incomplete one.
+    directory
+        .failing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        error_of(api(&app, "", Some(&token)).await).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable".into())
+    );
+
+    // The stream ends: it leaves the directory.
+    drop(local);
+    let left = format!("leave {local_id}");
+    for _ in 0..100 {
+        if directory.changes.lock().unwrap().contains(&left) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the ended stream did not leave the directory");
 }

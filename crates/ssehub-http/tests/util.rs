@@ -49,7 +49,11 @@ impl TestApp {
         retention: Retention,
     ) -> TestApp {
         let hub = Hub::new(Arc::new(MemoryStore::new(retention)), HubConfig::default());
-        let state = AppState::new(hub, config).with_auth(auth);
+        TestApp::with_state(AppState::new(hub, config).with_auth(auth))
+    }
+
+    /// A hub with the router of `state`.
+    pub(crate) fn with_state(state: AppState) -> TestApp {
         let router = router(state).expect("valid CORS origins");
         TestApp { router }
     }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ssehub_core::{Hub, MemoryStore, Store};
-use ssehub_http::{AppState, router};
+use ssehub_core::{BoxFuture, Hub, MemoryStore, Store, StoreError};
+use ssehub_http::{AppState, SubscriptionDirectory, router};
 use ssehub_store::DiskStore;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -81,6 +81,7 @@ async fn serve(
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let mut directory = None;
     let clustered = config.cluster_options()?;
     // What the listening line names: `--store` does not apply to a node of a cluster.
     let store_name = match (&clustered, args.store) {
@@ -92,7 +93,9 @@ async fn serve(
         (Some(cluster), _) => {
             let (url, name) = (ssehub_cluster::redacted(&cluster.url), cluster.name.clone());
             let store = ssehub_cluster::RedisStore::open(cluster).await?;
-            tracing::info!(%url, %name, last = store.bounds().last, "a node of the cluster");
+            let nodes = store.directory();
+            tracing::info!(%url, %name, node = nodes.node_id(), last = store.bounds().last, "a node of the cluster");
+            directory = Some(Arc::new(ClusterSubscriptions(nodes)));
             Arc::new(store)
         }
         (None, StoreKind::Memory) => Arc::new(MemoryStore::new(config.memory_retention())),
@@ -112,7 +115,10 @@ async fn serve(
     let hub = Hub::new(store, config.hub());
     let mut http = config.http();
     http.allowed_hosts = config.allowed_hosts(args.listen);
-    let state = AppState::new(hub.clone(), http).with_auth(auth);
+    let mut state = AppState::new(hub.clone(), http).with_auth(auth);
+    if let Some(directory) = directory {
+        state = state.with_subscription_directory(directory);
+    }
     let listener = ssehub_server::Listener::new(listener, state.metrics.connection_metrics());
     let app = router(state).map_err(anyhow::Error::msg)?;
 
@@ -161,6 +167,35 @@ async fn serve(
         Err(_) => tracing::warn!("the grace period is over; closing the remaining connections"),
     }
     Ok(())
+}
+
+/// The Mercure subscriptions of a cluster's nodes, kept as the records of each node in Redis.
+#[derive(Debug)]
+struct ClusterSubscriptions(ssehub_cluster::NodeDirectory);
+
+impl SubscriptionDirectory for ClusterSubscriptions {
+    fn enter(&self, subscriber: &str, record: String) {
+        self.0.set(subscriber, record);
+    }
+
+    fn leave(&self, subscriber: &str) {
+        self.0.remove(subscriber);
+    }
+
+    fn others<'a>(
+        &'a self,
+        keep: &'a (dyn Fn(&str) -> bool + Send + Sync),
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>> {
+        Box::pin(self.0.others(keep, max))
+    }
+
+    fn other<'a>(
+        &'a self,
+        subscriber: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+        Box::pin(self.0.other(subscriber))
+    }
 }
 
 /// Sets `stop` on the first SIGTERM or SIGINT; exits the process on the second.

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use ssehub_cluster::testing::{RedisServer, Sentinel};
 
+use crate::jwt::{Key, PUBLISHER_SECRET, SUBSCRIBER_SECRET, mercure, sign};
 use crate::util::{TestHub, client, data, seq};
 
 /// `n` nodes of one cluster (named `name`) on `redis`, each on its own data dir.
@@ -448,4 +450,192 @@ async fn a_per_topic_rule_holds_on_every_node() {
         let mut free = node.subscribe("/topics/free", Some(&first)).await;
         assert_eq!(data(&free.take(2).await), ["0", "5"], "no rule: all kept");
     }
+}
+
+/// The topic template that matches every subscription update.
+const UPDATES: &str = "/.well-known/mercure/subscriptions/{topic}/{subscriber}";
+/// What a token needs to list the subscriptions and receive their updates.
+const SUBSCRIPTIONS: &str = "/.well-known/mercure/subscriptions{/topic}{/subscriber}";
+
+/// RFC 6570 simple-expansion encoding, as the hub writes subscription topics.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A Mercure stream on `node` for `topic`, with `token` if given.
+async fn mercure_stream(node: &TestHub, topic: &str, token: Option<&str>) -> crate::util::Sse {
+    let topic: String = form_urlencoded::byte_serialize(topic.as_bytes()).collect();
+    let mut request = client().get(format!("{}/.well-known/mercure?topic={topic}", node.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    crate::util::Sse::new(response)
+}
+
+/// The next subscription update of `topic` on `watcher` (others skipped), within `wait`.
+async fn update_of(watcher: &mut crate::util::Sse, topic: &str, wait: Duration) -> Option<Value> {
+    tokio::time::timeout(wait, async {
+        loop {
+            for event in watcher.take(1).await {
+                let update: Value = serde_json::from_str(&event.data).unwrap();
+                if update["topic"] == topic {
+                    return update;
+                }
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// `(subscriber, topic)` of every subscription `node` lists.
+async fn listed(node: &TestHub, token: &str) -> Vec<(String, String)> {
+    let response = client()
+        .get(format!("{}/.well-known/mercure/subscriptions", node.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let all: Value = response.json().await.unwrap();
+    all["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let field = |name: &str| s[name].as_str().unwrap().to_string();
+            (field("subscriber"), field("topic"))
+        })
+        .collect()
+}
+
+/// Mercure's active subscriptions across nodes: a watcher on node A gets the `active: true`
+/// and `active: false` updates of a stream opened and closed on node B, and A's
+/// subscriptions API lists B's stream while it is open — and, once B is killed (SIGKILL),
+/// stops listing it within the records' time to live (15 s).
+#[tokio::test]
+async fn mercure_subscriptions_are_seen_from_every_node() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let keys = [
+        "--publisher-key",
+        PUBLISHER_SECRET,
+        "--subscriber-key",
+        SUBSCRIBER_SECRET,
+    ];
+    let mut nodes = nodes(&redis, "mercure", 2, &keys).await;
+    let key = Key::hs(SUBSCRIBER_SECRET);
+    let admin = sign(&key, None, mercure(&[], &[SUBSCRIPTIONS], None));
+    let mut watcher = mercure_stream(&nodes[0], UPDATES, Some(&admin)).await;
+
+    // Until B's updates reach A (its relay subscribes a moment after it starts).
+    let mut relayed = false;
+    for _ in 0..50 {
+        let _probe = mercure_stream(&nodes[1], "probe", None).await;
+        if update_of(&mut watcher, "probe", Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            relayed = true;
+            break;
+        }
+    }
+    assert!(relayed, "node B's subscription updates reach node A");
+
+    let book = "https://example.com/books/1";
+    let reader = sign(
+        &key,
+        None,
+        json!({"mercure": {"subscribe": [book], "payload": {"user": "b"}}}),
+    );
+    let on_b = mercure_stream(&nodes[1], book, Some(&reader)).await;
+    let wait = Duration::from_secs(10);
+    let started = update_of(&mut watcher, book, wait)
+        .await
+        .expect("active: true");
+    assert_eq!(started["active"], true);
+    assert_eq!(started["payload"], json!({"user": "b"}));
+    let id = started["subscriber"].as_str().unwrap().to_string();
+    // B entered its stream in Redis before it published the update: A lists it already.
+    assert!(
+        listed(&nodes[0], &admin)
+            .await
+            .contains(&(id.clone(), book.to_string())),
+        "node A lists node B's stream"
+    );
+    let one = client()
+        .get(format!(
+            "{}/.well-known/mercure/subscriptions/{}/{}",
+            nodes[0].url,
+            encode(book),
+            encode(&id)
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let one: Value = one.json().await.unwrap();
+    assert_eq!(one["payload"], json!({"user": "b"}));
+
+    drop(on_b);
+    let ended = update_of(&mut watcher, book, wait)
+        .await
+        .expect("active: false");
+    assert_eq!(
+        (&ended["subscriber"], &ended["active"]),
+        (&json!(id), &json!(false))
+    );
+    assert!(
+        !listed(&nodes[0], &admin)
+            .await
+            .iter()
+            .any(|(s, _)| *s == id),
+        "node B removed its stream before it published the update"
+    );
+
+    // B dies with a stream open: A stops listing it once B's records expire.
+    let _open = mercure_stream(&nodes[1], book, Some(&reader)).await;
+    let started = update_of(&mut watcher, book, wait)
+        .await
+        .expect("active: true");
+    let id = started["subscriber"].as_str().unwrap().to_string();
+    assert!(
+        listed(&nodes[0], &admin)
+            .await
+            .iter()
+            .any(|(s, _)| *s == id)
+    );
+    nodes[1].kill().await;
+    let killed = std::time::Instant::now();
+    let gone = tokio::time::timeout(Duration::from_secs(25), async {
+        while listed(&nodes[0], &admin)
+            .await
+            .iter()
+            .any(|(s, _)| *s == id)
+        {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "node A stops listing the killed node's stream"
+    );
+    eprintln!(
+        "the killed node's stream was unlisted after {:?}",
+        killed.elapsed()
+    );
 }

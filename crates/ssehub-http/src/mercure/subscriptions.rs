@@ -23,6 +23,29 @@
 //! the `active` field says which state is current). The collection's `lastEventID` is the
 //! hub's last stored event, as the draft requires; subscription updates are not among the
 //! events it resumes.
+//!
+//! # In a cluster
+//!
+//! With a [`SubscriptionDirectory`] (the binary gives one over Redis), the hubs share their
+//! streams: each hub also enters its streams in the directory, and a listing gives this hub's
+//! streams (from memory, oldest first) and then the other hubs' (from the directory, at most
+//! [`MAX_OTHER_STREAMS`], in no particular order); the updates reach the other hubs' clients
+//! through the store's relay of live-only events ([`Hub::publish_live`]). What holds across
+//! hubs:
+//!
+//! - The same rule, as long as the updates arrive: the directory is told of a stream before
+//!   its `true` update is published (and of its end before its `false` one), and it promises
+//!   ([`SubscriptionDirectory::enter`]) that the other hubs can read the change before they
+//!   receive the update. So a listing that misses another hub's stream was read before that
+//!   stream's `true` update went out, which then reaches the client's stream (open before the
+//!   listing was asked for).
+//! - The updates are best effort between hubs: one published while a hub is cut off from the
+//!   others (Redis unreachable, a failover) never reaches that hub's clients; a client that
+//!   lists again after reconnecting sees the current state.
+//! - A hub that dies sends no `false` updates, and its streams stay listed until its records
+//!   expire (15 s over Redis: docs/cluster.md).
+//! - A listing fails (503 `store_unavailable`) when the directory cannot be read, rather than
+//!   leave out the other hubs' streams.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,9 +53,9 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use ssehub_core::{EventId, Hub, MAX_IRI_BYTES, NewEvent, Selector, Topic};
+use ssehub_core::{BoxFuture, EventId, Hub, MAX_IRI_BYTES, NewEvent, Selector, StoreError, Topic};
 
 use super::{HUB_PATH, Mercure};
 use crate::auth::Role;
@@ -42,10 +65,64 @@ use crate::query::Query;
 /// The JSON-LD context of every document.
 const CONTEXT: &str = "https://mercure.rocks/";
 
-/// The active Mercure subscriptions of this hub.
-#[derive(Debug, Default)]
+/// The most streams of other hubs one listing reads (a cluster): their records come from the
+/// shared directory page by page, and past this many the rest are left out, so that a
+/// listing holds a bounded part of a cluster's streams, however many there are.
+pub const MAX_OTHER_STREAMS: usize = 10_000;
+
+/// Where the hubs of a cluster keep their active Mercure streams, so that each lists them
+/// all: this hub enters and removes its own, and reads the others'. The binary gives one over
+/// Redis (`ssehub-cluster`'s `NodeDirectory`); a hub alone has none, and lists its own only.
+/// Records are opaque to it: this module writes and reads them (`Record`, JSON).
+pub trait SubscriptionDirectory: Send + Sync + std::fmt::Debug + 'static {
+    /// This hub's stream `subscriber` is open, described by `record`. Never waits. The record
+    /// must reach the other hubs before any live-only event this hub publishes after this
+    /// call (its `active: true` update), so that a client that subscribed to the updates and
+    /// then lists misses no stream (see the module doc).
+    fn enter(&self, subscriber: &str, record: String);
+
+    /// This hub's stream `subscriber` ended, the same way (before its `active: false`).
+    fn leave(&self, subscriber: &str);
+
+    /// The other hubs' records for which `keep` is true, at most `max`, as
+    /// `(subscriber, record)`.
+    fn others<'a>(
+        &'a self,
+        keep: &'a (dyn Fn(&str) -> bool + Send + Sync),
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>>;
+
+    /// Another hub's record of `subscriber`, if one has it.
+    fn other<'a>(
+        &'a self,
+        subscriber: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, StoreError>>;
+}
+
+/// A stream as the directory keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    selectors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Value>,
+}
+
+impl Record {
+    /// A record of the directory, if it is one of this module's (and of `topic`, if given).
+    fn parse(text: &str, topic: Option<&str>) -> Option<Record> {
+        let record: Record = serde_json::from_str(text).ok()?;
+        topic
+            .is_none_or(|t| record.selectors.iter().any(|s| s == t))
+            .then_some(record)
+    }
+}
+
+/// The active Mercure subscriptions of this hub, and with a directory, of the others.
+#[derive(Debug)]
 pub(super) struct ActiveSubscriptions {
     inner: Mutex<Inner>,
+    /// The cluster's directory; `None` for a hub alone.
+    directory: Option<Arc<dyn SubscriptionDirectory>>,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +141,14 @@ struct Stream {
 }
 
 impl ActiveSubscriptions {
+    /// No streams yet; entered in `directory` too, if given.
+    pub(super) fn new(directory: Option<Arc<dyn SubscriptionDirectory>>) -> Self {
+        ActiveSubscriptions {
+            inner: Mutex::default(),
+            directory,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -95,6 +180,14 @@ impl ActiveSubscriptions {
                     payload: payload.clone(),
                 },
             );
+        }
+        if let Some(directory) = &self.directory {
+            let record = Record {
+                selectors: selectors.clone(),
+                payload: payload.clone(),
+            };
+            let record = serde_json::to_string(&record).expect("a record serialises");
+            directory.enter(&subscriber, record);
         }
         if let Some(hub) = hub {
             hub.publish_live(&updates(&subscriber, &selectors, payload.as_ref(), true));
@@ -136,6 +229,63 @@ impl ActiveSubscriptions {
             .any(|s| s == topic)
             .then(|| stream.payload.clone())
     }
+
+    /// As [`list`](Self::list), the other hubs' subscriptions (none without a directory), of
+    /// at most [`MAX_OTHER_STREAMS`] streams, in no particular order.
+    async fn list_others(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<(String, String, Option<Value>)>, ApiError> {
+        let Some(directory) = &self.directory else {
+            return Ok(Vec::new());
+        };
+        let keep = |text: &str| Record::parse(text, topic).is_some();
+        let records = directory
+            .others(&keep, MAX_OTHER_STREAMS)
+            .await
+            .map_err(unavailable)?;
+        if records.len() == MAX_OTHER_STREAMS {
+            tracing::debug!(
+                max = MAX_OTHER_STREAMS,
+                "a listing of subscriptions left out other hubs' streams past its bound"
+            );
+        }
+        Ok(records
+            .into_iter()
+            .filter_map(|(subscriber, text)| Some((subscriber, Record::parse(&text, topic)?)))
+            .flat_map(|(subscriber, record)| {
+                let payload = record.payload;
+                record
+                    .selectors
+                    .into_iter()
+                    .filter(|s| topic.is_none_or(|t| t == s.as_str()))
+                    .map(move |s| (subscriber.clone(), s, payload.clone()))
+            })
+            .collect())
+    }
+
+    /// As [`get`](Self::get), on this hub, then on the others.
+    async fn find(&self, topic: &str, subscriber: &str) -> Result<Option<Option<Value>>, ApiError> {
+        if let Some(payload) = self.get(topic, subscriber) {
+            return Ok(Some(payload));
+        }
+        let Some(directory) = &self.directory else {
+            return Ok(None);
+        };
+        let text = directory.other(subscriber).await.map_err(unavailable)?;
+        Ok(text
+            .and_then(|text| Record::parse(&text, Some(topic)))
+            .map(|record| record.payload))
+    }
+}
+
+/// The directory failed: the listing would be incomplete, so there is none.
+fn unavailable(error: StoreError) -> ApiError {
+    tracing::warn!(%error, "cannot read the other hubs' subscriptions");
+    ApiError::new(
+        Reason::StoreUnavailable,
+        format!("the other hubs' subscriptions cannot be read: {error}"),
+    )
 }
 
 /// Keeps a stream listed; when dropped (the stream ended), unlists it and publishes its
@@ -152,6 +302,9 @@ pub(super) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.registry.lock().streams.remove(&self.subscriber);
+        if let Some(directory) = &self.registry.directory {
+            directory.leave(&self.subscriber);
+        }
         if let Some(hub) = self.hub.take() {
             let events = updates(
                 &self.subscriber,
@@ -294,7 +447,7 @@ pub(super) async fn collection(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let result = list(&m, None, raw.as_deref(), &headers);
+    let result = list(&m, None, raw.as_deref(), &headers).await;
     m.app.respond(result)
 }
 
@@ -305,7 +458,7 @@ pub(super) async fn of_topic(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let result = list(&m, Some(&topic), raw.as_deref(), &headers);
+    let result = list(&m, Some(&topic), raw.as_deref(), &headers).await;
     m.app.respond(result)
 }
 
@@ -316,12 +469,12 @@ pub(super) async fn one(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let registry = enabled(&m)?;
         let url = subscription_url(&topic, &subscriber);
         authorize(&m, &url, raw.as_deref(), &headers)?;
         let last = last_event_id(&m);
-        let payload = registry.get(&topic, &subscriber).ok_or_else(|| {
+        let payload = registry.find(&topic, &subscriber).await?.ok_or_else(|| {
             ApiError::new(
                 Reason::NotFound,
                 "no such active subscription (it may have ended)",
@@ -330,11 +483,12 @@ pub(super) async fn one(
         let mut doc = Document::new(&topic, &subscriber, true, payload.as_ref());
         doc.last_event_id = Some(&last);
         Ok(json_ld(&doc))
-    })();
+    }
+    .await;
     m.app.respond(result)
 }
 
-fn list(
+async fn list(
     m: &Mercure,
     topic: Option<&str>,
     raw: Option<&str>,
@@ -345,7 +499,9 @@ fn list(
     authorize(m, &url, raw, headers)?;
     // Before the registry is read: see the module documentation.
     let last = last_event_id(m);
-    let entries = registry.list(topic);
+    // This hub's first, oldest first; then the other hubs' (a cluster).
+    let mut entries = registry.list(topic);
+    entries.extend(registry.list_others(topic).await?);
     let mut subscriptions: Vec<Document<'_>> = entries
         .iter()
         .map(|(subscriber, selector, payload)| {
