@@ -113,7 +113,7 @@ async fn a_node_killed_behind_haproxy_loses_no_subscriber_an_event() {
         return;
     };
 
-    // Round robin: ten streams on each node.
+    // Round robin: about ten streams on each node.
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
         let response = client()
@@ -139,6 +139,10 @@ async fn a_node_killed_behind_haproxy_loses_no_subscriber_an_event() {
     })
     .await;
     assert!(reached.is_ok(), "half the events are acknowledged");
+    // Round robin gives it about a third, unless a health check under load took a node out
+    // for a moment: count rather than assume.
+    let on_killed = nodes[0].metric("ssehub_subscriptions").await as usize;
+    assert!(on_killed > 0, "the node killed has streams");
     nodes[0].kill().await;
 
     let mut unacknowledged = 0;
@@ -180,8 +184,8 @@ async fn a_node_killed_behind_haproxy_loses_no_subscriber_an_event() {
         reconnects += seen.reconnects;
     }
     assert!(
-        reconnects >= SUBSCRIBERS / 3,
-        "the killed node's streams reconnected ({reconnects})"
+        reconnects >= on_killed,
+        "the killed node's {on_killed} streams reconnected ({reconnects})"
     );
     eprintln!(
         "cluster behind haproxy, one node killed: published {}, acknowledged {}, \
