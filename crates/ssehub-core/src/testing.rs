@@ -1,5 +1,7 @@
 //! The store conformance suite: one set of checks every [`Store`] backend must pass, including
-//! a proptest model check (random appends, reads from random ids, retention, restarts).
+//! a proptest model check (random appends, reads from random ids, retention, restarts), and a
+//! model check of a [`Hub`](crate::Hub) over the backend (concurrent publishes group-committed
+//! through the store's own append, subscriptions opened before, during and after them).
 //!
 //! Enabled by the `testing` feature; each backend crate runs it from its tests with a
 //! [`StoreFactory`] of its own.
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::{NewEvent, Pattern, Selector, Store, StoredEvent, Topic};
+use crate::{Hub, HubConfig, NewEvent, Pattern, Resume, Selector, Store, StoredEvent, Topic};
 
 /// How the suite makes and remakes stores of one backend.
 pub trait StoreFactory {
@@ -102,6 +104,7 @@ pub fn run(factory: &mut dyn StoreFactory) {
         restart_keeps_ids(factory).await;
     });
     model_check(factory, &runtime);
+    hub_model_check(factory, &runtime);
 }
 
 async fn basic_rules(factory: &mut dyn StoreFactory) {
@@ -337,4 +340,231 @@ fn model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Runtime
             })
         })
         .expect("the store behaves like the model");
+}
+
+/// One step of the hub's model check.
+#[derive(Debug, Clone)]
+enum HubOp {
+    /// Publish requests sent at once (so the commit task may take several in one append),
+    /// each of 1–3 events; with `Some(topic)`, a live subscription to `h/<topic>` (or to
+    /// `h/*` for 4) is opened while they are in flight.
+    Publish {
+        requests: Vec<Vec<(u8, String)>>,
+        subscribe_during: Option<u8>,
+    },
+    /// A subscription to `h/<topic>` (`h/*` for 4), live, from the earliest event, or after
+    /// the `n`-th acknowledged event (modulo their number).
+    Subscribe { topic: u8, resume: HubResume },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum HubResume {
+    Live,
+    Earliest,
+    AfterAcknowledged(usize),
+}
+
+fn hub_op() -> impl Strategy<Value = HubOp> {
+    let event = (0u8..4, "[a-z\n]{0,6}");
+    let request = proptest::collection::vec(event, 1..4);
+    prop_oneof![
+        3 => (
+            proptest::collection::vec(request, 1..5),
+            proptest::option::of(0u8..5),
+        )
+            .prop_map(|(requests, subscribe_during)| HubOp::Publish {
+                requests,
+                subscribe_during,
+            }),
+        2 => (0u8..5, 0usize..3, 0usize..100).prop_map(|(topic, kind, n)| HubOp::Subscribe {
+            topic,
+            resume: [
+                HubResume::Live,
+                HubResume::Earliest,
+                HubResume::AfterAcknowledged(n),
+            ][kind],
+        }),
+    ]
+}
+
+fn hub_selector(topic: u8) -> Selector {
+    let pattern = if topic < 4 {
+        format!("h/{topic}")
+    } else {
+        "h/*".to_string()
+    };
+    Selector::new(vec![Pattern::new(&pattern).expect("valid test pattern")]).expect("non-empty")
+}
+
+/// A subscription of the hub's model check and what it must receive: every matching event
+/// after `after`; for one opened while events were being published, every matching event
+/// after some point between `after` and `at_most`.
+struct Watcher {
+    sub: crate::Subscription,
+    topic: u8,
+    after: u64,
+    at_most: u64,
+}
+
+/// Reads `sub` until the event with id `until` arrived (5 s at most), then for a moment more
+/// (anything after it is an error the caller sees); with no `until`, for a moment: the
+/// events, as (id, data).
+async fn drain(sub: &mut crate::Subscription, until: Option<&str>) -> Vec<(String, String)> {
+    use futures_core::Stream;
+    use std::time::Duration;
+    let mut parser = ssehub_wire::Parser::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut waiting = until.is_some();
+    if !waiting {
+        deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+    }
+    loop {
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *sub).poll_next(cx));
+        match tokio::time::timeout_at(deadline, next).await {
+            Ok(Some(chunk)) => {
+                parser.feed(&chunk);
+                while let Some(frame) = parser.next() {
+                    if let Ok(ssehub_wire::Frame::Event(e)) = frame {
+                        out.push((e.last_event_id, e.data));
+                    }
+                }
+                if waiting && out.iter().any(|(id, _)| Some(id.as_str()) == until) {
+                    waiting = false;
+                    deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+                }
+            }
+            Ok(None) | Err(_) => return out,
+        }
+    }
+}
+
+/// Random publishes and subscriptions on a hub over a fresh store of the backend, against a
+/// model of the log: every publish is answered with consecutive ids in one global order, an
+/// answered event can be resumed after at once (it is stored and fanned out before the
+/// answer: ARCHITECTURE.md, invariant 7), and every subscription gets exactly the matching
+/// events after its start, in order, once (invariants 1 and 2) — also one opened while
+/// publishes are being committed.
+fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Runtime) {
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let factory = std::cell::RefCell::new(factory);
+    runner
+        .run(&proptest::collection::vec(hub_op(), 1..12), |ops| {
+            runtime.block_on(async {
+                // Inside the runtime: a backend may need it to open (the Redis store does).
+                let store = factory.borrow_mut().fresh(100_000);
+                let hub = Hub::new(
+                    store,
+                    HubConfig {
+                        heartbeat: None,
+                        ..HubConfig::default()
+                    },
+                );
+                // (seq, topic, data, id) of every acknowledged event, in sequence order.
+                let mut model: Vec<(u64, u8, String, String)> = Vec::new();
+                let mut watchers: Vec<Watcher> = Vec::new();
+                let last = |model: &[(u64, u8, String, String)]| model.last().map_or(0, |m| m.0);
+                for op in ops {
+                    match op {
+                        HubOp::Publish {
+                            requests,
+                            subscribe_during,
+                        } => {
+                            let before = last(&model);
+                            let tasks: Vec<_> = requests
+                                .iter()
+                                .map(|items| {
+                                    let hub = hub.clone();
+                                    let events = items
+                                        .iter()
+                                        .map(|(t, d)| ev(&format!("h/{t}"), d))
+                                        .collect();
+                                    tokio::spawn(async move { hub.publish(events).await })
+                                })
+                                .collect();
+                            if let Some(topic) = subscribe_during {
+                                tokio::task::yield_now().await;
+                                let sub = hub
+                                    .subscribe(hub_selector(topic), &Resume::Live)
+                                    .expect("subscribe");
+                                let at_most =
+                                    before + requests.iter().map(Vec::len).sum::<usize>() as u64;
+                                watchers.push(Watcher {
+                                    sub,
+                                    topic,
+                                    after: before,
+                                    at_most,
+                                });
+                            }
+                            let mut answered = Vec::new();
+                            for (task, items) in tasks.into_iter().zip(&requests) {
+                                let ids = task.await.expect("publish task").expect("publish");
+                                prop_assert_eq!(ids.len(), items.len());
+                                for w in ids.windows(2) {
+                                    prop_assert_eq!(w[1].seq, w[0].seq + 1, "one request's ids are consecutive");
+                                }
+                                for (id, (t, d)) in ids.iter().zip(items) {
+                                    answered.push((id.seq, *t, d.clone(), id.to_string()));
+                                }
+                            }
+                            answered.sort_by_key(|a| a.0);
+                            for (i, a) in answered.iter().enumerate() {
+                                prop_assert_eq!(a.0, before + 1 + i as u64, "one sequence, no gap");
+                            }
+                            model.extend(answered);
+                        }
+                        HubOp::Subscribe { topic, resume } => {
+                            let (resume, after) = match resume {
+                                HubResume::Live => (Resume::Live, last(&model)),
+                                HubResume::Earliest => (Resume::Earliest, 0),
+                                HubResume::AfterAcknowledged(n) if !model.is_empty() => {
+                                    let m = &model[n % model.len()];
+                                    (Resume::After(m.3.clone()), m.0)
+                                }
+                                HubResume::AfterAcknowledged(_) => (Resume::Live, 0),
+                            };
+                            let sub = hub.subscribe(hub_selector(topic), &resume).expect("subscribe");
+                            prop_assert!(sub.gap().is_none(), "an acknowledged id is known: {:?}", sub.gap());
+                            watchers.push(Watcher {
+                                sub,
+                                topic,
+                                after,
+                                at_most: after,
+                            });
+                        }
+                    }
+                }
+                for w in &mut watchers {
+                    let matches = |m: &&(u64, u8, String, String)| w.topic == 4 || m.1 == w.topic;
+                    let matching: Vec<(String, String)> = model
+                        .iter()
+                        .filter(matches)
+                        .filter(|m| m.0 > w.after)
+                        .map(|m| (m.3.clone(), m.2.clone()))
+                        .collect();
+                    let must = model
+                        .iter()
+                        .filter(matches)
+                        .filter(|m| m.0 > w.at_most)
+                        .count();
+                    let until = (must > 0).then(|| matching.last().map(|m| m.0.as_str())).flatten();
+                    let got = drain(&mut w.sub, until).await;
+                    prop_assert!(
+                        matching.ends_with(&got) && got.len() >= must,
+                        "subscription to {} after {} (at most {}) got {:?}, the matching events are {:?}",
+                        w.topic,
+                        w.after,
+                        w.at_most,
+                        got,
+                        matching
+                    );
+                }
+                Ok(())
+            })
+        })
+        .expect("the hub over the store behaves like the model");
 }

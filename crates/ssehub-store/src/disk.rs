@@ -48,12 +48,14 @@
 //!   I/O error.
 //! - `disk/state.rs` — the counters kept in memory, and the sweep's announce/restore of them.
 //! - `disk/append.rs` — appends (group commit) and the interval fsync.
+//! - `disk/blocking.rs` — running a commit on the blocking pool, its caller woken promptly.
 //! - `disk/read.rs` — reads, from the tail cache or the file.
 //! - `disk/tail.rs` — the tail cache.
 //! - `disk/retention.rs` — which events break a retention bound: pure, no redb.
 //! - `disk/sweep.rs` — the retention sweep, applying those decisions to the file.
 
 mod append;
+mod blocking;
 mod open;
 mod read;
 mod retention;
@@ -161,6 +163,9 @@ impl DiskStore {
     ///
     /// A read-only `dir` is opened read-only: everything stored can be read and resumed from,
     /// and every append fails with [`StoreError::ReadOnly`].
+    ///
+    /// Appends must run on a tokio runtime with I/O enabled (`enable_io`, or `enable_all`):
+    /// each commit wakes its caller through the runtime's I/O driver (`disk/blocking.rs`).
     ///
     /// # Errors
     ///
@@ -431,7 +436,7 @@ impl Store for DiskStore {
     ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.append_blocking(events))
+            blocking::run(move || inner.append_blocking(events))
                 .await
                 .map_err(|e| StoreError::Io(format!("the append task failed: {e}")))?
         })
