@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use crate::args::{StopSignal, StormArgs};
 use crate::deliveries::Bitset;
 use crate::http1::{Response, Target};
-use crate::probe::{HubProbe, RESERVED_FDS, raise_fd_limit};
+use crate::probe::{HubProbe, RESERVED_FDS, peak_rss_kib, raise_fd_limit};
 use crate::{hub_base, micros, print_report, run_id, seconds};
 
 /// How often the new hub's CPU time is read.
@@ -503,7 +503,7 @@ pub(crate) async fn run(args: &StormArgs) -> anyhow::Result<()> {
         }
     };
     let hub_cpu_us = probe.cpu_us()?.saturating_sub(cpu_start);
-    let peak_rss_kib = vm_hwm_kib(hub.pid)?;
+    let peak_rss_kib = peak_rss_kib(hub.pid)?;
     goal_tx.send_modify(|g| g.stop = true);
 
     let mut reconnects = Vec::new();
@@ -547,18 +547,6 @@ pub(crate) async fn run(args: &StormArgs) -> anyhow::Result<()> {
         parse_errors,
     };
     print_report(&report, args.json, table)
-}
-
-/// A process's peak resident memory (`VmHWM`), in KiB.
-fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no VmHWM in {path}"))
 }
 
 fn table(r: &Report) -> String {

@@ -1,26 +1,13 @@
 //! Two hubs over one Redis: every event, published on either, reaches the subscribers of both
 //! once, in one order, with the id its publisher was answered (the ordered feed).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use ssehub_cluster::testing::RedisServer;
-use ssehub_cluster::{ClusterOptions, ClusterRetention, RedisStore};
-use ssehub_core::{Hub, HubConfig, NewEvent, Pattern, Resume, Selector, Subscription, Topic};
+use ssehub_core::{NewEvent, Pattern, Resume, Selector, Subscription, Topic};
 
-async fn hub(url: &str) -> Hub {
-    let store = RedisStore::open(ClusterOptions {
-        url: url.to_string(),
-        name: "feed".to_string(),
-        retention: ClusterRetention::default(),
-        min_replicas: 0,
-        replica_timeout: Duration::from_secs(1),
-    })
-    .await
-    .expect("open");
-    Hub::new(Arc::new(store), HubConfig::default())
-}
+use crate::hub;
 
 /// The ids of the next `n` events of `sub`.
 async fn ids(sub: &mut Subscription, n: usize) -> Vec<String> {
@@ -46,7 +33,10 @@ async fn two_hubs_deliver_every_event_once_in_one_order() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (hub(&redis.url()).await, hub(&redis.url()).await);
+    let (a, b) = (
+        hub(&redis.url(), "feed", 0).await,
+        hub(&redis.url(), "feed", 0).await,
+    );
     let selector = || Selector::new(vec![Pattern::new("t/*").unwrap()]).unwrap();
     let mut on_a = a.subscribe(selector(), &Resume::Live).unwrap();
     let mut on_b = b.subscribe(selector(), &Resume::Live).unwrap();

@@ -2,27 +2,14 @@
 //! the other's subscribers once, never come back to their own, and cross again once Redis
 //! is back after a restart.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use ssehub_cluster::testing::RedisServer;
-use ssehub_cluster::{ClusterOptions, ClusterRetention, RedisStore};
-use ssehub_core::{Hub, HubConfig, NewEvent, Pattern, Resume, Selector, Subscription, Topic};
+use ssehub_core::{Hub, NewEvent, Pattern, Resume, Selector, Subscription, Topic};
 
-async fn hub(url: &str) -> Hub {
-    let store = RedisStore::open(ClusterOptions {
-        url: url.to_string(),
-        name: "relay".to_string(),
-        retention: ClusterRetention::default(),
-        min_replicas: 0,
-        replica_timeout: Duration::from_secs(1),
-    })
-    .await
-    .expect("open");
-    Hub::new(Arc::new(store), HubConfig::default())
-}
+use crate::hub;
 
 fn subscribe(hub: &Hub, pattern: &str) -> Subscription {
     let selector = Selector::new(vec![Pattern::new(pattern).unwrap()]).unwrap();
@@ -63,7 +50,10 @@ async fn live_only_events_reach_the_other_hub_once_and_never_come_back() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (hub(&redis.url()).await, hub(&redis.url()).await);
+    let (a, b) = (
+        hub(&redis.url(), "relay", 0).await,
+        hub(&redis.url(), "relay", 0).await,
+    );
     // Each hub listens to the other's probes only.
     let (mut probe_a, mut probe_b) = (subscribe(&a, "probe/b"), subscribe(&b, "probe/a"));
     relay_is_up(&a, "a", &mut probe_b).await;

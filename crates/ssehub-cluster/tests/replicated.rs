@@ -1,26 +1,13 @@
 //! `min_replicas`: a node delivers only events that replicas have, so that a failover cannot
 //! hand a delivered event's id to another event (crate doc of `replicated.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use ssehub_cluster::testing::RedisServer;
-use ssehub_cluster::{ClusterOptions, ClusterRetention, RedisStore};
-use ssehub_core::{Hub, HubConfig, NewEvent, Pattern, Resume, Selector, Subscription, Topic};
+use ssehub_core::{NewEvent, Pattern, Resume, Selector, Subscription, Topic};
 
-async fn hub(url: &str) -> Hub {
-    let store = RedisStore::open(ClusterOptions {
-        url: url.to_string(),
-        name: "replicated".to_string(),
-        retention: ClusterRetention::default(),
-        min_replicas: 1,
-        replica_timeout: Duration::from_millis(300),
-    })
-    .await
-    .expect("open");
-    Hub::new(Arc::new(store), HubConfig::default())
-}
+use crate::hub;
 
 fn event(data: &str) -> Vec<NewEvent> {
     vec![NewEvent::new(Topic::new("r").unwrap(), data)]
@@ -63,7 +50,7 @@ async fn an_event_no_replica_has_is_not_delivered_until_one_has_it() {
         return;
     };
     let replica = RedisServer::start_replica_of(&primary);
-    let a = hub(&primary.url()).await;
+    let a = hub(&primary.url(), "replicated", 1).await;
     let mut sub = Events {
         sub: a.subscribe(selector(), &Resume::Live).unwrap(),
         ready: Default::default(),

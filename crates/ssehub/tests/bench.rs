@@ -7,6 +7,20 @@ use tokio::process::Command;
 
 use crate::util::TestHub;
 
+/// The one JSON object a successful `bench … --json` printed.
+fn json_report((ok, stdout, stderr): (bool, String, String)) -> serde_json::Value {
+    assert!(ok, "{stderr}");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stdout}"))
+}
+
+/// Asserts each `(field, value)` of `report`.
+fn assert_fields(report: &serde_json::Value, fields: &[(&str, u64)]) {
+    for (field, want) in fields {
+        assert_eq!(report[field], *want, "{field} in {report}");
+    }
+}
+
 /// Runs `ssehub bench <args>` (at most 60 s) and returns (success, stdout, stderr).
 async fn bench(args: &[&str]) -> (bool, String, String) {
     let out = tokio::time::timeout(
@@ -30,36 +44,36 @@ async fn bench(args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn fanout_delivers_every_event_to_every_subscriber() {
     let hub = TestHub::start(&[]).await;
-    let (ok, stdout, stderr) = bench(&[
-        "fanout",
-        "--hub",
-        &hub.url,
-        "--subscribers",
-        "5",
-        "--events",
-        "20",
-        "--rate",
-        "200",
-        "--json",
-    ])
-    .await;
-    assert!(ok, "{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stdout}"));
-    for (field, want) in [
-        ("subscribers", 5),
-        ("events_published", 20),
-        ("publish_errors", 0),
-        ("deliveries_expected", 100),
-        ("delivered", 100),
-        ("lost", 0),
-        ("duplicates", 0),
-        ("out_of_order", 0),
-        ("streams_ended_early", 0),
-        ("foreign_events", 0),
-    ] {
-        assert_eq!(report[field], want, "{field} in {report}");
-    }
+    let report = json_report(
+        bench(&[
+            "fanout",
+            "--hub",
+            &hub.url,
+            "--subscribers",
+            "5",
+            "--events",
+            "20",
+            "--rate",
+            "200",
+            "--json",
+        ])
+        .await,
+    );
+    assert_fields(
+        &report,
+        &[
+            ("subscribers", 5),
+            ("events_published", 20),
+            ("publish_errors", 0),
+            ("deliveries_expected", 100),
+            ("delivered", 100),
+            ("lost", 0),
+            ("duplicates", 0),
+            ("out_of_order", 0),
+            ("streams_ended_early", 0),
+            ("foreign_events", 0),
+        ],
+    );
     // Timings are present (not checked: they are measurements, not assertions).
     for p in ["p50", "p90", "p99", "max"] {
         assert!(report["latency_ms"][p].is_number(), "{report}");
@@ -124,40 +138,40 @@ async fn fanout_fails_clearly_when_no_hub_listens() {
 #[tokio::test]
 async fn topics_delivers_one_event_to_each_topic() {
     let hub = TestHub::start(&["--store", "memory"]).await;
-    let (ok, stdout, stderr) = bench(&[
-        "topics",
-        "--hub",
-        &hub.url,
-        "--topics",
-        "12",
-        "--batch",
-        "5",
-        "--rate",
-        "500",
-        "--parts",
-        "3",
-        "--hub-pid",
-        &hub.pid().to_string(),
-        "--json",
-    ])
-    .await;
-    assert!(ok, "{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stdout}"));
-    for (field, want) in [
-        ("topics", 12),
-        ("events_published", 12),
-        ("publish_errors", 0),
-        ("delivered", 12),
-        ("lost", 0),
-        ("duplicates", 0),
-        ("wrong_topic", 0),
-        ("streams_ended_early", 0),
-        ("foreign_events", 0),
-        ("parse_errors", 0),
-    ] {
-        assert_eq!(report[field], want, "{field} in {report}");
-    }
+    let report = json_report(
+        bench(&[
+            "topics",
+            "--hub",
+            &hub.url,
+            "--topics",
+            "12",
+            "--batch",
+            "5",
+            "--rate",
+            "500",
+            "--parts",
+            "3",
+            "--hub-pid",
+            &hub.pid().to_string(),
+            "--json",
+        ])
+        .await,
+    );
+    assert_fields(
+        &report,
+        &[
+            ("topics", 12),
+            ("events_published", 12),
+            ("publish_errors", 0),
+            ("delivered", 12),
+            ("lost", 0),
+            ("duplicates", 0),
+            ("wrong_topic", 0),
+            ("streams_ended_early", 0),
+            ("foreign_events", 0),
+            ("parse_errors", 0),
+        ],
+    );
     let parts = report["parts"].as_array().expect("parts");
     assert_eq!(parts.len(), 3, "{report}");
     let events: u64 = parts.iter().map(|p| p["events"].as_u64().unwrap()).sum();
@@ -210,40 +224,40 @@ async fn storm_brings_every_client_back_with_nothing_lost() {
         env!("CARGO_BIN_EXE_ssehub"),
         dir.path().display()
     );
-    let (ok, stdout, stderr) = bench(&[
-        "storm",
-        "--hub",
-        &hub,
-        "--serve",
-        &serve,
-        "--clients",
-        "20",
-        "--events",
-        "10",
-        "--rate",
-        "10",
-        "--stop",
-        "kill",
-        "--max-duration",
-        "50",
-        "--json",
-    ])
-    .await;
-    assert!(ok, "{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stdout}"));
-    for (field, want) in [
-        ("clients", 20),
-        ("events_published", 20),
-        ("events_acknowledged", 20),
-        ("reconnected", 20),
-        ("lost", 0),
-        ("duplicates", 0),
-        ("out_of_order", 0),
-        ("gap_notices", 0),
-        ("parse_errors", 0),
-    ] {
-        assert_eq!(report[field], want, "{field} in {report}");
-    }
+    let report = json_report(
+        bench(&[
+            "storm",
+            "--hub",
+            &hub,
+            "--serve",
+            &serve,
+            "--clients",
+            "20",
+            "--events",
+            "10",
+            "--rate",
+            "10",
+            "--stop",
+            "kill",
+            "--max-duration",
+            "50",
+            "--json",
+        ])
+        .await,
+    );
+    assert_fields(
+        &report,
+        &[
+            ("clients", 20),
+            ("events_published", 20),
+            ("events_acknowledged", 20),
+            ("reconnected", 20),
+            ("lost", 0),
+            ("duplicates", 0),
+            ("out_of_order", 0),
+            ("gap_notices", 0),
+            ("parse_errors", 0),
+        ],
+    );
     assert!(report["all_caught_up_ms"].is_number(), "{report}");
 }
