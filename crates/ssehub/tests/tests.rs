@@ -23,6 +23,7 @@ mod hostile_trust;
 #[path = "../../ssehub-http/tests/jwt.rs"]
 mod jwt;
 mod limits;
+mod nginx;
 mod raw_http;
 mod serve;
 mod util;
