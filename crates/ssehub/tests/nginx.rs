@@ -12,6 +12,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+
 use crate::util::{Sse, TestHub, client, data};
 
 /// The documented config: one source for the doc and this test.
@@ -42,7 +44,7 @@ fn fill(text: &str, from: &str, to: &str) -> String {
 
 /// The documented config with the test's ports and read timeout, inside a main config that
 /// lets nginx run as this user from `dir`.
-fn config(port: u16, hub: &str, read_timeout_secs: u64) -> String {
+fn config(port: u16, hub: &str, read_timeout_secs: u64, edits: &[(&str, &str)]) -> String {
     let site = fill(
         DOCUMENTED,
         "listen 80;",
@@ -58,6 +60,9 @@ fn config(port: u16, hub: &str, read_timeout_secs: u64) -> String {
         "proxy_read_timeout 60s;",
         &format!("proxy_read_timeout {read_timeout_secs}s;"),
     );
+    let site = edits
+        .iter()
+        .fold(site, |site, (from, to)| fill(&site, from, to));
     format!(
         "master_process off;\nworker_processes 1;\npid nginx.pid;\nerror_log error.log warn;\n\n\
          events {{\n    worker_connections 1024;\n}}\n\n\
@@ -72,13 +77,23 @@ impl Nginx {
     /// `proxy_read_timeout` shortened to `read_timeout_secs`, and waits until it proxies
     /// `/healthz`; or returns `None` (and says so on stderr) when nginx is not installed.
     async fn start(hub: &str, read_timeout_secs: u64) -> Option<Nginx> {
+        Nginx::start_edited(hub, read_timeout_secs, &[]).await
+    }
+
+    /// [`start`](Nginx::start) with the documented config changed by `edits` (each `from`
+    /// occurs once, replaced by `to`): the controls that show a check is real.
+    async fn start_edited(
+        hub: &str,
+        read_timeout_secs: u64,
+        edits: &[(&str, &str)],
+    ) -> Option<Nginx> {
         let port = {
             let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
             probe.local_addr().expect("its address").port()
         };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nginx.conf");
-        std::fs::write(&file, config(port, hub, read_timeout_secs)).unwrap();
+        std::fs::write(&file, config(port, hub, read_timeout_secs, edits)).unwrap();
         let prefix = format!("{}/", dir.path().display());
         // Debian puts it in /usr/sbin, which is not on every user's PATH.
         let spawn = |program: &str| {
@@ -246,6 +261,42 @@ async fn an_event_reaches_a_subscriber_through_nginx_at_once() {
         published.text().await.unwrap()
     );
     assert_eq!(data(&sse.take(1).await), ["through nginx"]);
+
+    // The control: a config that holds small events — buffering on, the hub's
+    // `X-Accel-Buffering: no` ignored, and gzip on the stream — fails the same 2 s bound.
+    // (Either alone does not, with nginx 1.22: unbuffered gzip flushes each event, and
+    // buffered proxying passes what it has read whenever the client can take it.)
+    let holding = Nginx::start_edited(
+        &hub.url,
+        60,
+        &[(
+            "proxy_buffering off;",
+            "proxy_buffering on;\n        proxy_ignore_headers X-Accel-Buffering;\n        \
+             gzip on;\n        gzip_types text/event-stream;",
+        )],
+    )
+    .await
+    .expect("nginx started above");
+    let request = holding
+        .get("/topics/deploy")
+        .header("accept-encoding", "gzip")
+        .send();
+    let reader = tokio::spawn(async move {
+        let mut body = request.await.unwrap().bytes_stream();
+        let mut received = 0;
+        while let Some(chunk) = body.next().await {
+            received += chunk.unwrap().len();
+            if received >= 20 {
+                break;
+            }
+        }
+        received
+    });
+    // The first stream, and this one (through the buffering nginx).
+    hub.metric_reaches("ssehub_connections", 2.0).await;
+    hub.publish("deploy", "held").await;
+    let held = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    assert!(held.is_err(), "a buffering nginx holds the event: {held:?}");
 }
 
 /// With nginx's `proxy_read_timeout` at 2 s and the hub's heartbeat at 1 s, a stream idle for
