@@ -83,6 +83,11 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) cluster: Overrides<config::Cluster>,
 
+    /// Feed the demos at /demos/ from inside the hub (a clock, a build log, a notification
+    /// inbox) and print links with tokens for them; loopback listeners only.
+    #[arg(long, env = "SSEHUB_DEMO")]
+    pub(crate) demo: bool,
+
     /// A TOML config file (see --print-default-config).
     #[arg(long, env = "SSEHUB_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<std::path::PathBuf>,

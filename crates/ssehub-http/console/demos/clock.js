@@ -1,5 +1,5 @@
 // The clock: one EventSource, one listener. `ssehub serve --demo` publishes
-// {"time": "2026-01-01T12:00:00Z"} to demo/clock every second, with the event type `tick`.
+// {"time": 1767268800000} (milliseconds since 1970) to demo/clock every second, with the event type `tick`.
 
 const clock = document.getElementById('clock');
 const status = document.getElementById('status');

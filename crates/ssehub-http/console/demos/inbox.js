@@ -24,8 +24,9 @@ function open(user, token) {
     const { text, time } = JSON.parse(event.data);
     const li = document.createElement('li');
     const when = document.createElement('time');
-    when.dateTime = time;
-    when.textContent = new Date(time).toLocaleString();
+    const date = new Date(time); // milliseconds since 1970
+    when.dateTime = date.toISOString();
+    when.textContent = date.toLocaleString();
     li.append(when, text);
     inbox.prepend(li);
   });
@@ -47,7 +48,7 @@ document.getElementById('login').addEventListener('submit', (e) => {
 document.getElementById('send').addEventListener('submit', async (e) => {
   e.preventDefault();
   const to = e.target.to.value.trim();
-  const data = JSON.stringify({ text: e.target.text.value, time: new Date().toISOString() });
+  const data = JSON.stringify({ text: e.target.text.value, time: Date.now() });
   const response = await fetch(`/topics/demo/users/${encodeURIComponent(to)}/notifications?private=1&event=notification`, {
     method: 'POST',
     body: data,

@@ -25,7 +25,7 @@
 //! Topic names and the last event of each topic are as sensitive as the events. Private
 //! events are never listed (only counted, as `private_events`). When the hub has subscriber
 //! keys, the stream needs a subscriber token whose `mercure.subscribe` holds `*` (every
-//! topic): anyone less privileged gets 403, since the names of the topics it may not read are
+//! topic): without a token (or one granting nothing) it gets 401, with a lesser one 403, since the names of the topics it may not read are
 //! not its business. Without subscriber keys, any client that may subscribe may watch: it
 //! could subscribe to `**` and see the same public events anyway.
 //!
@@ -128,15 +128,20 @@ fn open(app: &AppState, raw: Option<&str>, headers: &HeaderMap) -> Result<Respon
     let query = Query::parse(raw, &["authorization"])?;
     let grant = app.auth.check(Role::Subscribe, headers, &query)?;
     if app.auth.subscriber.is_some() {
-        let everything = grant
-            .subscribe
-            .as_ref()
-            .is_some_and(|s| s.patterns().iter().any(|p| p.as_str() == "*"));
-        if !everything {
-            return Err(ApiError::new(
-                Reason::Forbidden,
-                "the hub's stats name every topic: they need a subscriber token granting `*`",
-            ));
+        match &grant.subscribe {
+            None => {
+                return Err(ApiError::new(
+                    Reason::Unauthorized,
+                    "the hub's stats name every topic: send a subscriber token granting `*`",
+                ));
+            }
+            Some(rights) if !rights.patterns().iter().any(|p| p.as_str() == "*") => {
+                return Err(ApiError::new(
+                    Reason::Forbidden,
+                    "the hub's stats name every topic: they need a subscriber token granting `*`",
+                ));
+            }
+            Some(_) => {}
         }
     }
     let feed = &app.console_stats;
