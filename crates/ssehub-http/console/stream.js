@@ -4,7 +4,7 @@
 // instead because it must show every event whatever its type (an EventSource only hands a page
 // the types it listens for by name), send the token in an Authorization header, and say why a
 // stream was refused (an EventSource never sees the status or the JSON error). It reads the
-// stream as the standard says (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+// stream as the WHATWG HTML standard says (section "Server-sent events"):
 // CR, LF or CRLF line ends, `data` lines joined with LF, the last event id kept across
 // reconnections and sent back as Last-Event-ID, `retry` obeyed.
 
