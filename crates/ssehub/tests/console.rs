@@ -9,6 +9,7 @@
 //! - `stats_streams_are_bounded_by_max_watchers`
 //! - `stats_list_at_most_max_topics_and_say_when_they_sample`
 //! - `stats_need_a_token_granting_every_topic_when_the_hub_has_keys`
+//! - `stats_streams_end_when_the_hub_shuts_down`
 //! - `demo_feeds_the_demos_and_its_tokens_grant_one_user_each`
 //! - `demo_refuses_a_listener_that_is_not_loopback`
 
@@ -389,6 +390,17 @@ async fn stats_need_a_token_granting_every_topic_when_the_hub_has_keys() {
     })
     .await;
     assert_eq!(snapshot["topics"][0]["last"]["data"], "x");
+}
+
+#[tokio::test]
+async fn stats_streams_end_when_the_hub_shuts_down() {
+    // A grace period longer than the test waits: the stream must end by itself, not be cut.
+    let mut hub = TestHub::start(&["--store", "memory", "--shutdown-grace-secs", "60"]).await;
+    let mut stats = hub.subscribe("/console/stats", None).await;
+    stats.take(1).await;
+    hub.terminate();
+    stats.until_end(Duration::from_secs(20)).await;
+    assert!(hub.wait(Duration::from_secs(20)).await.success());
 }
 
 /// The events of `path` with a token in the query, until `n` arrived.

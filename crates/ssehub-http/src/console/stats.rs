@@ -386,8 +386,31 @@ fn last_event(stored: &StoredEvent) -> LastEvent {
     }
 }
 
+/// While the task runs: when it ends, for whatever reason, the feed forgets its channel, so
+/// that the channel closes and every stats stream ends (and the next watcher starts a task).
+struct Running {
+    feed: Arc<StatsFeed>,
+    sender: watch::Sender<Bytes>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self.feed.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .as_ref()
+            .is_some_and(|s| s.same_channel(&self.sender))
+        {
+            *running = None;
+        }
+    }
+}
+
 /// The task: a snapshot every second while anyone watches.
 async fn run(app: AppState, sender: watch::Sender<Bytes>) {
+    let _running = Running {
+        feed: app.console_stats.clone(),
+        sender: sender.clone(),
+    };
     let hub = app.hub.clone();
     // Ends when the hub shuts down (see the module doc).
     let probe = Pattern::new(SHUTDOWN_PROBE)
