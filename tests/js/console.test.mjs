@@ -5,7 +5,8 @@
 // - console: a live view /?topic=T shows an event published from node, the topics list shows the
 //   topic, the stats charts move.
 // - console with keys: without a token it shows no topic name and no private event; with a token
-//   granting `*` it shows both; with a lesser token, not the private event.
+//   granting `*` it shows both, and lists the connected Mercure subscriptions; with a lesser token,
+//   not the private event.
 // - demos (`serve --demo`): the clock ticks, the build log shows stdout and stderr and the exit
 //   code from the start of the run, each inbox shows its own user's notifications only.
 
@@ -178,6 +179,18 @@ test('console: with keys, no token shows no topic name and no private event', { 
   // Private events are counted, never listed by topic.
   assert.equal(await admin.locator('#topics-body tr', { hasText: 'secret/plans' }).count(), 0);
   assert.equal(await admin.isHidden('#access'), true);
+  // The connected Mercure subscriptions: a Mercure stream of this page is listed.
+  const book = 'https://example.com/books/1';
+  await admin.evaluate(
+    ({ book, all }) => {
+      window.__mercure = new EventSource(`/.well-known/mercure?topic=${encodeURIComponent(book)}&authorization=${all}`);
+    },
+    { book, all },
+  );
+  await inPage(admin, () => window.__mercure.readyState === 1, null, 'the Mercure stream to open');
+  await admin.click('#mercure-load');
+  await inPage(admin, () => /1 active subscription/.test(document.getElementById('mercure-state').textContent), null, 'the subscriptions list');
+  assert.equal(await admin.textContent('#mercure-body td'), book);
   noErrors(admin, 'the console with a token');
 });
 

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use ssehub_wire::MessageEvent;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::jwt::{Key, mercure, sign};
@@ -403,8 +402,8 @@ async fn stats_streams_end_when_the_hub_shuts_down() {
     assert!(hub.wait(Duration::from_secs(20)).await.success());
 }
 
-/// The events of `path` with a token in the query, until `n` arrived.
-async fn events_with(hub_url: &str, path: &str, token: &str, n: usize) -> Vec<MessageEvent> {
+/// The stream of `path` from its earliest event, with a token in the query.
+async fn stream_with(hub_url: &str, path: &str, token: &str) -> Sse {
     let response = client()
         .get(format!(
             "{hub_url}{path}?lastEventId=earliest&authorization={token}"
@@ -413,7 +412,7 @@ async fn events_with(hub_url: &str, path: &str, token: &str, n: usize) -> Vec<Me
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{path}");
-    Sse::new(response).take(n).await
+    Sse::new(response)
 }
 
 #[tokio::test]
@@ -464,9 +463,15 @@ async fn demo_feeds_the_demos_and_its_tokens_grant_one_user_each() {
     );
 
     // The clock ticks; the build log starts each run with `start`.
-    let ticks = events_with(&url, "/topics/demo/clock", &console, 2).await;
+    let ticks = stream_with(&url, "/topics/demo/clock", &console)
+        .await
+        .take(2)
+        .await;
     assert!(ticks.iter().all(|e| e.event_type == "tick"));
-    let build = events_with(&url, "/topics/demo/build/log", &console, 3).await;
+    let build = stream_with(&url, "/topics/demo/build/log", &console)
+        .await
+        .take(3)
+        .await;
     assert_eq!(build[0].event_type, "start");
     assert!(
         build[1..]
@@ -484,16 +489,13 @@ async fn demo_feeds_the_demos_and_its_tokens_grant_one_user_each() {
         .await
         .unwrap();
     assert_eq!(note.status(), 200);
-    let hers = events_with(&url, "/topics/demo/users/alice/notifications", &alice, 1).await;
-    assert!(hers[0].data.contains("for alice only"));
-    let response = client()
-        .get(format!(
-            "{url}/topics/demo/users/alice/notifications?lastEventId=earliest&authorization={bob}"
-        ))
-        .send()
+    let hers = stream_with(&url, "/topics/demo/users/alice/notifications", &alice)
         .await
-        .unwrap();
-    Sse::new(response)
+        .take(1)
+        .await;
+    assert!(hers[0].data.contains("for alice only"));
+    stream_with(&url, "/topics/demo/users/alice/notifications", &bob)
+        .await
         .nothing_for(Duration::from_millis(500))
         .await;
     // The console's token watches the stats.

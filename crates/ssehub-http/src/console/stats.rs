@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -173,15 +173,7 @@ fn open(app: &AppState, raw: Option<&str>, headers: &HeaderMap) -> Result<Respon
             let _ = &watching;
             Ok::<_, std::convert::Infallible>(chunk)
         });
-    let mut response = Response::new(axum::body::Body::from_stream(body));
-    *response.status_mut() = StatusCode::OK;
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let response = crate::subscribe::sse_response(axum::body::Body::from_stream(body));
     Ok(response)
 }
 
