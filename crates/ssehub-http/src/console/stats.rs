@@ -549,3 +549,69 @@ fn snapshot(
         .map(|e| e.encode())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use ssehub_core::{EventId, LogId, NewEvent, Topic};
+
+    use super::*;
+
+    fn event(seq: u64, topic: &str, private: bool) -> Arc<StoredEvent> {
+        let mut event = NewEvent::new(Topic::new(topic).unwrap(), format!("data {seq}"));
+        event.private = private;
+        StoredEvent::new(LogId(7), seq, event)
+    }
+
+    /// A flood of distinct topic names: the task remembers at most `max_tracked`, keeping the
+    /// active ones, and lists at most `max`.
+    #[test]
+    fn distinct_topics_are_bounded_and_the_active_kept() {
+        let mut topics = Topics::default();
+        let busy: Vec<_> = (1..=5).map(|seq| event(seq, "busy/one", false)).collect();
+        topics.count(&busy, 1, true, 24);
+        for tick in 2..12 {
+            let flood: Vec<_> = (0..1000)
+                .map(|i| event(tick * 1000 + i, &format!("flood/{tick}/{i}"), false))
+                .collect();
+            topics.count(&flood, tick, true, 24);
+            assert!(topics.tracked.len() <= 24, "{}", topics.tracked.len());
+        }
+        // Past the rate window, the busy topic's second is forgotten; the newest are kept.
+        let top = topics.top(3);
+        assert_eq!(top.len(), 3);
+        assert!(top.iter().all(|t| t.topic.starts_with("flood/11/")));
+    }
+
+    #[test]
+    fn private_events_are_counted_never_listed() {
+        let mut topics = Topics::default();
+        topics.count(
+            &[event(1, "secret/plans", true), event(2, "news", false)],
+            1,
+            true,
+            8,
+        );
+        assert_eq!(topics.private_events, 1);
+        let top = topics.top(8);
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].topic, "news");
+        assert_eq!(
+            top[0].last.id,
+            EventId {
+                log: LogId(7),
+                seq: 2
+            }
+            .to_string()
+        );
+        assert!((top[0].rate - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_long_event_is_shown_cut() {
+        let long = "é".repeat(PREVIEW_CHARS + 5);
+        let stored = StoredEvent::new(LogId(1), 1, NewEvent::new(Topic::new("t").unwrap(), long));
+        let last = last_event(&stored);
+        assert!(last.cut);
+        assert_eq!(last.data.chars().count(), PREVIEW_CHARS);
+    }
+}
