@@ -65,6 +65,25 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// A config file in a directory of its own, removed when dropped.
+struct ConfigFile(tempfile::TempDir);
+
+impl ConfigFile {
+    fn new(toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ssehub.toml"), toml).unwrap();
+        ConfigFile(dir)
+    }
+}
+
+/// An in-memory hub started with `file` and `args`.
+async fn hub_with(file: &ConfigFile, args: &[&str]) -> TestHub {
+    let path = file.0.path().join("ssehub.toml");
+    let mut all = vec!["--store", "memory", "--config", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    TestHub::start(&all).await
+}
+
 #[tokio::test]
 async fn pages_have_their_types_a_strict_csp_and_revalidate() {
     let hub = TestHub::start(&["--store", "memory"]).await;
@@ -140,22 +159,11 @@ async fn pages_have_their_types_a_strict_csp_and_revalidate() {
 
 #[tokio::test]
 async fn console_false_turns_every_console_route_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ssehub.toml");
-    std::fs::write(&file, "[console]\nenabled = false\n").unwrap();
-    let from_file =
-        TestHub::start(&["--store", "memory", "--config", file.to_str().unwrap()]).await;
+    let file = ConfigFile::new("[console]\nenabled = false\n");
+    let from_file = hub_with(&file, &[]).await;
     let from_flag = TestHub::start(&["--store", "memory", "--console", "false"]).await;
     // The flag wins over the file, both ways.
-    let flag_over_file = TestHub::start(&[
-        "--store",
-        "memory",
-        "--config",
-        file.to_str().unwrap(),
-        "--console",
-        "true",
-    ])
-    .await;
+    let flag_over_file = hub_with(&file, &["--console", "true"]).await;
     for hub in [&from_file, &from_flag] {
         for path in [
             "/",
@@ -284,10 +292,7 @@ async fn stats_show_the_hub_its_topics_and_never_a_private_event() {
 
 #[tokio::test]
 async fn stats_streams_are_bounded_by_max_watchers() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ssehub.toml");
-    std::fs::write(&file, "[console]\nmax_watchers = 2\n").unwrap();
-    let hub = TestHub::start(&["--store", "memory", "--config", file.to_str().unwrap()]).await;
+    let hub = hub_with(&ConfigFile::new("[console]\nmax_watchers = 2\n"), &[]).await;
     let mut watchers = vec![
         hub.subscribe("/console/stats", None).await,
         hub.subscribe("/console/stats", None).await,
@@ -325,10 +330,8 @@ async fn stats_streams_are_bounded_by_max_watchers() {
 
 #[tokio::test]
 async fn stats_list_at_most_max_topics_and_say_when_they_sample() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ssehub.toml");
-    std::fs::write(&file, "[console]\nmax_topics = 3\nscan_events = 20\n").unwrap();
-    let hub = TestHub::start(&["--store", "memory", "--config", file.to_str().unwrap()]).await;
+    let file = ConfigFile::new("[console]\nmax_topics = 3\nscan_events = 20\n");
+    let hub = hub_with(&file, &[]).await;
     let mut stats = hub.subscribe("/console/stats", None).await;
     stats.take(1).await;
     // 100 events on 50 topics in one batch: more than scan_events in one second.
