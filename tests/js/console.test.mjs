@@ -59,6 +59,15 @@ async function screenshot(page, name) {
   await page.screenshot({ path: path.join(IMG, name), fullPage: false });
 }
 
+/** Checks that nothing of `page` spills sideways on a phone-sized window (390px wide). */
+async function fitsPhone(page, what) {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `${what} is ${width}px wide on a 390px window`);
+  await page.setViewportSize(before);
+}
+
 /** Waits until `fn()` in the page is truthy; returns its value. */
 function inPage(page, fn, arg, what, timeoutMs = 15_000) {
   return waitUntil(() => page.evaluate(fn, arg), { timeoutMs, intervalMs: 100, what });
@@ -133,9 +142,7 @@ test('console: a live view shows a published event, the topics list its topic, t
   await screenshot(page, 'console.png');
 
   // On a phone-sized window nothing spills sideways (the tables scroll inside their box).
-  await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(overflow <= 390, `the console is ${overflow}px wide on a 390px window`);
+  await fitsPhone(page, 'the console');
 });
 
 test('console: with keys, no token shows no topic name and no private event', { timeout: TIMEOUT }, async (t) => {
@@ -211,6 +218,7 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
   assert.equal(await index.locator('.demo-list a').count(), 3);
   noErrors(index, 'the demos index');
   await screenshot(index, 'demos.png');
+  await fitsPhone(index, 'the demos index');
 
   const clock = await openPage(t, browser);
   await visit(clock, `${hub.url}/demos/clock.html`);
@@ -218,6 +226,7 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
   assert.match(await clock.textContent('#clock'), /\d/);
   noErrors(clock, 'the clock');
   await screenshot(clock, 'demo-clock.png');
+  await fitsPhone(clock, 'the clock');
 
   // The build log: wait for the first run to end, then open it late — it still starts at `start`.
   await waitUntil(
@@ -245,6 +254,7 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
   assert.ok(done.stderr >= 2, 'stderr lines in their colour');
   noErrors(build, 'the build log');
   await screenshot(build, 'demo-build.png');
+  await fitsPhone(build, 'the build log');
 
   // The inboxes, opened from the printed links.
   const alice = await openPage(t, browser);
@@ -270,6 +280,7 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
   noErrors(alice, "alice's inbox");
   noErrors(bob, "bob's inbox");
   await screenshot(alice, 'demo-inbox.png');
+  await fitsPhone(alice, 'the inbox');
 
   // The console from the printed link, with the demos' traffic.
   const consolePage = await openPage(t, browser);
