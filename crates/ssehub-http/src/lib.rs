@@ -9,6 +9,8 @@
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus text |
 //! | `/.well-known/mercure` | the Mercure protocol (publish, subscribe, active subscriptions) |
+//! | `GET /`, `/demos/` | the console and the demos (pages embedded in the binary) |
+//! | `GET /console/stats` | the hub's own figures, one snapshot a second (SSE) |
 //!
 //! Process concerns (listening, signals, config files) belong to the binary: it builds an
 //! [`AppState`] and serves [`router`].
@@ -23,8 +25,10 @@
 //! - `error.rs` — [`ApiError`] and [`Reason`]: JSON errors and their metric labels.
 //! - `metrics.rs` — [`Metrics`]: the Prometheus registry and `/metrics`.
 //! - `query.rs` — query strings with repeated parameters.
+//! - `console.rs` — the console and demo pages, and the stats stream (`console/stats.rs`).
 
 mod auth;
+mod console;
 mod error;
 mod mercure;
 mod metrics;
@@ -44,6 +48,7 @@ use ssehub_core::Hub;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
+pub use console::{CONTENT_SECURITY_POLICY, ConsoleConfig};
 pub use error::{ApiError, BodyTimeout, Reason};
 pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
@@ -73,6 +78,8 @@ pub struct HttpConfig {
     /// The `Host` names the hub answers to (421 `host_not_allowed` otherwise): against DNS
     /// rebinding. The binary's default follows the listen address.
     pub allowed_hosts: AllowedHosts,
+    /// The console, the demos and the stats stream (the `[console]` section).
+    pub console: ConsoleConfig,
 }
 
 impl Default for HttpConfig {
@@ -87,6 +94,7 @@ impl Default for HttpConfig {
             cors_origins: Vec::new(),
             mercure_subscriptions: true,
             allowed_hosts: AllowedHosts::Any,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -105,13 +113,17 @@ pub struct AppState {
     /// In a cluster, where the hubs keep their active Mercure subscriptions, so that each
     /// lists them all; `None` for a hub alone.
     pub subscription_directory: Option<Arc<dyn SubscriptionDirectory>>,
+    /// The console's stats task and its watchers.
+    pub(crate) console_stats: Arc<console::StatsFeed>,
 }
 
 impl AppState {
     /// State for `hub` with `config`.
     pub fn new(hub: Hub, config: HttpConfig) -> Self {
+        let metrics = Metrics::new(hub.clone());
         AppState {
-            metrics: Arc::new(Metrics::new(hub.clone())),
+            console_stats: Arc::new(console::StatsFeed::new(metrics.console_watchers())),
+            metrics: Arc::new(metrics),
             hub,
             config: Arc::new(config),
             auth: Arc::new(AuthConfig::default()),
@@ -163,6 +175,7 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(mercure::router(state.clone()))
+        .merge(console::router(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

@@ -207,6 +207,8 @@ pub struct Metrics {
     rejected: Family<ReasonLabel, Counter>,
     accept_errors: AcceptErrors,
     connection: ConnMetrics,
+    /// Open console stats streams (`console.max_watchers` bounds it).
+    console_watchers: Gauge,
     /// Open SSE streams: read by the collector, changed by the connection guard.
     pub(crate) connections: Arc<AtomicU64>,
 }
@@ -287,6 +289,12 @@ impl Metrics {
             }),
             ..connection
         };
+        let console_watchers = Gauge::default();
+        registry.register(
+            "console_watchers",
+            "Open streams of the console's stats (/console/stats), bounded by console.max_watchers",
+            console_watchers.clone(),
+        );
         let connections = Arc::new(AtomicU64::new(0));
         registry.register_collector(Box::new(HubCollector {
             hub,
@@ -297,8 +305,14 @@ impl Metrics {
             rejected,
             accept_errors,
             connection,
+            console_watchers,
             connections,
         }
+    }
+
+    /// The gauge of open console stats streams, for the console to move.
+    pub(crate) fn console_watchers(&self) -> Gauge {
+        self.console_watchers.clone()
     }
 
     /// The connection layer's figures, for the server to bump.

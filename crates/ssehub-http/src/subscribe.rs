@@ -162,15 +162,8 @@ impl OpenStream {
                 let _ = (&guard, &hold);
                 Ok::<_, Infallible>(chunk)
             });
-        let mut response = Response::new(Body::from_stream(body));
-        *response.status_mut() = StatusCode::OK;
+        let mut response = sse_response(Body::from_stream(body));
         let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         for (name, value) in extra {
             if let Some(name) = name {
                 h.insert(name, value);
@@ -178,6 +171,21 @@ impl OpenStream {
         }
         response
     }
+}
+
+/// A `200` response streaming `body` with the headers of every SSE stream of the hub: the
+/// type, no caching, and no buffering by a proxy (nginx reads `X-Accel-Buffering`).
+pub(crate) fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 /// Validates the requested topics and patterns into one selector.

@@ -83,6 +83,11 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) cluster: Overrides<config::Cluster>,
 
+    /// Feed the demos at /demos/ from inside the hub (a clock, a build log, a notification
+    /// inbox) and print links with tokens for them; loopback listeners only.
+    #[arg(long, env = "SSEHUB_DEMO")]
+    pub(crate) demo: bool,
+
     /// A TOML config file (see --print-default-config).
     #[arg(long, env = "SSEHUB_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<std::path::PathBuf>,
@@ -115,6 +120,8 @@ pub(crate) struct ServeArgs {
     pub(crate) shutdown: Overrides<config::Shutdown>,
     #[command(flatten)]
     pub(crate) mercure: Overrides<config::Mercure>,
+    #[command(flatten)]
+    pub(crate) console: Overrides<config::Console>,
 }
 
 impl ServeArgs {
@@ -133,6 +140,7 @@ impl ServeArgs {
         self.auth.apply(&mut config.auth)?;
         self.shutdown.apply(&mut config.shutdown)?;
         self.mercure.apply(&mut config.mercure)?;
+        self.console.apply(&mut config.console)?;
         self.cluster.apply(&mut config.cluster)
     }
 }

@@ -33,6 +33,7 @@
 //! setting on.
 
 mod cluster;
+mod console;
 mod overrides;
 
 use std::time::Duration;
@@ -43,6 +44,7 @@ use ssehub_core::{HubConfig, Retention};
 use ssehub_http::HttpConfig;
 
 pub(crate) use cluster::Cluster;
+pub(crate) use console::Console;
 pub(crate) use overrides::Overrides;
 
 /// The whole file.
@@ -69,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) http: Http,
     /// A cluster of hubs over Redis.
     pub(crate) cluster: Cluster,
+    /// The console, the demos and the stats stream.
+    pub(crate) console: Console,
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
@@ -719,6 +723,7 @@ impl Config {
             mercure_subscriptions: self.mercure.subscriptions,
             // Set by `serve` from the listen address (`allowed_hosts`).
             allowed_hosts: ssehub_http::AllowedHosts::Any,
+            console: self.console(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! - `serve.rs` — `ssehub serve`: wiring, telemetry, signals and phased shutdown; the
 //!   connection layer is the `ssehub-server` crate.
 //! - `config.rs` — the typed TOML config file.
+//! - `demo.rs` — `serve --demo`: the clock, build log and inbox that feed the demo pages.
 //! - `ssehub bench` (`fanout`, `topics`, `conns`, `publish`) is the `ssehub-bench` crate: its
 //!   flags come from there, and this binary only calls `ssehub_bench::run`.
 //! - `pub_command.rs`, `sub_command.rs` — `ssehub pub` and `ssehub sub`.
@@ -20,6 +21,7 @@
 mod cli;
 mod config;
 mod decode;
+mod demo;
 mod exec;
 mod pub_command;
 mod serve;

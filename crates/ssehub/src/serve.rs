@@ -28,7 +28,11 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         print!("{}", Config::default().to_toml());
         return Ok(());
     }
-    let config = effective_config(args)?;
+    let mut config = effective_config(args)?;
+    let demo_key = match args.demo {
+        true => crate::demo::prepare(&mut config, args.listen)?,
+        false => None,
+    };
     if args.check_config {
         print!("{}", config.to_toml());
         eprintln!("ssehub: the configuration is valid");
@@ -45,7 +49,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut store = None;
-    let result = runtime.block_on(serve(args, config, &mut store));
+    let result = runtime.block_on(serve(args, config, &mut store, demo_key));
     // Whatever is still open after the grace period is closed here.
     runtime.shutdown_timeout(Duration::from_millis(200));
     if let Some(store) = store
@@ -73,6 +77,7 @@ async fn serve(
     args: &ServeArgs,
     config: Config,
     disk: &mut Option<DiskStore>,
+    demo_key: Option<String>,
 ) -> anyhow::Result<()> {
     let auth = config.auth(args.listen)?;
     if auth.anonymous_publish {
@@ -143,6 +148,17 @@ async fn serve(
     println!("ssehub listening on http://{addr}");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, store = store_name, "ssehub is listening");
+    if args.demo {
+        for line in crate::demo::start(
+            &hub,
+            &config,
+            &format!("http://{addr}"),
+            demo_key.as_deref(),
+        ) {
+            println!("{line}");
+        }
+        std::io::stdout().flush().ok();
+    }
 
     // Biased, the signal first: on a signal the server may finish its drain before this
     // task looks, and that is still a shutdown (logged as one below), not a server failure.

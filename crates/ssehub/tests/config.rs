@@ -65,6 +65,8 @@ const SETTINGS: &[(&str, [&str; 3])] = &[
     // An on/off flag only switches its setting on; see below for `false` in the variable.
     ("auth.allow_anonymous_publish", ["false", "true", "true"]),
     ("shutdown.grace_secs", ["11", "22", "33"]),
+    // A switch takes its value (`--console false`), so the flag can turn it off.
+    ("console.enabled", ["false", "true", "false"]),
 ];
 
 /// The options of `serve` that are not settings of the file: process knobs and actions.
@@ -78,6 +80,7 @@ const NOT_SETTINGS: &[&str] = &[
     "--log",
     "--help",
     "--version",
+    "--demo",
 ];
 
 /// An option of `serve --help`.
@@ -88,6 +91,8 @@ struct Flag {
     key: Option<String>,
     /// `SSEHUB_RETRY_MS`
     variable: Option<String>,
+    /// `<RETRY_MS>`: the value it takes, if any
+    value: Option<String>,
 }
 
 /// `ssehub serve ARGS` with no `SSEHUB_*` variable but `variables`; its stdout.
@@ -136,6 +141,11 @@ fn flags() -> Vec<Flag> {
                 .to_owned(),
             key: between(block, "(config: ", &[')']),
             variable: between(block, "[env: ", &['=', ']']),
+            value: block
+                .lines()
+                .next()
+                .and_then(|line| between(line, "<", &['>']))
+                .map(|v| format!("<{v}>")),
         })
         .collect()
 }
@@ -194,7 +204,9 @@ fn flag_variable_and_key_set_one_setting_in_order() {
         std::fs::write(&file, line).unwrap();
         let file = file.to_str().unwrap();
         let variable = [(variable, *in_variable)];
-        let flag_and_value = if matches!(default, Some(toml::Value::Boolean(_))) {
+        let flag_and_value = if matches!(default, Some(toml::Value::Boolean(_)))
+            && flag.value.as_deref() != Some("<BOOL>")
+        {
             vec![flag.flag.clone()]
         } else {
             vec![flag.flag.clone(), on_command_line.to_string()]

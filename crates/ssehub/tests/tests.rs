@@ -13,6 +13,7 @@ mod cluster;
 mod cluster_lb;
 mod config;
 mod connections;
+mod console;
 mod decode;
 mod durable;
 mod haproxy;
