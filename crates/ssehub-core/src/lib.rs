@@ -43,7 +43,7 @@ mod uritemplate;
 
 pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
-pub use id::{EventId, LogId, Resume};
+pub use id::{DEFAULT_MAX_ID_BYTES, EventId, IdError, LogId, Resume, check_publisher_id};
 pub use live_queue::CloseReason;
 pub use memory::{MemoryStore, Retention};
 pub use store::{
