@@ -119,6 +119,9 @@ pub struct Stats {
     pub live_only: AtomicU64,
     /// Publish requests that failed in the store.
     pub store_errors: AtomicU64,
+    /// Events stored with a publisher's own id (each is in the store's publisher-id index
+    /// while retained).
+    pub publisher_ids: AtomicU64,
 }
 
 impl Stats {
@@ -544,7 +547,15 @@ async fn commit(shared: &Arc<Shared>, mut batch: Vec<Commit>) {
         .collect();
     // Kept only when a conflict could split the batch: the requests with publisher ids.
     let retry = (batch.len() > 1 && events.iter().any(|e| e.id.is_some())).then(|| events.clone());
-    match shared.store.append(events).await {
+    let appended = shared.store.append(events).await;
+    if let Ok(stored) = &appended {
+        let with_id = stored.iter().filter(|e| e.event.id.is_some()).count();
+        shared
+            .stats
+            .publisher_ids
+            .fetch_add(with_id as u64, Ordering::Relaxed);
+    }
+    match appended {
         Ok(stored) => match &shared.fed {
             None => {
                 shared.fan_out(&stored);

@@ -60,6 +60,10 @@ pub struct HttpConfig {
     pub max_topics_per_subscription: usize,
     /// The most events in one `POST /publish` batch.
     pub max_batch_events: usize,
+    /// The longest publisher event id (`id` of a publish), in bytes (400 above it): the
+    /// store's index holds one per retained event that has one, and every copy of the event
+    /// carries it.
+    pub max_id_bytes: usize,
     /// The reconnection time sent at the start of every stream, in milliseconds.
     pub retry_ms: u64,
     /// Up to this many milliseconds are added at random to `retry_ms`, per stream, so that
@@ -82,6 +86,7 @@ impl Default for HttpConfig {
             max_connections: 100_000,
             max_topics_per_subscription: 32,
             max_batch_events: 1000,
+            max_id_bytes: ssehub_core::DEFAULT_MAX_ID_BYTES,
             retry_ms: 2000,
             retry_jitter_ms: 1000,
             cors_origins: Vec::new(),
