@@ -232,7 +232,10 @@ async fn publish_and_subscribe_with_templates_and_exact_topics() {
     .await;
     let event = books.next().await;
     assert_eq!(event.last_event_id, id);
-    assert_eq!(id, "urn:example:book-1-rev-1", "the publisher's id is the event's");
+    assert_eq!(
+        id, "urn:example:book-1-rev-1",
+        "the publisher's id is the event's"
+    );
     assert_eq!(event.event_type, "book");
     assert_eq!(event.data, "line one\nline two");
     assert_eq!(books.sse.parser.reconnection_time_ms(), Some(1500));
