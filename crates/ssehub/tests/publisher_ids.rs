@@ -328,3 +328,37 @@ async fn ids_survive_a_restart_of_the_disk_store() {
     let mut all = hub.subscribe("/topics/d/a", Some("earliest")).await;
     assert_eq!(ids(&all.take(2).await), ["durable-1", two.as_str()]);
 }
+
+/// Two nodes of a cluster: an id published on A resumes on B (one topic and several), the
+/// same id is refused on B (the Redis append script checks it), and of two publishes of one
+/// new id racing on both nodes one is stored.
+#[tokio::test]
+async fn a_cluster_shares_the_index() {
+    let Some(redis) = ssehub_cluster::testing::RedisServer::start() else {
+        return;
+    };
+    let nodes = crate::cluster::nodes(&redis, "pubids", 2, &[]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    assert_eq!(post_one(a, "k/a", "id=from-a", "one").await.0, 200);
+    let two = b.publish("k/b", "two").await;
+    let (status, _) = post_one(a, "k/a", "id=after", "three").await;
+    assert_eq!(status, 200);
+    let mut one = b.subscribe("/topics/k/a", Some("from-a")).await;
+    assert_eq!(ids(&one.take(1).await), ["after"]);
+    let mut both = b.subscribe("/subscribe?topic=k/*", Some("from-a")).await;
+    assert_eq!(ids(&both.take(2).await), [two.as_str(), "after"]);
+    let (status, body) = post_one(b, "k/b", "id=from-a", "again").await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("id_conflict")));
+
+    let race = |node: &TestHub| {
+        let url = format!("{}/topics/k/race?id=racer", node.url);
+        tokio::spawn(async move { client().post(url).body("x").send().await.unwrap().status() })
+    };
+    let (x, y) = (race(a), race(b));
+    let mut statuses = [x.await.unwrap().as_u16(), y.await.unwrap().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let mut racers = a.subscribe("/topics/k/race", Some("earliest")).await;
+    assert_eq!(ids(&racers.take(1).await), ["racer"]);
+    racers.nothing_for(Duration::from_millis(100)).await;
+}
