@@ -11,24 +11,18 @@ use crate::util::{TestHub, client, data};
 
 /// `POST /topics/{topic}?id=…` (and any other `query`): the status and the JSON answer.
 async fn post_one(hub: &TestHub, topic: &str, query: &str, body: &str) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}/topics/{topic}?{query}", hub.url))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let url = format!("{}/topics/{topic}?{query}", hub.url);
+    answer(client().post(url).body(body.to_string())).await
 }
 
 /// `POST /publish` with `items`: the status and the JSON answer.
 async fn post_batch(hub: &TestHub, items: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}/publish", hub.url))
-        .json(&items)
-        .send()
-        .await
-        .unwrap();
+    answer(client().post(format!("{}/publish", hub.url)).json(&items)).await
+}
+
+/// Sends `request`: the status and the JSON answer.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
