@@ -357,10 +357,15 @@ impl Hub {
         };
         let requested = resume.requested().unwrap_or_default();
         // Over a shared store, an id of this log may be ahead of the feed (see the module
-        // doc): the subscription asks the store whether the log has given it.
+        // doc): the subscription asks the store whether the log has given it. So may a
+        // publisher id on any store: the index has it once it is stored, before it is fanned
+        // out (a client that knew the id before its answer).
+        let published = matches!(resume, Resume::Published { .. });
         let ahead = named
             .filter(|id| {
-                shared.fed.is_some() && id.log == shared.store.log_id() && id.seq > live_after
+                (shared.fed.is_some() || published)
+                    && id.log == shared.store.log_id()
+                    && id.seq > live_after
             })
             .map(|id| id.seq);
         let retained_from = shared.store.retained_from(&selector);
