@@ -187,12 +187,8 @@ fn update(body: &[u8], max_id_bytes: usize) -> Result<NewEvent, ApiError> {
             format!("topic {t:?}: topics under {HUB_PATH} are reserved for the hub's own updates"),
         ));
     }
-    let mut event = NewEvent::new(topics[0].clone(), data.unwrap_or_default());
-    if let Some(id) = id {
-        event = event
-            .with_id(id.as_ref(), max_id_bytes)
-            .map_err(|e| ApiError::new(Reason::InvalidId, format!("id {id:?}: {e}")))?;
-    }
+    let event = NewEvent::new(topics[0].clone(), data.unwrap_or_default());
+    let mut event = crate::publish::with_id(event, id.as_deref(), max_id_bytes)?;
     event.topics = topics;
     event.private = private;
     if let Some(t) = event_type {

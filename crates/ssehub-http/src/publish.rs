@@ -80,11 +80,8 @@ pub(crate) async fn one(
                 format!("the body is not valid UTF-8 ({e}); send binary data as base64"),
             )
         })?;
-        let mut event = with_id(
-            &app,
-            new_event(&topic, data, query.get("event"))?,
-            query.get("id"),
-        )?;
+        let event = new_event(&topic, data, query.get("event"))?;
+        let mut event = with_id(event, query.get("id"), app.config.max_id_bytes)?;
         event.private = query
             .get("private")
             .is_some_and(|v| v != "false" && v != "0");
@@ -127,7 +124,7 @@ pub(crate) async fn batch(
             .enumerate()
             .map(|(i, item)| {
                 new_event(&item.topic, &item.data, item.event.as_deref())
-                    .and_then(|event| with_id(&app, event, item.id.as_deref()))
+                    .and_then(|event| with_id(event, item.id.as_deref(), app.config.max_id_bytes))
                     .and_then(|mut event| {
                         event.private = item.private;
                         allowed(&grant, &event)?;
@@ -172,17 +169,20 @@ pub(crate) fn allowed(grant: &Grant, event: &NewEvent) -> Result<(), ApiError> {
     }
 }
 
-/// Gives `event` the publisher's `id`, if any, once checked (400 `invalid_id`).
+/// Gives `event` the publisher's `id`, if any, once checked against the hub's limit
+/// (`limits.max_id_bytes`): 400 `invalid_id`. The message quotes at most the id's first 64
+/// characters, so that a refused megabyte is not sent back.
 pub(crate) fn with_id(
-    app: &AppState,
     event: NewEvent,
     id: Option<&str>,
+    max_id_bytes: usize,
 ) -> Result<NewEvent, ApiError> {
     match id {
         None => Ok(event),
-        Some(id) => event
-            .with_id(id, app.config.max_id_bytes)
-            .map_err(|e| ApiError::new(Reason::InvalidId, format!("id {id:?}: {e}"))),
+        Some(id) => event.with_id(id, max_id_bytes).map_err(|e| {
+            let shown: String = id.chars().take(64).collect();
+            ApiError::new(Reason::InvalidId, format!("id {shown:?}: {e}"))
+        }),
     }
 }
 
