@@ -37,9 +37,10 @@ impl Inner {
         txn.set_durability(durability)
             .map_err(|e| StoreError::Io(e.to_string()))?;
         let first_seq = seq + 1;
-        {
-            // Publisher ids first, in this transaction: the batch is refused whole, before
-            // anything is written, when one is taken (the `Store` contract).
+        // Publisher ids first, in this transaction: the batch is refused whole, before
+        // anything is written, when one is taken (the `Store` contract). A batch without one
+        // leaves the table alone.
+        if events.iter().any(|e| e.id.is_some()) {
             let mut published = txn.open_table(PUBLISHED).map_err(store_error)?;
             let mut batch = HashSet::new();
             for id in events.iter().filter_map(|e| e.id.as_deref()) {
