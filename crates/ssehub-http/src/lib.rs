@@ -4,8 +4,8 @@
 //! | --- | --- |
 //! | `GET /topics/{topic}` | subscribe to one topic or pattern (SSE) |
 //! | `GET /subscribe?topic=A&topic=B` | subscribe to several, one ordered stream |
-//! | `POST /topics/{topic}` | publish the body as one event (`?event=TYPE`) → `{"id"}` |
-//! | `POST /publish` | publish a JSON array of `{topic, data, event?}` → `{"ids"}` |
+//! | `POST /topics/{topic}` | publish the body as one event (`?event=TYPE`, `?id=ID`) → `{"id"}` |
+//! | `POST /publish` | publish a JSON array of `{topic, data, event?, private?, id?}` → `{"ids"}` |
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus text |
 //! | `/.well-known/mercure` | the Mercure protocol (publish, subscribe, active subscriptions) |
