@@ -77,7 +77,9 @@ async fn stream(
 
 /// Where a stream starts, from a `Last-Event-ID`: a publisher's id is looked up in the store's
 /// index ([`Hub::resolve`](ssehub_core::Hub::resolve)), so that it resumes as a hub id does.
-/// Decided after the request's checks and before the subscription opens.
+/// Decided after the request's checks and before the subscription opens. An id no publisher
+/// could have given (a hub id, or one over `limits.max_id_bytes`) is not looked up: a
+/// client's header alone never makes the hub query its store with a large key.
 ///
 /// # Errors
 ///
@@ -86,16 +88,19 @@ pub(crate) async fn resolve(
     app: &AppState,
     last_event_id: Option<&str>,
 ) -> Result<Resume, ApiError> {
-    app.hub
-        .resolve(Resume::from_last_event_id(last_event_id))
-        .await
-        .map_err(|error| {
-            tracing::warn!(%error, "a publisher id could not be looked up");
-            ApiError::new(
-                Reason::StoreUnavailable,
-                format!("the event store could not be read: {error}"),
-            )
-        })
+    let resume = Resume::from_last_event_id(last_event_id);
+    if let Resume::After(id) = &resume
+        && ssehub_core::check_publisher_id(id, app.config.max_id_bytes).is_err()
+    {
+        return Ok(resume);
+    }
+    app.hub.resolve(resume).await.map_err(|error| {
+        tracing::warn!(%error, "a publisher id could not be looked up");
+        ApiError::new(
+            Reason::StoreUnavailable,
+            format!("the event store could not be read: {error}"),
+        )
+    })
 }
 
 /// Where a stream starts: the `Last-Event-ID` header (what a browser sends when it
