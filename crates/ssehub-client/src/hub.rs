@@ -19,6 +19,10 @@ pub struct PublishEvent {
     /// Its type; `None` is the default type, `message`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// The publisher's own id for it (its SSE id, and what the hub answers); `None`: the
+    /// hub's. An id already used by an event the hub retains is refused (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Why a publish failed.
@@ -114,9 +118,17 @@ impl HubClient {
             // One event: the single-event endpoint, whose errors need no index.
             [one] => {
                 let mut url = format!("{}/topics/{}", self.base, encode_topic_path(&one.topic));
+                let mut query = form_urlencoded::Serializer::new(String::new());
                 if let Some(event) = &one.event {
-                    url.push_str("?event=");
-                    url.extend(form_urlencoded::byte_serialize(event.as_bytes()));
+                    query.append_pair("event", event);
+                }
+                if let Some(id) = &one.id {
+                    query.append_pair("id", id);
+                }
+                let query = query.finish();
+                if !query.is_empty() {
+                    url.push('?');
+                    url.push_str(&query);
                 }
                 self.http.post(url).body(one.data.clone())
             }
@@ -207,6 +219,7 @@ mod tests {
             topic: "t".into(),
             data: "d".into(),
             event: event.map(Into::into),
+            id: None,
         };
         assert_eq!(
             serde_json::to_string(&event(None)).unwrap(),

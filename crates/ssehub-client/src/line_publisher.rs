@@ -93,6 +93,7 @@ impl Line {
 
     fn to_publish(&self, topic: &str) -> PublishEvent {
         PublishEvent {
+            id: None,
             topic: topic.to_string(),
             data: self.data.clone(),
             // `message` is the default type: no need to send it.

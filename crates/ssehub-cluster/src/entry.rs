@@ -1,20 +1,22 @@
 //! One event as a Redis stream entry: the script arguments an append sends, and the
 //! [`StoredEvent`] made back from what a read or the tail returns.
 //!
-//! The fields are those of `scripts.rs` (`t`, `y`, `d`, `p`, `r`, `z`, `ts`), always in that
-//! order, so that a reply is a flat list of values with no field names to look up.
+//! The fields are those of `scripts.rs` (`t`, `y`, `d`, `p`, `r`, `z`, `ts`, `i`), always in
+//! that order, so that a reply is a flat list of values with no field names to look up. An
+//! entry written before publisher ids has no `i` (the read scripts answer it empty; the tail
+//! sees it short by one).
 
 use std::sync::Arc;
 
 use redis::Value;
 use ssehub_core::{LogId, NewEvent, StoreError, StoredEvent, Topic};
 
-/// Values per entry in a read's reply: the entry id and its seven fields.
-pub(crate) const VALUES_PER_ENTRY: usize = 8;
+/// Values per entry in a read's reply: the entry id and its eight fields.
+pub(crate) const VALUES_PER_ENTRY: usize = 9;
 
-/// The six script arguments of one event (`APPEND`): topics, type, data, private, retry,
-/// encoded size.
-pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [String; 6] {
+/// The seven script arguments of one event (`APPEND`): topics, type, data, private, retry,
+/// encoded size, publisher id (empty for none).
+pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [String; 7] {
     let topics: Vec<&str> = event.topics.iter().map(Topic::as_str).collect();
     [
         topics.join("\n"),
@@ -23,6 +25,7 @@ pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [String; 6] {
         if event.private { "1" } else { "0" }.to_string(),
         event.retry_ms.map(|ms| ms.to_string()).unwrap_or_default(),
         encoded_len.to_string(),
+        event.id.clone().unwrap_or_default(),
     ]
 }
 
@@ -52,8 +55,13 @@ pub(crate) fn seq_of(id: &str) -> Result<u64, StoreError> {
 
 /// The event of one entry: `values` are its id and then its field values, in order.
 pub(crate) fn decode(log: LogId, values: &[Value]) -> Result<Arc<StoredEvent>, StoreError> {
-    let [id, topics, event_type, data, private, retry, ..] = values else {
+    let [id, topics, event_type, data, private, retry, rest @ ..] = values else {
         return Err(bad("a short entry"));
+    };
+    // `z`, `ts`, then `i` (missing from an entry written before publisher ids).
+    let publisher_id = match rest.get(2) {
+        Some(value) => text(value)?,
+        None => "",
     };
     let topics = text(topics)?
         .split('\n')
@@ -71,6 +79,7 @@ pub(crate) fn decode(log: LogId, values: &[Value]) -> Result<Arc<StoredEvent>, S
         } else {
             Some(retry.parse().map_err(|_| bad("retry is not a number"))?)
         },
+        id: (!publisher_id.is_empty()).then(|| publisher_id.to_string()),
     };
     Ok(StoredEvent::new(log, seq_of(text(id)?)?, event))
 }
@@ -92,13 +101,15 @@ mod tests {
         event.topics.push(Topic::iri("https://e.com/ü").unwrap());
         event.private = true;
         event.retry_ms = Some(1500);
+        event.id = Some("urn:uuid:1".into());
         let args = append_args(&event, 0);
         let mut values = vec![Value::BulkString(b"42-0".to_vec())];
         values.extend(
             args.iter()
                 .map(|a| Value::BulkString(a.clone().into_bytes())),
         );
-        values.push(Value::BulkString(b"0".to_vec()));
+        // `ts` goes between the size and the publisher id.
+        values.insert(7, Value::BulkString(b"0".to_vec()));
         let stored = decode(LogId(7), &values).unwrap();
         assert_eq!(stored.event, event);
         assert_eq!(stored.seq(), 42);

@@ -13,7 +13,12 @@
 //! - `seq` — the last sequence number given (INCRBY);
 //! - `log` — the stream of events, entry id `<seq>-0`, fields `t` (topics, LF-separated),
 //!   `y` (event type, empty for `message`), `d` (data), `p` (`1` if private), `r` (retry ms,
-//!   or empty), `z` (bytes of its SSE encoding), `ts` (Redis time of the append, ms);
+//!   or empty), `z` (bytes of its SSE encoding), `ts` (Redis time of the append, ms), `i`
+//!   (the publisher's id, or empty; absent from entries written before publisher ids);
+//! - `pubids` — the publisher-id index: a hash, each retained event's publisher id → its
+//!   sequence number. `APPEND` checks and fills it in the script that appends (so two nodes
+//!   appending one id cannot both succeed), and the sweeps remove a deleted event's id in the
+//!   script that deletes it;
 //! - `logid` — the log id (8 hex digits), set once (SET NX) by the first node to start;
 //! - `first` — the retention floor: the oldest sequence number retained;
 //! - `bytes` — the bytes (of SSE encoding) retained;
@@ -113,32 +118,47 @@ return s
 /// the topics under a per-topic rule their rule and bytes. Refuses when the log id is not the
 /// one the node opened (Redis lost its data and another node started a new log), so that no
 /// id is given to two events (invariant 6).
-/// KEYS: seq, log, bytes, logid, ruled, tbytes. ARGV: topic key prefix, the node's log id,
-/// the event count, then per event: topics, type, data, private, retry, encoded size; then
-/// the count of ruled topics and per ruled topic: topic, its rule's pattern, the bytes the
-/// batch adds to it. Returns the first sequence number.
+/// A publisher id that a retained event has, or that two events of the batch have, refuses
+/// the whole batch before anything is written.
+/// KEYS: seq, log, bytes, logid, ruled, tbytes, pubids. ARGV: topic key prefix, the node's
+/// log id, the event count, then per event: topics, type, data, private, retry, encoded size,
+/// publisher id (or empty); then the count of ruled topics and per ruled topic: topic, its
+/// rule's pattern, the bytes the batch adds to it. Returns the first sequence number, or
+/// `-k` when the publisher id of the batch's `k`-th event (from 1) is taken.
 pub(crate) const APPEND: &str = r"
 if redis.call('GET', KEYS[4]) ~= ARGV[2] then
   return redis.error_reply('ssehub: the log id in Redis is not the one this node opened; restart the node')
 end
 local n = tonumber(ARGV[3])
+local seen = {}
+for i = 0, n - 1 do
+  local id = ARGV[4 + i * 7 + 6]
+  if id ~= '' then
+    local s = redis.call('HGET', KEYS[7], id)
+    if seen[id] or (s and #redis.call('XRANGE', KEYS[2], s .. '-0', s .. '-0') > 0) then
+      return -(i + 1)
+    end
+    seen[id] = true
+  end
+end
 local last = redis.call('INCRBY', KEYS[1], n)
 local first = last - n + 1
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local total = 0
 for i = 0, n - 1 do
-  local b = 4 + i * 6
+  local b = 4 + i * 7
   local seq = string.format('%d', first + i)
   redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[b], 'y', ARGV[b + 1], 'd', ARGV[b + 2],
-    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now)
+    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now, 'i', ARGV[b + 6])
+  if ARGV[b + 6] ~= '' then redis.call('HSET', KEYS[7], ARGV[b + 6], seq) end
   total = total + tonumber(ARGV[b + 5])
   for topic in string.gmatch(ARGV[b], '[^\n]+') do
     redis.call('ZADD', ARGV[1] .. topic, first + i, seq)
   end
 end
 redis.call('INCRBY', KEYS[3], string.format('%d', total))
-local r = 4 + n * 6
+local r = 4 + n * 7
 for j = 0, tonumber(ARGV[r]) - 1 do
   local k = r + 1 + j * 3
   redis.call('HSET', KEYS[5], ARGV[k], ARGV[k + 1])
@@ -149,8 +169,8 @@ return first
 
 /// Reading by scanning the log (for patterns). KEYS: log, first, floors. ARGV: after, until,
 /// the most entries. Returns the floor, how far the read looked (`scanned_to`), the count of
-/// per-topic floors and each as topic and floor, then 8 values per entry: its id and the
-/// values of its fields in order.
+/// per-topic floors and each as topic and floor, then 9 values per entry: its id and the
+/// values of its fields in order (`i` empty for an entry written before publisher ids).
 ///
 /// The per-topic floors are those at or above the read's start, of every topic: Lua cannot
 /// match Mercure's URI templates, so the node matches them against the patterns. Lower
@@ -170,7 +190,8 @@ if #entries == tonumber(ARGV[3]) then
 end
 for _, e in ipairs(entries) do
   table.insert(out, e[1])
-  for j = 2, #e[2], 2 do table.insert(out, e[2][j]) end
+  for j = 2, 14, 2 do table.insert(out, e[2][j]) end
+  table.insert(out, e[2][16] or '')
 end
 return out
 ";
@@ -201,7 +222,8 @@ for i = 1, math.min(limit, #seqs) do
   local id = string.format('%d-0', seqs[i])
   for _, e in ipairs(redis.call('XRANGE', KEYS[1], id, id)) do
     table.insert(out, e[1])
-    for j = 2, #e[2], 2 do table.insert(out, e[2][j]) end
+    for j = 2, 14, 2 do table.insert(out, e[2][j]) end
+    table.insert(out, e[2][16] or '')
   end
 end
 return out
@@ -213,7 +235,8 @@ return out
 /// deleted are not counted. The floor stops after the last event deleted, not at the next
 /// one retained: the events between were deleted by per-topic rules, whose floors already
 /// tell their topics' readers, and raising the log's floor over them would tell every other
-/// reader of a gap that is not theirs. KEYS: seq, log, first, bytes, tbytes, floors. ARGV:
+/// reader of a gap that is not theirs. Each deleted event's publisher id leaves `pubids`.
+/// KEYS: seq, log, first, bytes, tbytes, floors, pubids. ARGV:
 /// topic key prefix, max events, max bytes, max age (ms), the most entries to delete in this
 /// call (so that one call never holds Redis for long). Returns the floor, the last sequence
 /// number, and 1 when the budget ran out (call again).
@@ -243,6 +266,9 @@ while not done and cursor <= last do
     if budget == 0 then more = 1; done = true; break end
     budget = budget - 1
     gone = gone + 1
+    if f[16] and f[16] ~= '' and redis.call('HGET', KEYS[7], f[16]) == string.format('%d', seq) then
+      redis.call('HDEL', KEYS[7], f[16])
+    end
     local size = tonumber(f[12])
     removed = removed + size
     topics[f[2]] = true
@@ -281,8 +307,8 @@ return {floor, last, more}
 /// invariant 8). An event appended less than a grace ago (by Redis's clock), or past the
 /// replicated watermark, is left: every node's tail must have read an event before a rule
 /// deletes it, or the node would see a hole in the log. Topics with no event left leave
-/// `ruled`.
-/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed. ARGV: topic key prefix,
+/// `ruled`, and each deleted event's publisher id leaves `pubids`.
+/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed, pubids. ARGV: topic key prefix,
 /// topics per call, the most events to delete in this call, the grace (ms), 1 to stop at the
 /// replicated watermark, the rule count, then per rule: pattern, max events, max bytes, max
 /// age (ms), `-1` for none. A topic whose pattern is not among the rules (another node's
@@ -335,6 +361,9 @@ for i = 1, #found, 2 do
         budget = budget - 1
         local z = tonumber(f[12])
         redis.call('XDEL', KEYS[1], id)
+        if f[16] and f[16] ~= '' and redis.call('HGET', KEYS[8], f[16]) == oldest then
+          redis.call('HDEL', KEYS[8], f[16])
+        end
         removed = removed + z
         local seen = {}
         for other in string.gmatch(f[2], '[^\n]+') do
@@ -362,6 +391,15 @@ for topic, seq in pairs(raised) do
   table.insert(out, topic); table.insert(out, seq)
 end
 return out
+";
+
+/// Looking a publisher id up: its event's sequence number, while the event is retained (an
+/// entry left behind by a deletion not made by these scripts is no event). KEYS: pubids,
+/// log. ARGV: the id. Returns the sequence number, or nil.
+pub(crate) const FIND_ID: &str = r"
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if not s or #redis.call('XRANGE', KEYS[2], s .. '-0', s .. '-0') == 0 then return false end
+return tonumber(s)
 ";
 
 /// A node's heartbeat: keeps the node's records alive, and removes from `nodes` every node

@@ -185,6 +185,7 @@ pub(crate) struct Scripts {
     read_index: Script,
     sweep: Script,
     topic_sweep: Script,
+    find_id: Script,
     pub(crate) commit: Script,
     pub(crate) pending: Script,
 }
@@ -252,6 +253,7 @@ impl RedisStore {
                 read_index: Script::new(scripts::READ_INDEX),
                 sweep: Script::new(scripts::SWEEP),
                 topic_sweep: Script::new(scripts::TOPIC_SWEEP),
+                find_id: Script::new(scripts::FIND_ID),
                 commit: Script::new(scripts::COMMIT),
                 pending: Script::new(scripts::PENDING),
             },
@@ -364,6 +366,7 @@ impl Inner {
                 .key(self.keys.key("bytes"))
                 .key(self.keys.key("tbytes"))
                 .key(self.keys.key("floors"))
+                .key(self.keys.key("pubids"))
                 .arg(self.keys.topic_prefix())
                 .arg(limit(self.retention.max_events))
                 .arg(limit(self.retention.max_bytes))
@@ -395,6 +398,7 @@ impl Inner {
             .key(self.keys.key("floors"))
             .key(self.keys.key("rcursor"))
             .key(self.keys.key("committed"))
+            .key(self.keys.key("pubids"))
             .arg(self.keys.topic_prefix())
             .arg(TOPICS_PER_CALL)
             .arg(TOPIC_SWEEP_BUDGET)
@@ -432,6 +436,7 @@ impl Inner {
             .key(self.keys.key("logid"))
             .key(self.keys.key("ruled"))
             .key(self.keys.key("tbytes"))
+            .key(self.keys.key("pubids"))
             .arg(self.keys.topic_prefix())
             .arg(self.log.to_string())
             .arg(events.len());
@@ -459,9 +464,17 @@ impl Inner {
             invocation.arg(*topic).arg(*pattern).arg(*bytes);
         }
         let mut conn = self.link.conn();
-        let first: u64 = self
+        let first: i64 = self
             .answer(invocation.invoke_async(&mut conn).await)
             .await?;
+        // `-k`: the publisher id of the `k`-th event is taken; nothing was appended.
+        let first = u64::try_from(first).map_err(|_| {
+            let taken = usize::try_from(first.unsigned_abs() - 1)
+                .ok()
+                .and_then(|k| events.get(k))
+                .and_then(|e| e.id.clone());
+            taken.map_or_else(|| entry::bad("an append's reply"), StoreError::IdConflict)
+        })?;
         let last = first + events.len() as u64 - 1;
         if self.min_replicas > 0 {
             replicated::wait_and_commit(self, &mut conn, last).await?;
@@ -473,6 +486,18 @@ impl Inner {
             .collect();
         self.saw(None, last);
         Ok(stored)
+    }
+
+    async fn find_id(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let found = self
+            .scripts
+            .find_id
+            .key(self.keys.key("pubids"))
+            .key(self.keys.key("log"))
+            .arg(id)
+            .invoke_async(&mut self.link.conn())
+            .await;
+        self.answer(found).await
     }
 
     async fn read(
@@ -594,6 +619,11 @@ impl Store for RedisStore {
         events: Vec<NewEvent>,
     ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>> {
         Box::pin(self.inner.append(events))
+    }
+
+    fn find_id(&self, id: &str) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        let id = id.to_string();
+        Box::pin(async move { self.inner.find_id(&id).await })
     }
 
     fn read(

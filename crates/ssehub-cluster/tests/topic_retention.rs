@@ -393,3 +393,47 @@ async fn next_text(sub: &mut ssehub_core::Subscription) -> String {
         .expect("the stream goes on");
     String::from_utf8(chunk.to_vec()).unwrap()
 }
+
+/// An event a per-topic rule deletes takes its publisher id out of the index (`TOPIC_SWEEP`):
+/// the id is unknown, and free again; the ids of the events kept, and of other topics, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_rule_takes_publisher_ids_with_its_events() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = open(
+        &redis,
+        "pubids",
+        vec![ClusterTopicRule {
+            max_events: Some(1),
+            ..rule("a/*")
+        }],
+    )
+    .await;
+    let with_id = |topic: &str, id: &str| event(&[topic], "x").with_id(id, 256).unwrap();
+    store
+        .append(vec![
+            with_id("a/1", "old"),
+            with_id("b", "other"),
+            with_id("a/1", "new"),
+        ])
+        .await
+        .expect("append");
+    store.sweep().await.expect("sweep");
+    assert_eq!(retained(&store, &["a/1"]).await, [3]);
+    assert_eq!(store.find_id("old").await.expect("find"), None, "deleted");
+    assert_eq!(store.find_id("other").await.expect("find"), Some(2));
+    assert_eq!(store.find_id("new").await.expect("find"), Some(3));
+    let again = store
+        .append(vec![with_id("b", "old")])
+        .await
+        .expect("free again");
+    assert_eq!(
+        store.find_id("old").await.expect("find"),
+        Some(again[0].seq())
+    );
+    assert!(
+        store.append(vec![with_id("b", "new")]).await.is_err(),
+        "still taken"
+    );
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ssehub_wire::{Event, FieldError};
 
-use crate::id::{EventId, LogId};
+use crate::id::{EventId, IdError, LogId};
 use crate::topic::Topic;
 
 /// The longest `id:` line of a stored event: `id: `, the log (8 hex digits), `-`, the
@@ -26,6 +26,12 @@ pub struct NewEvent {
     pub private: bool,
     /// A `retry:` (reconnection time, ms) sent with the event.
     pub retry_ms: Option<u64>,
+    /// The publisher's own id for the event (checked by [`check_publisher_id`]): its `id:`
+    /// line and the publish answer instead of the hub's `<log>-<seq>`, unique among retained
+    /// events, and a resume point like a hub id (the store indexes it). `None`: the hub's id.
+    ///
+    /// [`check_publisher_id`]: crate::check_publisher_id
+    pub id: Option<String>,
 }
 
 impl NewEvent {
@@ -37,7 +43,22 @@ impl NewEvent {
             data: data.into(),
             private: false,
             retry_ms: None,
+            id: None,
         }
+    }
+
+    /// Sets the publisher's id, once checked by [`check_publisher_id`] with the hub's limit.
+    ///
+    /// # Errors
+    ///
+    /// The [`IdError`] of [`check_publisher_id`].
+    ///
+    /// [`check_publisher_id`]: crate::check_publisher_id
+    pub fn with_id(mut self, id: impl Into<String>, max_bytes: usize) -> Result<Self, IdError> {
+        let id = id.into();
+        crate::id::check_publisher_id(&id, max_bytes)?;
+        self.id = Some(id);
+        Ok(self)
     }
 
     /// Sets the event type. An empty type means `message` and is stored as none.
@@ -54,21 +75,22 @@ impl NewEvent {
 
     /// The most bytes this event takes once stored and encoded for the wire: what every
     /// subscriber's buffer, the replay pages and the in-memory caches hold for it. Exact but
-    /// for the `id:` line, which is counted at its longest ([`MAX_ID_LINE`]), since the id is
-    /// given only when the event is stored. Limits on events apply to this, not to the size of
+    /// for the `id:` line of a hub id, which is counted at its longest ([`MAX_ID_LINE`]), since
+    /// the id is given only when the event is stored (a publisher's id is counted as it is). Limits on events apply to this, not to the size of
     /// the data: each line break of the data costs a `data: ` prefix, so a body of newlines
     /// encodes to seven times its size.
     pub fn encoded_size(&self) -> usize {
-        MAX_ID_LINE
+        self.id.as_ref().map_or(MAX_ID_LINE, |id| 4 + id.len() + 1)
             + self.event_type.as_ref().map_or(0, |t| 7 + t.len() + 1)
             + self.retry_ms.map_or(0, |ms| 7 + ms.to_string().len() + 1)
             + ssehub_wire::data_encoded_len(self.data.as_bytes())
             + 1
     }
 
-    /// The bytes of the fields of this event (data, type, topics), as a record stores them.
+    /// The bytes of the fields of this event (data, type, topics, id), as a record stores them.
     pub fn size(&self) -> usize {
         self.data.len()
+            + self.id.as_ref().map_or(0, String::len)
             + self.event_type.as_ref().map_or(0, String::len)
             + self.topics.iter().map(|t| t.as_str().len()).sum::<usize>()
     }
@@ -87,14 +109,17 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// Gives `event` its position `seq` in log `log` and encodes it.
+    /// Gives `event` its position `seq` in log `log` and encodes it, with the publisher's id
+    /// on its `id:` line when it has one, else the hub's.
     pub fn new(log: LogId, seq: u64, event: NewEvent) -> Arc<Self> {
         let id = EventId { log, seq };
         let mut wire = Event::new(event.data.as_str());
-        // Both values were validated when they entered the hub; these cannot fail.
+        // Every value was validated when it entered the hub (a publisher's id by
+        // `check_publisher_id`, which is stricter than the wire's rule); these cannot fail.
+        let line = event.id.clone().unwrap_or_else(|| id.to_string());
         wire = wire
-            .with_id(id.to_string())
-            .expect("a formatted event id has no line break or NUL");
+            .with_id(line)
+            .expect("an event id has no line break or NUL");
         if let Some(t) = &event.event_type {
             wire = wire
                 .with_event(t.as_str())
@@ -116,6 +141,11 @@ impl StoredEvent {
     pub fn seq(&self) -> u64 {
         self.id.seq
     }
+
+    /// The id subscribers see on its `id:` line: the publisher's, else the hub's.
+    pub fn sse_id(&self) -> String {
+        self.event.id.clone().unwrap_or_else(|| self.id.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +164,11 @@ mod tests {
                 .unwrap(),
         ];
         events[0].retry_ms = Some(u64::MAX);
+        events.push(
+            NewEvent::new(topic.clone(), "x")
+                .with_id("urn:uuid:a".repeat(20), 256)
+                .unwrap(),
+        );
         for event in events {
             let size = event.encoded_size();
             let stored = StoredEvent::new(LogId(u32::MAX), u64::MAX, event.clone());
@@ -143,5 +178,24 @@ mod tests {
         }
         let newlines = NewEvent::new(topic, "\n".repeat(1000));
         assert!(newlines.encoded_size() > 7 * 1000);
+    }
+
+    /// A publisher's id is the event's `id:` line (and its SSE id); the position stays.
+    #[test]
+    fn a_publisher_id_is_the_id_line() {
+        let topic = Topic::new("a").unwrap();
+        let event = NewEvent::new(topic.clone(), "x")
+            .with_id("rev-7", 256)
+            .unwrap();
+        let stored = StoredEvent::new(LogId(1), 9, event);
+        assert_eq!(&stored.encoded[..], b"id: rev-7\ndata: x\n\n");
+        assert_eq!((stored.sse_id().as_str(), stored.seq()), ("rev-7", 9));
+        let plain = StoredEvent::new(LogId(1), 9, NewEvent::new(topic, "x"));
+        assert_eq!(plain.sse_id(), "00000001-9");
+        assert!(
+            NewEvent::new(Topic::new("a").unwrap(), "")
+                .with_id("#x", 256)
+                .is_err()
+        );
     }
 }

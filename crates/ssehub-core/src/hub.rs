@@ -119,6 +119,9 @@ pub struct Stats {
     pub live_only: AtomicU64,
     /// Publish requests that failed in the store.
     pub store_errors: AtomicU64,
+    /// Events stored with a publisher's own id (each is in the store's publisher-id index
+    /// while retained).
+    pub publisher_ids: AtomicU64,
 }
 
 impl Stats {
@@ -275,6 +278,31 @@ impl Hub {
         }
     }
 
+    /// Looks a resume point up in the store's publisher index: an [`Resume::After`] whose id
+    /// is not a hub id (`<log>-<seq>`) but the publisher id of a retained event becomes
+    /// [`Resume::Published`] at that event's position. Anything else is returned as it is (a
+    /// publisher id the index does not hold stays `After`, an unknown id: the gap notice).
+    /// Call it before [`subscribe`](Hub::subscribe): the index may be remote (a cluster's).
+    ///
+    /// No text resolves to two events: publisher ids may not have a hub id's shape
+    /// ([`check_publisher_id`](crate::check_publisher_id)), and the index holds each at most
+    /// once among retained events.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the index cannot be read.
+    pub async fn resolve(&self, resume: Resume) -> Result<Resume, StoreError> {
+        match resume {
+            Resume::After(text) if EventId::parse(&text).is_none() => {
+                Ok(match self.shared.store.find_id(&text).await? {
+                    Some(seq) => Resume::Published { id: text, seq },
+                    None => Resume::After(text),
+                })
+            }
+            other => Ok(other),
+        }
+    }
+
     /// Subscribes to `selector`, starting at `resume`, with access to public events only.
     ///
     /// # Errors
@@ -317,14 +345,29 @@ impl Hub {
             registry.insert(&selector, &queue);
             (queue, registry.last_seq)
         };
-        // Over a shared store, an id of this log may be ahead of the feed (see the module
-        // doc): the subscription asks the store whether the log has given it.
-        let ahead = match resume {
-            Resume::After(text) if shared.fed.is_some() => EventId::parse(text)
-                .filter(|id| id.log == shared.store.log_id() && id.seq > live_after)
-                .map(|id| id.seq),
-            _ => None,
+        // The position the client names: a hub id of any log, or a publisher id that
+        // `Hub::resolve` found in this log's index.
+        let named = match resume {
+            Resume::After(text) => EventId::parse(text),
+            Resume::Published { seq, .. } => Some(EventId {
+                log: shared.store.log_id(),
+                seq: *seq,
+            }),
+            Resume::Live | Resume::Earliest => None,
         };
+        let requested = resume.requested().unwrap_or_default();
+        // Over a shared store, an id of this log may be ahead of the feed (see the module
+        // doc): the subscription asks the store whether the log has given it. So may a
+        // publisher id on any store: the index has it once it is stored, before it is fanned
+        // out (a client that knew the id before its answer).
+        let published = matches!(resume, Resume::Published { .. });
+        let ahead = named
+            .filter(|id| {
+                (shared.fed.is_some() || published)
+                    && id.log == shared.store.log_id()
+                    && id.seq > live_after
+            })
+            .map(|id| id.seq);
         let retained_from = shared.store.retained_from(&selector);
         let oldest = (retained_from <= live_after).then(|| EventId {
             log: shared.store.log_id(),
@@ -333,17 +376,17 @@ impl Hub {
         let (replay_after, gap) = match resume {
             Resume::Live => (live_after, None),
             Resume::Earliest => (0, None),
-            Resume::After(text) => match EventId::parse(text) {
+            Resume::After(_) | Resume::Published { .. } => match named {
                 Some(id) if id.log == shared.store.log_id() && id.seq <= live_after => {
                     if id.seq + 1 < retained_from {
-                        let gap = Gap::new(GapReason::Expired, text, oldest);
+                        let gap = Gap::new(GapReason::Expired, requested, oldest);
                         (retained_from - 1, Some(gap))
                     } else {
                         (id.seq, None)
                     }
                 }
                 Some(_) if ahead.is_some() => (live_after, None),
-                _ => (0, Some(Gap::new(GapReason::Unknown, text, oldest))),
+                _ => (0, Some(Gap::new(GapReason::Unknown, requested, oldest))),
             },
         };
         if gap.is_some() {
@@ -361,8 +404,8 @@ impl Hub {
             live_after,
             retained_from,
         );
-        if let (Some(seq), Resume::After(text)) = (ahead, resume) {
-            subscription.check_ahead(seq, text, live_after);
+        if let Some(seq) = ahead {
+            subscription.check_ahead(seq, requested, live_after);
         }
         Ok(subscription)
     }
@@ -493,34 +536,62 @@ async fn commit_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Commit>) {
                 Err(_) => break,
             }
         }
-        let sizes: Vec<usize> = batch.iter().map(|c| c.events.len()).collect();
-        let events: Vec<NewEvent> = batch
-            .iter_mut()
-            .flat_map(|c| std::mem::take(&mut c.events))
-            .collect();
-        match shared.store.append(events).await {
-            Ok(stored) => match &shared.fed {
-                None => {
-                    shared.fan_out(&stored);
+        commit(&shared, batch).await;
+    }
+}
+
+/// Appends the events of `batch` in one store append, fans them out and answers. A publisher
+/// id already taken fails the whole append (the store's contract); then each request is
+/// appended alone, in order, so that only the requests that reuse an id are refused (a
+/// `/publish` batch is one request: it is refused whole).
+async fn commit(shared: &Arc<Shared>, mut batch: Vec<Commit>) {
+    let sizes: Vec<usize> = batch.iter().map(|c| c.events.len()).collect();
+    let events: Vec<NewEvent> = batch
+        .iter_mut()
+        .flat_map(|c| std::mem::take(&mut c.events))
+        .collect();
+    // Kept only when a conflict could split the batch: the requests with publisher ids.
+    let retry = (batch.len() > 1 && events.iter().any(|e| e.id.is_some())).then(|| events.clone());
+    let appended = shared.store.append(events).await;
+    if let Ok(stored) = &appended {
+        let with_id = stored.iter().filter(|e| e.event.id.is_some()).count();
+        shared
+            .stats
+            .publisher_ids
+            .fetch_add(with_id as u64, Ordering::Relaxed);
+    }
+    match appended {
+        Ok(stored) => match &shared.fed {
+            None => {
+                shared.fan_out(&stored);
+                answer(batch, sizes, &stored);
+            }
+            Some(fed) => {
+                // The feed fans them out; answer once it has, without holding up the
+                // next group commit.
+                let mut fed = fed.clone();
+                let last = stored.last().map_or(0, |e| e.seq());
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(FEED_WAIT, fed.wait_for(|&s| s >= last)).await;
                     answer(batch, sizes, &stored);
-                }
-                Some(fed) => {
-                    // The feed fans them out; answer once it has, without holding up the
-                    // next group commit.
-                    let mut fed = fed.clone();
-                    let last = stored.last().map_or(0, |e| e.seq());
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(FEED_WAIT, fed.wait_for(|&s| s >= last)).await;
-                        answer(batch, sizes, &stored);
-                    });
-                }
-            },
-            Err(error) => {
+                });
+            }
+        },
+        Err(StoreError::IdConflict(_)) if retry.is_some() => {
+            let mut events = retry.unwrap_or_default().into_iter();
+            for (mut alone, size) in batch.into_iter().zip(sizes) {
+                alone.events = events.by_ref().take(size).collect();
+                // One request: no retry, so no deeper recursion.
+                Box::pin(commit(shared, vec![alone])).await;
+            }
+        }
+        Err(error) => {
+            if !matches!(error, StoreError::IdConflict(_)) {
                 shared.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, requests = batch.len(), "the store refused a batch of events");
-                for commit in batch {
-                    let _ = commit.reply.send(Err(PublishError::Store(error.clone())));
-                }
+            }
+            for commit in batch {
+                let _ = commit.reply.send(Err(PublishError::Store(error.clone())));
             }
         }
     }

@@ -4,7 +4,9 @@
 //! - [`Topic`], [`Pattern`] and [`Selector`]: what events are published to and what
 //!   subscribers listen to (`*` is one segment, a trailing `**` the rest).
 //! - [`EventId`]: `<log>-<seq>`, one sequence for the whole hub, so one id resumes a
-//!   multi-topic subscription, and a log identity so foreign ids are detected.
+//!   multi-topic subscription, and a log identity so foreign ids are detected. A publisher may
+//!   give an event its own id instead ([`check_publisher_id`]); the store indexes it to the
+//!   event's sequence number ([`Store::find_id`]) and [`Hub::resolve`] resumes from it.
 //! - [`Store`]: the history backend trait; [`MemoryStore`] is the in-memory one.
 //! - [`Hub`]: group commit through one sequencing task, fan-out of each event encoded once into
 //!   bounded per-subscriber queues, and [`Subscription`]s that replay then go live with no gap
@@ -43,7 +45,7 @@ mod uritemplate;
 
 pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
-pub use id::{EventId, LogId, Resume};
+pub use id::{DEFAULT_MAX_ID_BYTES, EventId, IdError, LogId, Resume, check_publisher_id};
 pub use live_queue::CloseReason;
 pub use memory::{MemoryStore, Retention};
 pub use store::{

@@ -4,7 +4,7 @@
 //! restart are recognised as unknown (never misread as positions in the new log:
 //! ARCHITECTURE.md, invariant 6).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::event::{NewEvent, StoredEvent};
@@ -48,6 +48,21 @@ struct Inner {
     events: VecDeque<Arc<StoredEvent>>,
     bytes: usize,
     last: u64,
+    /// Publisher id → sequence number, for the retained events that have one.
+    ids: HashMap<String, u64>,
+}
+
+impl Inner {
+    /// The first publisher id of `events` that a retained event or an earlier event of
+    /// `events` already has.
+    fn conflict(&self, events: &[NewEvent]) -> Option<String> {
+        let mut batch = HashSet::new();
+        events
+            .iter()
+            .filter_map(|e| e.id.as_deref())
+            .find(|id| self.ids.contains_key(*id) || !batch.insert(*id))
+            .map(str::to_string)
+    }
 }
 
 impl MemoryStore {
@@ -85,6 +100,10 @@ impl Store for MemoryStore {
         events: Vec<NewEvent>,
     ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>> {
         let mut inner = self.lock();
+        // Checked under the same lock as the append: all or nothing (the store's contract).
+        if let Some(id) = inner.conflict(&events) {
+            return Box::pin(std::future::ready(Err(StoreError::IdConflict(id))));
+        }
         let stored: Vec<_> = events
             .into_iter()
             .map(|event| {
@@ -95,15 +114,26 @@ impl Store for MemoryStore {
         for event in &stored {
             inner.bytes += event.encoded.len();
             inner.events.push_back(event.clone());
+            if let Some(id) = &event.event.id {
+                inner.ids.insert(id.clone(), event.seq());
+            }
         }
         while inner.events.len() > self.retention.max_events
             || (inner.bytes > self.retention.max_bytes && !inner.events.is_empty())
         {
             if let Some(old) = inner.events.pop_front() {
                 inner.bytes -= old.encoded.len();
+                if let Some(id) = &old.event.id {
+                    inner.ids.remove(id);
+                }
             }
         }
         Box::pin(std::future::ready(Ok(stored)))
+    }
+
+    fn find_id(&self, id: &str) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        let seq = self.lock().ids.get(id).copied();
+        Box::pin(std::future::ready(Ok(seq)))
     }
 
     fn read(

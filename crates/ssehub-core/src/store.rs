@@ -12,6 +12,13 @@
 //! - Retention may drop old events at any time; [`Store::bounds`] says what is left. It moves
 //!   [`Store::retained_from`] up *before* the events below it are gone, so a reader that sees
 //!   the floor unmoved after a read knows the read was complete (ARCHITECTURE.md, invariant 8).
+//! - Publisher ids ([`NewEvent::id`]): the store keeps an index from each retained event's
+//!   publisher id to its sequence number ([`Store::find_id`]). [`Store::append`] is all or
+//!   nothing: when an event of the batch has a publisher id that a retained event already has
+//!   (or that another event of the batch has), nothing is appended and it fails with
+//!   [`StoreError::IdConflict`] — checked in the same atomic step as the append, so that two
+//!   hubs appending one id to a shared log cannot both succeed. Retention removes a deleted
+//!   event's id from the index with the event: its id is then unknown, and free again.
 //! - A log that may have lost acknowledged events takes a new [`LogId`], so that no id is ever
 //!   given to two events (ARCHITECTURE.md, invariant 6).
 //! - A store shared by several hubs (a cluster) also appends events that other hubs publish,
@@ -180,6 +187,10 @@ pub enum StoreError {
     /// The store has been closed.
     #[error("the event store is closed")]
     Closed,
+    /// A publisher id of the batch is already the id of a retained event, or of another
+    /// event of the batch: the client's fault, not the store's. Nothing was appended.
+    #[error("the id {0:?} is already the id of a retained event")]
+    IdConflict(String),
 }
 
 /// A backend for the event history, under the contract of the module doc: one sequence
@@ -199,6 +210,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'_, Result<Vec<Arc<StoredEvent>>, StoreError>>;
+
+    /// The sequence number of the retained event whose publisher id is `id`, if any (see the
+    /// module doc). A resume from a publisher id is a resume from that position.
+    fn find_id(&self, id: &str) -> BoxFuture<'_, Result<Option<u64>, StoreError>>;
 
     /// The lowest sequence number from which history matching `selector` is complete: every
     /// matching event at or after it is still retained. A resume from an id below

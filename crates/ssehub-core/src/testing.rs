@@ -11,7 +11,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::{Hub, HubConfig, NewEvent, Pattern, Resume, Selector, Store, StoredEvent, Topic};
+use crate::{
+    Hub, HubConfig, NewEvent, Pattern, PublishError, Resume, Selector, Store, StoreError,
+    StoredEvent, Topic,
+};
 
 /// How the suite makes and remakes stores of one backend.
 pub trait StoreFactory {
@@ -28,6 +31,13 @@ pub trait StoreFactory {
 
 fn ev(topic: &str, data: &str) -> NewEvent {
     NewEvent::new(Topic::new(topic).expect("valid test topic"), data)
+}
+
+/// An event with a publisher id.
+fn ev_id(topic: &str, data: &str, id: &str) -> NewEvent {
+    ev(topic, data)
+        .with_id(id, crate::DEFAULT_MAX_ID_BYTES)
+        .expect("valid test id")
 }
 
 fn selector(patterns: &[&str]) -> Arc<Selector> {
@@ -102,6 +112,8 @@ pub fn run(factory: &mut dyn StoreFactory) {
         basic_rules(factory).await;
         retention_keeps_a_suffix(factory).await;
         restart_keeps_ids(factory).await;
+        publisher_ids(factory).await;
+        publisher_ids_follow_retention(factory).await;
     });
     model_check(factory, &runtime);
     hub_model_check(factory, &runtime);
@@ -208,6 +220,100 @@ async fn restart_keeps_ids(factory: &mut dyn StoreFactory) {
     assert_eq!(next[0].seq(), 3, "ids keep increasing across restarts");
     let all = read_all(&*store, 1, &selector(&["x"]), 10).await;
     assert_eq!(all.len(), 2, "resume after an id from before the restart");
+}
+
+/// The publisher-id index: an id is found at its event's position, is the event's `id:` line
+/// on every read, is refused a second time (the append is all or nothing, a duplicate within
+/// one batch included), and survives a restart with its event.
+async fn publisher_ids(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(1000);
+    let stored = store
+        .append(vec![
+            ev_id("a", "1", "rev-1"),
+            ev("a", "2"),
+            ev_id("b", "3\nx", "urn:uuid:3"),
+        ])
+        .await
+        .expect("append");
+    assert_eq!(
+        &stored[0].encoded[..],
+        b"id: rev-1\ndata: 1\n\n",
+        "a publisher id is the id line"
+    );
+    assert_eq!(stored[1].sse_id(), stored[1].id.to_string());
+    let find = |store: &Arc<dyn Store>, id: &'static str| {
+        let store = store.clone();
+        async move { store.find_id(id).await.expect("find_id") }
+    };
+    assert_eq!(find(&store, "rev-1").await, Some(1));
+    assert_eq!(find(&store, "urn:uuid:3").await, Some(3));
+    assert_eq!(find(&store, "rev-2").await, None);
+    for batch in [
+        vec![ev_id("a", "x", "rev-1")],
+        vec![ev_id("a", "x", "fresh"), ev_id("b", "y", "urn:uuid:3")],
+        vec![
+            ev_id("a", "x", "twice"),
+            ev("a", "y"),
+            ev_id("b", "z", "twice"),
+        ],
+    ] {
+        let refused = store.append(batch).await;
+        assert!(
+            matches!(&refused, Err(StoreError::IdConflict(_))),
+            "a taken or repeated id is refused: {refused:?}"
+        );
+    }
+    assert_eq!(store.bounds().last, 3, "a refused append appends nothing");
+    assert_eq!(find(&store, "fresh").await, None);
+    assert_eq!(find(&store, "twice").await, None);
+    let read = read_all(&*store, 0, &selector(&["**"]), 10).await;
+    let ids: Vec<Option<&str>> = read.iter().map(|e| e.event.id.as_deref()).collect();
+    assert_eq!(ids, [Some("rev-1"), None, Some("urn:uuid:3")]);
+    assert!(
+        read[2].encoded.starts_with(b"id: urn:uuid:3\n"),
+        "read back, encoded again"
+    );
+    if !factory.durable() {
+        return;
+    }
+    let store = factory.reopen(store);
+    assert_eq!(
+        find(&store, "urn:uuid:3").await,
+        Some(3),
+        "the index survives a restart"
+    );
+    let refused = store.append(vec![ev_id("a", "x", "rev-1")]).await;
+    assert!(
+        matches!(refused, Err(StoreError::IdConflict(_))),
+        "{refused:?}"
+    );
+    let read = read_all(&*store, 0, &selector(&["a"]), 10).await;
+    assert_eq!(read[0].sse_id(), "rev-1");
+}
+
+/// An event that retention deletes leaves the index with it: its id is unknown, and free.
+async fn publisher_ids_follow_retention(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(3);
+    for i in 0..6 {
+        let id = format!("k{i}");
+        store
+            .append(vec![ev_id("r", &i.to_string(), &id)])
+            .await
+            .expect("append");
+    }
+    factory.enforce_retention(&store);
+    assert_eq!(store.bounds().first, 4);
+    for (id, want) in [("k0", None), ("k2", None), ("k3", Some(4)), ("k5", Some(6))] {
+        assert_eq!(store.find_id(id).await.expect("find_id"), want, "{id}");
+    }
+    let again = store
+        .append(vec![ev_id("r", "again", "k0")])
+        .await
+        .expect("an expired event's id may be used again");
+    assert_eq!(
+        store.find_id("k0").await.expect("find_id"),
+        Some(again[0].seq())
+    );
 }
 
 /// One step of the model check.
@@ -348,9 +454,13 @@ enum HubOp {
     /// Publish requests sent at once (so the commit task may take several in one append),
     /// each of 1–3 events; with `Some(topic)`, a live subscription to `h/<topic>` (or to
     /// `h/*` for 4) is opened while they are in flight.
+    ///
+    /// Events with `true` get a fresh publisher id; with `reuse`, one more request at the
+    /// same time reuses the publisher id of an acknowledged event and must be refused alone.
     Publish {
-        requests: Vec<Vec<(u8, String)>>,
+        requests: Vec<Vec<(u8, String, bool)>>,
         subscribe_during: Option<u8>,
+        reuse: Option<usize>,
     },
     /// A subscription to `h/<topic>` (`h/*` for 4), live, from the earliest event, or after
     /// the `n`-th acknowledged event (modulo their number).
@@ -365,16 +475,18 @@ enum HubResume {
 }
 
 fn hub_op() -> impl Strategy<Value = HubOp> {
-    let event = (0u8..4, "[a-z\n]{0,6}");
+    let event = (0u8..4, "[a-z\n]{0,6}", proptest::bool::ANY);
     let request = proptest::collection::vec(event, 1..4);
     prop_oneof![
         3 => (
             proptest::collection::vec(request, 1..5),
             proptest::option::of(0u8..5),
+            proptest::option::weighted(0.3, 0usize..100),
         )
-            .prop_map(|(requests, subscribe_during)| HubOp::Publish {
+            .prop_map(|(requests, subscribe_during, reuse)| HubOp::Publish {
                 requests,
                 subscribe_during,
+                reuse,
             }),
         2 => (0u8..5, 0usize..3, 0usize..100).prop_map(|(topic, kind, n)| HubOp::Subscribe {
             topic,
@@ -467,21 +579,53 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                 // (seq, topic, data, id) of every acknowledged event, in sequence order.
                 let mut model: Vec<(u64, u8, String, String)> = Vec::new();
                 let mut watchers: Vec<Watcher> = Vec::new();
+                let mut next_id = 0u64;
                 let last = |model: &[(u64, u8, String, String)]| model.last().map_or(0, |m| m.0);
                 for op in ops {
                     match op {
                         HubOp::Publish {
                             requests,
                             subscribe_during,
+                            reuse,
                         } => {
                             let before = last(&model);
+                            // Each event's publisher id, or none (the hub's id).
+                            let requests: Vec<Vec<(u8, String, Option<String>)>> = requests
+                                .into_iter()
+                                .map(|items| {
+                                    items
+                                        .into_iter()
+                                        .map(|(t, d, with_id)| {
+                                            next_id += 1;
+                                            (t, d, with_id.then(|| format!("urn:p:{next_id}")))
+                                        })
+                                        .collect()
+                                })
+                                .collect();
+                            let taken: Vec<&String> = model
+                                .iter()
+                                .filter(|m| crate::EventId::parse(&m.3).is_none())
+                                .map(|m| &m.3)
+                                .collect();
+                            let reused = reuse
+                                .filter(|_| !taken.is_empty())
+                                .map(|n| taken[n % taken.len()].clone());
+                            let conflict = reused.map(|id| {
+                                let hub = hub.clone();
+                                tokio::spawn(async move {
+                                    hub.publish(vec![ev_id("h/0", "dup", &id)]).await
+                                })
+                            });
                             let tasks: Vec<_> = requests
                                 .iter()
                                 .map(|items| {
                                     let hub = hub.clone();
                                     let events = items
                                         .iter()
-                                        .map(|(t, d)| ev(&format!("h/{t}"), d))
+                                        .map(|(t, d, id)| match id {
+                                            Some(id) => ev_id(&format!("h/{t}"), d, id),
+                                            None => ev(&format!("h/{t}"), d),
+                                        })
                                         .collect();
                                     tokio::spawn(async move { hub.publish(events).await })
                                 })
@@ -507,9 +651,18 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                                 for w in ids.windows(2) {
                                     prop_assert_eq!(w[1].seq, w[0].seq + 1, "one request's ids are consecutive");
                                 }
-                                for (id, (t, d)) in ids.iter().zip(items) {
-                                    answered.push((id.seq, *t, d.clone(), id.to_string()));
+                                for (id, (t, d, mine)) in ids.iter().zip(items) {
+                                    let sse = mine.clone().unwrap_or_else(|| id.to_string());
+                                    answered.push((id.seq, *t, d.clone(), sse));
                                 }
+                            }
+                            if let Some(task) = conflict {
+                                let refused = task.await.expect("publish task");
+                                prop_assert!(
+                                    matches!(refused, Err(PublishError::Store(StoreError::IdConflict(_)))),
+                                    "a retained event's id is refused: {:?}",
+                                    refused
+                                );
                             }
                             answered.sort_by_key(|a| a.0);
                             for (i, a) in answered.iter().enumerate() {
@@ -523,7 +676,11 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                                 HubResume::Earliest => (Resume::Earliest, 0),
                                 HubResume::AfterAcknowledged(n) if !model.is_empty() => {
                                     let m = &model[n % model.len()];
-                                    (Resume::After(m.3.clone()), m.0)
+                                    let resume = hub
+                                        .resolve(Resume::After(m.3.clone()))
+                                        .await
+                                        .expect("resolve");
+                                    (resume, m.0)
                                 }
                                 HubResume::AfterAcknowledged(_) => (Resume::Live, 0),
                             };

@@ -441,3 +441,46 @@ async fn live_only_events_are_delivered_once_and_never_stored() {
     assert_eq!(data(&replay.take(2).await), ["stored", "next"]);
     replay.nothing_more().await;
 }
+
+/// A publisher id resumes from its event's position, after resolution through the store's
+/// index, even when the event is stored but not yet fanned out (the index has it first): the
+/// subscription skips it live instead of taking the id for unknown. An id the index does not
+/// hold stays unknown, with the gap notice naming it.
+#[tokio::test]
+async fn a_publisher_id_stored_but_not_yet_fanned_out_resumes_after_it() {
+    let store = Arc::new(MemoryStore::new(Retention::default()));
+    let hub = Hub::new(store.clone(), HubConfig::default());
+    // Stored behind the hub's back: in the index, never fanned out (the hub's commit task
+    // between its append and its fan-out).
+    let early = ev("t", "early").with_id("rev-1", 256).unwrap();
+    ssehub_core::Store::append(&*store, vec![early])
+        .await
+        .unwrap();
+    let resume = hub.resolve(Resume::After("rev-1".into())).await.unwrap();
+    assert_eq!(
+        resume,
+        Resume::Published {
+            id: "rev-1".into(),
+            seq: 1
+        }
+    );
+    let sub = hub.subscribe(sel(&["t"]), &resume).unwrap();
+    assert!(sub.gap().is_none(), "{:?}", sub.gap());
+    let mut reader = Reader::new(sub);
+    let later = hub
+        .publish(vec![ev("t", "later").with_id("rev-2", 256).unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(later[0].seq, 2);
+    let got = reader.take(1).await;
+    assert_eq!(
+        (data(&got), got[0].last_event_id.as_str()),
+        (vec!["later"], "rev-2")
+    );
+
+    let unknown = hub.resolve(Resume::After("rev-9".into())).await.unwrap();
+    assert_eq!(unknown, Resume::After("rev-9".into()));
+    let sub = hub.subscribe(sel(&["t"]), &unknown).unwrap();
+    let gap = sub.gap().expect("an unknown publisher id gets the notice");
+    assert!(format!("{gap:?}").contains("rev-9"), "{gap:?}");
+}

@@ -45,6 +45,10 @@ impl Store for Relaying {
         self.store.append(events)
     }
 
+    fn find_id(&self, id: &str) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        self.store.find_id(id)
+    }
+
     fn read(
         &self,
         after: u64,

@@ -13,6 +13,12 @@ pub enum Reason {
     BodyTooLarge,
     /// A topic or pattern is not valid (400).
     InvalidTopic,
+    /// A publisher's event id is empty, over `limits.max_id_bytes`, starts with `#`, holds
+    /// CR, LF or NUL, or has the shape of a hub id (400).
+    InvalidId,
+    /// A publisher's event id is already the id of a retained event, or of another event of
+    /// the same request (409).
+    IdConflict,
     /// An event type holds CR or LF, or uses the reserved `ssehub-` prefix (400).
     InvalidEvent,
     /// The body is not valid UTF-8 (400).
@@ -60,6 +66,8 @@ impl Reason {
         match self {
             Reason::BodyTooLarge => "body_too_large",
             Reason::InvalidTopic => "invalid_topic",
+            Reason::InvalidId => "invalid_id",
+            Reason::IdConflict => "id_conflict",
             Reason::InvalidEvent => "invalid_event",
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::InvalidJson => "invalid_json",
@@ -82,7 +90,9 @@ impl Reason {
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 22] = [
+        Reason::InvalidId,
+        Reason::IdConflict,
         Reason::SelectorTooComplex,
         Reason::OverSelectorBudget,
         Reason::Unauthorized,
@@ -109,6 +119,7 @@ impl Reason {
         match self {
             Reason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::NotFound => StatusCode::NOT_FOUND,
+            Reason::IdConflict => StatusCode::CONFLICT,
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
             Reason::Forbidden | Reason::OriginNotAllowed => StatusCode::FORBIDDEN,
             Reason::HostNotAllowed => StatusCode::MISDIRECTED_REQUEST,

@@ -4,8 +4,8 @@
 //! | --- | --- |
 //! | `GET /topics/{topic}` | subscribe to one topic or pattern (SSE) |
 //! | `GET /subscribe?topic=A&topic=B` | subscribe to several, one ordered stream |
-//! | `POST /topics/{topic}` | publish the body as one event (`?event=TYPE`) → `{"id"}` |
-//! | `POST /publish` | publish a JSON array of `{topic, data, event?}` → `{"ids"}` |
+//! | `POST /topics/{topic}` | publish the body as one event (`?event=TYPE`, `?id=ID`) → `{"id"}` |
+//! | `POST /publish` | publish a JSON array of `{topic, data, event?, private?, id?}` → `{"ids"}` |
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus text |
 //! | `/.well-known/mercure` | the Mercure protocol (publish, subscribe, active subscriptions) |
@@ -65,6 +65,10 @@ pub struct HttpConfig {
     pub max_topics_per_subscription: usize,
     /// The most events in one `POST /publish` batch.
     pub max_batch_events: usize,
+    /// The longest publisher event id (`id` of a publish), in bytes (400 above it): the
+    /// store's index holds one per retained event that has one, and every copy of the event
+    /// carries it.
+    pub max_id_bytes: usize,
     /// The reconnection time sent at the start of every stream, in milliseconds.
     pub retry_ms: u64,
     /// Up to this many milliseconds are added at random to `retry_ms`, per stream, so that
@@ -89,6 +93,7 @@ impl Default for HttpConfig {
             max_connections: 100_000,
             max_topics_per_subscription: 32,
             max_batch_events: 1000,
+            max_id_bytes: ssehub_core::DEFAULT_MAX_ID_BYTES,
             retry_ms: 2000,
             retry_jitter_ms: 1000,
             cors_origins: Vec::new(),

@@ -11,8 +11,11 @@
 //! rel="mercure"` ([`discovery_link`]).
 //!
 //! Where this hub differs from the reference one, within what the draft allows:
-//! - ids are the hub's own (`<log>-<seq>`); a publisher's `id` is ignored (but one that holds
-//!   CR, LF or NUL is refused, as the Go hub does);
+//! - an update without an `id` gets the hub's own (`<log>-<seq>`), not a UUID URN; a
+//!   publisher's `id` is the event's id and the answer (and a resume point), but the hub
+//!   refuses one it cannot keep unique or unambiguous: one already used by a retained event
+//!   (409 `id_conflict`), and one that is empty, over `limits.max_id_bytes`, starts with
+//!   `#`, holds CR, LF or NUL, is `earliest` or has a hub id's shape (400 `invalid_id`);
 //! - a resume from an unknown or expired id gets, besides the `Last-Event-ID: earliest`
 //!   response header, ssehub's in-band `ssehub-gap` notice, and event types starting with
 //!   `ssehub-` are reserved;
@@ -37,7 +40,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ssehub_core::{NewEvent, Pattern, Resume, Selector, Topic, TopicError};
+use ssehub_core::{NewEvent, Pattern, Selector, Topic, TopicError};
 
 use crate::AppState;
 use crate::auth::Role;
@@ -110,12 +113,12 @@ async fn publish(
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
         let body = crate::publish::take(&mut body);
         let body = crate::publish::read_body(app, &headers, body, Reason::InvalidUtf8).await?;
-        let event = update(&body)?;
+        let event = update(&body, app.config.max_id_bytes)?;
         crate::publish::allowed(&grant, &event)?;
-        let ids = crate::publish::publish(app, vec![event]).await?;
+        let mut ids = crate::publish::publish(app, vec![event]).await?;
         Ok((
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            ids[0].to_string(),
+            ids.remove(0),
         )
             .into_response())
     }
@@ -130,7 +133,7 @@ fn invalid_event(message: impl Into<String>) -> ApiError {
 
 /// Reads and validates the form of an update. Unknown fields are ignored; of a repeated
 /// field other than `topic`, the first counts.
-fn update(body: &[u8]) -> Result<NewEvent, ApiError> {
+fn update(body: &[u8], max_id_bytes: usize) -> Result<NewEvent, ApiError> {
     if std::str::from_utf8(body).is_err() {
         return Err(ApiError::new(
             Reason::InvalidUtf8,
@@ -184,12 +187,8 @@ fn update(body: &[u8]) -> Result<NewEvent, ApiError> {
             format!("topic {t:?}: topics under {HUB_PATH} are reserved for the hub's own updates"),
         ));
     }
-    // The hub gives its own ids (the draft allows it); one that could inject fields is still
-    // refused, as the reference hub does.
-    if id.is_some_and(|id| id.contains(['\r', '\n', '\0'])) {
-        return Err(invalid_event("the id must not contain CR, LF or NUL"));
-    }
-    let mut event = NewEvent::new(topics[0].clone(), data.unwrap_or_default());
+    let event = NewEvent::new(topics[0].clone(), data.unwrap_or_default());
+    let mut event = crate::publish::with_id(event, id.as_deref(), max_id_bytes)?;
     event.topics = topics;
     event.private = private;
     if let Some(t) = event_type {
@@ -224,11 +223,11 @@ async fn subscribe(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let result = open(&m, raw.as_deref(), &headers);
+    let result = open(&m, raw.as_deref(), &headers).await;
     m.app.respond(result)
 }
 
-fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let app = &m.app;
     let query = Query::parse_any(raw);
     let selectors: Vec<&str> = query.all("topic").collect();
@@ -269,15 +268,15 @@ fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Response,
     }
     let grant = app.auth.check(Role::Subscribe, headers, &query)?;
     let requested = last_event_id(headers, &query).filter(|id| !id.is_empty());
-    let resume = Resume::from_last_event_id(requested.as_deref());
+    let resume = crate::subscribe::resolve(app, requested.as_deref()).await?;
     let stream = OpenStream::open(app, selector.clone(), &resume, &grant)?;
 
     let mut extra = HeaderMap::new();
     if requested.is_some() {
         // The id of the event before the first one sent: the requested one when it is known
         // and retained, else `earliest` (asked for, unknown, or expired).
-        let preceding = match &resume {
-            Resume::After(id) if stream.subscription().gap().is_none() => id.as_str(),
+        let preceding = match resume.requested() {
+            Some(id) if stream.subscription().gap().is_none() => id,
             _ => "earliest",
         };
         extra.insert(
@@ -305,7 +304,7 @@ mod tests {
     use super::*;
 
     fn form(body: &str) -> Result<NewEvent, ApiError> {
-        update(body.as_bytes())
+        update(body.as_bytes(), ssehub_core::DEFAULT_MAX_ID_BYTES)
     }
 
     #[test]
@@ -318,6 +317,7 @@ mod tests {
         assert!(e.private);
         assert_eq!(e.event_type.as_deref(), Some("t"));
         assert_eq!(e.retry_ms, Some(15));
+        assert_eq!(e.id.as_deref(), Some("mine"));
         let e = form("topic=a").unwrap();
         assert!(!e.private && e.data.is_empty() && e.retry_ms.is_none());
     }
@@ -336,8 +336,23 @@ mod tests {
         );
         assert_eq!(reason("topic=a&type=x%0Dy"), Reason::InvalidEvent);
         assert_eq!(reason("topic=a&type=ssehub-gap"), Reason::InvalidEvent);
-        assert_eq!(reason("topic=a&id=x%0Ay"), Reason::InvalidEvent);
-        assert_eq!(reason("topic=a&id=x%00"), Reason::InvalidEvent);
+        for id in [
+            "x%0Ay",
+            "x%0Dy",
+            "x%00",
+            "",
+            "%23frag",
+            "earliest",
+            "0000000a-1",
+        ] {
+            assert_eq!(
+                reason(&format!("topic=a&id={id}")),
+                Reason::InvalidId,
+                "{id}"
+            );
+        }
+        let long = "x".repeat(ssehub_core::DEFAULT_MAX_ID_BYTES + 1);
+        assert_eq!(reason(&format!("topic=a&id={long}")), Reason::InvalidId);
         assert_eq!(
             reason("topic=a&topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx%2Fy"),
             Reason::Forbidden

@@ -455,7 +455,13 @@ fn encode_counters(
 /// compiled URI templates (`limits.template_budget_bytes`).
 fn encode_costs(hub: &Hub, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let s = hub.stats();
-    let counters: [(&str, &str, &AtomicU64); 3] = [
+    let counters: [(&str, &str, &AtomicU64); 4] = [
+        (
+            "publisher_id_events",
+            "Events stored with a publisher's own id (each in the publisher-id index while \
+             retained, at most limits.max_id_bytes)",
+            &s.publisher_ids,
+        ),
         (
             "live_only_events",
             "Events delivered live only, never stored (Mercure subscription events)",

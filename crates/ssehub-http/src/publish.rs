@@ -1,8 +1,16 @@
 //! `POST /topics/{topic}` and `POST /publish`: accepting events.
 //!
-//! Everything is checked before the hub sees it — body size, UTF-8, topic, event type, batch
-//! size, unknown fields — so a bad request is refused whole and nothing already stored is
-//! touched. The answer comes once the store has the events (as durably as it promises).
+//! Everything is checked before the hub sees it — body size, UTF-8, topic, event type, event
+//! id, batch size, unknown fields — so a bad request is refused whole and nothing already
+//! stored is touched. The answer comes once the store has the events (as durably as it
+//! promises).
+//!
+//! A publisher may name an event itself (`?id=` on `POST /topics/{topic}`, `"id"` on an item
+//! of a `POST /publish` batch, Mercure's `id` field): that id is the event's SSE id and the
+//! answer's, and a subscriber resumes from it as from a hub id. An id already used by a
+//! retained event gets 409 `id_conflict`, checked by the store in the append itself (two
+//! publishes racing with one id: one stored, one refused); a batch is one request, refused
+//! whole when one of its ids is taken or used twice in it.
 //!
 //! Who may publish is decided from the request head alone — Host, Origin, proxies, the token —
 //! before a single byte of the body is read ([`read_body`] comes after those checks): a
@@ -16,7 +24,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use ssehub_core::{EventId, NewEvent, PublishError, Topic};
+use ssehub_core::{NewEvent, PublishError, StoreError, Topic};
 
 use crate::AppState;
 use crate::auth::{Grant, Role};
@@ -47,6 +55,9 @@ struct BatchItem {
     /// Deliver only to subscribers whose token grants this topic.
     #[serde(default)]
     private: bool,
+    /// The publisher's own id for the event.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 pub(crate) async fn one(
@@ -58,7 +69,7 @@ pub(crate) async fn one(
 ) -> Response {
     let mut body = Some(body);
     let result = async {
-        let query = Query::parse(raw.as_deref(), &["event", "private", "authorization"])?;
+        let query = Query::parse(raw.as_deref(), &["event", "private", "id", "authorization"])?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
         // The topic is in the head too: a token that does not cover it is refused unread.
         allowed(&grant, &new_event(&topic, "", query.get("event"))?)?;
@@ -69,16 +80,14 @@ pub(crate) async fn one(
                 format!("the body is not valid UTF-8 ({e}); send binary data as base64"),
             )
         })?;
-        let mut event = new_event(&topic, data, query.get("event"))?;
+        let event = new_event(&topic, data, query.get("event"))?;
+        let mut event = with_id(event, query.get("id"), app.config.max_id_bytes)?;
         event.private = query
             .get("private")
             .is_some_and(|v| v != "false" && v != "0");
         allowed(&grant, &event)?;
-        let ids = publish(&app, vec![event]).await?;
-        Ok(Json(Published {
-            id: ids[0].to_string(),
-        })
-        .into_response())
+        let mut ids = publish(&app, vec![event]).await?;
+        Ok(Json(Published { id: ids.remove(0) }).into_response())
     }
     .await;
     drain_unread(&headers, body).await;
@@ -99,7 +108,9 @@ pub(crate) async fn batch(
         let items: Vec<BatchItem> = serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
                 Reason::InvalidJson,
-                format!("expected a JSON array of {{\"topic\", \"data\", \"event\"?}}: {e}"),
+                format!(
+                    "expected a JSON array of {{\"topic\", \"data\", \"event\"?, \"private\"?, \"id\"?}}: {e}"
+                ),
             )
         })?;
         if items.len() > app.config.max_batch_events {
@@ -113,6 +124,7 @@ pub(crate) async fn batch(
             .enumerate()
             .map(|(i, item)| {
                 new_event(&item.topic, &item.data, item.event.as_deref())
+                    .and_then(|event| with_id(event, item.id.as_deref(), app.config.max_id_bytes))
                     .and_then(|mut event| {
                         event.private = item.private;
                         allowed(&grant, &event)?;
@@ -124,11 +136,21 @@ pub(crate) async fn batch(
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Refused here rather than by the store, to name the item.
+        let mut seen = std::collections::HashSet::new();
+        if let Some((i, id)) = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i, e.id.as_deref()?)))
+            .find(|(_, id)| !seen.insert(*id))
+        {
+            return Err(ApiError::new(
+                Reason::IdConflict,
+                format!("event {i}: the id {id:?} is used twice in this batch"),
+            ));
+        }
         let ids = publish(&app, events).await?;
-        Ok(Json(PublishedBatch {
-            ids: ids.iter().map(ToString::to_string).collect(),
-        })
-        .into_response())
+        Ok(Json(PublishedBatch { ids }).into_response())
     }
     .await;
     drain_unread(&headers, body).await;
@@ -144,6 +166,23 @@ pub(crate) fn allowed(grant: &Grant, event: &NewEvent) -> Result<(), ApiError> {
             Reason::Forbidden,
             "the token's mercure.publish selectors do not cover every topic of this event",
         ))
+    }
+}
+
+/// Gives `event` the publisher's `id`, if any, once checked against the hub's limit
+/// (`limits.max_id_bytes`): 400 `invalid_id`. The message quotes at most the id's first 64
+/// characters, so that a refused megabyte is not sent back.
+pub(crate) fn with_id(
+    event: NewEvent,
+    id: Option<&str>,
+    max_id_bytes: usize,
+) -> Result<NewEvent, ApiError> {
+    match id {
+        None => Ok(event),
+        Some(id) => event.with_id(id, max_id_bytes).map_err(|e| {
+            let shown: String = id.chars().take(64).collect();
+            ApiError::new(Reason::InvalidId, format!("id {shown:?}: {e}"))
+        }),
     }
 }
 
@@ -166,7 +205,7 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
     Ok(new)
 }
 
-/// Hands `events` to the hub; their ids once stored.
+/// Hands `events` to the hub; their SSE ids once stored (a publisher's own, else the hub's).
 ///
 /// The body limit applies to what is stored and sent, too: an event whose SSE encoding is
 /// larger than `max_body_bytes` is refused with 413, whatever its body's size. Each line
@@ -180,7 +219,7 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
 pub(crate) async fn publish(
     app: &AppState,
     events: Vec<NewEvent>,
-) -> Result<Vec<EventId>, ApiError> {
+) -> Result<Vec<String>, ApiError> {
     let max = app.config.max_body_bytes;
     if let Some((i, size)) = events
         .iter()
@@ -205,7 +244,14 @@ pub(crate) async fn publish(
             ),
         ));
     }
-    app.hub.publish(events).await.map_err(|e| match e {
+    let mine: Vec<Option<String>> = events.iter().map(|e| e.id.clone()).collect();
+    let ids = app.hub.publish(events).await.map_err(|e| match e {
+        PublishError::Store(StoreError::IdConflict(id)) => ApiError::new(
+            Reason::IdConflict,
+            format!(
+                "the id {id:?} is already the id of a retained event; give each event its own id"
+            ),
+        ),
         PublishError::Store(error) => {
             tracing::warn!(%error, "a publish failed in the store");
             ApiError::new(
@@ -217,7 +263,12 @@ pub(crate) async fn publish(
             Reason::ShuttingDown,
             "the hub is shutting down; retry later",
         ),
-    })
+    })?;
+    Ok(ids
+        .iter()
+        .zip(mine)
+        .map(|(hub, mine)| mine.unwrap_or_else(|| hub.to_string()))
+        .collect())
 }
 
 /// The most of an unread body that a refusal reads (and drops) before it is answered.

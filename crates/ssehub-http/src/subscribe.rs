@@ -39,8 +39,10 @@ pub(crate) async fn topic(
     headers: HeaderMap,
 ) -> Response {
     let known = [RESUME_PARAMS[0], RESUME_PARAMS[1], TOKEN_PARAM];
-    let result = Query::parse(raw.as_deref(), &known)
-        .and_then(|query| stream(&app, &[topic.as_str()], &query, &headers));
+    let result = match Query::parse(raw.as_deref(), &known) {
+        Ok(query) => stream(&app, &[topic.as_str()], &query, &headers).await,
+        Err(e) => Err(e),
+    };
     app.respond(result)
 }
 
@@ -50,14 +52,17 @@ pub(crate) async fn many(
     headers: HeaderMap,
 ) -> Response {
     let known = ["topic", RESUME_PARAMS[0], RESUME_PARAMS[1], TOKEN_PARAM];
-    let result = Query::parse(raw.as_deref(), &known).and_then(|query| {
-        let topics: Vec<&str> = query.all("topic").collect();
-        stream(&app, &topics, &query, &headers)
-    });
+    let result = match Query::parse(raw.as_deref(), &known) {
+        Ok(query) => {
+            let topics: Vec<&str> = query.all("topic").collect();
+            stream(&app, &topics, &query, &headers).await
+        }
+        Err(e) => Err(e),
+    };
     app.respond(result)
 }
 
-fn stream(
+async fn stream(
     app: &AppState,
     topics: &[&str],
     query: &Query,
@@ -65,9 +70,37 @@ fn stream(
 ) -> Result<Response, ApiError> {
     let selector = selector(topics, app.config.max_topics_per_subscription)?;
     let grant = app.auth.check(Role::Subscribe, headers, query)?;
-    let resume = Resume::from_last_event_id(last_event_id(headers, query).as_deref());
+    let resume = resolve(app, last_event_id(headers, query).as_deref()).await?;
     let open = OpenStream::open(app, selector, &resume, &grant)?;
     Ok(open.into_response(app, &grant, HeaderMap::new(), ()))
+}
+
+/// Where a stream starts, from a `Last-Event-ID`: a publisher's id is looked up in the store's
+/// index ([`Hub::resolve`](ssehub_core::Hub::resolve)), so that it resumes as a hub id does.
+/// Decided after the request's checks and before the subscription opens. An id no publisher
+/// could have given (a hub id, or one over `limits.max_id_bytes`) is not looked up: a
+/// client's header alone never makes the hub query its store with a large key.
+///
+/// # Errors
+///
+/// 503 when the store cannot be asked.
+pub(crate) async fn resolve(
+    app: &AppState,
+    last_event_id: Option<&str>,
+) -> Result<Resume, ApiError> {
+    let resume = Resume::from_last_event_id(last_event_id);
+    if let Resume::After(id) = &resume
+        && ssehub_core::check_publisher_id(id, app.config.max_id_bytes).is_err()
+    {
+        return Ok(resume);
+    }
+    app.hub.resolve(resume).await.map_err(|error| {
+        tracing::warn!(%error, "a publisher id could not be looked up");
+        ApiError::new(
+            Reason::StoreUnavailable,
+            format!("the event store could not be read: {error}"),
+        )
+    })
 }
 
 /// Where a stream starts: the `Last-Event-ID` header (what a browser sends when it

@@ -82,7 +82,8 @@ async fn post_with(app: &TestApp, token: Option<&str>, fields: &[(&str, &str)]) 
     request.send().await
 }
 
-/// Publishes and returns the id (checking the draft's answer: 200, text/plain, the id).
+/// Publishes and returns the id (checking the draft's answer: 200, text/plain, the id: the
+/// publisher's when it gave one, else the hub's).
 async fn publish(app: &TestApp, fields: &[(&str, &str)]) -> String {
     let response = post(app, fields).await;
     assert_eq!(response.status(), 200);
@@ -91,11 +92,15 @@ async fn publish(app: &TestApp, fields: &[(&str, &str)]) -> String {
         "text/plain; charset=utf-8"
     );
     let id = response.text().await;
-    assert!(
-        id.split_once('-')
-            .is_some_and(|(log, seq)| log.len() == 8 && seq.bytes().all(|b| b.is_ascii_digit())),
-        "{id:?}"
-    );
+    match fields.iter().find(|(name, _)| *name == "id") {
+        Some((_, mine)) => assert_eq!(&id, mine),
+        None => assert!(
+            id.split_once('-').is_some_and(
+                |(log, seq)| log.len() == 8 && seq.bytes().all(|b| b.is_ascii_digit())
+            ),
+            "{id:?}"
+        ),
+    }
     id
 }
 
@@ -220,13 +225,17 @@ async fn publish_and_subscribe_with_templates_and_exact_topics() {
             ("data", "line one\nline two"),
             ("type", "book"),
             ("retry", "1500"),
-            ("id", "ignored-the-hub-gives-its-own"),
+            ("id", "urn:example:book-1-rev-1"),
             ("unknown", "fields are ignored"),
         ],
     )
     .await;
     let event = books.next().await;
     assert_eq!(event.last_event_id, id);
+    assert_eq!(
+        id, "urn:example:book-1-rev-1",
+        "the publisher's id is the event's"
+    );
     assert_eq!(event.event_type, "book");
     assert_eq!(event.data, "line one\nline two");
     assert_eq!(books.sse.parser.reconnection_time_ms(), Some(1500));
@@ -692,7 +701,7 @@ async fn refusals_use_the_draft_status_codes() {
         (
             &[("topic", "a"), ("id", "x\ny")],
             StatusCode::BAD_REQUEST,
-            "invalid_event",
+            "invalid_id",
         ),
         (
             &[("topic", "a\nb")],

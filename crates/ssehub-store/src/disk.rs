@@ -8,6 +8,7 @@
 //! | `events` | seq (u64) | the [record](crate::record) of the event |
 //! | `by_topic` | (topic, seq) | event size (u64): the events of one topic, in order |
 //! | `topics` | topic | count, bytes, dropped_upto (3 × u64le) |
+//! | `published` | publisher id | seq (u64): the retained event with that id |
 //!
 //! Sizes (`bytes`, and the values of `by_topic`) are events' SSE encodings, with the `id:`
 //! line at its longest ([`record::size`]): what memory holds for an event when it is read,
@@ -18,6 +19,12 @@
 //! others were published since; `topics` carries per-topic retention and `dropped_upto`, the
 //! newest event retention removed from that topic, which is how a resume from an id older than
 //! that is detected and answered with a gap notice instead of a silent loss.
+//!
+//! `published` is the index of publishers' own ids (`NewEvent::id`): an append checks it in
+//! its own write transaction and refuses the whole batch when an id is already there
+//! (`StoreError::IdConflict`), and the sweep removes a deleted event's id in the transaction
+//! that deletes the event. Created by the first append that writes to it (a store from before
+//! publisher ids has none, and reads as an empty index).
 //!
 //! # Durability and concurrency
 //!
@@ -84,6 +91,7 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 const BY_TOPIC: TableDefinition<'_, (&str, u64), u64> = TableDefinition::new("by_topic");
 const TOPICS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("topics");
+const PUBLISHED: TableDefinition<'_, &str, u64> = TableDefinition::new("published");
 
 /// The value of `meta.format` this code reads and writes.
 pub const FORMAT: &str = "ssehub-store/1";
@@ -439,6 +447,16 @@ impl Store for DiskStore {
             blocking::run(move || inner.append_blocking(events))
                 .await
                 .map_err(|e| StoreError::Io(format!("the append task failed: {e}")))?
+        })
+    }
+
+    fn find_id(&self, id: &str) -> BoxFuture<'_, Result<Option<u64>, StoreError>> {
+        let inner = self.inner.clone();
+        let id = id.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.find_id_blocking(&id))
+                .await
+                .map_err(|e| StoreError::Io(format!("the lookup task failed: {e}")))?
         })
     }
 

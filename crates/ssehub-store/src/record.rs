@@ -1,12 +1,15 @@
 //! The on-disk record of one event: the value stored under its sequence number.
 //!
 //! ```text
-//! record  = version:u8 (2) time_ms:u64le flags:u8 [retry_ms:u64le] type_len:u16le type
-//!           topic_count:u16le *(topic_len:u16le topic) data
-//! flags   = bit 0: private; bit 1: retry_ms present
+//! record  = version:u8 (2 or 3) time_ms:u64le flags:u8 [retry_ms:u64le] [id_len:u16le id]
+//!           type_len:u16le type topic_count:u16le *(topic_len:u16le topic) data
+//! flags   = bit 0: private; bit 1: retry_ms present; bit 2: a publisher id present (version 3)
 //! ```
 //!
-//! Version 1 records (without `flags` and `retry_ms`) are still read. Strings are UTF-8;
+//! Version 3 is written only for an event with a publisher id (`NewEvent::id`); every other
+//! event is still written as version 2, so that a store that never saw a publisher id stays
+//! readable by the versions before them. Version 1 records (without `flags` and `retry_ms`)
+//! are still read. Strings are UTF-8;
 //! `type_len` 0 means the default type (`message`). `data` runs to the end
 //! of the record. Topics are at most 1024 bytes and an event has few of them, so `u16`
 //! lengths suffice. The SSE encoding is not stored: it is rebuilt from these fields (and the
@@ -14,12 +17,15 @@
 
 use ssehub_core::{NewEvent, Topic};
 
-/// The record format version written by this code.
+/// The record format version written by this code for an event without a publisher id.
 const VERSION: u8 = 2;
+/// The version written for an event with a publisher id.
+const VERSION_3: u8 = 3;
 /// The first version, without flags, still readable.
 const VERSION_1: u8 = 1;
 const PRIVATE: u8 = 1;
 const HAS_RETRY: u8 = 2;
+const HAS_ID: u8 = 4;
 
 /// A record that could not be decoded: the data dir is corrupt or was written by something
 /// else.
@@ -36,12 +42,23 @@ pub struct CorruptRecord {
 pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     let event_type = event.event_type.as_deref().unwrap_or("");
     let mut out = Vec::with_capacity(16 + event.size() + 2 * event.topics.len());
-    out.push(VERSION);
+    out.push(if event.id.is_some() {
+        VERSION_3
+    } else {
+        VERSION
+    });
     out.extend_from_slice(&time_ms.to_le_bytes());
-    let flags = u8::from(event.private) * PRIVATE + u8::from(event.retry_ms.is_some()) * HAS_RETRY;
+    let flags = u8::from(event.private) * PRIVATE
+        + u8::from(event.retry_ms.is_some()) * HAS_RETRY
+        + u8::from(event.id.is_some()) * HAS_ID;
     out.push(flags);
     if let Some(ms) = event.retry_ms {
         out.extend_from_slice(&ms.to_le_bytes());
+    }
+    if let Some(id) = &event.id {
+        // Publisher ids are at most `limits.max_id_bytes`, which the config keeps far below
+        // 64 KiB.
+        push_str(&mut out, id);
     }
     push_str(&mut out, event_type);
     out.extend_from_slice(&(event.topics.len() as u16).to_le_bytes());
@@ -81,7 +98,7 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     };
     let mut cursor = Cursor { bytes: record };
     let version = cursor.take(1).ok_or_else(|| bad("empty"))?[0];
-    if version != VERSION && version != VERSION_1 {
+    if ![VERSION_1, VERSION, VERSION_3].contains(&version) {
         return Err(bad("unknown record version"));
     }
     let time_ms = u64::from_le_bytes(
@@ -99,6 +116,12 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     let retry_ms = if flags & HAS_RETRY != 0 {
         let bytes = cursor.take(8).ok_or_else(|| bad("truncated retry"))?;
         Some(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    } else {
+        None
+    };
+    let id = if flags & HAS_ID != 0 {
+        let id = cursor.string().ok_or_else(|| bad("bad id"))?;
+        Some(id.to_string())
     } else {
         None
     };
@@ -120,12 +143,13 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
         data: data.to_string(),
         private: flags & PRIVATE != 0,
         retry_ms,
+        id,
     };
     Ok((event, time_ms))
 }
 
 /// The size retention counts for a record: the SSE encoding of its event, with the `id:` line
-/// at its longest — what [`NewEvent::encoded_size`] gives for the event, read from the record
+/// of a hub id at its longest (a publisher's id as it is) — what [`NewEvent::encoded_size`] gives for the event, read from the record
 /// without decoding it. The record's own length when it does not parse.
 pub(crate) fn size(record: &[u8]) -> u64 {
     encoded_size(record).unwrap_or(record.len()) as u64
@@ -146,6 +170,11 @@ fn encoded_size(record: &[u8]) -> Option<usize> {
     } else {
         0
     };
+    let id_line = if flags & HAS_ID != 0 {
+        4 + cursor.string()?.len() + 1
+    } else {
+        ssehub_core::MAX_ID_LINE
+    };
     let event_type = cursor.string()?;
     let event_line = if event_type.is_empty() {
         0
@@ -155,13 +184,7 @@ fn encoded_size(record: &[u8]) -> Option<usize> {
     for _ in 0..cursor.u16()? {
         cursor.string()?;
     }
-    Some(
-        ssehub_core::MAX_ID_LINE
-            + event_line
-            + retry
-            + ssehub_wire::data_encoded_len(cursor.bytes)
-            + 1,
-    )
+    Some(id_line + event_line + retry + ssehub_wire::data_encoded_len(cursor.bytes) + 1)
 }
 
 struct Cursor<'a> {
@@ -203,10 +226,22 @@ mod tests {
             data: "line\nline ✓".into(),
             private: true,
             retry_ms: Some(1500),
+            id: None,
         };
         let bytes = encode(&event, 1234);
+        assert_eq!(
+            bytes[0], VERSION,
+            "no publisher id: the version before them"
+        );
         assert_eq!(time_ms(&bytes), Some(1234));
-        assert_eq!(decode(7, &bytes).unwrap(), (event, 1234));
+        assert_eq!(decode(7, &bytes).unwrap(), (event.clone(), 1234));
+        let with_id = NewEvent {
+            id: Some("urn:uuid:ü".into()),
+            ..event
+        };
+        let bytes = encode(&with_id, 99);
+        assert_eq!(bytes[0], VERSION_3);
+        assert_eq!(decode(7, &bytes).unwrap(), (with_id, 99));
     }
 
     /// Retention counts a record at its event's encoded size, as the memory store does.
@@ -219,6 +254,11 @@ mod tests {
                 .unwrap(),
         ];
         events[1].retry_ms = Some(12345);
+        events.push(
+            NewEvent::new(Topic::new("a").unwrap(), "x")
+                .with_id("rev-1", 256)
+                .unwrap(),
+        );
         for event in events {
             assert_eq!(size(&encode(&event, 1)), event.encoded_size() as u64);
         }

@@ -186,6 +186,11 @@ pub(crate) struct PubArgs {
     /// The event type (what `addEventListener` listens for); `message` when absent.
     #[arg(long)]
     pub(crate) event: Option<String>,
+
+    /// The event's id (its SSE id, printed back); the hub gives one when absent. Refused when
+    /// an event the hub retains already has it.
+    #[arg(long)]
+    pub(crate) id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -333,6 +333,10 @@ impl Default for Storage {
     }
 }
 
+/// The largest `limits.max_id_bytes` accepted: an id is stored with a 16-bit length (the
+/// disk store's record), and one this long already costs every copy of its event.
+const MAX_ID_BYTES_CAP: usize = 4096;
+
 /// `[limits]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
@@ -352,6 +356,10 @@ pub(crate) struct Limits {
     /// The most events in one `POST /publish`.
     #[arg(skip)]
     pub(crate) max_batch_events: usize,
+    /// The longest event id a publisher may give (`?id=`, Mercure's `id`), in bytes (400
+    /// above it; at most 4096): the store's index holds one per retained event that has one.
+    #[arg(skip)]
+    pub(crate) max_id_bytes: usize,
     // A subscriber cut off resumes from history.
     /// Bytes queued per subscriber before it is cut off as too slow; at least
     /// --max-body-bytes. (config: limits.subscriber_buffer_bytes)
@@ -470,6 +478,7 @@ impl Default for Limits {
             max_connections: h.max_connections,
             max_topics_per_subscription: h.max_topics_per_subscription,
             max_batch_events: h.max_batch_events,
+            max_id_bytes: h.max_id_bytes,
             subscriber_buffer_bytes: HubConfig::default().subscriber_buffer_bytes,
             max_head_bytes: server.max_head_bytes,
             max_headers: server.max_headers,
@@ -534,6 +543,10 @@ impl Config {
             (
                 self.limits.max_batch_events == 0,
                 "limits.max_batch_events must be at least 1",
+            ),
+            (
+                !(1..=MAX_ID_BYTES_CAP).contains(&self.limits.max_id_bytes),
+                "limits.max_id_bytes must be between 1 and 4096",
             ),
             (
                 self.limits.subscriber_buffer_bytes < 1024,
@@ -717,6 +730,7 @@ impl Config {
             max_connections: self.limits.max_connections,
             max_topics_per_subscription: self.limits.max_topics_per_subscription,
             max_batch_events: self.limits.max_batch_events,
+            max_id_bytes: self.limits.max_id_bytes,
             retry_ms: self.sse.retry_ms,
             retry_jitter_ms: self.sse.retry_jitter_ms,
             cors_origins: self.cors.origins.clone(),

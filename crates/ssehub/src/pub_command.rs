@@ -30,6 +30,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         topic: args.topic.clone(),
         data,
         event: args.event.clone(),
+        id: args.id.clone(),
     };
     let client = HubClient::new(&args.hub.hub);
     let runtime = crate::client_runtime()?;

@@ -488,6 +488,35 @@ async fn pub_prints_the_id_and_reports_refusals() {
     sub.nothing_for(Duration::from_millis(200)).await;
 }
 
+/// `pub --id` gives the event the publisher's id (printed back, and the SSE id); a second
+/// `pub` with the same id fails with the hub's 409.
+#[tokio::test]
+async fn pub_with_an_id() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    let mut sub = hub
+        .subscribe("/topics/news?lastEventId=earliest", None)
+        .await;
+    let output = run(&[
+        "pub", "--hub", &hub.url, "news", "hello", "--id", "rev 1/é", "--event", "t",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "rev 1/é\n");
+    let events = sub.take(1).await;
+    assert_eq!(
+        (
+            events[0].last_event_id.as_str(),
+            events[0].event_type.as_str()
+        ),
+        ("rev 1/é", "t")
+    );
+    let output = run(&["pub", "--hub", &hub.url, "news", "again", "--id", "rev 1/é"]).await;
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("409 id_conflict"), "{stderr}");
+    sub.nothing_for(Duration::from_millis(100)).await;
+}
+
 /// The next JSON line `sub` prints (at most `LIMIT`).
 async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> serde_json::Value {
     let line = tokio::time::timeout(LIMIT, lines.next_line())

@@ -25,6 +25,7 @@ mod hostile_trust;
 mod jwt;
 mod limits;
 mod nginx;
+mod publisher_ids;
 mod raw_http;
 mod serve;
 mod util;

@@ -1,14 +1,16 @@
 //! Appending: one redb write transaction per batch from the hub's commit task (group
 //! commit), and the periodic fsync under [`FsyncPolicy::Interval`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use redb::Durability;
+use redb::{Durability, ReadableTable};
 use ssehub_core::{NewEvent, StoreError, StoredEvent};
 
 use super::state::TopicStats;
-use super::{BY_TOPIC, EVENTS, Inner, META, TOPICS, now_ms, store_error, write_counters};
+use super::{
+    BY_TOPIC, EVENTS, Inner, META, PUBLISHED, TOPICS, now_ms, store_error, write_counters,
+};
 use crate::options::FsyncPolicy;
 use crate::record;
 
@@ -35,6 +37,26 @@ impl Inner {
         txn.set_durability(durability)
             .map_err(|e| StoreError::Io(e.to_string()))?;
         let first_seq = seq + 1;
+        // Publisher ids first, in this transaction: the batch is refused whole, before
+        // anything is written, when one is taken (the `Store` contract). A batch without one
+        // leaves the table alone.
+        if events.iter().any(|e| e.id.is_some()) {
+            let mut published = txn.open_table(PUBLISHED).map_err(store_error)?;
+            let mut batch = HashSet::new();
+            for id in events.iter().filter_map(|e| e.id.as_deref()) {
+                if !batch.insert(id) || published.get(id).map_err(store_error)?.is_some() {
+                    let id = id.to_string();
+                    drop(published);
+                    txn.abort().map_err(store_error)?;
+                    return Err(StoreError::IdConflict(id));
+                }
+            }
+            for (event, seq) in events.iter().zip(first_seq..) {
+                if let Some(id) = &event.id {
+                    published.insert(id.as_str(), seq).map_err(store_error)?;
+                }
+            }
+        }
         {
             let mut table = txn.open_table(EVENTS).map_err(store_error)?;
             let mut by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;

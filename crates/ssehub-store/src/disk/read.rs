@@ -3,10 +3,23 @@
 
 use ssehub_core::{PageBuilder, ReadPage, Selector, StoreError, StoredEvent};
 
-use super::{BY_TOPIC, EVENTS, Inner, SCAN_LIMIT, store_error};
+use super::{BY_TOPIC, EVENTS, Inner, PUBLISHED, SCAN_LIMIT, store_error};
 use crate::record;
 
 impl Inner {
+    /// The sequence number of the retained event with publisher id `id`.
+    pub(super) fn find_id_blocking(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let db = self.db();
+        let txn = db.begin_read().map_err(store_error)?;
+        let published = match txn.open_table(PUBLISHED) {
+            Ok(table) => table,
+            // A store no publisher id was ever written to.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(store_error(e)),
+        };
+        Ok(published.get(id).map_err(store_error)?.map(|s| s.value()))
+    }
+
     pub(super) fn read_blocking(
         &self,
         after: u64,

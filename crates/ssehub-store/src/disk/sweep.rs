@@ -10,7 +10,8 @@ use ssehub_core::StoreError;
 use super::retention::{Entry, Victims, ruled_topics};
 use super::state::TopicStats;
 use super::{
-    BY_TOPIC, Db, EVENTS, Inner, META, SWEEP_BATCH, TOPICS, now_ms, store_error, write_counters,
+    BY_TOPIC, Db, EVENTS, Inner, META, PUBLISHED, SWEEP_BATCH, TOPICS, now_ms, store_error,
+    write_counters,
 };
 use crate::record;
 
@@ -106,6 +107,7 @@ impl Inner {
             let mut by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
             let mut topics = txn.open_table(TOPICS).map_err(store_error)?;
             let mut meta = txn.open_table(META).map_err(store_error)?;
+            let mut published = txn.open_table(PUBLISHED).map_err(store_error)?;
             for &seq in victims {
                 let Some(rec) = events.remove(seq).map_err(store_error)? else {
                     continue;
@@ -114,6 +116,16 @@ impl Inner {
                 let size = record::size(&rec);
                 let (event, _) =
                     record::decode(seq, &rec).map_err(|e| StoreError::Io(e.to_string()))?;
+                // The deleted event's id leaves the index with it (unknown, and free again).
+                if let Some(id) = &event.id
+                    && published
+                        .get(id.as_str())
+                        .map_err(store_error)?
+                        .map(|s| s.value())
+                        == Some(seq)
+                {
+                    published.remove(id.as_str()).map_err(store_error)?;
+                }
                 for topic in &event.topics {
                     by_topic
                         .remove((topic.as_str(), seq))
