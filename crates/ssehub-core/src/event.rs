@@ -6,6 +6,7 @@ use bytes::Bytes;
 use ssehub_wire::{Event, FieldError};
 
 use crate::id::{EventId, IdError, LogId};
+use crate::key::{DELETE_EVENT, KeyError};
 use crate::topic::Topic;
 
 /// The longest `id:` line of a stored event: `id: `, the log (8 hex digits), `-`, the
@@ -32,6 +33,12 @@ pub struct NewEvent {
     ///
     /// [`check_publisher_id`]: crate::check_publisher_id
     pub id: Option<String>,
+    /// The key this event is the newest value of, in each of its topics (checked by
+    /// [`check_key`](crate::check_key)); snapshots send the newest event of every key. `None`:
+    /// not part of any snapshot.
+    pub key: Option<String>,
+    /// A tombstone: the key is deleted, and leaves the snapshots ([`NewEvent::tombstone`]).
+    pub delete: bool,
 }
 
 impl NewEvent {
@@ -44,7 +51,41 @@ impl NewEvent {
             private: false,
             retry_ms: None,
             id: None,
+            key: None,
+            delete: false,
         }
+    }
+
+    /// Sets the event's key, once checked by [`check_key`](crate::check_key) with the hub's
+    /// limit.
+    ///
+    /// # Errors
+    ///
+    /// The [`KeyError`] of [`check_key`](crate::check_key).
+    pub fn with_key(mut self, key: impl Into<String>, max_bytes: usize) -> Result<Self, KeyError> {
+        let key = key.into();
+        crate::key::check_key(&key, max_bytes)?;
+        self.key = Some(key);
+        Ok(self)
+    }
+
+    /// The tombstone of `key` (checked like [`with_key`](NewEvent::with_key)) on `topic`:
+    /// subscribers receive an event of type [`DELETE_EVENT`] whose data is the key, and
+    /// snapshots leave the key out from then on.
+    ///
+    /// # Errors
+    ///
+    /// The [`KeyError`] of [`check_key`](crate::check_key).
+    pub fn tombstone(
+        topic: Topic,
+        key: impl Into<String>,
+        max_bytes: usize,
+    ) -> Result<Self, KeyError> {
+        let key = key.into();
+        let mut event = NewEvent::new(topic, key.clone()).with_key(key, max_bytes)?;
+        event.event_type = Some(DELETE_EVENT.to_string());
+        event.delete = true;
+        Ok(event)
     }
 
     /// Sets the publisher's id, once checked by [`check_publisher_id`] with the hub's limit.
@@ -87,10 +128,12 @@ impl NewEvent {
             + 1
     }
 
-    /// The bytes of the fields of this event (data, type, topics, id), as a record stores them.
+    /// The bytes of the fields of this event (data, type, topics, id, key), as a record stores
+    /// them.
     pub fn size(&self) -> usize {
         self.data.len()
             + self.id.as_ref().map_or(0, String::len)
+            + self.key.as_ref().map_or(0, String::len)
             + self.event_type.as_ref().map_or(0, String::len)
             + self.topics.iter().map(|t| t.as_str().len()).sum::<usize>()
     }

@@ -122,6 +122,12 @@ pub struct Stats {
     /// Events stored with a publisher's own id (each is in the store's publisher-id index
     /// while retained).
     pub publisher_ids: AtomicU64,
+    /// Subscriptions that started with a snapshot of their keys.
+    pub snapshots: AtomicU64,
+    /// Events sent in snapshots (also counted in `replayed_events`).
+    pub snapshot_events: AtomicU64,
+    /// Events stored with a key (tombstones included).
+    pub keyed_events: AtomicU64,
 }
 
 impl Stats {
@@ -328,6 +334,28 @@ impl Hub {
         resume: &Resume,
         private_access: Option<Selector>,
     ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with_snapshot(selector, resume, private_access, false)
+    }
+
+    /// Subscribes like [`subscribe_with_access`](Hub::subscribe_with_access); with `snapshot`,
+    /// a subscription that would not resume from a known position — no `Last-Event-ID`, or
+    /// one that expired or is unknown (after its gap notice) — starts with the snapshot of its
+    /// topics (the newest retained event of every key, in id order: the `key.rs` module doc)
+    /// instead of nothing or the whole retained history, then goes live. The snapshot is read
+    /// up to the position the live queue starts after, so nothing is missed or sent twice in
+    /// between; a key whose newest event is past it arrives live. A resume from a known id
+    /// (and `earliest`) is not changed.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscribeError::ShuttingDown`] once [`shutdown`](Hub::shutdown) was called.
+    pub fn subscribe_with_snapshot(
+        &self,
+        selector: Selector,
+        resume: &Resume,
+        private_access: Option<Selector>,
+        snapshot: bool,
+    ) -> Result<Subscription, SubscribeError> {
         let shared = &self.shared;
         if shared.closing.load(Ordering::Acquire) {
             return Err(SubscribeError::ShuttingDown);
@@ -374,13 +402,14 @@ impl Hub {
             seq: retained_from,
         });
         let (replay_after, gap) = match resume {
+            Resume::Live if snapshot => (0, None),
             Resume::Live => (live_after, None),
             Resume::Earliest => (0, None),
             Resume::After(_) | Resume::Published { .. } => match named {
                 Some(id) if id.log == shared.store.log_id() && id.seq <= live_after => {
                     if id.seq + 1 < retained_from {
                         let gap = Gap::new(GapReason::Expired, requested, oldest);
-                        (retained_from - 1, Some(gap))
+                        (if snapshot { 0 } else { retained_from - 1 }, Some(gap))
                     } else {
                         (id.seq, None)
                     }
@@ -392,8 +421,15 @@ impl Hub {
         if gap.is_some() {
             shared.stats.gaps.fetch_add(1, Ordering::Relaxed);
         }
+        // Only a start that is not a resume from a known position reads the snapshot.
+        let snapshot = snapshot && !matches!(resume, Resume::Earliest);
         if replay_after < live_after {
-            shared.stats.replays.fetch_add(1, Ordering::Relaxed);
+            let counter = if snapshot && replay_after == 0 {
+                &shared.stats.snapshots
+            } else {
+                &shared.stats.replays
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         let mut subscription = Subscription::new(
             shared.clone(),
@@ -404,6 +440,9 @@ impl Hub {
             live_after,
             retained_from,
         );
+        if snapshot {
+            subscription.use_snapshot();
+        }
         if let Some(seq) = ahead {
             subscription.check_ahead(seq, requested, live_after);
         }
@@ -559,6 +598,11 @@ async fn commit(shared: &Arc<Shared>, mut batch: Vec<Commit>) {
             .stats
             .publisher_ids
             .fetch_add(with_id as u64, Ordering::Relaxed);
+        let keyed = stored.iter().filter(|e| e.event.key.is_some()).count();
+        shared
+            .stats
+            .keyed_events
+            .fetch_add(keyed as u64, Ordering::Relaxed);
     }
     match appended {
         Ok(stored) => match &shared.fed {

@@ -19,6 +19,7 @@
 //!   limits on one template.
 //! - `templates.rs` — [`Templates`]: compiled once per distinct text, shared, budgeted.
 //! - `id.rs` — event ids, log ids, where a subscription starts ([`Resume`]).
+//! - `key.rs` — keys of events, tombstones, [`check_key`]; what a snapshot is.
 //! - `event.rs` — [`NewEvent`] (validated input) and [`StoredEvent`] (sequenced, encoded).
 //! - `store.rs` — the [`Store`] trait and its contract.
 //! - `memory.rs` — [`MemoryStore`] with count and byte retention.
@@ -32,6 +33,7 @@
 mod event;
 mod hub;
 mod id;
+mod key;
 mod live_queue;
 mod memory;
 mod registry;
@@ -46,6 +48,7 @@ mod uritemplate;
 pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{DEFAULT_MAX_ID_BYTES, EventId, IdError, LogId, Resume, check_publisher_id};
+pub use key::{DEFAULT_MAX_KEY_BYTES, DELETE_EVENT, KeyError, check_key};
 pub use live_queue::CloseReason;
 pub use memory::{MemoryStore, Retention};
 pub use store::{

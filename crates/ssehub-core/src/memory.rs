@@ -4,13 +4,13 @@
 //! restart are recognised as unknown (never misread as positions in the new log:
 //! ARCHITECTURE.md, invariant 6).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::event::{NewEvent, StoredEvent};
 use crate::id::LogId;
 use crate::store::{Bounds, BoxFuture, PageBuilder, ReadPage, Store, StoreError};
-use crate::topic::Selector;
+use crate::topic::{Selector, Topic};
 
 /// How much history to keep. The oldest events go first when either bound is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,11 @@ struct Inner {
     last: u64,
     /// Publisher id → sequence number, for the retained events that have one.
     ids: HashMap<String, u64>,
+    /// (topic, key) → the sequence number of the key's newest retained event in that topic.
+    keys: HashMap<(Topic, String), u64>,
+    /// The events that are the newest of their key in at least one topic, with those topics:
+    /// what snapshots read, in sequence order.
+    latest: BTreeMap<u64, (Arc<StoredEvent>, Vec<Topic>)>,
 }
 
 impl Inner {
@@ -62,6 +67,38 @@ impl Inner {
             .filter_map(|e| e.id.as_deref())
             .find(|id| self.ids.contains_key(*id) || !batch.insert(*id))
             .map(str::to_string)
+    }
+
+    /// Makes `event` the newest of its key in each of its topics, taking those topics from the
+    /// key's earlier events.
+    fn index_key(&mut self, event: &Arc<StoredEvent>) {
+        let Some(key) = &event.event.key else { return };
+        let mut topics = event.event.topics.clone();
+        topics.sort();
+        topics.dedup();
+        for topic in &topics {
+            let entry = (topic.clone(), key.clone());
+            if let Some(old) = self.keys.insert(entry, event.seq())
+                && let Some((_, held)) = self.latest.get_mut(&old)
+            {
+                held.retain(|t| t != topic);
+                if held.is_empty() {
+                    self.latest.remove(&old);
+                }
+            }
+        }
+        self.latest.insert(event.seq(), (event.clone(), topics));
+    }
+
+    /// Retention deleted `event`: the keys it was the newest of have no value any more.
+    fn unindex_key(&mut self, event: &StoredEvent) {
+        let Some((_, topics)) = self.latest.remove(&event.seq()) else {
+            return;
+        };
+        let Some(key) = &event.event.key else { return };
+        for topic in topics {
+            self.keys.remove(&(topic, key.clone()));
+        }
     }
 }
 
@@ -117,6 +154,7 @@ impl Store for MemoryStore {
             if let Some(id) = &event.event.id {
                 inner.ids.insert(id.clone(), event.seq());
             }
+            inner.index_key(event);
         }
         while inner.events.len() > self.retention.max_events
             || (inner.bytes > self.retention.max_bytes && !inner.events.is_empty())
@@ -126,6 +164,7 @@ impl Store for MemoryStore {
                 if let Some(id) = &old.event.id {
                     inner.ids.remove(id);
                 }
+                inner.unindex_key(&old);
             }
         }
         Box::pin(std::future::ready(Ok(stored)))
@@ -158,6 +197,31 @@ impl Store for MemoryStore {
                 break;
             }
             if selector.matches_any(&event.event.topics) && !page.push(event.clone()) {
+                break;
+            }
+        }
+        Box::pin(std::future::ready(Ok(page.finish())))
+    }
+
+    fn snapshot(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        let inner = self.lock();
+        let mut page = PageBuilder::new(until.min(inner.last).max(after), limit, max_bytes);
+        let range = inner
+            .latest
+            .range(after.saturating_add(1)..=until.max(after));
+        for (scanned, (seq, (event, topics))) in range.enumerate() {
+            if page.is_full() || scanned == SCAN_LIMIT {
+                page.stop_before(*seq);
+                break;
+            }
+            if !event.event.delete && selector.matches_any(topics) && !page.push(event.clone()) {
                 break;
             }
         }

@@ -19,6 +19,13 @@
 //!   [`StoreError::IdConflict`] — checked in the same atomic step as the append, so that two
 //!   hubs appending one id to a shared log cannot both succeed. Retention removes a deleted
 //!   event's id from the index with the event: its id is then unknown, and free again.
+//! - Keys ([`NewEvent::key`], the `key.rs` module doc): the store keeps an index from each
+//!   (topic, key) of the retained events to the sequence number of the key's newest event in
+//!   that topic, updated in the same atomic step as the append (a reader never sees an event
+//!   without its index entry, nor an entry of a key's older event after a newer one is
+//!   stored). Retention that deletes a key's newest event removes its entry (the key then has
+//!   no value; its older events are gone already, or going). [`Store::snapshot`] reads the
+//!   events the index points to.
 //! - A log that may have lost acknowledged events takes a new [`LogId`], so that no id is ever
 //!   given to two events (ARCHITECTURE.md, invariant 6).
 //! - A store shared by several hubs (a cluster) also appends events that other hubs publish,
@@ -231,6 +238,21 @@ pub trait Store: Send + Sync + 'static {
     /// replay's memory bounded whatever the size of the events: a page is read only when the
     /// connection asks for more, and holds no more than this.
     fn read(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>>;
+
+    /// Reads a page of the snapshot of `selector`'s topics: the events with `after < seq <=
+    /// until` that are the newest retained event of their key in one of their topics that
+    /// `selector` matches, tombstones left out, in sequence order, under the bounds of
+    /// [`read`](Store::read) (`limit`, `max_bytes`, `scanned_to`). An event whose key has a
+    /// newer event in that topic is not in it, even if the newer one is past `until`: that one
+    /// reaches the subscriber live. Events without a key are never in it.
+    fn snapshot(
         &self,
         after: u64,
         until: u64,

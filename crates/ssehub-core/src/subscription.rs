@@ -69,6 +69,9 @@ struct Replay {
     /// of silently skipping them.
     retained_from: u64,
     read: Option<BoxFuture<'static, Result<ReadPage, StoreError>>>,
+    /// Reads the snapshot of the keys instead of the history (a replay from the start of a
+    /// subscription that asked for one).
+    snapshot: bool,
 }
 
 /// A resume from an id past what the hub's feed has reached, until the store says whether
@@ -92,6 +95,9 @@ pub struct Subscription {
     gap: Option<Gap>,
     replay: Option<Replay>,
     ahead: Option<Ahead>,
+    /// Whether a replay from the start reads the snapshot of the keys rather than the
+    /// history: [`Hub::subscribe_with_snapshot`](crate::Hub::subscribe_with_snapshot).
+    snapshot: bool,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -124,8 +130,21 @@ impl Subscription {
                 until,
                 retained_from,
                 read: None,
+                snapshot: false,
             }),
             ahead: None,
+            snapshot: false,
+        }
+    }
+
+    /// Asks for the snapshot instead of the history whenever the replay starts from the
+    /// beginning (no resume point, or one that expired or is unknown).
+    pub(crate) fn use_snapshot(&mut self) {
+        self.snapshot = true;
+        if let Some(replay) = &mut self.replay
+            && replay.after == 0
+        {
+            replay.snapshot = true;
         }
     }
 
@@ -171,6 +190,7 @@ impl Subscription {
                         until: ahead.live_after,
                         retained_from,
                         read: None,
+                        snapshot: self.snapshot,
                     });
                 }
             }
@@ -213,7 +233,17 @@ impl Subscription {
                 let selector = self.selector.clone();
                 let limit = self.shared.config.replay_page_events.max(1);
                 let max_bytes = self.shared.config.replay_page_bytes;
-                Box::pin(async move { store.read(after, until, selector, limit, max_bytes).await })
+                if replay.snapshot {
+                    Box::pin(async move {
+                        store
+                            .snapshot(after, until, selector, limit, max_bytes)
+                            .await
+                    })
+                } else {
+                    Box::pin(
+                        async move { store.read(after, until, selector, limit, max_bytes).await },
+                    )
+                }
             });
             match read.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -231,9 +261,11 @@ impl Subscription {
                     // is — after the page's events below the floor (read before they went;
                     // still real and in order), before those at or above it — and go on from
                     // the floor.
+                    // A snapshot is the newest *retained* value of each key: one that
+                    // retention took meanwhile is simply not in it, no gap.
                     let floor = self.shared.store.retained_from(&self.selector);
                     let mut gap_at = None;
-                    if floor > replay.retained_from {
+                    if floor > replay.retained_from && !replay.snapshot {
                         replay.retained_from = floor;
                         if floor > before + 1 {
                             let at = |seq| EventId {
@@ -261,6 +293,11 @@ impl Subscription {
                             .fetch_add(events.len() as u64, Ordering::Relaxed);
                         let len = events.iter().map(|e| e.encoded.len()).sum::<usize>();
                         stats.replay_pages.fetch_add(1, Ordering::Relaxed);
+                        if replay.snapshot {
+                            stats
+                                .snapshot_events
+                                .fetch_add(events.len() as u64, Ordering::Relaxed);
+                        }
                         stats
                             .replayed_bytes
                             .fetch_add(len as u64, Ordering::Relaxed);

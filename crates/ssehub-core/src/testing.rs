@@ -115,7 +115,9 @@ pub fn run(factory: &mut dyn StoreFactory) {
         publisher_ids(factory).await;
         publisher_ids_follow_retention(factory).await;
     });
+    runtime.block_on(keys_and_snapshots(factory));
     model_check(factory, &runtime);
+    keyed_model_check(factory, &runtime);
     hub_model_check(factory, &runtime);
 }
 
@@ -314,6 +316,274 @@ async fn publisher_ids_follow_retention(factory: &mut dyn StoreFactory) {
         store.find_id("k0").await.expect("find_id"),
         Some(again[0].seq())
     );
+}
+
+/// An event with a key (a tombstone with `delete`) on `topics`.
+fn ev_key(topics: &[&str], data: &str, key: &str, delete: bool) -> NewEvent {
+    let max = crate::DEFAULT_MAX_KEY_BYTES;
+    let topic = |t: &str| Topic::new(t).expect("valid test topic");
+    let mut event = if delete {
+        NewEvent::tombstone(topic(topics[0]), key, max).expect("valid test key")
+    } else {
+        ev(topics[0], data)
+            .with_key(key, max)
+            .expect("valid test key")
+    };
+    event.topics = topics.iter().map(|t| topic(t)).collect();
+    event
+}
+
+/// Reads the whole snapshot of `selector` up to the last event, page by page.
+async fn snapshot_all(
+    store: &dyn Store,
+    selector: &Arc<Selector>,
+    page: usize,
+) -> Vec<Arc<StoredEvent>> {
+    let until = store.bounds().last;
+    let mut out: Vec<Arc<StoredEvent>> = Vec::new();
+    let mut at = 0;
+    while at < until {
+        let got = store
+            .snapshot(at, until, selector.clone(), page, usize::MAX)
+            .await
+            .expect("snapshot");
+        assert!(
+            got.events.len() <= page,
+            "a snapshot page respects its limit"
+        );
+        assert!(
+            got.scanned_to > at || !got.events.is_empty(),
+            "a snapshot read makes progress"
+        );
+        if let Some(last) = got.events.last() {
+            at = at.max(last.seq());
+        }
+        at = at.max(got.scanned_to);
+        out.extend(got.events);
+    }
+    out
+}
+
+fn datas(events: &[Arc<StoredEvent>]) -> Vec<&str> {
+    events.iter().map(|e| e.event.data.as_str()).collect()
+}
+
+/// Keys: the snapshot holds the newest event of each key of the matching topics, in id
+/// order, without tombstones and events without a key; a key is per topic; the key and the
+/// tombstone flag survive a restart; retention takes a deleted newest event's key out.
+async fn keys_and_snapshots(factory: &mut dyn StoreFactory) {
+    let store = factory.fresh(100);
+    store
+        .append(vec![
+            ev_key(&["k/a"], "a1", "x", false),
+            ev_key(&["k/a"], "a2", "y", false),
+            ev("k/a", "plain"),
+            ev_key(&["k/b"], "b1", "x", false),
+        ])
+        .await
+        .expect("append");
+    store
+        .append(vec![
+            ev_key(&["k/a"], "a3", "x", false),
+            ev_key(&["k/a", "k/b"], "both", "z", false),
+            ev_key(&["k/a"], "", "y", true),
+        ])
+        .await
+        .expect("append");
+    let store = check_keys(store).await;
+    let store = if factory.durable() {
+        check_keys(factory.reopen(store)).await
+    } else {
+        store
+    };
+    drop(store);
+    // Retention: the oldest events go, and with them the keys they were the newest of.
+    let store = factory.fresh(3);
+    for (i, key) in ["p", "q", "p", "r", "s"].iter().enumerate() {
+        store
+            .append(vec![ev_key(&["k/r"], &i.to_string(), key, false)])
+            .await
+            .expect("append");
+    }
+    factory.enforce_retention(&store);
+    assert_eq!(
+        datas(&snapshot_all(&*store, &selector(&["k/r"]), 2).await),
+        ["2", "3", "4"]
+    );
+    for _ in 0..3 {
+        store
+            .append(vec![ev("k/r", "plain")])
+            .await
+            .expect("append");
+    }
+    factory.enforce_retention(&store);
+    assert!(
+        snapshot_all(&*store, &selector(&["k/r"]), 2)
+            .await
+            .is_empty(),
+        "retention took every key's value"
+    );
+}
+
+/// The snapshots of the events [`keys_and_snapshots`] appends first.
+async fn check_keys(store: Arc<dyn Store>) -> Arc<dyn Store> {
+    let all = selector(&["k/*"]);
+    let a = selector(&["k/a"]);
+    let b = selector(&["k/b"]);
+    assert_eq!(
+        datas(&snapshot_all(&*store, &all, 10).await),
+        ["b1", "a3", "both"],
+        "the newest of each key, in id order, without the deleted key"
+    );
+    assert_eq!(datas(&snapshot_all(&*store, &a, 1).await), ["a3", "both"]);
+    assert_eq!(datas(&snapshot_all(&*store, &b, 1).await), ["b1", "both"]);
+    let page = store
+        .snapshot(0, 6, all.clone(), 10, usize::MAX)
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        datas(&page.events),
+        ["b1", "a3", "both"],
+        "bounded by until"
+    );
+    let page = store
+        .snapshot(0, 4, all.clone(), 10, usize::MAX)
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        datas(&page.events),
+        ["b1"],
+        "a key whose newest event is past until is not in it (it comes live)"
+    );
+    let tomb = store
+        .read(6, 7, all.clone(), 10, usize::MAX)
+        .await
+        .expect("read");
+    let tomb = &tomb.events[0].event;
+    assert!(tomb.delete, "a tombstone reads back as one");
+    assert_eq!(tomb.key.as_deref(), Some("y"));
+    assert_eq!(tomb.event_type.as_deref(), Some(crate::DELETE_EVENT));
+    store
+}
+
+/// One step of the keyed model check.
+#[derive(Debug, Clone)]
+enum KeyOp {
+    /// Events: topics (indexes), key (none: no key), tombstone.
+    Append(Vec<(Vec<u8>, Option<u8>, bool)>),
+    Snapshot {
+        topic: Option<u8>,
+        page: usize,
+    },
+    Retain,
+    Restart,
+}
+
+fn key_op() -> impl Strategy<Value = KeyOp> {
+    let event = (
+        proptest::collection::vec(0u8..3, 1..3),
+        proptest::option::weighted(0.8, 0u8..5),
+        proptest::bool::weighted(0.15),
+    );
+    prop_oneof![
+        4 => proptest::collection::vec(event, 1..5).prop_map(KeyOp::Append),
+        3 => (proptest::option::of(0u8..3), 1usize..5)
+            .prop_map(|(topic, page)| KeyOp::Snapshot { topic, page }),
+        1 => Just(KeyOp::Retain),
+        1 => Just(KeyOp::Restart),
+    ]
+}
+
+/// Random keyed appends, snapshots, retention and restarts against a model: the snapshot is
+/// the newest retained event of each (topic, key), tombstones left out.
+#[allow(clippy::await_holding_refcell_ref)]
+fn keyed_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Runtime) {
+    const MAX: usize = 12;
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let factory = std::cell::RefCell::new(factory);
+    runner
+        .run(&proptest::collection::vec(key_op(), 1..30), |ops| {
+            runtime.block_on(async {
+                let mut f = factory.borrow_mut();
+                let mut store = f.fresh(MAX);
+                // (seq, topics, key, delete)
+                let mut model: Vec<(u64, Vec<u8>, Option<u8>, bool)> = Vec::new();
+                let topic = |t: u8| format!("km/{t}");
+                for op in ops {
+                    match op {
+                        KeyOp::Append(items) => {
+                            let events = items
+                                .iter()
+                                .map(|(ts, key, delete)| {
+                                    let names: Vec<String> = ts.iter().map(|t| topic(*t)).collect();
+                                    let names: Vec<&str> =
+                                        names.iter().map(String::as_str).collect();
+                                    match key {
+                                        Some(k) => ev_key(&names, "v", &k.to_string(), *delete),
+                                        None => {
+                                            let mut e = ev(names[0], "v");
+                                            e.topics = names
+                                                .iter()
+                                                .map(|t| Topic::new(t).expect("topic"))
+                                                .collect();
+                                            e
+                                        }
+                                    }
+                                })
+                                .collect();
+                            let stored = store.append(events).await.expect("append");
+                            for ((ts, key, delete), s) in items.into_iter().zip(&stored) {
+                                model.push((s.seq(), ts, key, delete && key.is_some()));
+                            }
+                        }
+                        KeyOp::Snapshot { topic: t, page } => {
+                            let sel = match t {
+                                Some(t) => selector(&[&topic(t)]),
+                                None => selector(&["km/*"]),
+                            };
+                            let want = |floor: u64| -> Vec<u64> {
+                                let mut newest = std::collections::HashMap::new();
+                                for (seq, ts, key, _) in &model {
+                                    let Some(key) = key else { continue };
+                                    for tp in ts {
+                                        newest.insert((*tp, *key), *seq);
+                                    }
+                                }
+                                let mut seqs: Vec<u64> = newest
+                                    .iter()
+                                    .filter(|((tp, _), _)| t.is_none_or(|t| *tp == t))
+                                    .map(|(_, seq)| *seq)
+                                    .filter(|seq| *seq >= floor)
+                                    .filter(|seq| !model.iter().any(|m| m.0 == *seq && m.3))
+                                    .collect();
+                                seqs.sort_unstable();
+                                seqs.dedup();
+                                seqs
+                            };
+                            let may = want(store.bounds().first);
+                            let got = snapshot_all(&*store, &sel, page).await;
+                            let must = want(store.bounds().first);
+                            let got: Vec<u64> = got.iter().map(|e| e.seq()).collect();
+                            prop_assert!(
+                                got.iter().all(|s| may.contains(s)) && got.ends_with(&must),
+                                "snapshot {:?}, expected {:?} (at least {:?})",
+                                got,
+                                may,
+                                must
+                            );
+                        }
+                        KeyOp::Retain => f.enforce_retention(&store),
+                        KeyOp::Restart => store = f.reopen(store),
+                    }
+                }
+                Ok(())
+            })
+        })
+        .expect("the snapshots follow the model");
 }
 
 /// One step of the model check.

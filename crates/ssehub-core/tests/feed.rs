@@ -54,6 +54,17 @@ impl Store for Shared {
         self.store.read(after, until, selector, limit, max_bytes)
     }
 
+    fn snapshot(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        self.store.snapshot(after, until, selector, limit, max_bytes)
+    }
+
     fn ordered_feed(&self, _after: u64) -> Option<OrderedFeed> {
         self.feed.lock().unwrap().take()
     }

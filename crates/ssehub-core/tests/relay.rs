@@ -60,6 +60,17 @@ impl Store for Relaying {
         self.store.read(after, until, selector, limit, max_bytes)
     }
 
+    fn snapshot(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        self.store.snapshot(after, until, selector, limit, max_bytes)
+    }
+
     fn live_relay(&self) -> Option<LiveRelay> {
         self.relay.lock().unwrap().take()
     }
