@@ -62,7 +62,8 @@ impl Store for Shared {
         limit: usize,
         max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
-        self.store.snapshot(after, until, selector, limit, max_bytes)
+        self.store
+            .snapshot(after, until, selector, limit, max_bytes)
     }
 
     fn ordered_feed(&self, _after: u64) -> Option<OrderedFeed> {

@@ -68,7 +68,8 @@ impl Store for Relaying {
         limit: usize,
         max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
-        self.store.snapshot(after, until, selector, limit, max_bytes)
+        self.store
+            .snapshot(after, until, selector, limit, max_bytes)
     }
 
     fn live_relay(&self) -> Option<LiveRelay> {

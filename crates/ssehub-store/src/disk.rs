@@ -9,6 +9,8 @@
 //! | `by_topic` | (topic, seq) | event size (u64): the events of one topic, in order |
 //! | `topics` | topic | count, bytes, dropped_upto (3 × u64le) |
 //! | `published` | publisher id | seq (u64): the retained event with that id |
+//! | `keys` | (topic, key) | seq (u64): the newest retained event of that key in that topic |
+//! | `keyed` | (topic, seq) | key: the events `keys` points to, per topic in order (snapshots) |
 //!
 //! Sizes (`bytes`, and the values of `by_topic`) are events' SSE encodings, with the `id:`
 //! line at its longest ([`record::size`]): what memory holds for an event when it is read,
@@ -25,6 +27,12 @@
 //! (`StoreError::IdConflict`), and the sweep removes a deleted event's id in the transaction
 //! that deletes the event. Created by the first append that writes to it (a store from before
 //! publisher ids has none, and reads as an empty index).
+//!
+//! `keys` and `keyed` index events' keys (`NewEvent::key`) the same way: the append that
+//! stores a keyed event points its (topic, key) at it and takes the entry of the key's previous
+//! event out of `keyed`, in one transaction; the sweep that deletes a key's newest event removes
+//! both entries. A snapshot reads `keyed` per matching topic (the exact topics of the selector,
+//! or every known topic the selector matches), merged in sequence order like `by_topic`.
 //!
 //! # Durability and concurrency
 //!
@@ -92,6 +100,8 @@ const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 const BY_TOPIC: TableDefinition<'_, (&str, u64), u64> = TableDefinition::new("by_topic");
 const TOPICS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("topics");
 const PUBLISHED: TableDefinition<'_, &str, u64> = TableDefinition::new("published");
+const KEYS: TableDefinition<'_, (&str, &str), u64> = TableDefinition::new("keys");
+const KEYED: TableDefinition<'_, (&str, u64), &str> = TableDefinition::new("keyed");
 
 /// The value of `meta.format` this code reads and writes.
 pub const FORMAT: &str = "ssehub-store/1";
@@ -482,6 +492,25 @@ impl Store for DiskStore {
             })
             .await
             .map_err(|e| StoreError::Io(format!("the read task failed: {e}")))?
+        })
+    }
+
+    fn snapshot(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        let limit = limit.max(1);
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                inner.snapshot_blocking(after, until, &selector, limit, max_bytes)
+            })
+            .await
+            .map_err(|e| StoreError::Io(format!("the snapshot task failed: {e}")))?
         })
     }
 }

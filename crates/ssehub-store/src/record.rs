@@ -1,10 +1,15 @@
 //! The on-disk record of one event: the value stored under its sequence number.
 //!
 //! ```text
-//! record  = version:u8 (2 or 3) time_ms:u64le flags:u8 [retry_ms:u64le] [id_len:u16le id]
-//!           type_len:u16le type topic_count:u16le *(topic_len:u16le topic) data
-//! flags   = bit 0: private; bit 1: retry_ms present; bit 2: a publisher id present (version 3)
+//! record  = version:u8 (2, 3 or 4) time_ms:u64le flags:u8 [retry_ms:u64le] [id_len:u16le id]
+//!           [key_len:u16le key] type_len:u16le type topic_count:u16le *(topic_len:u16le topic)
+//!           data
+//! flags   = bit 0: private; bit 1: retry_ms present; bit 2: a publisher id present (version 3);
+//!           bit 4: a key present, bit 5: a tombstone (version 4)
 //! ```
+//!
+//! Version 4 is written only for an event with a key (`NewEvent::key`), so that the versions
+//! before keys refuse it as unknown rather than misread it.
 //!
 //! Version 3 is written only for an event with a publisher id (`NewEvent::id`); every other
 //! event is still written as version 2, so that a store that never saw a publisher id stays
@@ -21,11 +26,15 @@ use ssehub_core::{NewEvent, Topic};
 const VERSION: u8 = 2;
 /// The version written for an event with a publisher id.
 const VERSION_3: u8 = 3;
+/// The version written for an event with a key.
+const VERSION_4: u8 = 4;
 /// The first version, without flags, still readable.
 const VERSION_1: u8 = 1;
 const PRIVATE: u8 = 1;
 const HAS_RETRY: u8 = 2;
 const HAS_ID: u8 = 4;
+const HAS_KEY: u8 = 16;
+const TOMBSTONE: u8 = 32;
 
 /// A record that could not be decoded: the data dir is corrupt or was written by something
 /// else.
@@ -42,7 +51,9 @@ pub struct CorruptRecord {
 pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     let event_type = event.event_type.as_deref().unwrap_or("");
     let mut out = Vec::with_capacity(16 + event.size() + 2 * event.topics.len());
-    out.push(if event.id.is_some() {
+    out.push(if event.key.is_some() {
+        VERSION_4
+    } else if event.id.is_some() {
         VERSION_3
     } else {
         VERSION
@@ -50,7 +61,9 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     out.extend_from_slice(&time_ms.to_le_bytes());
     let flags = u8::from(event.private) * PRIVATE
         + u8::from(event.retry_ms.is_some()) * HAS_RETRY
-        + u8::from(event.id.is_some()) * HAS_ID;
+        + u8::from(event.id.is_some()) * HAS_ID
+        + u8::from(event.key.is_some()) * HAS_KEY
+        + u8::from(event.key.is_some() && event.delete) * TOMBSTONE;
     out.push(flags);
     if let Some(ms) = event.retry_ms {
         out.extend_from_slice(&ms.to_le_bytes());
@@ -59,6 +72,10 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
         // Publisher ids are at most `limits.max_id_bytes`, which the config keeps far below
         // 64 KiB.
         push_str(&mut out, id);
+    }
+    if let Some(key) = &event.key {
+        // Keys are at most `limits.max_key_bytes`, kept far below 64 KiB like ids.
+        push_str(&mut out, key);
     }
     push_str(&mut out, event_type);
     out.extend_from_slice(&(event.topics.len() as u16).to_le_bytes());
@@ -98,7 +115,7 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     };
     let mut cursor = Cursor { bytes: record };
     let version = cursor.take(1).ok_or_else(|| bad("empty"))?[0];
-    if ![VERSION_1, VERSION, VERSION_3].contains(&version) {
+    if ![VERSION_1, VERSION, VERSION_3, VERSION_4].contains(&version) {
         return Err(bad("unknown record version"));
     }
     let time_ms = u64::from_le_bytes(
@@ -125,6 +142,11 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     } else {
         None
     };
+    let key = if flags & HAS_KEY != 0 {
+        Some(cursor.string().ok_or_else(|| bad("bad key"))?.to_string())
+    } else {
+        None
+    };
     let event_type = cursor.string().ok_or_else(|| bad("bad event type"))?;
     let count = cursor.u16().ok_or_else(|| bad("truncated topic count"))?;
     let mut topics = Vec::with_capacity(usize::from(count));
@@ -144,6 +166,8 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
         private: flags & PRIVATE != 0,
         retry_ms,
         id,
+        delete: key.is_some() && flags & TOMBSTONE != 0,
+        key,
     };
     Ok((event, time_ms))
 }
@@ -175,6 +199,9 @@ fn encoded_size(record: &[u8]) -> Option<usize> {
     } else {
         ssehub_core::MAX_ID_LINE
     };
+    if flags & HAS_KEY != 0 {
+        cursor.string()?;
+    }
     let event_type = cursor.string()?;
     let event_line = if event_type.is_empty() {
         0
@@ -227,6 +254,8 @@ mod tests {
             private: true,
             retry_ms: Some(1500),
             id: None,
+            key: None,
+            delete: false,
         };
         let bytes = encode(&event, 1234);
         assert_eq!(
@@ -241,7 +270,19 @@ mod tests {
         };
         let bytes = encode(&with_id, 99);
         assert_eq!(bytes[0], VERSION_3);
-        assert_eq!(decode(7, &bytes).unwrap(), (with_id, 99));
+        assert_eq!(decode(7, &bytes).unwrap(), (with_id.clone(), 99));
+        let keyed = NewEvent {
+            key: Some("cursor ü".into()),
+            ..with_id
+        };
+        let bytes = encode(&keyed, 5);
+        assert_eq!(bytes[0], VERSION_4);
+        assert_eq!(decode(7, &bytes).unwrap(), (keyed.clone(), 5));
+        let tombstone = NewEvent {
+            delete: true,
+            ..keyed
+        };
+        assert_eq!(decode(7, &encode(&tombstone, 5)).unwrap(), (tombstone, 5));
     }
 
     /// Retention counts a record at its event's encoded size, as the memory store does.
@@ -257,6 +298,12 @@ mod tests {
         events.push(
             NewEvent::new(Topic::new("a").unwrap(), "x")
                 .with_id("rev-1", 256)
+                .unwrap(),
+        );
+        events.push(
+            NewEvent::tombstone(Topic::new("a").unwrap(), "k", 256)
+                .unwrap()
+                .with_id("rev-2", 256)
                 .unwrap(),
         );
         for event in events {

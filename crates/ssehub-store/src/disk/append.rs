@@ -9,7 +9,8 @@ use ssehub_core::{NewEvent, StoreError, StoredEvent};
 
 use super::state::TopicStats;
 use super::{
-    BY_TOPIC, EVENTS, Inner, META, PUBLISHED, TOPICS, now_ms, store_error, write_counters,
+    BY_TOPIC, EVENTS, Inner, KEYED, KEYS, META, PUBLISHED, TOPICS, now_ms, store_error,
+    write_counters,
 };
 use crate::options::FsyncPolicy;
 use crate::record;
@@ -54,6 +55,27 @@ impl Inner {
             for (event, seq) in events.iter().zip(first_seq..) {
                 if let Some(id) = &event.id {
                     published.insert(id.as_str(), seq).map_err(store_error)?;
+                }
+            }
+        }
+        // Keys, in the same transaction: each keyed event becomes its key's newest in each of
+        // its topics. A batch without keys leaves the tables alone.
+        if events.iter().any(|e| e.key.is_some()) {
+            let mut keys = txn.open_table(KEYS).map_err(store_error)?;
+            let mut keyed = txn.open_table(KEYED).map_err(store_error)?;
+            for (event, seq) in events.iter().zip(first_seq..) {
+                let Some(key) = event.key.as_deref() else {
+                    continue;
+                };
+                for topic in &event.topics {
+                    let topic = topic.as_str();
+                    let old = keys.insert((topic, key), seq).map_err(store_error)?;
+                    if let Some(old) = old.map(|o| o.value())
+                        && old != seq
+                    {
+                        keyed.remove((topic, old)).map_err(store_error)?;
+                    }
+                    keyed.insert((topic, seq), key).map_err(store_error)?;
                 }
             }
         }

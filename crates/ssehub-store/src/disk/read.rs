@@ -1,9 +1,10 @@
 //! Reading a page of events: from the tail cache when it covers the request, else from a
-//! redb snapshot (by topic through `by_topic`, or a bounded scan of the whole log).
+//! redb snapshot (by topic through `by_topic`, or a bounded scan of the whole log); and pages
+//! of a snapshot of keys, through `keyed`.
 
-use ssehub_core::{PageBuilder, ReadPage, Selector, StoreError, StoredEvent};
+use ssehub_core::{PageBuilder, ReadPage, Selector, StoreError, StoredEvent, Topic};
 
-use super::{BY_TOPIC, EVENTS, Inner, PUBLISHED, SCAN_LIMIT, store_error};
+use super::{BY_TOPIC, EVENTS, Inner, KEYED, PUBLISHED, SCAN_LIMIT, store_error};
 use crate::record;
 
 impl Inner {
@@ -40,28 +41,22 @@ impl Inner {
                 .map_err(|e| StoreError::Io(e.to_string()))
         };
         let exact: Option<Vec<_>> = selector.patterns().iter().map(|p| p.as_topic()).collect();
-        let mut page = PageBuilder::new(until, limit, max_bytes);
         if let Some(topics) = exact.filter(|t| t.len() <= 8) {
+            let topics: Vec<&str> = topics.iter().map(Topic::as_str).collect();
             // Per-topic index: only this subscription's events are touched.
             let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
-            let mut seqs = Vec::new();
-            for topic in &topics {
+            let (seqs, end) = merge_topics(&topics, after, until, limit, |topic, range| {
+                let mut seqs = Vec::new();
                 for entry in by_topic
-                    .range((topic.as_str(), after + 1)..=(topic.as_str(), until))
+                    .range((topic, range.0)..=(topic, range.1))
                     .map_err(store_error)?
-                    // One more than a page: if the merge has more than `limit`, some topic was
-                    // cut, and the page ends at its last kept event.
                     .take(limit + 1)
                 {
                     seqs.push(entry.map_err(store_error)?.0.value().1);
                 }
-            }
-            seqs.sort_unstable();
-            seqs.dedup();
-            if seqs.len() > limit {
-                seqs.truncate(limit);
-                page = PageBuilder::new(*seqs.last().expect("limit > 0"), limit, max_bytes);
-            }
+                Ok(seqs)
+            })?;
+            let mut page = PageBuilder::new(end, limit, max_bytes);
             for seq in seqs {
                 if let Some(rec) = events.get(seq).map_err(store_error)?
                     && !page.push(decode(seq, rec.value())?)
@@ -71,6 +66,7 @@ impl Inner {
             }
             return Ok(page.finish());
         }
+        let mut page = PageBuilder::new(until, limit, max_bytes);
         for (scanned, entry) in events
             .range(after + 1..=until)
             .map_err(store_error)?
@@ -84,6 +80,70 @@ impl Inner {
             }
             let event = decode(seq, rec.value())?;
             if selector.matches_any(&event.event.topics) && !page.push(event) {
+                break;
+            }
+        }
+        Ok(page.finish())
+    }
+
+    /// A page of the snapshot of `selector` (see `Store::snapshot`): the events `keyed` holds
+    /// for the matching topics — the selector's own when it names topics, else every known
+    /// topic it matches — merged in sequence order, tombstones left out.
+    pub(super) fn snapshot_blocking(
+        &self,
+        after: u64,
+        until: u64,
+        selector: &Selector,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<ReadPage, StoreError> {
+        let exact: Option<Vec<String>> = selector
+            .patterns()
+            .iter()
+            .map(|p| p.as_topic().map(|t| t.as_str().to_string()))
+            .collect();
+        let topics = exact.unwrap_or_else(|| {
+            let state = self.lock_state();
+            state
+                .topics
+                .iter()
+                .filter(|(name, stats)| {
+                    stats.count > 0 && Topic::iri(name).is_ok_and(|t| selector.matches_any(&[t]))
+                })
+                .map(|(name, _)| name.to_string())
+                .collect()
+        });
+        let db = self.db();
+        let txn = db.begin_read().map_err(store_error)?;
+        let keyed = match txn.open_table(KEYED) {
+            Ok(table) => table,
+            // A store no key was ever written to: an empty snapshot.
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Ok(PageBuilder::new(until, limit, max_bytes).finish());
+            }
+            Err(e) => return Err(store_error(e)),
+        };
+        let events = txn.open_table(EVENTS).map_err(store_error)?;
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let (seqs, end) = merge_topics(&topics, after, until, limit, |topic, range| {
+            let mut seqs = Vec::new();
+            for entry in keyed
+                .range((topic, range.0)..=(topic, range.1))
+                .map_err(store_error)?
+                .take(limit + 1)
+            {
+                seqs.push(entry.map_err(store_error)?.0.value().1);
+            }
+            Ok(seqs)
+        })?;
+        let mut page = PageBuilder::new(end, limit, max_bytes);
+        for seq in seqs {
+            let Some(rec) = events.get(seq).map_err(store_error)? else {
+                continue;
+            };
+            let (event, _) =
+                record::decode(seq, rec.value()).map_err(|e| StoreError::Io(e.to_string()))?;
+            if !event.delete && !page.push(StoredEvent::new(self.log(), seq, event)) {
                 break;
             }
         }
@@ -124,4 +184,33 @@ impl Inner {
         }
         Some(page.finish())
     }
+}
+
+/// Merges per-topic indexes into one page's worth of sequence numbers: `read` gives each
+/// topic's numbers in `(after, until]` (as the range `(after + 1, until)`), in order, at most
+/// `limit + 1`. Returns the first `limit` of the merge, without duplicates, and how far the
+/// page may say it scanned: `until`, or its last number when some topic was cut.
+fn merge_topics(
+    topics: &[&str],
+    after: u64,
+    until: u64,
+    limit: usize,
+    mut read: impl FnMut(&str, (u64, u64)) -> Result<Vec<u64>, StoreError>,
+) -> Result<(Vec<u64>, u64), StoreError> {
+    let mut seqs = Vec::new();
+    if after < until {
+        for topic in topics {
+            seqs.extend(read(topic, (after + 1, until))?);
+        }
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    // One more than a page from each topic: if the merge has more than `limit`, some topic
+    // was cut, and the page ends at its last kept event.
+    if seqs.len() > limit {
+        seqs.truncate(limit);
+        let end = *seqs.last().expect("limit > 0");
+        return Ok((seqs, end));
+    }
+    Ok((seqs, until))
 }

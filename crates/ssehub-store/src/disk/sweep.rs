@@ -10,8 +10,8 @@ use ssehub_core::StoreError;
 use super::retention::{Entry, Victims, ruled_topics};
 use super::state::TopicStats;
 use super::{
-    BY_TOPIC, Db, EVENTS, Inner, META, PUBLISHED, SWEEP_BATCH, TOPICS, now_ms, store_error,
-    write_counters,
+    BY_TOPIC, Db, EVENTS, Inner, KEYED, KEYS, META, PUBLISHED, SWEEP_BATCH, TOPICS, now_ms,
+    store_error, write_counters,
 };
 use crate::record;
 
@@ -108,6 +108,8 @@ impl Inner {
             let mut topics = txn.open_table(TOPICS).map_err(store_error)?;
             let mut meta = txn.open_table(META).map_err(store_error)?;
             let mut published = txn.open_table(PUBLISHED).map_err(store_error)?;
+            let mut keys = txn.open_table(KEYS).map_err(store_error)?;
+            let mut keyed = txn.open_table(KEYED).map_err(store_error)?;
             for &seq in victims {
                 let Some(rec) = events.remove(seq).map_err(store_error)? else {
                     continue;
@@ -130,6 +132,17 @@ impl Inner {
                     by_topic
                         .remove((topic.as_str(), seq))
                         .map_err(store_error)?;
+                    // A key whose newest event goes has no value any more (older ones went
+                    // first, or are going).
+                    if keyed
+                        .remove((topic.as_str(), seq))
+                        .map_err(store_error)?
+                        .is_some()
+                        && let Some(key) = &event.key
+                    {
+                        keys.remove((topic.as_str(), key.as_str()))
+                            .map_err(store_error)?;
+                    }
                     let key: Arc<str> = Arc::from(topic.as_str());
                     let stats = touched.entry(key.clone()).or_insert_with(|| {
                         self.lock_state()
