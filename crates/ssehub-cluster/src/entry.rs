@@ -1,22 +1,22 @@
 //! One event as a Redis stream entry: the script arguments an append sends, and the
 //! [`StoredEvent`] made back from what a read or the tail returns.
 //!
-//! The fields are those of `scripts.rs` (`t`, `y`, `d`, `p`, `r`, `z`, `ts`, `i`), always in
-//! that order, so that a reply is a flat list of values with no field names to look up. An
-//! entry written before publisher ids has no `i` (the read scripts answer it empty; the tail
-//! sees it short by one).
+//! The fields are those of `scripts.rs` (`t`, `y`, `d`, `p`, `r`, `z`, `ts`, `i`, `k`, `x`),
+//! always in that order, so that a reply is a flat list of values with no field names to look
+//! up. An entry written before publisher ids has no `i`, one written before keys no `k` and
+//! `x` (the read scripts answer them empty; the tail sees the entry short by one or three).
 
 use std::sync::Arc;
 
 use redis::Value;
 use ssehub_core::{LogId, NewEvent, StoreError, StoredEvent, Topic};
 
-/// Values per entry in a read's reply: the entry id and its eight fields.
-pub(crate) const VALUES_PER_ENTRY: usize = 9;
+/// Values per entry in a read's reply: the entry id and its ten fields.
+pub(crate) const VALUES_PER_ENTRY: usize = 11;
 
-/// The seven script arguments of one event (`APPEND`): topics, type, data, private, retry,
-/// encoded size, publisher id (empty for none).
-pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [String; 7] {
+/// The nine script arguments of one event (`APPEND`): topics, type, data, private, retry,
+/// encoded size, publisher id (empty for none), key (empty for none), `1` for a tombstone.
+pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [String; 9] {
     let topics: Vec<&str> = event.topics.iter().map(Topic::as_str).collect();
     [
         topics.join("\n"),
@@ -26,6 +26,8 @@ pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [String; 7] {
         event.retry_ms.map(|ms| ms.to_string()).unwrap_or_default(),
         encoded_len.to_string(),
         event.id.clone().unwrap_or_default(),
+        event.key.clone().unwrap_or_default(),
+        if event.delete { "1" } else { "" }.to_string(),
     ]
 }
 
@@ -59,10 +61,10 @@ pub(crate) fn decode(log: LogId, values: &[Value]) -> Result<Arc<StoredEvent>, S
         return Err(bad("a short entry"));
     };
     // `z`, `ts`, then `i` (missing from an entry written before publisher ids).
-    let publisher_id = match rest.get(2) {
-        Some(value) => text(value)?,
-        None => "",
-    };
+    let field = |i: usize| rest.get(i).map_or(Ok(""), text);
+    let publisher_id = field(2)?;
+    // `k` and `x` (missing from an entry written before keys).
+    let key = field(3)?;
     let topics = text(topics)?
         .split('\n')
         .map(|name| Topic::iri(name).map_err(|e| bad(&format!("invalid topic: {e}"))))
@@ -80,6 +82,8 @@ pub(crate) fn decode(log: LogId, values: &[Value]) -> Result<Arc<StoredEvent>, S
             Some(retry.parse().map_err(|_| bad("retry is not a number"))?)
         },
         id: (!publisher_id.is_empty()).then(|| publisher_id.to_string()),
+        key: (!key.is_empty()).then(|| key.to_string()),
+        delete: !key.is_empty() && field(4)? == "1",
     };
     Ok(StoredEvent::new(log, seq_of(text(id)?)?, event))
 }
@@ -102,6 +106,8 @@ mod tests {
         event.private = true;
         event.retry_ms = Some(1500);
         event.id = Some("urn:uuid:1".into());
+        event.key = Some("k ü".into());
+        event.delete = true;
         let args = append_args(&event, 0);
         let mut values = vec![Value::BulkString(b"42-0".to_vec())];
         values.extend(

@@ -14,11 +14,19 @@
 //! - `log` — the stream of events, entry id `<seq>-0`, fields `t` (topics, LF-separated),
 //!   `y` (event type, empty for `message`), `d` (data), `p` (`1` if private), `r` (retry ms,
 //!   or empty), `z` (bytes of its SSE encoding), `ts` (Redis time of the append, ms), `i`
-//!   (the publisher's id, or empty; absent from entries written before publisher ids);
+//!   (the publisher's id, or empty; absent from entries written before publisher ids), `k`
+//!   (the event's key, or empty) and `x` (`1` for a tombstone) (both absent from entries
+//!   written before keys);
 //! - `pubids` — the publisher-id index: a hash, each retained event's publisher id → its
 //!   sequence number. `APPEND` checks and fills it in the script that appends (so two nodes
 //!   appending one id cannot both succeed), and the sweeps remove a deleted event's id in the
 //!   script that deletes it;
+//! - `keys` — the key index: a hash, each `<topic>\n<key>` of the retained events → the
+//!   sequence number of the key's newest event in that topic; and `keys:<topic>`, a sorted
+//!   set per topic of the sequence numbers `keys` points to (what a snapshot reads, in
+//!   order). `APPEND` moves a key's entry to the new event in the script that appends it;
+//!   the sweeps remove the entries of a key's newest event in the script that deletes it;
+//! - `ktopics` — the set of topics that have a `keys:<topic>`, for snapshots of patterns;
 //! - `logid` — the log id (8 hex digits), set once (SET NX) by the first node to start;
 //! - `first` — the retention floor: the oldest sequence number retained;
 //! - `bytes` — the bytes (of SSE encoding) retained;
@@ -120,9 +128,10 @@ return s
 /// id is given to two events (invariant 6).
 /// A publisher id that a retained event has, or that two events of the batch have, refuses
 /// the whole batch before anything is written.
-/// KEYS: seq, log, bytes, logid, ruled, tbytes, pubids. ARGV: topic key prefix, the node's
-/// log id, the event count, then per event: topics, type, data, private, retry, encoded size,
-/// publisher id (or empty); then the count of ruled topics and per ruled topic: topic, its
+/// A keyed event becomes its key's newest in each of its topics (`keys`, `keys:<topic>`).
+/// KEYS: seq, log, bytes, logid, ruled, tbytes, pubids, keys, ktopics. ARGV: topic key
+/// prefix, the node's log id, the event count, then per event: topics, type, data, private,
+/// retry, encoded size, publisher id (or empty), key (or empty), `1` for a tombstone; then the count of ruled topics and per ruled topic: topic, its
 /// rule's pattern, the bytes the batch adds to it. Returns the first sequence number, or
 /// `-k` when the publisher id of the batch's `k`-th event (from 1) is taken.
 pub(crate) const APPEND: &str = r"
@@ -132,7 +141,7 @@ end
 local n = tonumber(ARGV[3])
 local seen = {}
 for i = 0, n - 1 do
-  local id = ARGV[4 + i * 7 + 6]
+  local id = ARGV[4 + i * 9 + 6]
   if id ~= '' then
     local s = redis.call('HGET', KEYS[7], id)
     if seen[id] or (s and #redis.call('XRANGE', KEYS[2], s .. '-0', s .. '-0') > 0) then
@@ -147,18 +156,29 @@ local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local total = 0
 for i = 0, n - 1 do
-  local b = 4 + i * 7
+  local b = 4 + i * 9
   local seq = string.format('%d', first + i)
   redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[b], 'y', ARGV[b + 1], 'd', ARGV[b + 2],
-    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now, 'i', ARGV[b + 6])
+    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now, 'i', ARGV[b + 6],
+    'k', ARGV[b + 7], 'x', ARGV[b + 8])
   if ARGV[b + 6] ~= '' then redis.call('HSET', KEYS[7], ARGV[b + 6], seq) end
+  if ARGV[b + 7] ~= '' then
+    for topic in string.gmatch(ARGV[b], '[^\n]+') do
+      local field = topic .. '\n' .. ARGV[b + 7]
+      local old = redis.call('HGET', KEYS[8], field)
+      if old then redis.call('ZREM', KEYS[8] .. ':' .. topic, old) end
+      redis.call('HSET', KEYS[8], field, seq)
+      redis.call('ZADD', KEYS[8] .. ':' .. topic, first + i, seq)
+      redis.call('SADD', KEYS[9], topic)
+    end
+  end
   total = total + tonumber(ARGV[b + 5])
   for topic in string.gmatch(ARGV[b], '[^\n]+') do
     redis.call('ZADD', ARGV[1] .. topic, first + i, seq)
   end
 end
 redis.call('INCRBY', KEYS[3], string.format('%d', total))
-local r = 4 + n * 7
+local r = 4 + n * 9
 for j = 0, tonumber(ARGV[r]) - 1 do
   local k = r + 1 + j * 3
   redis.call('HSET', KEYS[5], ARGV[k], ARGV[k + 1])
@@ -169,8 +189,8 @@ return first
 
 /// Reading by scanning the log (for patterns). KEYS: log, first, floors. ARGV: after, until,
 /// the most entries. Returns the floor, how far the read looked (`scanned_to`), the count of
-/// per-topic floors and each as topic and floor, then 9 values per entry: its id and the
-/// values of its fields in order (`i` empty for an entry written before publisher ids).
+/// per-topic floors and each as topic and floor, then 11 values per entry: its id and the
+/// values of its fields in order (`i`, `k`, `x` empty for an entry written before them).
 ///
 /// The per-topic floors are those at or above the read's start, of every topic: Lua cannot
 /// match Mercure's URI templates, so the node matches them against the patterns. Lower
@@ -191,12 +211,13 @@ end
 for _, e in ipairs(entries) do
   table.insert(out, e[1])
   for j = 2, 14, 2 do table.insert(out, e[2][j]) end
-  table.insert(out, e[2][16] or '')
+  for j = 16, 20, 2 do table.insert(out, e[2][j] or '') end
 end
 return out
 ";
 
-/// Reading through the per-topic index. KEYS: log, first, floors, then each topic's index.
+/// Reading through the per-topic index (or, for a snapshot, through `keys:<topic>`). KEYS:
+/// log, first, floors, then each topic's index.
 /// ARGV: after, until, the most events, then each topic (in the order of their indexes).
 /// Returns as [`READ_SCAN`] does, with the per-topic floors of these topics.
 pub(crate) const READ_INDEX: &str = r"
@@ -223,7 +244,7 @@ for i = 1, math.min(limit, #seqs) do
   for _, e in ipairs(redis.call('XRANGE', KEYS[1], id, id)) do
     table.insert(out, e[1])
     for j = 2, 14, 2 do table.insert(out, e[2][j]) end
-    table.insert(out, e[2][16] or '')
+    for j = 16, 20, 2 do table.insert(out, e[2][j] or '') end
   end
 end
 return out
@@ -235,8 +256,9 @@ return out
 /// deleted are not counted. The floor stops after the last event deleted, not at the next
 /// one retained: the events between were deleted by per-topic rules, whose floors already
 /// tell their topics' readers, and raising the log's floor over them would tell every other
-/// reader of a gap that is not theirs. Each deleted event's publisher id leaves `pubids`.
-/// KEYS: seq, log, first, bytes, tbytes, floors, pubids. ARGV:
+/// reader of a gap that is not theirs. Each deleted event's publisher id leaves `pubids`, and
+/// the keys it was the newest of leave `keys`.
+/// KEYS: seq, log, first, bytes, tbytes, floors, pubids, keys, ktopics. ARGV:
 /// topic key prefix, max events, max bytes, max age (ms), the most entries to delete in this
 /// call (so that one call never holds Redis for long). Returns the floor, the last sequence
 /// number, and 1 when the budget ran out (call again).
@@ -268,6 +290,16 @@ while not done and cursor <= last do
     gone = gone + 1
     if f[16] and f[16] ~= '' and redis.call('HGET', KEYS[7], f[16]) == string.format('%d', seq) then
       redis.call('HDEL', KEYS[7], f[16])
+    end
+    if f[18] and f[18] ~= '' then
+      for topic in string.gmatch(f[2], '[^\n]+') do
+        local field = topic .. '\n' .. f[18]
+        if redis.call('HGET', KEYS[8], field) == string.format('%d', seq) then
+          redis.call('HDEL', KEYS[8], field)
+        end
+        redis.call('ZREM', KEYS[8] .. ':' .. topic, string.format('%d', seq))
+        if redis.call('ZCARD', KEYS[8] .. ':' .. topic) == 0 then redis.call('SREM', KEYS[9], topic) end
+      end
     end
     local size = tonumber(f[12])
     removed = removed + size
@@ -307,8 +339,9 @@ return {floor, last, more}
 /// invariant 8). An event appended less than a grace ago (by Redis's clock), or past the
 /// replicated watermark, is left: every node's tail must have read an event before a rule
 /// deletes it, or the node would see a hole in the log. Topics with no event left leave
-/// `ruled`, and each deleted event's publisher id leaves `pubids`.
-/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed, pubids. ARGV: topic key prefix,
+/// `ruled`, each deleted event's publisher id leaves `pubids`, and the keys it was the newest
+/// of leave `keys`.
+/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed, pubids, keys, ktopics. ARGV: topic key prefix,
 /// topics per call, the most events to delete in this call, the grace (ms), 1 to stop at the
 /// replicated watermark, the rule count, then per rule: pattern, max events, max bytes, max
 /// age (ms), `-1` for none. A topic whose pattern is not among the rules (another node's
@@ -370,6 +403,14 @@ for i = 1, #found, 2 do
           if not seen[other] then
             seen[other] = true
             redis.call('ZREM', prefix .. other, oldest)
+            if f[18] and f[18] ~= '' then
+              local field = other .. '\n' .. f[18]
+              if redis.call('HGET', KEYS[9], field) == oldest then redis.call('HDEL', KEYS[9], field) end
+              redis.call('ZREM', KEYS[9] .. ':' .. other, oldest)
+              if redis.call('ZCARD', KEYS[9] .. ':' .. other) == 0 then
+                redis.call('SREM', KEYS[10], other)
+              end
+            end
             if redis.call('HEXISTS', KEYS[4], other) == 1 then
               redis.call('HINCRBY', KEYS[4], other, -z)
             end

@@ -367,6 +367,8 @@ impl Inner {
                 .key(self.keys.key("tbytes"))
                 .key(self.keys.key("floors"))
                 .key(self.keys.key("pubids"))
+                .key(self.keys.key("keys"))
+                .key(self.keys.key("ktopics"))
                 .arg(self.keys.topic_prefix())
                 .arg(limit(self.retention.max_events))
                 .arg(limit(self.retention.max_bytes))
@@ -399,6 +401,8 @@ impl Inner {
             .key(self.keys.key("rcursor"))
             .key(self.keys.key("committed"))
             .key(self.keys.key("pubids"))
+            .key(self.keys.key("keys"))
+            .key(self.keys.key("ktopics"))
             .arg(self.keys.topic_prefix())
             .arg(TOPICS_PER_CALL)
             .arg(TOPIC_SWEEP_BUDGET)
@@ -437,6 +441,8 @@ impl Inner {
             .key(self.keys.key("ruled"))
             .key(self.keys.key("tbytes"))
             .key(self.keys.key("pubids"))
+            .key(self.keys.key("keys"))
+            .key(self.keys.key("ktopics"))
             .arg(self.keys.topic_prefix())
             .arg(self.log.to_string())
             .arg(events.len());
@@ -569,7 +575,92 @@ impl Inner {
         }
         Ok(page.finish())
     }
+
+    /// A page of the snapshot of `selector` (`Store::snapshot`): `READ_INDEX` over the
+    /// `keys:<topic>` sets of the matching topics — the selector's own, or those of `ktopics`
+    /// it matches — in groups of [`SNAPSHOT_TOPICS_PER_CALL`], merged; tombstones left out.
+    async fn snapshot(
+        &self,
+        after: u64,
+        until: u64,
+        selector: &Selector,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<ReadPage, StoreError> {
+        let limit = limit.max(1);
+        let mut conn = self.link.conn();
+        let exact: Option<Vec<String>> = selector
+            .patterns()
+            .iter()
+            .map(|p| p.as_topic().map(|t| t.as_str().to_string()))
+            .collect();
+        let topics = match exact {
+            Some(topics) => topics,
+            None => {
+                let all: RedisResult<Vec<String>> = redis::cmd("SMEMBERS")
+                    .arg(self.keys.key("ktopics"))
+                    .query_async(&mut conn)
+                    .await;
+                self.answer(all)
+                    .await?
+                    .into_iter()
+                    .filter(|t| Topic::iri(t).is_ok_and(|t| selector.matches_any(&[t])))
+                    .collect()
+            }
+        };
+        let mut events: Vec<Arc<StoredEvent>> = Vec::new();
+        let mut scanned_to = until;
+        for group in topics.chunks(SNAPSHOT_TOPICS_PER_CALL) {
+            let mut invocation = self.scripts.read_index.key(self.keys.key("log"));
+            invocation
+                .key(self.keys.key("first"))
+                .key(self.keys.key("floors"));
+            for topic in group {
+                invocation.key(format!("{}:{topic}", self.keys.key("keys")));
+            }
+            invocation.arg(after).arg(until).arg(limit);
+            for topic in group {
+                invocation.arg(topic.as_str());
+            }
+            let reply: RedisResult<Vec<Value>> = invocation.invoke_async(&mut conn).await;
+            let reply = self.answer(reply).await?;
+            let [_, group_scanned, floors, rest @ ..] = &reply[..] else {
+                return Err(entry::bad("a short snapshot reply"));
+            };
+            let skip = usize::try_from(entry::number(floors)?)
+                .ok()
+                .and_then(|n| n.checked_mul(2))
+                .filter(|n| *n <= rest.len())
+                .ok_or_else(|| entry::bad("a snapshot reply's floors"))?;
+            // Each group is complete up to its own `scanned_to`; the page to the lowest.
+            scanned_to = scanned_to.min(entry::number(group_scanned)?);
+            for values in rest[skip..].chunks(VALUES_PER_ENTRY) {
+                events.push(entry::decode(self.log, values)?);
+            }
+        }
+        events.sort_by_key(|e| e.seq());
+        events.dedup_by_key(|e| e.seq());
+        let scanned_to = scanned_to.min(until).max(after);
+        let mut page = PageBuilder::new(scanned_to, limit, max_bytes);
+        for event in events {
+            if event.seq() > scanned_to {
+                break;
+            }
+            if page.is_full() {
+                page.stop_before(event.seq());
+                break;
+            }
+            if !event.event.delete && !page.push(event) {
+                break;
+            }
+        }
+        Ok(page.finish())
+    }
 }
+
+/// How many topics one snapshot call reads at most (Lua's `unpack` has a bound, and one call
+/// should not hold Redis for long).
+const SNAPSHOT_TOPICS_PER_CALL: usize = 256;
 
 /// Sweeps every `sweep_every` while the store is open; with `min_replicas`, also confirms the
 /// events whose own `WAIT` failed, once replicas have them (`replicated.rs`).
@@ -637,6 +728,21 @@ impl Store for RedisStore {
         Box::pin(async move {
             self.inner
                 .read(after, until, &selector, limit, max_bytes)
+                .await
+        })
+    }
+
+    fn snapshot(
+        &self,
+        after: u64,
+        until: u64,
+        selector: Arc<Selector>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
+        Box::pin(async move {
+            self.inner
+                .snapshot(after, until, &selector, limit, max_bytes)
                 .await
         })
     }

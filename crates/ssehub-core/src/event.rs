@@ -81,11 +81,21 @@ impl NewEvent {
         key: impl Into<String>,
         max_bytes: usize,
     ) -> Result<Self, KeyError> {
-        let key = key.into();
-        let mut event = NewEvent::new(topic, key.clone()).with_key(key, max_bytes)?;
-        event.event_type = Some(DELETE_EVENT.to_string());
-        event.delete = true;
-        Ok(event)
+        Ok(NewEvent::new(topic, "")
+            .with_key(key, max_bytes)?
+            .deleting())
+    }
+
+    /// Makes this keyed event the tombstone of its key: type [`DELETE_EVENT`], the key as its
+    /// data (what it had is dropped), snapshots leave the key out. Its topics, id and privacy
+    /// stay. An event without a key is returned as it is.
+    pub fn deleting(mut self) -> Self {
+        if let Some(key) = &self.key {
+            self.data = key.clone();
+            self.event_type = Some(DELETE_EVENT.to_string());
+            self.delete = true;
+        }
+        self
     }
 
     /// Sets the publisher's id, once checked by [`check_publisher_id`] with the hub's limit.

@@ -16,6 +16,9 @@ pub enum Reason {
     /// A publisher's event id is empty, over `limits.max_id_bytes`, starts with `#`, holds
     /// CR, LF or NUL, or has the shape of a hub id (400).
     InvalidId,
+    /// A publisher's key is empty, over `limits.max_key_bytes` or holds CR, LF or NUL; or a
+    /// tombstone without a key (400).
+    InvalidKey,
     /// A publisher's event id is already the id of a retained event, or of another event of
     /// the same request (409).
     IdConflict,
@@ -68,6 +71,7 @@ impl Reason {
             Reason::InvalidTopic => "invalid_topic",
             Reason::InvalidId => "invalid_id",
             Reason::IdConflict => "id_conflict",
+            Reason::InvalidKey => "invalid_key",
             Reason::InvalidEvent => "invalid_event",
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::InvalidJson => "invalid_json",
@@ -90,8 +94,9 @@ impl Reason {
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 23] = [
         Reason::InvalidId,
+        Reason::InvalidKey,
         Reason::IdConflict,
         Reason::SelectorTooComplex,
         Reason::OverSelectorBudget,

@@ -69,6 +69,9 @@ pub struct HttpConfig {
     /// store's index holds one per retained event that has one, and every copy of the event
     /// carries it.
     pub max_id_bytes: usize,
+    /// The longest key of a publish (`?key=`), in bytes (400 `invalid_key` above it): the
+    /// store's key index holds one per retained (topic, key).
+    pub max_key_bytes: usize,
     /// The reconnection time sent at the start of every stream, in milliseconds.
     pub retry_ms: u64,
     /// Up to this many milliseconds are added at random to `retry_ms`, per stream, so that
@@ -94,6 +97,7 @@ impl Default for HttpConfig {
             max_topics_per_subscription: 32,
             max_batch_events: 1000,
             max_id_bytes: ssehub_core::DEFAULT_MAX_ID_BYTES,
+            max_key_bytes: ssehub_core::DEFAULT_MAX_KEY_BYTES,
             retry_ms: 2000,
             retry_jitter_ms: 1000,
             cors_origins: Vec::new(),

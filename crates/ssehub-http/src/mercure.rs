@@ -269,7 +269,7 @@ async fn open(m: &Mercure, raw: Option<&str>, headers: &HeaderMap) -> Result<Res
     let grant = app.auth.check(Role::Subscribe, headers, &query)?;
     let requested = last_event_id(headers, &query).filter(|id| !id.is_empty());
     let resume = crate::subscribe::resolve(app, requested.as_deref()).await?;
-    let stream = OpenStream::open(app, selector.clone(), &resume, &grant)?;
+    let stream = OpenStream::open(app, selector.clone(), &resume, &grant, false)?;
 
     let mut extra = HeaderMap::new();
     if requested.is_some() {

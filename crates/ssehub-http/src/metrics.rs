@@ -455,7 +455,23 @@ fn encode_counters(
 /// compiled URI templates (`limits.template_budget_bytes`).
 fn encode_costs(hub: &Hub, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let s = hub.stats();
-    let counters: [(&str, &str, &AtomicU64); 4] = [
+    let counters: [(&str, &str, &AtomicU64); 7] = [
+        (
+            "keyed_events",
+            "Events stored with a key (tombstones included; the key index holds one entry per \
+             retained topic and key, each key at most limits.max_key_bytes)",
+            &s.keyed_events,
+        ),
+        (
+            "snapshots",
+            "Subscriptions that started with a snapshot of their topics' keys",
+            &s.snapshots,
+        ),
+        (
+            "snapshot_events",
+            "Events sent in snapshots (read in pages like a replay, limits.replay_page_bytes)",
+            &s.snapshot_events,
+        ),
         (
             "publisher_id_events",
             "Events stored with a publisher's own id (each in the publisher-id index while \

@@ -12,6 +12,12 @@
 //! publishes racing with one id: one stored, one refused); a batch is one request, refused
 //! whole when one of its ids is taken or used twice in it.
 //!
+//! A publisher may give an event a key (`?key=`, `"key"`): the event is then its key's newest
+//! value in its topics, which snapshots (`?snapshot=true` on the streams) start with. With
+//! `delete=true` (`"delete": true`) it is the key's tombstone instead: type `ssehub-delete`,
+//! the key as data (the body is dropped), and the key leaves the snapshots. A key that is
+//! empty, over `limits.max_key_bytes` or holds CR, LF or NUL gets 400 `invalid_key`.
+//!
 //! Who may publish is decided from the request head alone — Host, Origin, proxies, the token —
 //! before a single byte of the body is read ([`read_body`] comes after those checks): a
 //! refused client cannot make the hub hold its body, and with `Expect: 100-continue` it is
@@ -58,6 +64,12 @@ struct BatchItem {
     /// The publisher's own id for the event.
     #[serde(default)]
     id: Option<String>,
+    /// The key the event is the newest value of.
+    #[serde(default)]
+    key: Option<String>,
+    /// The key's tombstone instead (`data` is dropped).
+    #[serde(default)]
+    delete: bool,
 }
 
 pub(crate) async fn one(
@@ -69,7 +81,10 @@ pub(crate) async fn one(
 ) -> Response {
     let mut body = Some(body);
     let result = async {
-        let query = Query::parse(raw.as_deref(), &["event", "private", "id", "authorization"])?;
+        let query = Query::parse(
+            raw.as_deref(),
+            &["event", "private", "id", "key", "delete", "authorization"],
+        )?;
         let grant = app.auth.check(Role::Publish, &headers, &query)?;
         // The topic is in the head too: a token that does not cover it is refused unread.
         allowed(&grant, &new_event(&topic, "", query.get("event"))?)?;
@@ -81,7 +96,11 @@ pub(crate) async fn one(
             )
         })?;
         let event = new_event(&topic, data, query.get("event"))?;
-        let mut event = with_id(event, query.get("id"), app.config.max_id_bytes)?;
+        let event = with_id(event, query.get("id"), app.config.max_id_bytes)?;
+        let delete = query
+            .get("delete")
+            .is_some_and(|v| v != "false" && v != "0");
+        let mut event = with_key(event, query.get("key"), delete, app.config.max_key_bytes)?;
         event.private = query
             .get("private")
             .is_some_and(|v| v != "false" && v != "0");
@@ -109,7 +128,7 @@ pub(crate) async fn batch(
             ApiError::new(
                 Reason::InvalidJson,
                 format!(
-                    "expected a JSON array of {{\"topic\", \"data\", \"event\"?, \"private\"?, \"id\"?}}: {e}"
+                    "expected a JSON array of {{\"topic\", \"data\", \"event\"?, \"private\"?, \"id\"?, \"key\"?, \"delete\"?}}: {e}"
                 ),
             )
         })?;
@@ -125,6 +144,10 @@ pub(crate) async fn batch(
             .map(|(i, item)| {
                 new_event(&item.topic, &item.data, item.event.as_deref())
                     .and_then(|event| with_id(event, item.id.as_deref(), app.config.max_id_bytes))
+                    .and_then(|event| {
+                        let max = app.config.max_key_bytes;
+                        with_key(event, item.key.as_deref(), item.delete, max)
+                    })
                     .and_then(|mut event| {
                         event.private = item.private;
                         allowed(&grant, &event)?;
@@ -184,6 +207,31 @@ pub(crate) fn with_id(
             ApiError::new(Reason::InvalidId, format!("id {shown:?}: {e}"))
         }),
     }
+}
+
+/// Gives `event` the publisher's `key`, if any, once checked against `limits.max_key_bytes`
+/// (400 `invalid_key`, quoting at most 64 characters of it); with `delete`, makes it the key's
+/// tombstone (400 `invalid_key` without a key).
+pub(crate) fn with_key(
+    event: NewEvent,
+    key: Option<&str>,
+    delete: bool,
+    max_key_bytes: usize,
+) -> Result<NewEvent, ApiError> {
+    let Some(key) = key else {
+        if delete {
+            return Err(ApiError::new(
+                Reason::InvalidKey,
+                "a delete names the key it deletes (?key= or \"key\")",
+            ));
+        }
+        return Ok(event);
+    };
+    let event = event.with_key(key, max_key_bytes).map_err(|e| {
+        let shown: String = key.chars().take(64).collect();
+        ApiError::new(Reason::InvalidKey, format!("key {shown:?}: {e}"))
+    })?;
+    Ok(if delete { event.deleting() } else { event })
 }
 
 /// Validates one event.

@@ -7,6 +7,12 @@
 //! newest), then the `lastEventId` / `lastEventID` parameter (what a page passes on its first
 //! connection).
 //!
+//! With `snapshot=true`, a stream that does not resume from a known id (none given, or one
+//! that expired or is unknown, after its gap notice) starts with the newest retained event of
+//! every key of its topics, in id order, then goes live: [`Hub::subscribe_with_snapshot`].
+//!
+//! [`Hub::subscribe_with_snapshot`]: ssehub_core::Hub::subscribe_with_snapshot
+//!
 //! [`OpenStream`] builds every SSE response of the hub, ours and Mercure's (`mercure.rs`).
 
 use std::convert::Infallible;
@@ -31,6 +37,8 @@ use crate::query::Query;
 const RESUME_PARAMS: [&str; 2] = ["lastEventId", "lastEventID"];
 /// The token parameter (EventSource cannot send an Authorization header).
 const TOKEN_PARAM: &str = "authorization";
+/// Start with the snapshot of the topics' keys.
+const SNAPSHOT_PARAM: &str = "snapshot";
 
 pub(crate) async fn topic(
     State(app): State<AppState>,
@@ -38,7 +46,12 @@ pub(crate) async fn topic(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let known = [RESUME_PARAMS[0], RESUME_PARAMS[1], TOKEN_PARAM];
+    let known = [
+        RESUME_PARAMS[0],
+        RESUME_PARAMS[1],
+        TOKEN_PARAM,
+        SNAPSHOT_PARAM,
+    ];
     let result = match Query::parse(raw.as_deref(), &known) {
         Ok(query) => stream(&app, &[topic.as_str()], &query, &headers).await,
         Err(e) => Err(e),
@@ -51,7 +64,13 @@ pub(crate) async fn many(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let known = ["topic", RESUME_PARAMS[0], RESUME_PARAMS[1], TOKEN_PARAM];
+    let known = [
+        "topic",
+        RESUME_PARAMS[0],
+        RESUME_PARAMS[1],
+        TOKEN_PARAM,
+        SNAPSHOT_PARAM,
+    ];
     let result = match Query::parse(raw.as_deref(), &known) {
         Ok(query) => {
             let topics: Vec<&str> = query.all("topic").collect();
@@ -71,7 +90,10 @@ async fn stream(
     let selector = selector(topics, app.config.max_topics_per_subscription)?;
     let grant = app.auth.check(Role::Subscribe, headers, query)?;
     let resume = resolve(app, last_event_id(headers, query).as_deref()).await?;
-    let open = OpenStream::open(app, selector, &resume, &grant)?;
+    let snapshot = query
+        .get(SNAPSHOT_PARAM)
+        .is_some_and(|v| v != "false" && v != "0");
+    let open = OpenStream::open(app, selector, &resume, &grant, snapshot)?;
     Ok(open.into_response(app, &grant, HeaderMap::new(), ()))
 }
 
@@ -124,7 +146,8 @@ pub(crate) struct OpenStream {
 }
 
 impl OpenStream {
-    /// Subscribes to `selector` from `resume`, with the private access `grant` gives.
+    /// Subscribes to `selector` from `resume`, with the private access `grant` gives; with
+    /// `snapshot`, a start that is not a resume reads the snapshot of the keys first.
     ///
     /// # Errors
     ///
@@ -134,6 +157,7 @@ impl OpenStream {
         selector: Selector,
         resume: &Resume,
         grant: &Grant,
+        snapshot: bool,
     ) -> Result<Self, ApiError> {
         let guard = ConnectionGuard::acquire(&app.metrics.connections, app.config.max_connections)
             .ok_or_else(|| {
@@ -144,7 +168,7 @@ impl OpenStream {
             })?;
         let subscription = app
             .hub
-            .subscribe_with_access(selector, resume, grant.subscribe.clone())
+            .subscribe_with_snapshot(selector, resume, grant.subscribe.clone(), snapshot)
             .map_err(|e| match e {
                 SubscribeError::ShuttingDown => ApiError::new(
                     Reason::ShuttingDown,

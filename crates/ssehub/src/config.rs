@@ -360,6 +360,10 @@ pub(crate) struct Limits {
     /// above it; at most 4096): the store's index holds one per retained event that has one.
     #[arg(skip)]
     pub(crate) max_id_bytes: usize,
+    /// The longest key a publisher may give (`?key=`), in bytes (400 above it; at most 4096):
+    /// the store's key index holds one per retained (topic, key).
+    #[arg(skip)]
+    pub(crate) max_key_bytes: usize,
     // A subscriber cut off resumes from history.
     /// Bytes queued per subscriber before it is cut off as too slow; at least
     /// --max-body-bytes. (config: limits.subscriber_buffer_bytes)
@@ -479,6 +483,7 @@ impl Default for Limits {
             max_topics_per_subscription: h.max_topics_per_subscription,
             max_batch_events: h.max_batch_events,
             max_id_bytes: h.max_id_bytes,
+            max_key_bytes: h.max_key_bytes,
             subscriber_buffer_bytes: HubConfig::default().subscriber_buffer_bytes,
             max_head_bytes: server.max_head_bytes,
             max_headers: server.max_headers,
@@ -547,6 +552,10 @@ impl Config {
             (
                 !(1..=MAX_ID_BYTES_CAP).contains(&self.limits.max_id_bytes),
                 "limits.max_id_bytes must be between 1 and 4096",
+            ),
+            (
+                !(1..=MAX_ID_BYTES_CAP).contains(&self.limits.max_key_bytes),
+                "limits.max_key_bytes must be between 1 and 4096",
             ),
             (
                 self.limits.subscriber_buffer_bytes < 1024,
@@ -731,6 +740,7 @@ impl Config {
             max_topics_per_subscription: self.limits.max_topics_per_subscription,
             max_batch_events: self.limits.max_batch_events,
             max_id_bytes: self.limits.max_id_bytes,
+            max_key_bytes: self.limits.max_key_bytes,
             retry_ms: self.sse.retry_ms,
             retry_jitter_ms: self.sse.retry_jitter_ms,
             cors_origins: self.cors.origins.clone(),

@@ -23,6 +23,7 @@ mod hostile_trust;
 // The test tokens, shared with the in-process tests of the HTTP API.
 #[path = "../../ssehub-http/tests/jwt.rs"]
 mod jwt;
+mod keys;
 mod limits;
 mod nginx;
 mod publisher_ids;
