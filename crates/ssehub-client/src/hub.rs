@@ -23,6 +23,12 @@ pub struct PublishEvent {
     /// hub's. An id already used by an event the hub retains is refused (409).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The key it is the newest value of (snapshots start with each key's newest value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The key's tombstone instead: the key leaves snapshots (`data` is dropped).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delete: bool,
 }
 
 /// Why a publish failed.
@@ -125,6 +131,12 @@ impl HubClient {
                 if let Some(id) = &one.id {
                     query.append_pair("id", id);
                 }
+                if let Some(key) = &one.key {
+                    query.append_pair("key", key);
+                }
+                if one.delete {
+                    query.append_pair("delete", "true");
+                }
                 let query = query.finish();
                 if !query.is_empty() {
                     url.push('?');
@@ -220,6 +232,8 @@ mod tests {
             data: "d".into(),
             event: event.map(Into::into),
             id: None,
+            key: None,
+            delete: false,
         };
         assert_eq!(
             serde_json::to_string(&event(None)).unwrap(),

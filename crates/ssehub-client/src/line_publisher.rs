@@ -93,6 +93,8 @@ impl Line {
 
     fn to_publish(&self, topic: &str) -> PublishEvent {
         PublishEvent {
+            key: None,
+            delete: false,
             id: None,
             topic: topic.to_string(),
             data: self.data.clone(),

@@ -191,6 +191,16 @@ pub(crate) struct PubArgs {
     /// an event the hub retains already has it.
     #[arg(long)]
     pub(crate) id: Option<String>,
+
+    /// The key the event is the newest value of: `--snapshot` subscribers start with each
+    /// key's newest value.
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+
+    /// Publish the tombstone of --key instead (no data): the key leaves snapshots, and live
+    /// subscribers get an `ssehub-delete` event with the key as data.
+    #[arg(long, requires = "key")]
+    pub(crate) delete: bool,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +215,11 @@ pub(crate) struct SubArgs {
     /// Start after this id, or `earliest` for all retained history (default: live only).
     #[arg(long, value_name = "ID|earliest")]
     pub(crate) last_event_id: Option<String>,
+
+    /// Start with the newest value of every key of the topics (`?snapshot=true`), then live;
+    /// a reconnection resumes from the last event as usual.
+    #[arg(long)]
+    pub(crate) snapshot: bool,
 
     /// One JSON object per event: {"type", "data", "last_event_id"}.
     #[arg(long)]

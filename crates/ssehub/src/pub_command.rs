@@ -9,6 +9,8 @@ use crate::cli::PubArgs;
 
 pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
     let data = match args.data.as_deref() {
+        // A tombstone has no data of its own (the hub sends the key): stdin is not read.
+        _ if args.delete => String::new(),
         None | Some("-") => {
             let mut data = String::new();
             std::io::stdin()
@@ -31,6 +33,8 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         data,
         event: args.event.clone(),
         id: args.id.clone(),
+        key: args.key.clone(),
+        delete: args.delete,
     };
     let client = HubClient::new(&args.hub.hub);
     let runtime = crate::client_runtime()?;

@@ -48,7 +48,12 @@ fn url(hub: &str, topics: &[String]) -> String {
 }
 
 async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
-    let mut builder = EventSource::builder(url(&args.hub.hub, &args.topics))
+    let mut url = url(&args.hub.hub, &args.topics);
+    if args.snapshot {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("snapshot=true");
+    }
+    let mut builder = EventSource::builder(url)
         .retry_server_errors(true)
         .reconnection_time(Duration::from_secs(1))
         // Three missed heartbeats (15 s each by default) mean the connection is dead.

@@ -577,3 +577,41 @@ async fn sub_resumes_across_a_hub_restart() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
+
+/// `pub --key` and `pub --key --delete` keep a key's newest value and delete one; `sub
+/// --snapshot` starts with the newest value of each key left.
+#[tokio::test]
+async fn pub_with_a_key_and_sub_with_a_snapshot() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    for args in [
+        &["cur", "a1", "--key", "a"][..],
+        &["cur", "b1", "--key", "b"],
+        &["cur", "a2", "--key", "a"],
+        &["cur", "--key", "b", "--delete"],
+        &["cur", "c1", "--key", "c"],
+    ] {
+        let mut all = vec!["pub", "--hub", &hub.url];
+        all.extend_from_slice(args);
+        let output = run(&all).await;
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    let output = run(&[
+        "sub",
+        "--hub",
+        &hub.url,
+        "cur",
+        "--snapshot",
+        "--json",
+        "--count",
+        "2",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let got: Vec<String> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["data"].to_string())
+        .collect();
+    assert_eq!(got, ["\"a2\"", "\"c1\""]);
+    let output = run(&["pub", "--hub", &hub.url, "cur", "--delete"]).await;
+    assert!(!output.status.success(), "--delete needs --key");
+}
