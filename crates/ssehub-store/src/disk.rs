@@ -140,6 +140,9 @@ struct Inner {
     write_lock: Mutex<()>,
     state: Mutex<State>,
     tail: Mutex<Tail>,
+    /// Per compacted topic, the sequence number compaction looked at last: each sweep goes on
+    /// after it (and starts over once past the end), so one sweep reads a bounded part.
+    compacted_to: Mutex<HashMap<Arc<str>, u64>>,
     /// Appends not yet fsync'd (under [`FsyncPolicy::Interval`]).
     dirty: std::sync::atomic::AtomicBool,
 }
@@ -222,6 +225,7 @@ impl DiskStore {
                 write_lock: Mutex::new(()),
                 state: Mutex::new(state),
                 tail: Mutex::new(Tail::default()),
+                compacted_to: Mutex::new(HashMap::new()),
                 dirty: std::sync::atomic::AtomicBool::new(false),
             }),
         };

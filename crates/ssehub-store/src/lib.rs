@@ -22,5 +22,5 @@ mod options;
 mod record;
 
 pub use disk::{DiskStore, FILE_NAME, FORMAT, OpenError};
-pub use options::{DiskOptions, FsyncPolicy, Retention, RetentionLimits, TopicRule};
+pub use options::{Compaction, DiskOptions, FsyncPolicy, Retention, RetentionLimits, TopicRule};
 pub use record::CorruptRecord;

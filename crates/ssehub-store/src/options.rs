@@ -52,6 +52,22 @@ pub struct TopicRule {
     pub pattern: Pattern,
     /// Their bounds, per topic.
     pub limits: RetentionLimits,
+    /// `keep = "latest-per-key"`: only the newest event of each key is kept (and events
+    /// without a key, under `limits`); see [`Compaction`]. `None`: every event, under `limits`.
+    pub compaction: Option<Compaction>,
+}
+
+/// Log compaction of a topic (`keep = "latest-per-key"`): the sweep deletes every keyed event
+/// that a newer event of its key has replaced in that topic, and each tombstone once it is
+/// older than `tombstone_grace`. Replaced events go without a gap notice: a subscriber that
+/// resumes from before them gets the newer value of the same key instead, which is the state
+/// they led to. A tombstone going does raise the topic's floor (a subscriber resuming from
+/// before it would miss a deletion: it gets the gap notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// How long a tombstone is kept, so that subscribers that were away learn of the deletion
+    /// when they resume.
+    pub tombstone_grace: Duration,
 }
 
 /// How history is trimmed. Enforced by a background sweep in small transactions, so a

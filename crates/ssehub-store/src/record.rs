@@ -98,6 +98,14 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&s.as_bytes()[..len]);
 }
 
+/// Whether a record has a key, and whether it is a tombstone, without decoding the rest.
+pub(crate) fn key_flags(record: &[u8]) -> (bool, bool) {
+    match (record.first(), record.get(9)) {
+        (Some(&VERSION_4), Some(&flags)) => (flags & HAS_KEY != 0, flags & TOMBSTONE != 0),
+        _ => (false, false),
+    }
+}
+
 /// The publish time of a record, without decoding the rest.
 pub(crate) fn time_ms(record: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(record.get(1..9)?.try_into().ok()?))
@@ -278,6 +286,7 @@ mod tests {
         let bytes = encode(&keyed, 5);
         assert_eq!(bytes[0], VERSION_4);
         assert_eq!(decode(7, &bytes).unwrap(), (keyed.clone(), 5));
+        assert_eq!(key_flags(&bytes), (true, false));
         let tombstone = NewEvent {
             delete: true,
             ..keyed

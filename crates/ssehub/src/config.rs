@@ -266,9 +266,48 @@ pub(crate) struct TopicRule {
     /// The oldest event kept per topic, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_age_secs: Option<u64>,
+    /// `"latest-per-key"`: log compaction, only the newest event of each key is kept (events
+    /// without a key are kept under the other bounds). `"all"` (the default): every event.
+    #[serde(default, skip_serializing_if = "Keep::is_all")]
+    pub(crate) keep: Keep,
+    /// Under `keep = "latest-per-key"`, how long a tombstone (a deleted key) is kept, in
+    /// seconds, so that subscribers that were away learn of the deletion when they resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tombstone_grace_secs: Option<u64>,
 }
 
+/// What a `[[history.topics]]` rule keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Keep {
+    /// Every event, under the rule's bounds.
+    #[default]
+    All,
+    /// Only the newest event of each key (log compaction).
+    LatestPerKey,
+}
+
+impl Keep {
+    fn is_all(&self) -> bool {
+        *self == Keep::All
+    }
+}
+
+/// How long a tombstone is kept by default under `keep = "latest-per-key"`: a day, so that a
+/// client away overnight still learns of a deletion.
+pub(crate) const DEFAULT_TOMBSTONE_GRACE_SECS: u64 = 86_400;
+
 impl TopicRule {
+    /// The rule's compaction, if it keeps the newest event per key.
+    pub(crate) fn compaction(&self) -> Option<Duration> {
+        (self.keep == Keep::LatestPerKey).then(|| {
+            Duration::from_secs(
+                self.tombstone_grace_secs
+                    .unwrap_or(DEFAULT_TOMBSTONE_GRACE_SECS),
+            )
+        })
+    }
+
     /// The rule's pattern, checked.
     pub(crate) fn pattern(&self) -> anyhow::Result<ssehub_core::Pattern> {
         ssehub_core::Pattern::new(&self.pattern).with_context(|| {
@@ -617,6 +656,9 @@ impl Config {
                 Ok(ssehub_store::TopicRule {
                     pattern: rule.pattern()?,
                     limits: limits(rule.max_events, rule.max_bytes, rule.max_age_secs),
+                    compaction: rule
+                        .compaction()
+                        .map(|tombstone_grace| ssehub_store::Compaction { tombstone_grace }),
                 })
             })
             .collect::<anyhow::Result<_>>()?;

@@ -85,6 +85,8 @@ pub(crate) fn prepare(
                 max_events: Some(max_events),
                 max_bytes: None,
                 max_age_secs: None,
+                keep: crate::config::Keep::All,
+                tombstone_grace_secs: None,
             },
         );
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::options::{Retention, RetentionLimits, TopicRule};
+use crate::options::{Compaction, Retention, RetentionLimits, TopicRule};
 
 /// One event as retention sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +24,56 @@ pub(super) struct Entry {
     pub(super) time_ms: Option<u64>,
 }
 
+/// One event of a compacted topic as compaction sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Keyed {
+    pub(super) seq: u64,
+    /// Whether it has a key.
+    pub(super) has_key: bool,
+    /// Whether it is its key's newest event in the topic.
+    pub(super) newest: bool,
+    /// Whether it is a tombstone.
+    pub(super) tombstone: bool,
+    /// When it was stored (ms since the epoch), when known.
+    pub(super) time_ms: Option<u64>,
+}
+
+/// What compaction does with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Compacted {
+    /// Kept: the newest of its key, a young tombstone, or an event without a key.
+    Keep,
+    /// Replaced by a newer event of its key: deleted without raising the topic's floor.
+    Superseded,
+    /// A tombstone past its grace: deleted, and the floor rises to it.
+    Expired,
+}
+
+/// The decision of [`Compaction`] for `event` at `now_ms`.
+pub(super) fn compact(event: &Keyed, compaction: &Compaction, now_ms: u64) -> Compacted {
+    if !event.has_key {
+        return Compacted::Keep;
+    }
+    if !event.newest {
+        return Compacted::Superseded;
+    }
+    let grace = u64::try_from(compaction.tombstone_grace.as_millis()).unwrap_or(u64::MAX);
+    match event.time_ms {
+        Some(t) if event.tombstone && now_ms.saturating_sub(t) > grace => Compacted::Expired,
+        _ => Compacted::Keep,
+    }
+}
+
 /// The events one sweep deletes: the oldest of each sequence that break its bound, at most
 /// `budget` in all.
 #[derive(Debug)]
 pub(super) struct Victims {
     seqs: Vec<u64>,
+    /// Those of `seqs` that compaction deletes as superseded: their topics' floors stay.
+    quiet: Vec<u64>,
+    /// Those of `seqs` a bound or an expired tombstone took: their floors rise, even when
+    /// compaction took them quietly too.
+    loud: Vec<u64>,
     budget: usize,
     now_ms: u64,
 }
@@ -38,9 +83,49 @@ impl Victims {
     pub(super) fn new(budget: usize, now_ms: u64) -> Victims {
         Victims {
             seqs: Vec::new(),
+            quiet: Vec::new(),
+            loud: Vec::new(),
             budget,
             now_ms,
         }
+    }
+
+    /// Whether the budget is spent.
+    pub(super) fn is_full(&self) -> bool {
+        self.seqs.len() >= self.budget
+    }
+
+    /// Takes what `compaction` deletes of `events`, while the budget lasts. Returns the
+    /// sequence number of the last event looked at, to go on after it next time.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `events`.
+    pub(super) fn take_compacted<E>(
+        &mut self,
+        compaction: &Compaction,
+        events: impl IntoIterator<Item = Result<Keyed, E>>,
+    ) -> Result<Option<u64>, E> {
+        let mut last = None;
+        for event in events {
+            if self.is_full() {
+                break;
+            }
+            let event = event?;
+            last = Some(event.seq);
+            match compact(&event, compaction, self.now_ms) {
+                Compacted::Keep => {}
+                Compacted::Superseded => {
+                    self.seqs.push(event.seq);
+                    self.quiet.push(event.seq);
+                }
+                Compacted::Expired => {
+                    self.seqs.push(event.seq);
+                    self.loud.push(event.seq);
+                }
+            }
+        }
+        Ok(last)
     }
 
     /// Takes events from the front of `oldest_first`, a sequence holding `count` events of
@@ -68,6 +153,7 @@ impl Victims {
                 break;
             }
             self.seqs.push(entry.seq);
+            self.loud.push(entry.seq);
             count = count.saturating_sub(1);
             bytes = bytes.saturating_sub(entry.size);
         }
@@ -76,10 +162,23 @@ impl Victims {
 
     /// The victims, oldest first, each once (an event on several topics may be taken by more
     /// than one rule).
-    pub(super) fn into_sorted(mut self) -> Vec<u64> {
+    #[cfg(test)]
+    pub(super) fn into_sorted(self) -> Vec<u64> {
+        self.into_parts().0
+    }
+
+    /// The victims as [`into_sorted`](Victims::into_sorted) gives them, and those of them
+    /// that only compaction took as superseded (sorted): deleted without raising a floor. An
+    /// event a bound also took is not quiet.
+    pub(super) fn into_parts(mut self) -> (Vec<u64>, Vec<u64>) {
+        self.quiet.sort_unstable();
+        self.quiet.dedup();
+        self.loud.sort_unstable();
+        let loud = &self.loud;
+        self.quiet.retain(|s| loud.binary_search(s).is_err());
         self.seqs.sort_unstable();
         self.seqs.dedup();
-        self.seqs
+        (self.seqs, self.quiet)
     }
 }
 
@@ -224,6 +323,7 @@ mod tests {
                 max_events: Some(max_events),
                 ..RetentionLimits::default()
             },
+            compaction: None,
         };
         let retention = Retention {
             topics: vec![rule("logs/*", 10), rule("logs/debug", 1)],
@@ -240,5 +340,57 @@ mod tests {
             "the first rule that matches"
         );
         assert!(ruled_topics(&Retention::default(), &topics).is_empty());
+    }
+
+    /// Compaction keeps each key's newest event and events without a key, deletes replaced
+    /// events quietly, and tombstones only past their grace (raising the floor).
+    #[test]
+    fn compaction_keeps_the_newest_of_each_key() {
+        let compaction = Compaction {
+            tombstone_grace: Duration::from_secs(10),
+        };
+        let event = |seq, has_key, newest, tombstone, time_ms| Keyed {
+            seq,
+            has_key,
+            newest,
+            tombstone,
+            time_ms: Some(time_ms),
+        };
+        let now = 100_000;
+        let cases = [
+            (event(1, false, false, false, 0), Compacted::Keep),
+            (event(2, true, false, false, now), Compacted::Superseded),
+            (event(3, true, true, false, 0), Compacted::Keep),
+            (event(4, true, true, true, now - 5_000), Compacted::Keep),
+            (event(5, true, true, true, now - 20_000), Compacted::Expired),
+            (event(6, true, false, true, now), Compacted::Superseded),
+        ];
+        for (e, want) in cases {
+            assert_eq!(compact(&e, &compaction, now), want, "{e:?}");
+        }
+        let mut victims = Victims::new(3, now);
+        let last = victims
+            .take_compacted::<Infallible>(&compaction, cases.iter().map(|(e, _)| Ok(*e)))
+            .unwrap();
+        assert_eq!(last, Some(6), "looked at all six, three taken");
+        // A bound takes 2 as well: then it is not quiet (its floor rises).
+        let limits = RetentionLimits {
+            max_events: Some(0),
+            ..RetentionLimits::default()
+        };
+        victims.budget = 10;
+        victims
+            .take_expired::<Infallible>(
+                &limits,
+                1,
+                10,
+                [Ok(Entry {
+                    seq: 2,
+                    size: 10,
+                    time_ms: None,
+                })],
+            )
+            .unwrap();
+        assert_eq!(victims.into_parts(), (vec![2, 5, 6], vec![6]));
     }
 }

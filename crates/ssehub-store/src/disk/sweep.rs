@@ -7,12 +7,15 @@ use std::sync::Arc;
 use redb::{Durability, ReadableTable, WriteTransaction};
 use ssehub_core::StoreError;
 
-use super::retention::{Entry, Victims, ruled_topics};
+use super::retention::{Entry, Keyed, Victims, ruled_topics};
 use super::state::TopicStats;
 use super::{
     BY_TOPIC, Db, EVENTS, Inner, KEYED, KEYS, META, PUBLISHED, SWEEP_BATCH, TOPICS, now_ms,
     store_error, write_counters,
 };
+
+/// How many events of one compacted topic one sweep looks at, at most.
+const COMPACT_SCAN: usize = 20_000;
 use crate::record;
 
 impl Inner {
@@ -42,6 +45,7 @@ impl Inner {
         {
             let events = txn.open_table(EVENTS).map_err(store_error)?;
             let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
+            let keyed = txn.open_table(KEYED).map_err(store_error)?;
             // The whole log, oldest first.
             let log = events.iter().map_err(store_error)?.map(|entry| {
                 let (seq, rec) = entry.map_err(store_error)?;
@@ -76,13 +80,48 @@ impl Inner {
                     });
                 victims.take_expired(&rule.limits, stats.count, stats.bytes, entries)?;
             }
+            // Compacted topics: a bounded walk from where the last sweep stopped.
+            let mut compacted_to = self.compacted_to.lock().unwrap_or_else(|e| e.into_inner());
+            for (topic, _, rule) in &ruled {
+                let Some(compaction) = &rule.compaction else {
+                    continue;
+                };
+                if victims.is_full() {
+                    break;
+                }
+                let from = compacted_to.get(topic).copied().unwrap_or(0);
+                let events = by_topic
+                    .range((&**topic, from + 1)..=(&**topic, u64::MAX))
+                    .map_err(store_error)?
+                    .take(COMPACT_SCAN)
+                    .map(|entry| {
+                        let seq = entry.map_err(store_error)?.0.value().1;
+                        let rec = events.get(seq).map_err(store_error)?;
+                        let rec = rec.as_ref().map(|r| r.value()).unwrap_or_default();
+                        let (has_key, tombstone) = record::key_flags(rec);
+                        let newest =
+                            has_key && keyed.get((&**topic, seq)).map_err(store_error)?.is_some();
+                        Ok(Keyed {
+                            seq,
+                            has_key,
+                            newest,
+                            tombstone,
+                            time_ms: record::time_ms(rec),
+                        })
+                    });
+                match victims.take_compacted(compaction, events)? {
+                    Some(last) => compacted_to.insert(topic.clone(), last),
+                    // Past the end: the next sweep starts over.
+                    None => compacted_to.remove(topic),
+                };
+            }
         }
-        let victims = victims.into_sorted();
+        let (victims, quiet) = victims.into_parts();
         if victims.is_empty() {
             txn.abort().map_err(store_error)?;
             return Ok(0);
         }
-        self.delete(txn, &victims, (total_count, total_bytes, last))?;
+        self.delete(txn, &victims, &quiet, (total_count, total_bytes, last))?;
         self.dirty.store(true, std::sync::atomic::Ordering::Release);
         self.lock_tail()
             .retain(|e| victims.binary_search(&e.seq()).is_err());
@@ -90,12 +129,14 @@ impl Inner {
     }
 
     /// Deletes `victims` (sorted) and updates the counters, given the totals and last
-    /// sequence number before. The new counters are announced before the commit (see
+    /// sequence number before. Those of `quiet` (sorted; replaced by a newer event of their
+    /// key, under compaction) leave their topics' `dropped_upto` as it is. The new counters are announced before the commit (see
     /// [`State::announce`](super::state::State::announce)) and restored if it fails.
     fn delete(
         &self,
         mut txn: WriteTransaction,
         victims: &[u64],
+        quiet: &[u64],
         (mut count, mut bytes, last): (u64, u64, u64),
     ) -> Result<(), StoreError> {
         txn.set_durability(Durability::None)
@@ -153,7 +194,9 @@ impl Inner {
                     });
                     stats.count = stats.count.saturating_sub(1);
                     stats.bytes = stats.bytes.saturating_sub(size);
-                    stats.dropped_upto = stats.dropped_upto.max(seq);
+                    if quiet.binary_search(&seq).is_err() {
+                        stats.dropped_upto = stats.dropped_upto.max(seq);
+                    }
                 }
                 count -= 1;
                 bytes = bytes.saturating_sub(size);
