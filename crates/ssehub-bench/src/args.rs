@@ -62,6 +62,41 @@ pub enum BenchScenario {
     /// crash), starts it again with the same command, publishes --events more while the
     /// clients come back, and waits until every client has every acknowledged event.
     Storm(StormArgs),
+    /// A topic with K keys (each published V times), then a late joiner asking for the
+    /// snapshot (`?snapshot=true`): time to its first event and to the end of the snapshot.
+    ///
+    /// Fills a fresh topic `bench/snapshot/<run id>` with keyed batches (`POST /publish`,
+    /// each key's versions in turn), then opens one stream with `snapshot=true` and reads
+    /// until every key has arrived, checking each comes once, with its last version.
+    Snapshot(SnapshotArgs),
+}
+
+/// `ssehub bench snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The hub's base URL.
+    #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
+    pub hub: String,
+
+    /// Keys in the topic (the snapshot's size).
+    #[arg(long, short = 'k', default_value_t = 100_000)]
+    pub keys: u32,
+
+    /// Versions published per key (the log holds keys × versions events).
+    #[arg(long, default_value_t = 1)]
+    pub versions: u32,
+
+    /// Data bytes per event (at least the key and version).
+    #[arg(long, default_value_t = 100)]
+    pub payload_bytes: usize,
+
+    /// Stop after this many seconds even if not done.
+    #[arg(long, default_value_t = 600.0)]
+    pub max_duration: f64,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How `ssehub bench storm` stops the hub.

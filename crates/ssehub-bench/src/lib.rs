@@ -19,6 +19,8 @@
 //!   a binary that has this command (`ssehub`).
 //! - `publish_bench.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged
 //!   events/s.
+//! - `snapshot.rs` — `ssehub bench snapshot`: a topic with K keys, then a late joiner's
+//!   snapshot: time to its first event and to its end.
 //! - `storm.rs` — `ssehub bench storm`: N clients, the hub restarted, every client back with
 //!   its `Last-Event-ID`: time to resume, the hub's peak CPU and memory, losses.
 //!
@@ -46,6 +48,7 @@ mod plan;
 mod probe;
 mod publish_bench;
 mod publishers;
+mod snapshot;
 mod storm;
 mod stream;
 mod subscribers;
@@ -54,7 +57,7 @@ mod topics;
 
 pub use args::{
     BenchArgs, BenchScenario, ConnsArgs, FanoutArgs, PublishBenchArgs, ReadyOn, RunArgs,
-    StopSignal, StormArgs, TopicsArgs,
+    SnapshotArgs, StopSignal, StormArgs, TopicsArgs,
 };
 
 use std::time::Duration;
@@ -75,6 +78,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchScenario::Conns(args) => runtime.block_on(conns::run(args)),
         BenchScenario::Topics(args) => runtime.block_on(topics::run(args)),
         BenchScenario::Storm(args) => runtime.block_on(storm::run(args)),
+        BenchScenario::Snapshot(args) => runtime.block_on(snapshot::run(args)),
     };
     // Connections still open (after an error) are dropped here, not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));
