@@ -107,6 +107,8 @@ static ASSETS: &[Asset] = &[
     asset!("/demos/build.js", "demos/build.js", JS),
     asset!("/demos/inbox.html", "demos/inbox.html", HTML),
     asset!("/demos/inbox.js", "demos/inbox.js", JS),
+    asset!("/demos/cursors.html", "demos/cursors.html", HTML),
+    asset!("/demos/cursors.js", "demos/cursors.js", JS),
     asset!("/demos/demos.css", "demos/demos.css", CSS),
 ];
 
