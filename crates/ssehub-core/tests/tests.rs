@@ -3,4 +3,5 @@
 mod feed;
 mod hub;
 mod relay;
+mod snapshot;
 mod store;
