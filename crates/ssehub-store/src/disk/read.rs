@@ -2,6 +2,7 @@
 //! redb snapshot (by topic through `by_topic`, or a bounded scan of the whole log); and pages
 //! of a snapshot of keys, through `keyed`.
 
+use redb::ReadableTable;
 use ssehub_core::{PageBuilder, ReadPage, Selector, StoreError, StoredEvent, Topic};
 
 use super::{BY_TOPIC, EVENTS, Inner, KEYED, PUBLISHED, SCAN_LIMIT, store_error};
@@ -45,17 +46,7 @@ impl Inner {
             let topics: Vec<&str> = topics.iter().map(Topic::as_str).collect();
             // Per-topic index: only this subscription's events are touched.
             let by_topic = txn.open_table(BY_TOPIC).map_err(store_error)?;
-            let (seqs, end) = merge_topics(&topics, after, until, limit, |topic, range| {
-                let mut seqs = Vec::new();
-                for entry in by_topic
-                    .range((topic, range.0)..=(topic, range.1))
-                    .map_err(store_error)?
-                    .take(limit + 1)
-                {
-                    seqs.push(entry.map_err(store_error)?.0.value().1);
-                }
-                Ok(seqs)
-            })?;
+            let (seqs, end) = merge_topics(&by_topic, &topics, after, until, limit)?;
             let mut page = PageBuilder::new(end, limit, max_bytes);
             for seq in seqs {
                 if let Some(rec) = events.get(seq).map_err(store_error)?
@@ -125,17 +116,7 @@ impl Inner {
         };
         let events = txn.open_table(EVENTS).map_err(store_error)?;
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let (seqs, end) = merge_topics(&topics, after, until, limit, |topic, range| {
-            let mut seqs = Vec::new();
-            for entry in keyed
-                .range((topic, range.0)..=(topic, range.1))
-                .map_err(store_error)?
-                .take(limit + 1)
-            {
-                seqs.push(entry.map_err(store_error)?.0.value().1);
-            }
-            Ok(seqs)
-        })?;
+        let (seqs, end) = merge_topics(&keyed, &topics, after, until, limit)?;
         let mut page = PageBuilder::new(end, limit, max_bytes);
         for seq in seqs {
             let Some(rec) = events.get(seq).map_err(store_error)? else {
@@ -186,27 +167,33 @@ impl Inner {
     }
 }
 
-/// Merges per-topic indexes into one page's worth of sequence numbers: `read` gives each
-/// topic's numbers in `(after, until]` (as the range `(after + 1, until)`), in order, at most
-/// `limit + 1`. Returns the first `limit` of the merge, without duplicates, and how far the
-/// page may say it scanned: `until`, or its last number when some topic was cut.
-fn merge_topics(
+/// Merges the per-topic index `table` (keyed by (topic, seq): `by_topic` or `keyed`) over
+/// `topics` into one page's worth of sequence numbers in `(after, until]`: the first `limit`
+/// of the merge, without duplicates, and how far the page may say it scanned — `until`, or its
+/// last number when some topic was cut.
+fn merge_topics<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, u64), V>,
     topics: &[&str],
     after: u64,
     until: u64,
     limit: usize,
-    mut read: impl FnMut(&str, (u64, u64)) -> Result<Vec<u64>, StoreError>,
 ) -> Result<(Vec<u64>, u64), StoreError> {
     let mut seqs = Vec::new();
     if after < until {
         for topic in topics {
-            seqs.extend(read(topic, (after + 1, until))?);
+            // One more than a page from each topic: if the merge has more than `limit`, some
+            // topic was cut, and the page ends at its last kept event.
+            for entry in table
+                .range((*topic, after + 1)..=(*topic, until))
+                .map_err(store_error)?
+                .take(limit + 1)
+            {
+                seqs.push(entry.map_err(store_error)?.0.value().1);
+            }
         }
     }
     seqs.sort_unstable();
     seqs.dedup();
-    // One more than a page from each topic: if the merge has more than `limit`, some topic
-    // was cut, and the page ends at its last kept event.
     if seqs.len() > limit {
         seqs.truncate(limit);
         let end = *seqs.last().expect("limit > 0");
