@@ -1,4 +1,4 @@
-//! `ssehub bench fanout` and `bench topics` against the real hub: smoke tests of counts, never
+//! `ssehub bench fanout`, `bench topics` and `bench snapshot` against the real hub: smoke tests of counts, never
 //! of timings.
 
 use std::time::Duration;
@@ -260,4 +260,33 @@ async fn storm_brings_every_client_back_with_nothing_lost() {
         ],
     );
     assert!(report["all_caught_up_ms"].is_number(), "{report}");
+}
+
+/// `bench snapshot` fills a keyed topic and reads one late joiner's snapshot: every key once,
+/// with its last version, on both stores.
+#[tokio::test]
+async fn snapshot_reads_every_key_once() {
+    for store in ["memory", "disk"] {
+        let hub = TestHub::start(&["--store", store]).await;
+        let report = json_report(
+            bench(&[
+                "snapshot",
+                "--hub",
+                &hub.url,
+                "--keys",
+                "1500",
+                "--versions",
+                "3",
+                "--json",
+            ])
+            .await,
+        );
+        assert_fields(
+            &report,
+            &[("keys", 1500), ("events_published", 4500), ("wrong", 0)],
+        );
+        assert!(
+            report["snapshot_ms"].as_f64().unwrap() >= report["first_event_ms"].as_f64().unwrap()
+        );
+    }
 }
