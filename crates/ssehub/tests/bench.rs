@@ -1,5 +1,5 @@
-//! `ssehub bench fanout`, `bench topics` and `bench snapshot` against the real hub: smoke tests of counts, never
-//! of timings.
+//! `ssehub bench fanout`, `bench topics` and `bench snapshot` against the real hub: smoke
+//! tests of counts, never of timings.
 
 use std::time::Duration;
 
