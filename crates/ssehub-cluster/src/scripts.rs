@@ -48,7 +48,9 @@
 //! - `floors` — a sorted set: each topic that per-topic retention deleted an event of (the
 //!   event's every topic, not only the one whose rule deleted it) → the highest sequence
 //!   number deleted (the disk store's `dropped_upto`); entries below `first` are dropped;
-//! - `rcursor` — where the per-topic sweep's walk over `ruled` (`HSCAN`) goes on.
+//! - `rcursor` — where the per-topic sweep's walk over `ruled` (`HSCAN`) goes on;
+//! - `kcursor` — a hash: each compacted topic (`keep = "latest-per-key"`) → the sequence
+//!   number its compaction looked at last (the next call goes on after it).
 //!
 //! With `min_replicas` (`replicated.rs`), also:
 //!
@@ -341,10 +343,15 @@ return {floor, last, more}
 /// deletes it, or the node would see a hole in the log. Topics with no event left leave
 /// `ruled`, each deleted event's publisher id leaves `pubids`, and the keys it was the newest
 /// of leave `keys`.
-/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed, pubids, keys, ktopics. ARGV: topic key prefix,
-/// topics per call, the most events to delete in this call, the grace (ms), 1 to stop at the
-/// replicated watermark, the rule count, then per rule: pattern, max events, max bytes, max
-/// age (ms), `-1` for none. A topic whose pattern is not among the rules (another node's
+/// A rule with `keep = latest-per-key` also compacts its topics (from `kcursor`, a hash of
+/// each topic's compaction cursor, up to 1,000 events per topic and call): a keyed event that
+/// is not its key's newest in the topic goes without raising a floor (the newer value is what
+/// a resume brings), a tombstone past the rule's grace goes and raises it.
+/// KEYS: log, bytes, ruled, tbytes, floors, rcursor, committed, pubids, keys, ktopics,
+/// kcursor. ARGV: topic key prefix, topics per call, the most events to delete in this call,
+/// the grace (ms), 1 to stop at the replicated watermark, the rule count, then per rule:
+/// pattern, max events, max bytes, max age (ms), tombstone grace (ms) under compaction, `-1`
+/// for none. A topic whose pattern is not among the rules (another node's
 /// configuration) is left as it is. Returns the cursor the walk started from, the one it
 /// goes on from (`0`: the walk is over), 1 when the budget ran out (the same topics are
 /// walked again), then each raised floor as topic and floor.
@@ -353,9 +360,10 @@ local prefix = ARGV[1]
 local budget = tonumber(ARGV[3])
 local rules = {}
 for i = 0, tonumber(ARGV[6]) - 1 do
-  local b = 7 + i * 4
+  local b = 7 + i * 5
   if not rules[ARGV[b]] then
-    rules[ARGV[b]] = {tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])}
+    rules[ARGV[b]] = {tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]),
+      tonumber(ARGV[b + 4])}
   end
 end
 local t = redis.call('TIME')
@@ -366,6 +374,41 @@ if ARGV[5] == '1' then horizon = tonumber(redis.call('GET', KEYS[7]) or '0') end
 local cursor = redis.call('GET', KEYS[6]) or '0'
 local scan = redis.call('HSCAN', KEYS[3], cursor, 'COUNT', ARGV[2])
 local raised, removed, exhausted = {}, 0, false
+-- Deletes entry `e` (sequence number `oldest`) from the log, every index and key entry of
+-- its topics; with `raise`, each of its topics' floors rises to it. Returns its size.
+local function drop(oldest, e, raise)
+  local f = e[2]
+  local seq = tonumber(oldest)
+  local z = tonumber(f[12])
+  redis.call('XDEL', KEYS[1], oldest .. '-0')
+  if f[16] and f[16] ~= '' and redis.call('HGET', KEYS[8], f[16]) == oldest then
+    redis.call('HDEL', KEYS[8], f[16])
+  end
+  removed = removed + z
+  local seen = {}
+  for other in string.gmatch(f[2], '[^\n]+') do
+    if not seen[other] then
+      seen[other] = true
+      redis.call('ZREM', prefix .. other, oldest)
+      if f[18] and f[18] ~= '' then
+        local field = other .. '\n' .. f[18]
+        if redis.call('HGET', KEYS[9], field) == oldest then redis.call('HDEL', KEYS[9], field) end
+        redis.call('ZREM', KEYS[9] .. ':' .. other, oldest)
+        if redis.call('ZCARD', KEYS[9] .. ':' .. other) == 0 then
+          redis.call('SREM', KEYS[10], other)
+        end
+      end
+      if redis.call('HEXISTS', KEYS[4], other) == 1 then
+        redis.call('HINCRBY', KEYS[4], other, -z)
+      end
+      if raise then
+        redis.call('ZADD', KEYS[5], 'GT', seq, other)
+        raised[other] = math.max(raised[other] or 0, seq)
+      end
+    end
+  end
+  return z
+end
 local found = scan[2]
 for i = 1, #found, 2 do
   local topic, rule = found[i], rules[found[i + 1]]
@@ -385,42 +428,50 @@ for i = 1, #found, 2 do
         -- An index entry without its event (not written by these scripts): drop it.
         redis.call('ZREM', index, oldest)
       else
-        local f = e[2]
-        local ts = tonumber(f[14])
+        local ts = tonumber(e[2][14])
         local over = (rule[1] >= 0 and count > rule[1]) or (rule[2] >= 0 and size > rule[2])
           or (rule[3] >= 0 and now - ts > rule[3])
         if not over or ts > young or seq > horizon then break end
         if budget == 0 then exhausted = true; break end
         budget = budget - 1
-        local z = tonumber(f[12])
-        redis.call('XDEL', KEYS[1], id)
-        if f[16] and f[16] ~= '' and redis.call('HGET', KEYS[8], f[16]) == oldest then
-          redis.call('HDEL', KEYS[8], f[16])
-        end
-        removed = removed + z
-        local seen = {}
-        for other in string.gmatch(f[2], '[^\n]+') do
-          if not seen[other] then
-            seen[other] = true
-            redis.call('ZREM', prefix .. other, oldest)
-            if f[18] and f[18] ~= '' then
-              local field = other .. '\n' .. f[18]
-              if redis.call('HGET', KEYS[9], field) == oldest then redis.call('HDEL', KEYS[9], field) end
-              redis.call('ZREM', KEYS[9] .. ':' .. other, oldest)
-              if redis.call('ZCARD', KEYS[9] .. ':' .. other) == 0 then
-                redis.call('SREM', KEYS[10], other)
-              end
-            end
-            if redis.call('HEXISTS', KEYS[4], other) == 1 then
-              redis.call('HINCRBY', KEYS[4], other, -z)
-            end
-            redis.call('ZADD', KEYS[5], 'GT', seq, other)
-            raised[other] = math.max(raised[other] or 0, seq)
-          end
-        end
-        size = size - z
+        size = size - drop(oldest, e, true)
       end
       count = count - 1
+    end
+    -- Compaction (keep = latest-per-key, rule[4] the tombstones' grace): from the topic's
+    -- compaction cursor (`kcursor`), each keyed event that is not its key's newest goes
+    -- without raising a floor, each tombstone past its grace goes and raises it.
+    if rule[4] >= 0 and not exhausted then
+      local from = redis.call('HGET', KEYS[11], topic) or '0'
+      local seqs = redis.call('ZRANGEBYSCORE', index, '(' .. from, '+inf', 'LIMIT', 0, 1000)
+      local last = from
+      for _, s in ipairs(seqs) do
+        if budget == 0 then exhausted = true; break end
+        local e = redis.call('XRANGE', KEYS[1], s .. '-0', s .. '-0')[1]
+        if e then
+          local f = e[2]
+          local ts = tonumber(f[14])
+          if ts > young or tonumber(s) > horizon then break end
+          last = s
+          if f[18] and f[18] ~= '' then
+            local newest = redis.call('HGET', KEYS[9], topic .. '\n' .. f[18]) == s
+            if not newest then
+              budget = budget - 1
+              drop(s, e, false)
+            elseif f[20] == '1' and now - ts > rule[4] then
+              budget = budget - 1
+              drop(s, e, true)
+            end
+          end
+        else
+          last = s
+        end
+      end
+      if #seqs < 1000 and not exhausted and last == (seqs[#seqs] or from) then
+        redis.call('HDEL', KEYS[11], topic)
+      else
+        redis.call('HSET', KEYS[11], topic, last)
+      end
     end
     if exhausted then break end
   end

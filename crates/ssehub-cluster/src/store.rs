@@ -84,6 +84,11 @@ pub struct ClusterTopicRule {
     pub max_bytes: Option<u64>,
     /// The oldest event per topic, by Redis's clock at its append.
     pub max_age: Option<Duration>,
+    /// `keep = "latest-per-key"`: log compaction, with this grace for tombstones. A keyed
+    /// event that a newer one of its key replaced in the topic is deleted (without raising the
+    /// topic's floor: a resume brings the newer value), a tombstone once older than the grace
+    /// (raising it). `None`: every event, under the bounds.
+    pub compaction: Option<Duration>,
 }
 
 /// Where the cluster is and what it keeps.
@@ -403,6 +408,7 @@ impl Inner {
             .key(self.keys.key("pubids"))
             .key(self.keys.key("keys"))
             .key(self.keys.key("ktopics"))
+            .key(self.keys.key("kcursor"))
             .arg(self.keys.topic_prefix())
             .arg(TOPICS_PER_CALL)
             .arg(TOPIC_SWEEP_BUDGET)
@@ -414,7 +420,8 @@ impl Inner {
                 .arg(rule.pattern.as_str())
                 .arg(limit(rule.max_events))
                 .arg(limit(rule.max_bytes))
-                .arg(rule.max_age.map_or(-1, millis));
+                .arg(rule.max_age.map_or(-1, millis))
+                .arg(rule.compaction.map_or(-1, millis));
         }
         let mut from_start = false;
         for _ in 0..calls {

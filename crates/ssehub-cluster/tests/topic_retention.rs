@@ -37,6 +37,7 @@ fn rule(pattern: &str) -> ClusterTopicRule {
         max_events: None,
         max_bytes: None,
         max_age: None,
+        compaction: None,
     }
 }
 
@@ -436,4 +437,61 @@ async fn a_topic_rule_takes_publisher_ids_with_its_events() {
         store.append(vec![with_id("b", "new")]).await.is_err(),
         "still taken"
     );
+}
+
+/// `keep = "latest-per-key"` on the shared log: the per-topic sweep deletes each keyed event a
+/// newer one of its key replaced (without raising the topic's floor), keeps events without a
+/// key and other topics' events, and deletes a tombstone once past its grace, raising the
+/// floor to it; the snapshot is the same before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_the_newest_event_of_each_key() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = open(
+        &redis,
+        "compact",
+        vec![ClusterTopicRule {
+            compaction: Some(Duration::from_millis(300)),
+            ..rule("cursors/**")
+        }],
+    )
+    .await;
+    let keyed =
+        |topic: &str, data: &str, key: &str| event(&[topic], data).with_key(key, 256).unwrap();
+    store
+        .append(vec![
+            keyed("cursors/d", "a1", "a"),          // 1: replaced by 4
+            keyed("cursors/d", "b1", "b"),          // 2: replaced by the tombstone 6
+            event(&["cursors/d"], "plain"),         // 3: no key, kept
+            keyed("cursors/d", "a2", "a"),          // 4
+            keyed("other", "o1", "a"),              // 5: no rule
+            keyed("cursors/d", "", "b").deleting(), // 6: kept for its grace
+            keyed("other", "o2", "a"),              // 7
+        ])
+        .await
+        .expect("append");
+    store.sweep().await.expect("sweep");
+    assert_eq!(retained(&store, &["**"]).await, [3, 4, 5, 6, 7]);
+    let cursors = selector(&["cursors/d"]);
+    assert_eq!(
+        store.retained_from(&cursors),
+        1,
+        "replaced events raise no floor"
+    );
+    let snapshot = store
+        .snapshot(0, 7, Arc::new(cursors.clone()), 100, usize::MAX)
+        .await
+        .expect("snapshot");
+    let seqs: Vec<u64> = snapshot.events.iter().map(|e| e.seq()).collect();
+    assert_eq!(seqs, [4]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.sweep().await.expect("sweep");
+    assert_eq!(retained(&store, &["**"]).await, [3, 4, 5, 7]);
+    assert_eq!(
+        store.retained_from(&cursors),
+        7,
+        "an expired tombstone raises the floor"
+    );
+    assert_eq!(store.retained_from(&selector(&["other"])), 1);
 }

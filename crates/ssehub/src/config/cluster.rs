@@ -80,17 +80,12 @@ impl Config {
             .topics
             .iter()
             .map(|rule| {
-                if rule.compaction().is_some() {
-                    bail!(
-                        "invalid configuration: history.topics pattern {:?}: keep = \"latest-per-key\" is not supported with --cluster yet (the disk store only)",
-                        rule.pattern
-                    );
-                }
                 Ok(ssehub_cluster::ClusterTopicRule {
                     pattern: rule.pattern()?,
                     max_events: rule.max_events,
                     max_bytes: rule.max_bytes,
                     max_age: rule.max_age_secs.map(Duration::from_secs),
+                    compaction: rule.compaction(),
                 })
             })
             .collect::<anyhow::Result<_>>()?;
