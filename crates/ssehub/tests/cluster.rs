@@ -639,3 +639,44 @@ async fn mercure_subscriptions_are_seen_from_every_node() {
         killed.elapsed()
     );
 }
+
+/// Keys across nodes: values published on either node make one snapshot on any node, a
+/// tombstone from one node takes its key out of every node's snapshots and reaches the other
+/// node's live subscribers as `ssehub-delete`.
+#[tokio::test]
+async fn keys_and_snapshots_are_shared_by_the_nodes() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let nodes = nodes(&redis, "keys", 2, &[]).await;
+    let put = |node: usize, key: &str, data: &str| {
+        let url = format!("{}/topics/cur?key={key}", nodes[node].url);
+        let data = data.to_string();
+        async move {
+            let response = client().post(url).body(data).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    put(0, "a", "a1").await;
+    put(1, "b", "b1").await;
+    put(1, "a", "a2").await;
+    put(0, "c", "c1").await;
+    let mut live = nodes[1].subscribe("/topics/cur?snapshot=true", None).await;
+    assert_eq!(data(&live.take(3).await), ["b1", "a2", "c1"]);
+    let response = client()
+        .post(format!("{}/topics/cur?key=b&delete=true", nodes[0].url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let got = live.take(1).await;
+    assert_eq!(
+        (got[0].event_type.as_str(), got[0].data.as_str()),
+        ("ssehub-delete", "b")
+    );
+    for node in &nodes {
+        let mut late = node.subscribe("/topics/cur?snapshot=true", None).await;
+        assert_eq!(data(&late.take(2).await), ["a2", "c1"]);
+        late.nothing_for(Duration::from_millis(100)).await;
+    }
+}
