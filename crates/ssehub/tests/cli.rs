@@ -38,7 +38,7 @@ fn help_lists_only_working_commands() {
     let scenarios = listed_commands(&["bench"]);
     assert_eq!(
         scenarios,
-        ["fanout", "publish", "conns", "topics", "storm"],
+        ["fanout", "publish", "conns", "topics", "storm", "snapshot"],
         "bench scenarios"
     );
     let every = commands
