@@ -4,7 +4,7 @@
 //! restart are recognised as unknown (never misread as positions in the new log:
 //! ARCHITECTURE.md, invariant 6).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::event::{NewEvent, StoredEvent};
@@ -55,6 +55,9 @@ struct Inner {
     /// The events that are the newest of their key in at least one topic, with those topics:
     /// what snapshots read, in sequence order.
     latest: BTreeMap<u64, (Arc<StoredEvent>, Vec<Topic>)>,
+    /// The keys of `latest` per topic, so that the snapshot of a few exact topics reads only
+    /// theirs, however many other keys the hub holds.
+    latest_by_topic: HashMap<Topic, BTreeSet<u64>>,
 }
 
 impl Inner {
@@ -78,12 +81,15 @@ impl Inner {
         topics.dedup();
         for topic in &topics {
             let entry = (topic.clone(), key.clone());
-            if let Some(old) = self.keys.insert(entry, event.seq())
-                && let Some((_, held)) = self.latest.get_mut(&old)
-            {
-                held.retain(|t| t != topic);
-                if held.is_empty() {
-                    self.latest.remove(&old);
+            let by_topic = self.latest_by_topic.entry(topic.clone()).or_default();
+            by_topic.insert(event.seq());
+            if let Some(old) = self.keys.insert(entry, event.seq()) {
+                by_topic.remove(&old);
+                if let Some((_, held)) = self.latest.get_mut(&old) {
+                    held.retain(|t| t != topic);
+                    if held.is_empty() {
+                        self.latest.remove(&old);
+                    }
                 }
             }
         }
@@ -97,6 +103,12 @@ impl Inner {
         };
         let Some(key) = &event.event.key else { return };
         for topic in topics {
+            if let Some(seqs) = self.latest_by_topic.get_mut(&topic) {
+                seqs.remove(&event.seq());
+                if seqs.is_empty() {
+                    self.latest_by_topic.remove(&topic);
+                }
+            }
             self.keys.remove(&(topic, key.clone()));
         }
     }
@@ -212,10 +224,38 @@ impl Store for MemoryStore {
         max_bytes: usize,
     ) -> BoxFuture<'_, Result<ReadPage, StoreError>> {
         let inner = self.lock();
-        let mut page = PageBuilder::new(until.min(inner.last).max(after), limit, max_bytes);
-        let range = inner
-            .latest
-            .range(after.saturating_add(1)..=until.max(after));
+        let until = until.min(inner.last).max(after);
+        let exact: Option<Vec<Topic>> = selector.patterns().iter().map(|p| p.as_topic()).collect();
+        if let Some(topics) = exact {
+            // Only these topics' keys: one more than a page from each, merged; when some topic
+            // was cut, the page ends at the last number kept.
+            let mut seqs: Vec<u64> = topics
+                .iter()
+                .filter_map(|t| inner.latest_by_topic.get(t))
+                .flat_map(|seqs| seqs.range(after.saturating_add(1)..=until).take(limit + 1))
+                .copied()
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            let end = if seqs.len() > limit {
+                seqs.truncate(limit);
+                seqs.last().copied().unwrap_or(until)
+            } else {
+                until
+            };
+            let mut page = PageBuilder::new(end, limit, max_bytes);
+            for seq in seqs {
+                if let Some((event, _)) = inner.latest.get(&seq)
+                    && !event.event.delete
+                    && !page.push(event.clone())
+                {
+                    break;
+                }
+            }
+            return Box::pin(std::future::ready(Ok(page.finish())));
+        }
+        let mut page = PageBuilder::new(until, limit, max_bytes);
+        let range = inner.latest.range(after.saturating_add(1)..=until);
         for (scanned, (seq, (event, topics))) in range.enumerate() {
             if page.is_full() || scanned == SCAN_LIMIT {
                 page.stop_before(*seq);
