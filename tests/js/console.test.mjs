@@ -215,7 +215,7 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
 
   const index = await openPage(t, browser);
   await visit(index, `${hub.url}/demos/`);
-  assert.equal(await index.locator('.demo-list a').count(), 3);
+  assert.equal(await index.locator('.demo-list a').count(), 4);
   noErrors(index, 'the demos index');
   await screenshot(index, 'demos.png');
   await fitsPhone(index, 'the demos index');
