@@ -80,6 +80,7 @@ pub(crate) fn decode(log: LogId, values: &[Value]) -> Result<Arc<StoredEvent>, S
             Some(retry.parse().map_err(|_| bad("retry is not a number"))?)
         },
         id: (!publisher_id.is_empty()).then(|| publisher_id.to_string()),
+        binary: None,
     };
     Ok(StoredEvent::new(log, seq_of(text(id)?)?, event))
 }

@@ -483,14 +483,7 @@ impl Shared {
         {
             let registry = self.lock_registry();
             for (i, event) in events.iter().enumerate() {
-                let mut wire = ssehub_wire::Event::new(event.data.as_str());
-                if let Some(t) = &event.event_type {
-                    match wire.with_event(t.as_str()) {
-                        Ok(with_type) => wire = with_type,
-                        // Validated in `NewEvent::with_type`; never reached.
-                        Err(_) => continue,
-                    }
-                }
+                let wire = event.wire();
                 let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
                 totals += registry.broadcast(event, &wire.encode(), &snapshot, templates);
             }

@@ -43,7 +43,7 @@ pub mod testing;
 mod topic;
 mod uritemplate;
 
-pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
+pub use event::{BINARY_SUFFIX, MAX_ID_LINE, NewEvent, StoredEvent, binary_data_line};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{DEFAULT_MAX_ID_BYTES, EventId, IdError, LogId, Resume, check_publisher_id};
 pub use live_queue::CloseReason;

@@ -25,6 +25,8 @@ pub enum Reason {
     InvalidUtf8,
     /// The body is not the JSON expected (400).
     InvalidJson,
+    /// A batch item's `data_base64` is not standard base64 (400).
+    InvalidBase64,
     /// A query parameter that this endpoint does not know (400).
     UnknownParameter,
     /// More topics in one subscription than allowed (400).
@@ -71,6 +73,7 @@ impl Reason {
             Reason::InvalidEvent => "invalid_event",
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::InvalidJson => "invalid_json",
+            Reason::InvalidBase64 => "invalid_base64",
             Reason::UnknownParameter => "unknown_parameter",
             Reason::TooManyTopics => "too_many_topics",
             Reason::TooManyEvents => "too_many_events",
@@ -90,7 +93,7 @@ impl Reason {
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 23] = [
         Reason::InvalidId,
         Reason::IdConflict,
         Reason::SelectorTooComplex,
@@ -104,6 +107,7 @@ impl Reason {
         Reason::InvalidEvent,
         Reason::InvalidUtf8,
         Reason::InvalidJson,
+        Reason::InvalidBase64,
         Reason::UnknownParameter,
         Reason::TooManyTopics,
         Reason::TooManyEvents,

@@ -12,6 +12,12 @@
 //! publishes racing with one id: one stored, one refused); a batch is one request, refused
 //! whole when one of its ids is taken or used twice in it.
 //!
+//! A binary event (`Content-Type: application/octet-stream` on `POST /topics/{topic}`, or a
+//! batch item's `"data_base64"`) keeps its bytes exactly, with no UTF-8 check; subscribers get
+//! it as base64 with the event type marked ([`ssehub_core::BINARY_SUFFIX`], whose doc says
+//! why). A text publish may not use a type ending in that suffix, so the mark is never forged.
+//! Every limit counts the event as sent, base64 and all (see [`publish`]).
+//!
 //! Who may publish is decided from the request head alone — Host, Origin, proxies, the token —
 //! before a single byte of the body is read ([`read_body`] comes after those checks): a
 //! refused client cannot make the hub hold its body, and with `Expect: 100-continue` it is
@@ -24,7 +30,8 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use ssehub_core::{NewEvent, PublishError, StoreError, Topic};
+use base64::Engine as _;
+use ssehub_core::{BINARY_SUFFIX, NewEvent, PublishError, StoreError, Topic};
 
 use crate::AppState;
 use crate::auth::{Grant, Role};
@@ -49,7 +56,12 @@ struct PublishedBatch {
 #[serde(deny_unknown_fields)]
 struct BatchItem {
     topic: String,
-    data: String,
+    /// Text data; exactly one of it and `data_base64`.
+    #[serde(default)]
+    data: Option<String>,
+    /// Binary data as standard base64 (the event is then binary).
+    #[serde(default)]
+    data_base64: Option<String>,
     #[serde(default)]
     event: Option<String>,
     /// Deliver only to subscribers whose token grants this topic.
@@ -74,13 +86,21 @@ pub(crate) async fn one(
         // The topic is in the head too: a token that does not cover it is refused unread.
         allowed(&grant, &new_event(&topic, "", query.get("event"))?)?;
         let body = read_body(&app, &headers, take(&mut body), Reason::InvalidJson).await?;
-        let data = std::str::from_utf8(&body).map_err(|e| {
-            ApiError::new(
-                Reason::InvalidUtf8,
-                format!("the body is not valid UTF-8 ({e}); send binary data as base64"),
-            )
-        })?;
-        let event = new_event(&topic, data, query.get("event"))?;
+        let event = if is_octet_stream(&headers) {
+            let mut event = new_event(&topic, "", query.get("event"))?;
+            event.binary = Some(body);
+            event
+        } else {
+            let data = std::str::from_utf8(&body).map_err(|e| {
+                ApiError::new(
+                    Reason::InvalidUtf8,
+                    format!(
+                        "the body is not valid UTF-8 ({e}); send binary data with Content-Type: application/octet-stream"
+                    ),
+                )
+            })?;
+            new_event(&topic, data, query.get("event"))?
+        };
         let mut event = with_id(event, query.get("id"), app.config.max_id_bytes)?;
         event.private = query
             .get("private")
@@ -109,7 +129,7 @@ pub(crate) async fn batch(
             ApiError::new(
                 Reason::InvalidJson,
                 format!(
-                    "expected a JSON array of {{\"topic\", \"data\", \"event\"?, \"private\"?, \"id\"?}}: {e}"
+                    "expected a JSON array of {{\"topic\", \"data\" or \"data_base64\", \"event\"?, \"private\"?, \"id\"?}}: {e}"
                 ),
             )
         })?;
@@ -123,7 +143,7 @@ pub(crate) async fn batch(
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                new_event(&item.topic, &item.data, item.event.as_deref())
+                item_event(item)
                     .and_then(|event| with_id(event, item.id.as_deref(), app.config.max_id_bytes))
                     .and_then(|mut event| {
                         event.private = item.private;
@@ -186,6 +206,55 @@ pub(crate) fn with_id(
     }
 }
 
+/// Whether a request's body is binary data: `Content-Type: application/octet-stream` (its
+/// essence, in any case, with or without parameters). Any other type, or none, is text.
+fn is_octet_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/octet-stream"))
+}
+
+/// Validates a batch item: its `data` or its `data_base64` (decoded), not both.
+fn item_event(item: &BatchItem) -> Result<NewEvent, ApiError> {
+    match (&item.data, &item.data_base64) {
+        (Some(data), None) => new_event(&item.topic, data, item.event.as_deref()),
+        (None, Some(encoded)) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| {
+                    ApiError::new(
+                        Reason::InvalidBase64,
+                        format!("data_base64 is not standard base64 (RFC 4648, padded): {e}"),
+                    )
+                })?;
+            let mut event = new_event(&item.topic, "", item.event.as_deref())?;
+            event.binary = Some(bytes.into());
+            Ok(event)
+        }
+        _ => Err(ApiError::new(
+            Reason::InvalidJson,
+            "give exactly one of \"data\" (text) and \"data_base64\" (binary)",
+        )),
+    }
+}
+
+/// Refuses a publisher's event type that ends in [`BINARY_SUFFIX`]: only the hub marks an
+/// event binary, so that a subscriber may trust the mark (for a binary event too, since its
+/// type gets the suffix added).
+pub(crate) fn check_text_type(event: &str) -> Result<(), ApiError> {
+    if event.ends_with(BINARY_SUFFIX) {
+        return Err(ApiError::new(
+            Reason::InvalidEvent,
+            format!(
+                "event types ending in {BINARY_SUFFIX:?} mark binary events and are given by the hub; publish binary data with Content-Type: application/octet-stream or data_base64"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates one event.
 fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, ApiError> {
     let topic = Topic::new(topic)
@@ -198,6 +267,7 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
                 format!("event types starting with {RESERVED_PREFIX:?} are reserved for the hub"),
             ));
         }
+        check_text_type(event)?;
         new = new
             .with_type(event)
             .map_err(|e| ApiError::new(Reason::InvalidEvent, e.to_string()))?;
@@ -215,7 +285,8 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
 /// The same holds for a batch as a whole: fan-out queues all its events to a subscriber at
 /// once, and a JSON body's `"\n"` escapes (2 bytes) encode to 7, so a batch under the body
 /// limit could still overflow every matching subscriber's buffer. Its encoded total must be
-/// within `max_body_bytes` too.
+/// within `max_body_bytes` too. A binary event counts as sent, in base64 (4 characters for
+/// every 3 bytes): a body of raw bytes can be at most about 3/4 of `max_body_bytes`.
 pub(crate) async fn publish(
     app: &AppState,
     events: Vec<NewEvent>,
@@ -230,7 +301,7 @@ pub(crate) async fn publish(
         return Err(ApiError::new(
             Reason::BodyTooLarge,
             format!(
-                "event {i} encodes to {size} bytes of SSE (each line of data gets a \"data: \" prefix), more than limits.max_body_bytes ({max})"
+                "event {i} encodes to {size} bytes of SSE (each line of data gets a \"data: \" prefix, binary data is sent as base64), more than limits.max_body_bytes ({max})"
             ),
         ));
     }

@@ -1,14 +1,18 @@
 //! The on-disk record of one event: the value stored under its sequence number.
 //!
 //! ```text
-//! record  = version:u8 (2 or 3) time_ms:u64le flags:u8 [retry_ms:u64le] [id_len:u16le id]
+//! record  = version:u8 (2, 3 or 4) time_ms:u64le flags:u8 [retry_ms:u64le] [id_len:u16le id]
 //!           type_len:u16le type topic_count:u16le *(topic_len:u16le topic) data
-//! flags   = bit 0: private; bit 1: retry_ms present; bit 2: a publisher id present (version 3)
+//! flags   = bit 0: private; bit 1: retry_ms present; bit 2: a publisher id present (version 3);
+//!           bit 3: binary data (version 4)
 //! ```
 //!
 //! Version 3 is written only for an event with a publisher id (`NewEvent::id`); every other
 //! event is still written as version 2, so that a store that never saw a publisher id stays
-//! readable by the versions before them. Version 1 records (without `flags` and `retry_ms`)
+//! readable by the versions before them. Version 4 is written for a record with a flag newer
+//! than version 3 (binary data): a reader before it refuses the record as of an unknown version
+//! instead of reading raw bytes as text. The data of a binary event is its raw bytes (not its
+//! base64), and any bytes at all; of a text event, UTF-8. Version 1 records (without `flags` and `retry_ms`)
 //! are still read. Strings are UTF-8;
 //! `type_len` 0 means the default type (`message`). `data` runs to the end
 //! of the record. Topics are at most 1024 bytes and an event has few of them, so `u16`
@@ -21,11 +25,14 @@ use ssehub_core::{NewEvent, Topic};
 const VERSION: u8 = 2;
 /// The version written for an event with a publisher id.
 const VERSION_3: u8 = 3;
+/// The version written for an event with a flag newer than version 3 (binary data).
+const VERSION_4: u8 = 4;
 /// The first version, without flags, still readable.
 const VERSION_1: u8 = 1;
 const PRIVATE: u8 = 1;
 const HAS_RETRY: u8 = 2;
 const HAS_ID: u8 = 4;
+const BINARY: u8 = 8;
 
 /// A record that could not be decoded: the data dir is corrupt or was written by something
 /// else.
@@ -42,7 +49,9 @@ pub struct CorruptRecord {
 pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     let event_type = event.event_type.as_deref().unwrap_or("");
     let mut out = Vec::with_capacity(16 + event.size() + 2 * event.topics.len());
-    out.push(if event.id.is_some() {
+    out.push(if event.binary.is_some() {
+        VERSION_4
+    } else if event.id.is_some() {
         VERSION_3
     } else {
         VERSION
@@ -50,7 +59,8 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     out.extend_from_slice(&time_ms.to_le_bytes());
     let flags = u8::from(event.private) * PRIVATE
         + u8::from(event.retry_ms.is_some()) * HAS_RETRY
-        + u8::from(event.id.is_some()) * HAS_ID;
+        + u8::from(event.id.is_some()) * HAS_ID
+        + u8::from(event.binary.is_some()) * BINARY;
     out.push(flags);
     if let Some(ms) = event.retry_ms {
         out.extend_from_slice(&ms.to_le_bytes());
@@ -65,7 +75,10 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     for topic in &event.topics {
         push_str(&mut out, topic.as_str());
     }
-    out.extend_from_slice(event.data.as_bytes());
+    match &event.binary {
+        Some(bytes) => out.extend_from_slice(bytes),
+        None => out.extend_from_slice(event.data.as_bytes()),
+    }
     out
 }
 
@@ -98,7 +111,7 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     };
     let mut cursor = Cursor { bytes: record };
     let version = cursor.take(1).ok_or_else(|| bad("empty"))?[0];
-    if ![VERSION_1, VERSION, VERSION_3].contains(&version) {
+    if ![VERSION_1, VERSION, VERSION_3, VERSION_4].contains(&version) {
         return Err(bad("unknown record version"));
     }
     let time_ms = u64::from_le_bytes(
@@ -136,7 +149,12 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     if topics.is_empty() {
         return Err(bad("no topic"));
     }
-    let data = std::str::from_utf8(cursor.bytes).map_err(|_| bad("data is not UTF-8"))?;
+    let (data, binary) = if flags & BINARY != 0 {
+        ("", Some(cursor.bytes.to_vec().into()))
+    } else {
+        let text = std::str::from_utf8(cursor.bytes).map_err(|_| bad("data is not UTF-8"))?;
+        (text, None)
+    };
     let event = NewEvent {
         topics,
         event_type: (!event_type.is_empty()).then(|| event_type.to_string()),
@@ -144,6 +162,7 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
         private: flags & PRIVATE != 0,
         retry_ms,
         id,
+        binary,
     };
     Ok((event, time_ms))
 }
@@ -175,16 +194,24 @@ fn encoded_size(record: &[u8]) -> Option<usize> {
     } else {
         ssehub_core::MAX_ID_LINE
     };
+    let binary = flags & BINARY != 0;
     let event_type = cursor.string()?;
-    let event_line = if event_type.is_empty() {
-        0
-    } else {
-        7 + event_type.len() + 1
+    // A binary event's type goes out as `<type>.b64`, `message.b64` when untyped.
+    let event_line = match (event_type.is_empty(), binary) {
+        (true, false) => 0,
+        (false, false) => 7 + event_type.len() + 1,
+        (true, true) => 7 + "message".len() + ssehub_core::BINARY_SUFFIX.len() + 1,
+        (false, true) => 7 + event_type.len() + ssehub_core::BINARY_SUFFIX.len() + 1,
     };
     for _ in 0..cursor.u16()? {
         cursor.string()?;
     }
-    Some(id_line + event_line + retry + ssehub_wire::data_encoded_len(cursor.bytes) + 1)
+    let data = if binary {
+        ssehub_core::binary_data_line(cursor.bytes.len())
+    } else {
+        ssehub_wire::data_encoded_len(cursor.bytes)
+    };
+    Some(id_line + event_line + retry + data + 1)
 }
 
 struct Cursor<'a> {
@@ -227,6 +254,7 @@ mod tests {
             private: true,
             retry_ms: Some(1500),
             id: None,
+            binary: None,
         };
         let bytes = encode(&event, 1234);
         assert_eq!(
@@ -241,7 +269,17 @@ mod tests {
         };
         let bytes = encode(&with_id, 99);
         assert_eq!(bytes[0], VERSION_3);
-        assert_eq!(decode(7, &bytes).unwrap(), (with_id, 99));
+        assert_eq!(decode(7, &bytes).unwrap(), (with_id.clone(), 99));
+        // Binary data: its raw bytes, not UTF-8, kept exactly, under version 4.
+        let binary = NewEvent {
+            binary: Some(vec![0, b'\r', b'\n', 0xff, 0xfe].into()),
+            data: String::new(),
+            ..with_id
+        };
+        let bytes = encode(&binary, 5);
+        assert_eq!(bytes[0], VERSION_4);
+        assert!(bytes.ends_with(&[0, b'\r', b'\n', 0xff, 0xfe]));
+        assert_eq!(decode(7, &bytes).unwrap(), (binary, 5));
     }
 
     /// Retention counts a record at its event's encoded size, as the memory store does.
@@ -257,6 +295,14 @@ mod tests {
         events.push(
             NewEvent::new(Topic::new("a").unwrap(), "x")
                 .with_id("rev-1", 256)
+                .unwrap(),
+        );
+        for len in [0, 1, 2, 3, 4, 1000] {
+            events.push(NewEvent::binary(Topic::new("a").unwrap(), vec![b'\n'; len]));
+        }
+        events.push(
+            NewEvent::binary(Topic::new("a").unwrap(), vec![0xff; 7])
+                .with_type("thumb")
                 .unwrap(),
         );
         for event in events {

@@ -368,11 +368,17 @@ impl Topics {
 }
 
 fn last_event(stored: &StoredEvent) -> LastEvent {
-    let data = &stored.event.data;
+    // A binary event is previewed by its size, not as bytes that may not be text.
+    let binary = stored
+        .event
+        .binary
+        .as_ref()
+        .map(|b| format!("(binary, {} bytes)", b.len()));
+    let data = binary.as_deref().unwrap_or(&stored.event.data);
     let cut = data.chars().count() > PREVIEW_CHARS;
     LastEvent {
         id: stored.id.to_string(),
-        event_type: stored.event.event_type.clone().unwrap_or_default(),
+        event_type: stored.event.wire_type().unwrap_or_default().into_owned(),
         data: data.chars().take(PREVIEW_CHARS).collect(),
         cut,
     }
