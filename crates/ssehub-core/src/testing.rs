@@ -114,6 +114,7 @@ pub fn run(factory: &mut dyn StoreFactory) {
         restart_keeps_ids(factory).await;
         publisher_ids(factory).await;
         publisher_ids_follow_retention(factory).await;
+        binary_events(factory).await;
     });
     model_check(factory, &runtime);
     hub_model_check(factory, &runtime);
@@ -220,6 +221,41 @@ async fn restart_keeps_ids(factory: &mut dyn StoreFactory) {
     assert_eq!(next[0].seq(), 3, "ids keep increasing across restarts");
     let all = read_all(&*store, 1, &selector(&["x"]), 10).await;
     assert_eq!(all.len(), 2, "resume after an id from before the restart");
+}
+
+/// Binary events keep their exact bytes (NUL, CR, LF, bytes that are not UTF-8, none at all),
+/// typed or not, next to text events, on every read and across a restart; their encoding is
+/// the one subscribers get (base64 on one `data:` line, the type marked).
+async fn binary_events(factory: &mut dyn StoreFactory) {
+    let topic = || Topic::new("bin").expect("valid test topic");
+    let all_bytes: Vec<u8> = (0..=255u8).chain([b'\r', b'\n', 0, 0xff]).collect();
+    let events = vec![
+        NewEvent::binary(topic(), all_bytes.clone()),
+        NewEvent::binary(topic(), Vec::new())
+            .with_type("thumb")
+            .expect("valid type"),
+        ev("bin", "text\nafter"),
+        NewEvent::binary(topic(), b"\r\n\r".to_vec()),
+    ];
+    let store = factory.fresh(100);
+    store.append(events.clone()).await.expect("append");
+    let check = |got: &[Arc<StoredEvent>], when: &str| {
+        let got: Vec<&NewEvent> = got.iter().map(|e| &e.event).collect();
+        assert_eq!(got, events.iter().collect::<Vec<_>>(), "{when}: byte-exact");
+    };
+    let read = read_all(&*store, 0, &selector(&["bin"]), 10).await;
+    check(&read, "read");
+    let encoded = std::str::from_utf8(&read[1].encoded).expect("base64 is text");
+    assert!(encoded.ends_with("event: thumb.b64\ndata: \n\n"), "{encoded}");
+    let encoded = std::str::from_utf8(&read[3].encoded).expect("base64 is text");
+    assert!(encoded.ends_with("event: message.b64\ndata: DQoN\n\n"), "{encoded}");
+    if factory.durable() {
+        let store = factory.reopen(store);
+        check(
+            &read_all(&*store, 0, &selector(&["bin"]), 10).await,
+            "after a restart",
+        );
+    }
 }
 
 /// The publisher-id index: an id is found at its event's position, is the event's `id:` line
