@@ -122,7 +122,7 @@ return s
 /// the whole batch before anything is written.
 /// KEYS: seq, log, bytes, logid, ruled, tbytes, pubids. ARGV: topic key prefix, the node's
 /// log id, the event count, then per event: topics, type, data, private, retry, encoded size,
-/// publisher id (or empty); then the count of ruled topics and per ruled topic: topic, its
+/// publisher id (or empty), binary (`1`, else empty: the data is then the event's raw bytes); then the count of ruled topics and per ruled topic: topic, its
 /// rule's pattern, the bytes the batch adds to it. Returns the first sequence number, or
 /// `-k` when the publisher id of the batch's `k`-th event (from 1) is taken.
 pub(crate) const APPEND: &str = r"
@@ -132,7 +132,7 @@ end
 local n = tonumber(ARGV[3])
 local seen = {}
 for i = 0, n - 1 do
-  local id = ARGV[4 + i * 7 + 6]
+  local id = ARGV[4 + i * 8 + 6]
   if id ~= '' then
     local s = redis.call('HGET', KEYS[7], id)
     if seen[id] or (s and #redis.call('XRANGE', KEYS[2], s .. '-0', s .. '-0') > 0) then
@@ -147,10 +147,11 @@ local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local total = 0
 for i = 0, n - 1 do
-  local b = 4 + i * 7
+  local b = 4 + i * 8
   local seq = string.format('%d', first + i)
   redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[b], 'y', ARGV[b + 1], 'd', ARGV[b + 2],
-    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now, 'i', ARGV[b + 6])
+    'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now, 'i', ARGV[b + 6],
+    'b', ARGV[b + 7])
   if ARGV[b + 6] ~= '' then redis.call('HSET', KEYS[7], ARGV[b + 6], seq) end
   total = total + tonumber(ARGV[b + 5])
   for topic in string.gmatch(ARGV[b], '[^\n]+') do
@@ -158,7 +159,7 @@ for i = 0, n - 1 do
   end
 end
 redis.call('INCRBY', KEYS[3], string.format('%d', total))
-local r = 4 + n * 7
+local r = 4 + n * 8
 for j = 0, tonumber(ARGV[r]) - 1 do
   local k = r + 1 + j * 3
   redis.call('HSET', KEYS[5], ARGV[k], ARGV[k + 1])
@@ -169,8 +170,9 @@ return first
 
 /// Reading by scanning the log (for patterns). KEYS: log, first, floors. ARGV: after, until,
 /// the most entries. Returns the floor, how far the read looked (`scanned_to`), the count of
-/// per-topic floors and each as topic and floor, then 9 values per entry: its id and the
-/// values of its fields in order (`i` empty for an entry written before publisher ids).
+/// per-topic floors and each as topic and floor, then 10 values per entry: its id and the
+/// values of its fields in order (`i` empty for an entry written before publisher ids, `b`
+/// empty for one written before binary events).
 ///
 /// The per-topic floors are those at or above the read's start, of every topic: Lua cannot
 /// match Mercure's URI templates, so the node matches them against the patterns. Lower
@@ -192,6 +194,7 @@ for _, e in ipairs(entries) do
   table.insert(out, e[1])
   for j = 2, 14, 2 do table.insert(out, e[2][j]) end
   table.insert(out, e[2][16] or '')
+  table.insert(out, e[2][18] or '')
 end
 return out
 ";
@@ -224,6 +227,7 @@ for i = 1, math.min(limit, #seqs) do
     table.insert(out, e[1])
     for j = 2, 14, 2 do table.insert(out, e[2][j]) end
     table.insert(out, e[2][16] or '')
+    table.insert(out, e[2][18] or '')
   end
 end
 return out

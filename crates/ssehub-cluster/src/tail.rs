@@ -308,8 +308,8 @@ fn decode(store: &Inner, entries: Vec<Value>) -> Result<Vec<Arc<StoredEvent>>, S
         };
         let mut values = pair;
         values.extend(fields.into_iter().skip(1).step_by(2));
-        // An entry written before publisher ids has no `i`.
-        if values.len() != VALUES_PER_ENTRY && values.len() != VALUES_PER_ENTRY - 1 {
+        // An entry written before publisher ids has no `i` nor `b`, before binary events no `b`.
+        if !(VALUES_PER_ENTRY - 2..=VALUES_PER_ENTRY).contains(&values.len()) {
             return Err(entry::bad("an entry with other fields"));
         }
         events.push(entry::decode(store.log, &values)?);
