@@ -50,6 +50,7 @@
 //! - `line_splitter.rs` — [`LineSplitter`]: a byte stream cut into lines.
 
 mod backoff;
+mod binary;
 mod connection;
 mod hub;
 mod line_publisher;
@@ -66,6 +67,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Notify, mpsc};
 
 pub use backoff::Backoff;
+pub use binary::{BINARY_SUFFIX, base_type, binary_data};
 pub use hub::{HubClient, PublishError, PublishEvent, encode_topic_path};
 pub use line_publisher::{LineOptions, LinePublisher, LineReport, Publish};
 pub use line_splitter::{LineSplitter, MAX_LINE_BYTES};

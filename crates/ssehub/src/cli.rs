@@ -181,7 +181,12 @@ pub(crate) struct PubArgs {
     pub(crate) topic: String,
 
     /// The event data; stdin when absent or `-` (without its final line break).
+    #[arg(conflicts_with = "file")]
     pub(crate) data: Option<String>,
+
+    /// Publish this file's bytes, exactly, as a binary event (`-`: stdin's bytes).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<std::path::PathBuf>,
 
     /// The event type (what `addEventListener` listens for); `message` when absent.
     #[arg(long)]
@@ -206,9 +211,16 @@ pub(crate) struct SubArgs {
     #[arg(long, value_name = "ID|earliest")]
     pub(crate) last_event_id: Option<String>,
 
-    /// One JSON object per event: {"type", "data", "last_event_id"}.
+    /// One JSON object per event: {"type", "data", "last_event_id"}; a binary event's bytes
+    /// as {"data_base64"} instead of "data", its type without the `.b64` mark, and "binary":
+    /// true.
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Write the bytes of each binary event to a file in this directory, named by its event id
+    /// (characters other than letters, digits, `-`, `_` and `.` become `_`), and print its path.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) save_dir: Option<std::path::PathBuf>,
 
     /// Exit after this many events.
     #[arg(long, value_name = "N")]

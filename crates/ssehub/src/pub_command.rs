@@ -1,4 +1,6 @@
-//! `ssehub pub TOPIC [DATA]`: publish one event and print its id.
+//! `ssehub pub TOPIC [DATA]`: publish one event and print its id. With `--file PATH` the
+//! event is binary: the file's bytes exactly (`-`: stdin's), sent as
+//! `application/octet-stream`.
 
 use std::io::Read as _;
 
@@ -8,7 +10,21 @@ use ssehub_client::{HubClient, PublishEvent};
 use crate::cli::PubArgs;
 
 pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
+    let binary = match args.file.as_deref() {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read the event's bytes from stdin")?;
+            Some(bytes)
+        }
+        Some(path) => Some(
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+    };
     let data = match args.data.as_deref() {
+        _ if binary.is_some() => String::new(),
         None | Some("-") => {
             let mut data = String::new();
             std::io::stdin()
@@ -31,6 +47,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         data,
         event: args.event.clone(),
         id: args.id.clone(),
+        binary,
     };
     let client = HubClient::new(&args.hub.hub);
     let runtime = crate::client_runtime()?;

@@ -3,6 +3,10 @@
 //! Plain output prints each event's data on its own line (`stderr` events on stderr, events of
 //! other types than `message`/`stdout` prefixed with `[type] `); `--json` prints one object per
 //! event, the shape `ssehub decode` prints. Gap notices and reconnects are reported on stderr.
+//!
+//! A binary event (its type ends in `.b64`) is shown decoded: plainly as its type and size
+//! (`[thumb] 65536 bytes`: raw bytes would garble a terminal), with `--json` as `data_base64`,
+//! and with `--save-dir DIR` its bytes go to `DIR/<event id>` (the path is printed instead).
 //! Ctrl-C or SIGTERM ends it cleanly.
 
 use std::io::Write as _;
@@ -18,8 +22,33 @@ use crate::cli::SubArgs;
 struct JsonEvent<'a> {
     #[serde(rename = "type")]
     event_type: &'a str,
-    data: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a str>,
+    /// A binary event's data, as the hub sent it (checked to be base64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_base64: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    binary: bool,
     last_event_id: &'a str,
+}
+
+/// Where a binary event's bytes go under `--save-dir`: `dir/<id>`, the id made a safe file
+/// name (no separator, no `..`), `event` when the id is empty.
+fn save_path(dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    let mut name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name.starts_with('.') {
+        name.insert_str(0, "event");
+    }
+    dir.join(name)
 }
 
 pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
@@ -76,12 +105,39 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
                         continue;
                     }
                 }
-                let written = if args.json {
+                let bytes = match ssehub_client::binary_data(&m) {
+                    None => None,
+                    Some(Ok(bytes)) => Some(bytes),
+                    Some(Err(e)) => {
+                        eprintln!(
+                            "ssehub sub: warning: binary event {} is not base64 ({e}); skipped",
+                            m.last_event_id
+                        );
+                        continue;
+                    }
+                };
+                let mut saved = None;
+                if let (Some(bytes), Some(dir)) = (&bytes, &args.save_dir) {
+                    let path = save_path(dir, &m.last_event_id);
+                    std::fs::write(&path, bytes).map_err(|e| {
+                        anyhow::anyhow!("cannot write {}: {e}", path.display())
+                    })?;
+                    saved = Some(path);
+                }
+                let event_type = ssehub_client::base_type(&m.event_type);
+                let written = if let (Some(path), false) = (&saved, args.json) {
+                    writeln!(stdout, "{}", path.display())
+                } else if let (Some(bytes), false) = (&bytes, args.json) {
+                    writeln!(stdout, "[{event_type}] {} bytes", bytes.len())
+                } else if args.json {
+                    let binary = bytes.is_some();
                     serde_json::to_writer(
                         &mut stdout,
                         &JsonEvent {
-                            event_type: &m.event_type,
-                            data: &m.data,
+                            event_type: if binary { event_type } else { &m.event_type },
+                            data: (!binary).then_some(m.data.as_str()),
+                            data_base64: binary.then_some(m.data.as_str()),
+                            binary,
                             last_event_id: &m.last_event_id,
                         },
                     )
