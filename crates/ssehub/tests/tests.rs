@@ -7,6 +7,7 @@
 mod architecture;
 mod auth;
 mod bench;
+mod binary;
 mod cli;
 mod client_cmds;
 mod cluster;
