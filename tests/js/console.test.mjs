@@ -132,6 +132,24 @@ test('console: a live view shows a published event, the topics list its topic, t
   await inPage(page, () => /Published chat\/e2e with id/.test(document.getElementById('publish-result').textContent), null, 'the publish result');
   await inPage(page, () => [...document.querySelectorAll('#live-events .data')].some((d) => d.textContent === 'from the form'), null, 'the form event');
 
+  // A binary event is shown as such: its size and a hex preview, not its base64 as text.
+  const binary = Buffer.from([0x00, 0x0d, 0x0a, 0xff, ...Array(20).fill(0x41)]);
+  const binRes = await request('POST', `${hub.url}/topics/chat/e2e?event=thumb`, {
+    body: binary,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  assert.equal(binRes.status, 200, binRes.body);
+  const binRow = await inPage(
+    page,
+    (id) => {
+      const li = [...document.querySelectorAll('#live-events li')].find((l) => l.children[0].textContent === id);
+      return li ? [...li.children].map((c) => c.textContent) : false;
+    },
+    JSON.parse(binRes.body).id,
+    'the binary event in the live view',
+  );
+  assert.deepEqual(binRow.slice(1), ['thumb.b64', 'binary, 24 bytes: 00 0d 0a ff 41 41 41 41 41 41 41 41 41 41 41 41 …']);
+
   // A few more topics and events, for the screenshot.
   for (const [topic, data] of [['orders/eu', '{"order":1042,"total":"19.90"}'], ['alerts/disk', 'sda1 at 91%'], ['chat/room1', 'hi all']]) {
     await publish(hub.url, topic, data);
