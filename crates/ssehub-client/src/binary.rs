@@ -36,9 +36,7 @@ pub fn binary_data(event: &MessageEvent) -> Option<Result<Vec<u8>, base64::Decod
 /// The publisher's own type of a binary event (`thumb` for `thumb.b64`, `message` for
 /// `message.b64`); a text event's type as it is.
 pub fn base_type(event_type: &str) -> &str {
-    event_type
-        .strip_suffix(BINARY_SUFFIX)
-        .unwrap_or(event_type)
+    event_type.strip_suffix(BINARY_SUFFIX).unwrap_or(event_type)
 }
 
 /// Standard base64 of `bytes`, as the hub sends them and a batch's `data_base64` takes them.
@@ -62,11 +60,21 @@ mod tests {
     fn only_marked_events_are_binary() {
         assert!(binary_data(&event("message", "AAAA")).is_none());
         assert!(binary_data(&event("b64", "AAAA")).is_none());
-        assert_eq!(binary_data(&event("message.b64", "")).unwrap().unwrap(), b"");
-        assert!(binary_data(&event("x.b64", "not base64!")).unwrap().is_err());
+        assert_eq!(
+            binary_data(&event("message.b64", "")).unwrap().unwrap(),
+            b""
+        );
+        assert!(
+            binary_data(&event("x.b64", "not base64!"))
+                .unwrap()
+                .is_err()
+        );
         let bytes: Vec<u8> = (0..=255).collect();
         let round = binary_data(&event("x.b64", &encode(&bytes))).unwrap();
         assert_eq!(round.unwrap(), bytes);
-        assert_eq!((base_type("thumb.b64"), base_type("thumb")), ("thumb", "thumb"));
+        assert_eq!(
+            (base_type("thumb.b64"), base_type("thumb")),
+            ("thumb", "thumb")
+        );
     }
 }

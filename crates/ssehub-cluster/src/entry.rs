@@ -28,7 +28,11 @@ pub(crate) fn append_args(event: &NewEvent, encoded_len: usize) -> [Vec<u8>; 8] 
             None => event.data.clone().into_bytes(),
         },
         if event.private { "1" } else { "0" }.into(),
-        event.retry_ms.map(|ms| ms.to_string()).unwrap_or_default().into_bytes(),
+        event
+            .retry_ms
+            .map(|ms| ms.to_string())
+            .unwrap_or_default()
+            .into_bytes(),
         encoded_len.to_string().into_bytes(),
         event.id.clone().unwrap_or_default().into_bytes(),
         if event.binary.is_some() { "1" } else { "" }.into(),

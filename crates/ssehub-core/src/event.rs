@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use base64::Engine as _;
+use bytes::Bytes;
 use ssehub_wire::{Event, FieldError};
 
 use crate::id::{EventId, IdError, LogId};
@@ -78,7 +78,9 @@ impl NewEvent {
         match (&self.event_type, &self.binary) {
             (Some(t), None) => Some(t.as_str().into()),
             (None, None) => None,
-            (t, Some(_)) => Some(format!("{}{BINARY_SUFFIX}", t.as_deref().unwrap_or("message")).into()),
+            (t, Some(_)) => {
+                Some(format!("{}{BINARY_SUFFIX}", t.as_deref().unwrap_or("message")).into())
+            }
         }
     }
 

@@ -246,9 +246,15 @@ async fn binary_events(factory: &mut dyn StoreFactory) {
     let read = read_all(&*store, 0, &selector(&["bin"]), 10).await;
     check(&read, "read");
     let encoded = std::str::from_utf8(&read[1].encoded).expect("base64 is text");
-    assert!(encoded.ends_with("event: thumb.b64\ndata: \n\n"), "{encoded}");
+    assert!(
+        encoded.ends_with("event: thumb.b64\ndata: \n\n"),
+        "{encoded}"
+    );
     let encoded = std::str::from_utf8(&read[3].encoded).expect("base64 is text");
-    assert!(encoded.ends_with("event: message.b64\ndata: DQoN\n\n"), "{encoded}");
+    assert!(
+        encoded.ends_with("event: message.b64\ndata: DQoN\n\n"),
+        "{encoded}"
+    );
     if factory.durable() {
         let store = factory.reopen(store);
         check(

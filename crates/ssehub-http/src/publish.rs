@@ -28,9 +28,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use base64::Engine as _;
 use ssehub_core::{BINARY_SUFFIX, NewEvent, PublishError, StoreError, Topic};
 
 use crate::AppState;
@@ -213,7 +213,11 @@ fn is_octet_stream(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/octet-stream"))
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/octet-stream")
+        })
 }
 
 /// Validates a batch item: its `data` or its `data_base64` (decoded), not both.

@@ -19,9 +19,9 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
                 .context("cannot read the event's bytes from stdin")?;
             Some(bytes)
         }
-        Some(path) => Some(
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
     };
     let data = match args.data.as_deref() {
         _ if binary.is_some() => String::new(),

@@ -119,9 +119,8 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
                 let mut saved = None;
                 if let (Some(bytes), Some(dir)) = (&bytes, &args.save_dir) {
                     let path = save_path(dir, &m.last_event_id);
-                    std::fs::write(&path, bytes).map_err(|e| {
-                        anyhow::anyhow!("cannot write {}: {e}", path.display())
-                    })?;
+                    std::fs::write(&path, bytes)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
                     saved = Some(path);
                 }
                 let event_type = ssehub_client::base_type(&m.event_type);

@@ -51,7 +51,10 @@ async fn publish_bytes(hub: &TestHub, path: &str, bytes: Vec<u8>) -> reqwest::Re
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap();
-    (status, body["error"].as_str().unwrap_or_default().to_string())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 /// An octet-stream body arrives byte-exact, its type marked; the disk store replays it
@@ -68,7 +71,10 @@ async fn octet_stream_body_round_trips_and_replays_after_a_restart() {
     assert_eq!(got[0].event_type, "thumb.b64");
     assert!(!got[0].data.contains('\n'), "one data line");
     assert_eq!(decode(&got[0]), bytes);
-    assert_eq!((got[1].event_type.as_str(), got[1].data.as_str()), ("message", "text"));
+    assert_eq!(
+        (got[1].event_type.as_str(), got[1].data.as_str()),
+        ("message", "text")
+    );
     assert!(ssehub_client::binary_data(&got[1]).is_none());
 
     let dir = hub.data_dir.clone();
@@ -109,11 +115,23 @@ async fn batch_data_base64_and_refusals() {
     assert_eq!(decode(&got[2]), b"");
 
     let refused = [
-        (serde_json::json!([{"topic": "mix", "data_base64": "not base64!"}]), "invalid_base64"),
-        (serde_json::json!([{"topic": "mix", "data_base64": "AP8"}]), "invalid_base64"),
-        (serde_json::json!([{"topic": "mix", "data": "x", "data_base64": "AA=="}]), "invalid_json"),
+        (
+            serde_json::json!([{"topic": "mix", "data_base64": "not base64!"}]),
+            "invalid_base64",
+        ),
+        (
+            serde_json::json!([{"topic": "mix", "data_base64": "AP8"}]),
+            "invalid_base64",
+        ),
+        (
+            serde_json::json!([{"topic": "mix", "data": "x", "data_base64": "AA=="}]),
+            "invalid_json",
+        ),
         (serde_json::json!([{"topic": "mix"}]), "invalid_json"),
-        (serde_json::json!([{"topic": "mix", "data": "AA==", "event": "x.b64"}]), "invalid_event"),
+        (
+            serde_json::json!([{"topic": "mix", "data": "AA==", "event": "x.b64"}]),
+            "invalid_event",
+        ),
     ];
     for (body, reason) in refused {
         let response = client()
@@ -122,7 +140,11 @@ async fn batch_data_base64_and_refusals() {
             .send()
             .await
             .unwrap();
-        assert_eq!(error_of(response).await, (400, reason.to_string()), "{body}");
+        assert_eq!(
+            error_of(response).await,
+            (400, reason.to_string()),
+            "{body}"
+        );
     }
     let forged = client()
         .post(format!("{}/topics/mix?event=message.b64", hub.url))
@@ -191,7 +213,12 @@ async fn pub_file_and_sub_decode_byte_exact() {
     let s = |v: &str| v.to_string();
     let id = run(vec![s("pub"), s("--hub"), hub.url.clone(), s("--file")]
         .into_iter()
-        .chain([file.display().to_string(), s("--event"), s("blob"), s("files/a")])
+        .chain([
+            file.display().to_string(),
+            s("--event"),
+            s("blob"),
+            s("files/a"),
+        ])
         .collect())
     .await;
     let id = id.trim();
@@ -210,7 +237,10 @@ async fn pub_file_and_sub_decode_byte_exact() {
     assert!(std::fs::read(&path).unwrap() == bytes, "saved byte-exact");
 
     let json: serde_json::Value = serde_json::from_str(&run(sub(&["--json"])).await).unwrap();
-    assert_eq!((json["type"].as_str(), json["binary"].as_bool()), (Some("blob"), Some(true)));
+    assert_eq!(
+        (json["type"].as_str(), json["binary"].as_bool()),
+        (Some("blob"), Some(true))
+    );
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(json["data_base64"].as_str().unwrap())
         .unwrap();
