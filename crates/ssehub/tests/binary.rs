@@ -48,6 +48,15 @@ async fn publish_bytes(hub: &TestHub, path: &str, bytes: Vec<u8>) -> reqwest::Re
         .unwrap()
 }
 
+async fn post_batch(hub: &TestHub, batch: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/publish", hub.url))
+        .json(batch)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap();
@@ -100,13 +109,7 @@ async fn batch_data_base64_and_refusals() {
         {"topic": "mix", "data_base64": b64.encode([0u8, 0xff, b'\n']), "event": "blob"},
         {"topic": "mix", "data_base64": ""},
     ]);
-    let response = client()
-        .post(format!("{}/publish", hub.url))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(post_batch(&hub, &batch).await.status(), 200);
     let got = sub.take(3).await;
     assert_eq!(got[0].data, "a");
     assert_eq!(got[1].event_type, "blob.b64");
@@ -134,14 +137,8 @@ async fn batch_data_base64_and_refusals() {
         ),
     ];
     for (body, reason) in refused {
-        let response = client()
-            .post(format!("{}/publish", hub.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
         assert_eq!(
-            error_of(response).await,
+            error_of(post_batch(&hub, &body).await).await,
             (400, reason.to_string()),
             "{body}"
         );
