@@ -227,6 +227,15 @@ mod tests {
                 .with_id("urn:uuid:a".repeat(20), 256)
                 .unwrap(),
         );
+        // Binary events: base64 (every remainder of 3), typed or not, counted with the mark.
+        for len in 0..=4 {
+            events.push(NewEvent::binary(topic.clone(), vec![b'\n'; len]));
+        }
+        events.push(
+            NewEvent::binary(topic.clone(), vec![0xff; 1000])
+                .with_type("thumb")
+                .unwrap(),
+        );
         for event in events {
             let size = event.encoded_size();
             let stored = StoredEvent::new(LogId(u32::MAX), u64::MAX, event.clone());
@@ -236,6 +245,23 @@ mod tests {
         }
         let newlines = NewEvent::new(topic, "\n".repeat(1000));
         assert!(newlines.encoded_size() > 7 * 1000);
+    }
+
+    /// A binary event goes out as base64 on one line, its type marked, whatever its bytes.
+    #[test]
+    fn a_binary_event_is_base64_with_a_marked_type() {
+        let topic = Topic::new("a").unwrap();
+        let bytes = NewEvent::binary(topic.clone(), vec![0, b'\r', b'\n', 0xff]);
+        let stored = StoredEvent::new(LogId(1), 2, bytes);
+        assert_eq!(
+            &stored.encoded[..],
+            b"id: 00000001-2\nevent: message.b64\ndata: AA0K/w==\n\n"
+        );
+        let typed = NewEvent::binary(topic, b"hi".to_vec())
+            .with_type("thumb")
+            .unwrap();
+        assert_eq!(typed.wire_type().as_deref(), Some("thumb.b64"));
+        assert_eq!(typed.wire().data(), "aGk=");
     }
 
     /// A publisher's id is the event's `id:` line (and its SSE id); the position stays.

@@ -247,3 +247,29 @@ async fn pub_file_and_sub_decode_byte_exact() {
     let plain = run(sub(&[])).await;
     assert_eq!(plain.trim(), format!("[blob] {} bytes", bytes.len()));
 }
+
+/// In a cluster, a binary event published on one node reaches a live subscriber of another
+/// (through the Redis log's tail) and a replay there, byte-exact.
+#[tokio::test]
+async fn a_binary_event_crosses_a_cluster_byte_exact() {
+    let Some(redis) = ssehub_cluster::testing::RedisServer::start() else {
+        return;
+    };
+    let nodes = crate::cluster::nodes(&redis, "binary", 2, &[]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut live = b.subscribe("/topics/c/bin", None).await;
+    let bytes = payload();
+    let response = publish_bytes(a, "/topics/c/bin?event=blob", bytes.clone()).await;
+    assert_eq!(response.status(), 200);
+    let got = live.take(1).await;
+    assert_eq!(got[0].event_type, "blob.b64");
+    assert!(
+        decode(&got[0]) == bytes,
+        "live on the other node, byte-exact"
+    );
+    let mut replay = b.subscribe("/topics/c/bin", Some("earliest")).await;
+    assert!(
+        decode(&replay.take(1).await[0]) == bytes,
+        "replayed from Redis"
+    );
+}
