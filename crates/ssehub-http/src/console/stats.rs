@@ -620,4 +620,14 @@ mod tests {
         assert!(last.cut);
         assert_eq!(last.data.chars().count(), PREVIEW_CHARS);
     }
+
+    #[test]
+    fn a_binary_event_is_shown_by_its_size() {
+        let event = NewEvent::binary(Topic::new("t").unwrap(), vec![0xff; 300]);
+        let last = last_event(&StoredEvent::new(LogId(1), 1, event));
+        assert_eq!(
+            (last.event_type.as_str(), last.data.as_str(), last.cut),
+            ("message.b64", "(binary, 300 bytes)", false)
+        );
+    }
 }
