@@ -9,6 +9,7 @@
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus text |
 //! | `/.well-known/mercure` | the Mercure protocol (publish, subscribe, active subscriptions) |
+//! | `/<relay prefix>/…` | a relay: forwarded upstream, an SSE answer stored in `relay/<capability>` |
 //!
 //! Process concerns (listening, signals, config files) belong to the binary: it builds an
 //! [`AppState`] and serves [`router`].
@@ -23,6 +24,7 @@
 //! - `error.rs` — [`ApiError`] and [`Reason`]: JSON errors and their metric labels.
 //! - `metrics.rs` — [`Metrics`]: the Prometheus registry and `/metrics`.
 //! - `query.rs` — query strings with repeated parameters.
+//! - `relay.rs` — relays: resumable POST streams in front of an upstream SSE endpoint.
 
 mod auth;
 mod error;
@@ -30,6 +32,7 @@ mod mercure;
 mod metrics;
 mod publish;
 mod query;
+mod relay;
 mod subscribe;
 mod trust;
 
@@ -46,6 +49,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, BodyTimeout, Reason};
 pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
+pub use relay::{END_EVENT, EndReason, RelayConfig, TOPIC_HEADER, TOPIC_PREFIX};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
 pub use trust::{AllowedHosts, ProxyHeader};
 
@@ -73,6 +77,8 @@ pub struct HttpConfig {
     /// The `Host` names the hub answers to (421 `host_not_allowed` otherwise): against DNS
     /// rebinding. The binary's default follows the listen address.
     pub allowed_hosts: AllowedHosts,
+    /// The relays (`[[relay]]`, `--relay`): see `relay.rs`.
+    pub relays: Vec<RelayConfig>,
 }
 
 impl Default for HttpConfig {
@@ -87,6 +93,7 @@ impl Default for HttpConfig {
             cors_origins: Vec::new(),
             mercure_subscriptions: true,
             allowed_hosts: AllowedHosts::Any,
+            relays: Vec::new(),
         }
     }
 }
@@ -163,6 +170,7 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(mercure::router(state.clone()))
+        .merge(relay::router(&state)?)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
@@ -205,7 +213,11 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
             // the CORS rules forbid together with `*`.
             .allow_credentials(!origins.iter().any(|o| o == "*"))
             // Mercure clients read it to detect lost history.
-            .expose_headers([HeaderName::from_static("last-event-id")]),
+            .expose_headers([
+                HeaderName::from_static("last-event-id"),
+                // A page reads it to resume a relayed answer.
+                HeaderName::from_static(relay::TOPIC_HEADER),
+            ]),
     ))
 }
 

@@ -64,9 +64,13 @@ fn stream(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let selector = selector(topics, app.config.max_topics_per_subscription)?;
-    let grant = app.auth.check(Role::Subscribe, headers, query)?;
+    let mut grant = app.auth.check(Role::Subscribe, headers, query)?;
+    let one_answer = crate::relay::holder_access(&selector, &mut grant);
     let resume = Resume::from_last_event_id(last_event_id(headers, query).as_deref());
-    let open = OpenStream::open(app, selector, &resume, &grant)?;
+    let mut open = OpenStream::open(app, selector, &resume, &grant)?;
+    if one_answer {
+        open = open.until_relay_end();
+    }
     Ok(open.into_response(app, &grant, HeaderMap::new(), ()))
 }
 
@@ -88,6 +92,9 @@ pub(crate) fn last_event_id(headers: &HeaderMap, query: &Query) -> Option<String
 pub(crate) struct OpenStream {
     subscription: Subscription,
     guard: ConnectionGuard,
+    /// A relayed answer's stream ends after its `ssehub-end` event (`relay.rs`), so that
+    /// clients stop there instead of reconnecting.
+    until_relay_end: bool,
 }
 
 impl OpenStream {
@@ -121,7 +128,14 @@ impl OpenStream {
         Ok(OpenStream {
             subscription,
             guard,
+            until_relay_end: false,
         })
+    }
+
+    /// The same stream, ending after a relayed answer's `ssehub-end` event.
+    pub(crate) fn until_relay_end(mut self) -> Self {
+        self.until_relay_end = true;
+        self
     }
 
     /// The subscription, before anything was sent.
@@ -142,6 +156,7 @@ impl OpenStream {
         let OpenStream {
             subscription,
             guard,
+            until_relay_end,
         } = self;
         let retry =
             ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
@@ -157,6 +172,13 @@ impl OpenStream {
         let body = futures_util::stream::once(async move { retry })
             .chain(subscription)
             .take_until(expired)
+            .scan(false, move |ended, chunk: Bytes| {
+                if *ended {
+                    return std::future::ready(None);
+                }
+                *ended = until_relay_end && crate::relay::holds_end(&chunk);
+                std::future::ready(Some(chunk))
+            })
             .map(move |chunk: Bytes| {
                 // The guards live as long as the body: dropped when the client goes away.
                 let _ = (&guard, &hold);

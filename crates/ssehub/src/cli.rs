@@ -115,6 +115,16 @@ pub(crate) struct ServeArgs {
     pub(crate) shutdown: Overrides<config::Shutdown>,
     #[command(flatten)]
     pub(crate) mercure: Overrides<config::Mercure>,
+
+    /// A relay: requests to PREFIX/… go to URL/…, and an event-stream answer is stored and
+    /// resumable (repeat, or comma-separate in the variable; limits in `[[relay]]`).
+    #[arg(
+        long = "relay",
+        env = "SSEHUB_RELAY",
+        value_name = "PREFIX=URL",
+        value_delimiter = ','
+    )]
+    pub(crate) relay: Vec<String>,
 }
 
 impl ServeArgs {

@@ -34,6 +34,7 @@
 
 mod cluster;
 mod overrides;
+mod relay;
 
 use std::time::Duration;
 
@@ -69,6 +70,9 @@ pub(crate) struct Config {
     pub(crate) http: Http,
     /// A cluster of hubs over Redis.
     pub(crate) cluster: Cluster,
+    /// Relays: resumable POST streams (`[[relay]]` tables; `--relay PREFIX=URL`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) relay: Vec<relay::Relay>,
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
@@ -553,6 +557,7 @@ impl Config {
         if self.storage.fsync_interval_ms == 0 {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
         }
+        self.validate_relays()?;
         self.disk_options()?;
         self.cluster_options()?;
         // Keys are checked now; the listener rule is checked by `serve`, which knows it.
@@ -584,8 +589,7 @@ impl Config {
             max_age: age.map(Duration::from_secs),
         };
         let topics = self
-            .history
-            .topics
+            .topic_rules()
             .iter()
             .map(|rule| {
                 Ok(ssehub_store::TopicRule {
@@ -719,6 +723,7 @@ impl Config {
             mercure_subscriptions: self.mercure.subscriptions,
             // Set by `serve` from the listen address (`allowed_hosts`).
             allowed_hosts: ssehub_http::AllowedHosts::Any,
+            relays: self.relay.iter().map(relay::Relay::http).collect(),
         }
     }
 
