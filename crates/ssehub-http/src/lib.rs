@@ -49,8 +49,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, BodyTimeout, Reason};
 pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
-pub use relay::{END_EVENT, EndReason, RelayConfig, TOPIC_HEADER, TOPIC_PREFIX};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
+pub use relay::{END_EVENT, EndReason, RelayConfig, TOPIC_HEADER, TOPIC_PREFIX};
 pub use trust::{AllowedHosts, ProxyHeader};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.

@@ -330,6 +330,17 @@ impl Metrics {
         }
     }
 
+    /// Shows every metric of the relay at `prefix` from the start, at zero.
+    pub(crate) fn relay_register(&self, prefix: &str, reasons: &[&'static str]) {
+        drop(self.relay_streams(prefix));
+        for &reason in reasons {
+            drop(self.relay_ended.get_or_create(&RelayEndLabel {
+                relay: prefix.to_string(),
+                reason,
+            }));
+        }
+    }
+
     /// The in-flight gauge of the relay at `prefix`.
     pub(crate) fn relay_streams(&self, prefix: &str) -> Gauge {
         self.relay_streams

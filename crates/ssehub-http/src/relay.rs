@@ -126,8 +126,7 @@ impl RelayConfig {
             && p.starts_with('/')
             && !p.ends_with('/')
             && !p.contains("//")
-            && p
-                .bytes()
+            && p.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
         if !fine {
             return Err(format!(
@@ -177,6 +176,15 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason, for pre-registering metric labels.
+    pub const ALL: [EndReason; 5] = [
+        EndReason::Done,
+        EndReason::UpstreamError,
+        EndReason::Timeout,
+        EndReason::MaxDuration,
+        EndReason::TooLarge,
+    ];
+
     /// The label and JSON reason.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -219,6 +227,9 @@ pub(crate) fn router(state: &AppState) -> Result<Router<AppState>, String> {
             ));
         }
         seen.insert(&config.prefix);
+        state
+            .metrics
+            .relay_register(&config.prefix, &EndReason::ALL.map(EndReason::as_str));
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -322,7 +333,9 @@ impl Relay {
             read += chunk.len() as u64;
             if read > max {
                 // Ends the body with an error: the caller sees a cut, not a short answer.
-                return Err(std::io::Error::other("the relayed answer is over max_answer_bytes"));
+                return Err(std::io::Error::other(
+                    "the relayed answer is over max_answer_bytes",
+                ));
             }
             Ok(chunk)
         });
@@ -415,7 +428,10 @@ impl Pump {
         let mut body = upstream.bytes_stream();
         let mut read = 0u64;
         loop {
-            let next = tokio::time::timeout_at(self.deadline, tokio::time::timeout(self.idle, body.next()));
+            let next = tokio::time::timeout_at(
+                self.deadline,
+                tokio::time::timeout(self.idle, body.next()),
+            );
             let chunk = match next.await {
                 Err(_) => {
                     return (
@@ -477,7 +493,10 @@ impl Pump {
             Ok(Frame::Comment(_)) => return Ok(None),
             Err(e) => return Err((EndReason::TooLarge, Some(e.to_string()))),
         };
-        if event.event_type.starts_with(crate::publish::RESERVED_PREFIX) {
+        if event
+            .event_type
+            .starts_with(crate::publish::RESERVED_PREFIX)
+        {
             return Err((
                 EndReason::UpstreamError,
                 Some(format!(
@@ -648,7 +667,16 @@ mod tests {
         let ok = |p: &str| RelayConfig::new(p, "http://127.0.0.1:9000").validate();
         assert!(ok("/ai").is_ok());
         assert!(ok("/v1/chat").is_ok());
-        for bad in ["/", "ai", "/ai/", "/a//b", "/topics", "/topics/x", "/.well-known", "/a{b}"] {
+        for bad in [
+            "/",
+            "ai",
+            "/ai/",
+            "/a//b",
+            "/topics",
+            "/topics/x",
+            "/.well-known",
+            "/a{b}",
+        ] {
             assert!(ok(bad).is_err(), "{bad}");
         }
         let up = |u: &str| RelayConfig::new("/ai", u).validate();
@@ -662,7 +690,9 @@ mod tests {
         assert!(holds_end(&Bytes::from_static(
             b"id: 1-2\nevent: ssehub-end\ndata: {}\n\n"
         )));
-        assert!(holds_end(&Bytes::from_static(b"event: ssehub-end\ndata: {}\n\n")));
+        assert!(holds_end(&Bytes::from_static(
+            b"event: ssehub-end\ndata: {}\n\n"
+        )));
         assert!(!holds_end(&Bytes::from_static(
             b"id: 1-2\ndata: event: ssehub-end\n\n"
         )));
@@ -671,7 +701,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_dropped() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert(header::HOST, HeaderValue::from_static("hub"));

@@ -169,21 +169,32 @@ impl OpenStream {
             )),
             None => Either::Right(std::future::pending::<()>()),
         };
-        let body = futures_util::stream::once(async move { retry })
+        let chunks = futures_util::stream::once(async move { retry })
             .chain(subscription)
-            .take_until(expired)
-            .scan(false, move |ended, chunk: Bytes| {
-                if *ended {
-                    return std::future::ready(None);
-                }
-                *ended = until_relay_end && crate::relay::holds_end(&chunk);
-                std::future::ready(Some(chunk))
-            })
-            .map(move |chunk: Bytes| {
-                // The guards live as long as the body: dropped when the client goes away.
-                let _ = (&guard, &hold);
-                Ok::<_, Infallible>(chunk)
-            });
+            .take_until(expired);
+        // A relayed answer's stream ends right after the chunk that holds its end (`scan`
+        // would wait for one more chunk first: up to a heartbeat interval). Other streams are
+        // left as they are.
+        let chunks = if until_relay_end {
+            Either::Left(futures_util::stream::unfold(
+                (Box::pin(chunks), false),
+                |(mut chunks, ended)| async move {
+                    if ended {
+                        return None;
+                    }
+                    let chunk: Bytes = chunks.next().await?;
+                    let ended = crate::relay::holds_end(&chunk);
+                    Some((chunk, (chunks, ended)))
+                },
+            ))
+        } else {
+            Either::Right(chunks)
+        };
+        let body = chunks.map(move |chunk: Bytes| {
+            // The guards live as long as the body: dropped when the client goes away.
+            let _ = (&guard, &hold);
+            Ok::<_, Infallible>(chunk)
+        });
         let mut response = Response::new(Body::from_stream(body));
         *response.status_mut() = StatusCode::OK;
         let h = response.headers_mut();

@@ -195,9 +195,19 @@ pub(crate) struct SubArgs {
     #[command(flatten)]
     pub(crate) hub: HubArg,
 
-    /// Topics or patterns (`*` is one segment, a trailing `**` the rest).
+    /// Topics or patterns (`*` is one segment, a trailing `**` the rest); with --post, the
+    /// relay URL to POST to.
     #[arg(required = true)]
     pub(crate) topics: Vec<String>,
+
+    /// POST this body to the URL (an ssehub relay) and print the answer, resuming it after a
+    /// cut, until its end; exits 1 when the answer ended early (upstream error, timeout, …).
+    #[arg(long, value_name = "BODY")]
+    pub(crate) post: Option<String>,
+
+    /// A request header, `NAME: VALUE` (repeat): `Authorization: Bearer …` for the upstream.
+    #[arg(long, short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) header: Vec<String>,
 
     /// Start after this id, or `earliest` for all retained history (default: live only).
     #[arg(long, value_name = "ID|earliest")]

@@ -25,5 +25,6 @@ mod jwt;
 mod limits;
 mod nginx;
 mod raw_http;
+mod relay;
 mod serve;
 mod util;
