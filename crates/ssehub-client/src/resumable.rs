@@ -6,8 +6,8 @@
 //! is cut before `ssehub-end`, resume with `GET /topics/<topic>` and `Last-Event-ID` (an
 //! [`EventSource`], which goes on resuming after further cuts) until `ssehub-end`.
 //!
-//! An answer without `SSEHub-Topic` (a server that is not a relay) is read to its end, and a
-//! cut then is a fatal [`Error::StreamEnded`]: it cannot be resumed.
+//! An answer without `SSEHub-Topic` (a server that is not a relay) is read to its end, and the
+//! stream then ends (after the error, if it was cut): it cannot be resumed.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,8 +26,8 @@ pub const TOPIC_HEADER: &str = "ssehub-topic";
 /// the upstream ended the answer itself).
 pub const END_EVENT: &str = "ssehub-end";
 
-/// A POST's event stream that resumes after a cut; see the [module docs](self). Yields the
-/// answer's events, the `ssehub-end` one last, then ends. Non-fatal errors (a cut, a failed
+/// A POST's event stream that resumes after a cut through an ssehub relay (made by
+/// [`Builder::resumable`]). Yields the answer's events, the `ssehub-end` one last, then ends. Non-fatal errors (a cut, a failed
 /// resume attempt) are reported as they happen; the stream goes on after them.
 #[derive(Debug)]
 pub struct ResumablePost {
