@@ -8,8 +8,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchBrowser } from './lib/browser.mjs';
-import { metric, repoRoot, startHub, waitUntil, withTimeout } from './lib/hub.mjs';
+import { launchBrowser, listenLocal } from './lib/browser.mjs';
+import { metric, repoRoot, startHub, waitUntil } from './lib/hub.mjs';
 
 const TIMEOUT = 90_000;
 const TOKENS = 40;
@@ -27,19 +27,7 @@ async function startUpstream(t) {
       res.end();
     });
   });
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    }),
-    5_000,
-    'the upstream to listen',
-  );
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(() => resolve()));
-  });
-  return `http://127.0.0.1:${server.address().port}`;
+  return listenLocal(t, server, 'the upstream');
 }
 
 test('a browser fetch of a relayed answer resumes after the test cuts it, every token once', { timeout: TIMEOUT }, async (t) => {

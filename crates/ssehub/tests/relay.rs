@@ -206,6 +206,19 @@ async fn post(hub: &TestHub, path: &str, body: &str) -> (Sse, String) {
     (Sse::new(response), topic)
 }
 
+/// POSTs `body` to the hub at `path` and checks the refusal's status and JSON reason.
+async fn refused(hub: &TestHub, path: &str, body: &str, status: u16, reason: &str) {
+    let response = client()
+        .post(format!("{}{path}", hub.url))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), status, "{path}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], reason, "{path}");
+}
+
 /// The `ssehub-end` event's JSON data.
 fn end_of(events: &[MessageEvent]) -> serde_json::Value {
     let last = events.last().expect("the answer has events");
@@ -226,6 +239,22 @@ async fn relay_hub(upstream: &Upstream, extra: &[&str]) -> TestHub {
     let mut args = vec!["--store", "memory", "--relay", relay.as_str()];
     args.extend_from_slice(extra);
     TestHub::start(&args).await
+}
+
+/// A hub whose config file has the relay `/ai` to `upstream`, with `settings` after it (more
+/// of its keys, then other tables).
+async fn hub_with_config(upstream: &Upstream, settings: &str, args: &[&str]) -> TestHub {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    let relay = format!(
+        "[[relay]]\nprefix = \"/ai\"\nupstream = \"{}\"\n{settings}",
+        upstream.url
+    );
+    std::fs::write(&config, relay).unwrap();
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    // The hub has read the file once it listens.
+    TestHub::start(&all).await
 }
 
 #[tokio::test]
@@ -280,19 +309,13 @@ async fn a_caller_that_never_comes_back_still_leaves_the_whole_answer_stored() {
 #[tokio::test]
 async fn upstream_failures_and_every_limit_end_or_refuse_with_their_reason() {
     let upstream = Upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[relay]]\nprefix = \"/ai\"\nupstream = \"{}\"\nidle_timeout_secs = 1\n\
-             max_duration_secs = 4\nmax_answer_bytes = 20000\nmax_streams = 2\nmax_request_bytes = 1000\n\
-             [[relay]]\nprefix = \"/down\"\nupstream = \"http://127.0.0.1:1\"\n",
-            upstream.url
-        ),
+    let hub = hub_with_config(
+        &upstream,
+        "idle_timeout_secs = 1\nmax_duration_secs = 4\nmax_answer_bytes = 20000\nmax_streams = 2\n\
+         max_request_bytes = 1000\n[[relay]]\nprefix = \"/down\"\nupstream = \"http://127.0.0.1:1\"\n",
+        &["--store", "memory"],
     )
-    .unwrap();
-    let hub = TestHub::start(&["--store", "memory", "--config", config.to_str().unwrap()]).await;
+    .await;
     let end = |path: &'static str| {
         let hub = &hub;
         async move {
@@ -316,14 +339,7 @@ async fn upstream_failures_and_every_limit_end_or_refuse_with_their_reason() {
     let (mut two, _) = post(&hub, "/ai/forever", "").await;
     one.take(1).await;
     two.take(1).await;
-    let refused = client()
-        .post(format!("{}/ai/forever", hub.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 503);
-    let body: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(body["error"], "over_relay_limit");
+    refused(&hub, "/ai/forever", "", 503, "over_relay_limit").await;
     // max_duration ends both.
     for sse in [&mut one, &mut two] {
         let events = sse.until_end(LIMIT).await;
@@ -331,28 +347,11 @@ async fn upstream_failures_and_every_limit_end_or_refuse_with_their_reason() {
     }
 
     // A body over max_request_bytes is refused before anything goes upstream.
-    let large = client()
-        .post(format!("{}/ai/echo", hub.url))
-        .body("x".repeat(2000))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(large.status(), 413);
+    let large = "x".repeat(2000);
+    refused(&hub, "/ai/echo", &large, 413, "body_too_large").await;
     // An upstream that never answers: 504; one that cannot be reached: 502.
-    let silent = client()
-        .post(format!("{}/ai/nohead", hub.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(silent.status(), 504);
-    let down = client()
-        .post(format!("{}/down/x", hub.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(down.status(), 502);
-    let body: serde_json::Value = down.json().await.unwrap();
-    assert_eq!(body["error"], "bad_gateway");
+    refused(&hub, "/ai/nohead", "", 504, "gateway_timeout").await;
+    refused(&hub, "/down/x", "", 502, "bad_gateway").await;
 
     for (reason, want) in [
         ("upstream_error", 1.0),
@@ -484,17 +483,7 @@ async fn pattern_subscriptions_never_see_relay_answers_and_nobody_may_publish_to
 #[tokio::test]
 async fn a_relay_topic_expires_after_keep_secs_with_the_disk_store() {
     let upstream = Upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[relay]]\nprefix = \"/ai\"\nupstream = \"{}\"\nmax_duration_secs = 1\nkeep_secs = 1\n",
-            upstream.url
-        ),
-    )
-    .unwrap();
-    let hub = TestHub::start(&["--config", config.to_str().unwrap()]).await;
+    let hub = hub_with_config(&upstream, "max_duration_secs = 1\nkeep_secs = 1\n", &[]).await;
     let (mut sse, topic) = post(&hub, "/ai/tokens?n=3&ms=0", "").await;
     assert_eq!(sse.until_end(LIMIT).await.len(), 4);
     hub.publish("marker", "m").await;
