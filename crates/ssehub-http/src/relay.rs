@@ -393,6 +393,9 @@ fn gateway_timeout() -> ApiError {
     )
 }
 
+/// Why an answer ended, with a message when not `done`.
+type Ended = (EndReason, Option<String>);
+
 /// Reads one upstream answer to its end, whether or not its caller is still there.
 struct Pump {
     app: AppState,
@@ -405,7 +408,10 @@ struct Pump {
 
 impl Pump {
     async fn run(self, upstream: reqwest::Response, guard: InFlight) {
-        let (reason, message) = self.read(upstream).await;
+        let (reason, message) = match self.read(upstream).await {
+            Ok(never) => match never {},
+            Err(end) => end,
+        };
         let data = serde_json::to_string(&EndData {
             reason: reason.as_str(),
             message: message.as_deref(),
@@ -423,7 +429,7 @@ impl Pump {
     }
 
     /// Stores every event of the answer; why it ended, with a message when not `done`.
-    async fn read(&self, upstream: reqwest::Response) -> (EndReason, Option<String>) {
+    async fn read(&self, upstream: reqwest::Response) -> Result<std::convert::Infallible, Ended> {
         let mut parser = Parser::new();
         let mut body = upstream.bytes_stream();
         let mut read = 0u64;
@@ -434,60 +440,87 @@ impl Pump {
             );
             let chunk = match next.await {
                 Err(_) => {
-                    return (
+                    return Err((
                         EndReason::MaxDuration,
                         Some("the answer streamed for the relay's max_duration_secs".into()),
-                    );
+                    ));
                 }
-                Ok(Err(_)) => return (EndReason::Timeout, Some(silent(self.idle))),
-                Ok(Ok(None)) => return (EndReason::Done, None),
+                Ok(Err(_)) => return Err((EndReason::Timeout, Some(silent(self.idle)))),
+                Ok(Ok(None)) => return Err((EndReason::Done, None)),
                 Ok(Ok(Some(Err(e)))) if e.is_timeout() => {
-                    return (EndReason::Timeout, Some(silent(self.idle)));
+                    return Err((EndReason::Timeout, Some(silent(self.idle))));
                 }
                 Ok(Ok(Some(Err(_)))) => {
-                    return (
+                    return Err((
                         EndReason::UpstreamError,
                         Some("the upstream's connection failed mid-answer".into()),
-                    );
+                    ));
                 }
                 Ok(Ok(Some(Ok(chunk)))) => chunk,
             };
             read += chunk.len() as u64;
             if read > self.max_bytes {
-                return (
+                return Err((
                     EndReason::TooLarge,
                     Some(format!(
                         "the answer is larger than the relay's max_answer_bytes ({})",
                         self.max_bytes
                     )),
-                );
+                ));
             }
-            let mut events = Vec::new();
+            // Stored in batches within the body limit, which `publish` applies to a batch's
+            // encoded total too; what came before a refused event is kept.
+            let max = self.app.config.max_body_bytes;
+            let (mut batch, mut batch_bytes) = (Vec::new(), 0);
+            let mut ended = None;
             for frame in parser.feed_iter(&chunk) {
                 match self.event(frame) {
-                    Ok(Some(event)) => events.push(event),
+                    Ok(Some(event)) => {
+                        let size = event.encoded_size();
+                        if !batch.is_empty() && batch_bytes + size > max {
+                            self.store(std::mem::take(&mut batch)).await?;
+                            batch_bytes = 0;
+                        }
+                        batch.push(event);
+                        batch_bytes += size;
+                    }
                     Ok(None) => {}
-                    Err(end) => return end,
+                    Err(end) => {
+                        ended = Some(end);
+                        break;
+                    }
                 }
             }
-            if !events.is_empty()
-                && let Err(e) = crate::publish::publish(&self.app, events).await
-            {
+            self.store(batch).await?;
+            if let Some(end) = ended {
+                return Err(end);
+            }
+        }
+    }
+
+    /// Publishes `events` to the answer's topic.
+    async fn store(&self, events: Vec<NewEvent>) -> Result<(), Ended> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        crate::publish::publish(&self.app, events)
+            .await
+            .map(drop)
+            .map_err(|e| {
                 let reason = if e.reason == Reason::BodyTooLarge {
                     EndReason::TooLarge
                 } else {
                     EndReason::UpstreamError
                 };
-                return (reason, Some(e.message));
-            }
-        }
+                (reason, Some(e.message))
+            })
     }
 
     /// The event to store for one parsed frame.
     fn event(
         &self,
         frame: Result<Frame, ssehub_wire::ParseError>,
-    ) -> Result<Option<NewEvent>, (EndReason, Option<String>)> {
+    ) -> Result<Option<NewEvent>, Ended> {
         let event = match frame {
             Ok(Frame::Event(event)) => event,
             Ok(Frame::Comment(_)) => return Ok(None),

@@ -531,3 +531,15 @@ async fn sub_post_prints_a_relayed_answer_and_stops_at_its_end() {
     let want: Vec<String> = tokens(5).iter().map(|t| format!("[token] {t}")).collect();
     assert_eq!(stdout.lines().collect::<Vec<_>>(), want);
 }
+
+#[tokio::test]
+async fn events_that_arrive_together_are_stored_in_batches_within_the_body_limit() {
+    let upstream = Upstream::start().await;
+    // 100 events of 1000 bytes, written at once: chunks of many events, each chunk over the
+    // body limit (which a publish batch's encoded total must stay within).
+    let hub = relay_hub(&upstream, &["--max-body-bytes", "4096"]).await;
+    let (mut sse, _) = post(&hub, "/ai/big", "").await;
+    let events = sse.until_end(LIMIT).await;
+    assert_eq!(end_of(&events), serde_json::json!({"reason": "done"}));
+    assert_eq!(events.len(), 101);
+}
