@@ -285,7 +285,8 @@ impl Relay {
         let response = match tokio::time::timeout(self.config.idle_timeout, send).await {
             Ok(Ok(response)) => response,
             Err(_) => return Err(gateway_timeout()),
-            Ok(Err(e)) if e.is_timeout() => return Err(gateway_timeout()),
+            // Refused, or not connected within `connect_timeout`: unreachable.
+            Ok(Err(e)) if e.is_timeout() && !e.is_connect() => return Err(gateway_timeout()),
             Ok(Err(e)) => {
                 tracing::debug!(relay = %self.config.prefix, error = %e, "the upstream is unreachable");
                 return Err(ApiError::new(

@@ -206,6 +206,26 @@ async fn post(hub: &TestHub, path: &str, body: &str) -> (Sse, String) {
     (Sse::new(response), topic)
 }
 
+/// A listener whose accept queue is full (backlog 1, never accepting, filled by the returned
+/// connections): the kernel drops further SYNs, so a new connection hangs in connect.
+async fn full_listener() -> (tokio::net::TcpListener, Vec<TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    // The queue holds backlog + 1 connections; each connect past it would hang, so each is
+    // bounded.
+    for _ in 0..3 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await
+        {
+            queued.push(stream);
+        }
+    }
+    (listener, queued)
+}
+
 /// POSTs `body` to the hub at `path` and checks the refusal's status and JSON reason.
 async fn refused(hub: &TestHub, path: &str, body: &str, status: u16, reason: &str) {
     let response = client()
@@ -309,13 +329,14 @@ async fn a_caller_that_never_comes_back_still_leaves_the_whole_answer_stored() {
 #[tokio::test]
 async fn upstream_failures_and_every_limit_end_or_refuse_with_their_reason() {
     let upstream = Upstream::start().await;
-    let hub = hub_with_config(
-        &upstream,
+    let (full, _queued) = full_listener().await;
+    let settings = format!(
         "idle_timeout_secs = 1\nmax_duration_secs = 4\nmax_answer_bytes = 20000\nmax_streams = 2\n\
-         max_request_bytes = 1000\n[[relay]]\nprefix = \"/down\"\nupstream = \"http://127.0.0.1:1\"\n",
-        &["--store", "memory"],
-    )
-    .await;
+         max_request_bytes = 1000\n[[relay]]\nprefix = \"/down\"\nupstream = \"http://127.0.0.1:1\"\n\
+         [[relay]]\nprefix = \"/full\"\nupstream = \"http://{}\"\nconnect_timeout_ms = 300\n",
+        full.local_addr().unwrap()
+    );
+    let hub = hub_with_config(&upstream, &settings, &["--store", "memory"]).await;
     let end = |path: &'static str| {
         let hub = &hub;
         async move {
@@ -349,9 +370,11 @@ async fn upstream_failures_and_every_limit_end_or_refuse_with_their_reason() {
     // A body over max_request_bytes is refused before anything goes upstream.
     let large = "x".repeat(2000);
     refused(&hub, "/ai/echo", &large, 413, "body_too_large").await;
-    // An upstream that never answers: 504; one that cannot be reached: 502.
+    // An upstream that never answers: 504; one that refuses connections, or does not take
+    // them within connect_timeout_ms: 502.
     refused(&hub, "/ai/nohead", "", 504, "gateway_timeout").await;
     refused(&hub, "/down/x", "", 502, "bad_gateway").await;
+    refused(&hub, "/full/x", "", 502, "bad_gateway").await;
 
     for (reason, want) in [
         ("upstream_error", 1.0),
@@ -365,7 +388,7 @@ async fn upstream_failures_and_every_limit_end_or_refuse_with_their_reason() {
         ("over_relay_limit", 1.0),
         ("body_too_large", 1.0),
         ("gateway_timeout", 1.0),
-        ("bad_gateway", 1.0),
+        ("bad_gateway", 2.0),
     ] {
         let name = format!("ssehub_rejected_requests_total{{reason=\"{reason}\"}}");
         assert_eq!(hub.metric(&name).await, want, "{reason}");
