@@ -566,3 +566,34 @@ async fn events_that_arrive_together_are_stored_in_batches_within_the_body_limit
     assert_eq!(end_of(&events), serde_json::json!({"reason": "done"}));
     assert_eq!(events.len(), 101);
 }
+
+#[tokio::test]
+async fn with_keys_the_resume_needs_the_capability_and_any_subscriber_token() {
+    use crate::jwt::{Key, SUBSCRIBER_SECRET, mercure, sign};
+    let upstream = Upstream::start().await;
+    let hub = hub_with_config(
+        &upstream,
+        &format!("[auth]\nsubscriber_key = \"{SUBSCRIBER_SECRET}\"\nanonymous_subscribe = false\n"),
+        &["--store", "memory"],
+    )
+    .await;
+    // The relayed POST itself is the upstream's to authorize: the hub passes it on.
+    let (mut sse, topic) = post(&hub, "/ai/tokens?n=3&ms=0", "").await;
+    assert_eq!(sse.until_end(LIMIT).await.len(), 4);
+    let url = format!("{}/topics/{topic}?lastEventId=earliest", hub.url);
+    // Anonymous subscribing is off: the capability alone is not enough here.
+    let anonymous = client().get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // A valid subscriber token with no right to relay topics, plus the capability: the answer
+    // (not the caller's original token: the hub cannot check the upstream's).
+    let token = sign(
+        &Key::hs(SUBSCRIBER_SECRET),
+        None,
+        mercure(&[], &["chat/*"], None),
+    );
+    let response = client().get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let events = Sse::new(response).until_end(LIMIT).await;
+    assert_eq!(data(&events[..3]), tokens(3));
+    assert_eq!(end_of(&events)["reason"], "done");
+}
