@@ -170,9 +170,15 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(mercure::router(state.clone()))
-        .merge(relay::router(&state)?)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(max_body));
+    if let Some(relays) = relay::Relays::new(&state)? {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            relays,
+            relay::intercept,
+        ));
+    }
+    let mut router = router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             trust::check_host,

@@ -44,12 +44,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::any;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde::Serialize;
@@ -204,56 +203,81 @@ struct EndData<'a> {
     message: Option<&'a str>,
 }
 
-/// The relays' routes, one pair (`/ai`, `/ai/{*rest}`) per relay.
-///
-/// # Errors
-///
-/// A bad prefix or upstream, two relays whose prefixes overlap, or an HTTP client that cannot
-/// be built.
-pub(crate) fn router(state: &AppState) -> Result<Router<AppState>, String> {
-    let mut router = Router::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for config in &state.config.relays {
-        config.validate()?;
-        let overlaps = seen.iter().any(|other| {
-            config.prefix == *other
-                || config.prefix.starts_with(&format!("{other}/"))
-                || other.starts_with(&format!("{}/", config.prefix))
-        });
-        if overlaps {
-            return Err(format!(
-                "relay prefix {:?} overlaps another relay's",
-                config.prefix
-            ));
-        }
-        seen.insert(&config.prefix);
-        state
-            .metrics
-            .relay_register(&config.prefix, &EndReason::ALL.map(EndReason::as_str));
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.idle_timeout)
-            .build()
-            .map_err(|e| format!("relay {}: cannot build the HTTP client: {e}", config.prefix))?;
-        let relay = Arc::new(Relay {
-            config: config.clone(),
-            client,
-            in_flight: Arc::new(AtomicU64::new(0)),
-        });
-        let handler = move |State(app): State<AppState>, request: Request| {
-            let relay = relay.clone();
-            async move {
-                let result = relay.relay(&app, request).await;
-                app.respond(result)
+/// A hub's relays, found by path prefix ([`intercept`]). Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Relays {
+    app: AppState,
+    list: Arc<[Arc<Relay>]>,
+}
+
+impl Relays {
+    /// The relays of `state`'s config; `None` when it has none.
+    ///
+    /// # Errors
+    ///
+    /// A bad prefix or upstream, two relays whose prefixes overlap, or an HTTP client that
+    /// cannot be built.
+    pub(crate) fn new(state: &AppState) -> Result<Option<Relays>, String> {
+        let mut list: Vec<Arc<Relay>> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for config in &state.config.relays {
+            config.validate()?;
+            let overlaps = seen
+                .iter()
+                .any(|other| under(&config.prefix, other) || under(other, &config.prefix));
+            if overlaps {
+                return Err(format!(
+                    "relay prefix {:?} overlaps another relay's",
+                    config.prefix
+                ));
             }
-        };
-        router = router
-            .route(&config.prefix, any(handler.clone()))
-            .route(&format!("{}/{{*rest}}", config.prefix), any(handler));
+            seen.insert(&config.prefix);
+            state
+                .metrics
+                .relay_register(&config.prefix, &EndReason::ALL.map(EndReason::as_str));
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(config.connect_timeout)
+                .read_timeout(config.idle_timeout)
+                .build()
+                .map_err(|e| {
+                    format!("relay {}: cannot build the HTTP client: {e}", config.prefix)
+                })?;
+            list.push(Arc::new(Relay {
+                config: config.clone(),
+                client,
+                in_flight: Arc::new(AtomicU64::new(0)),
+            }));
+        }
+        Ok((!list.is_empty()).then(|| Relays {
+            app: state.clone(),
+            list: list.into(),
+        }))
     }
-    Ok(router)
+}
+
+/// Whether `path` is `prefix` or under it.
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Middleware in front of the routes: a request under a relay's prefix goes to that relay,
+/// any other to the routes. Relays are not routes of the router, so no prefix can ever
+/// conflict with a route (which axum would only find at start, by panicking); the prefixes of
+/// the hub's own routes are refused ([`RelayConfig::validate`]).
+pub(crate) async fn intercept(
+    State(relays): State<Relays>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let Some(relay) = relays.list.iter().find(|r| under(path, &r.config.prefix)) else {
+        return next.run(request).await;
+    };
+    let result = relay.relay(&relays.app, request).await;
+    relays.app.respond(result)
 }
 
 /// One configured relay.
