@@ -506,7 +506,7 @@ async fn pattern_subscriptions_never_see_relay_answers_and_nobody_may_publish_to
 #[tokio::test]
 async fn a_relay_topic_expires_after_keep_secs_with_the_disk_store() {
     let upstream = Upstream::start().await;
-    let hub = hub_with_config(&upstream, "max_duration_secs = 1\nkeep_secs = 1\n", &[]).await;
+    let hub = hub_with_config(&upstream, "max_duration_secs = 1\nkeep_secs = 3\n", &[]).await;
     let (mut sse, topic) = post(&hub, "/ai/tokens?n=3&ms=0", "").await;
     assert_eq!(sse.until_end(LIMIT).await.len(), 4);
     hub.publish("marker", "m").await;
