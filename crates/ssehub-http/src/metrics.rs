@@ -28,6 +28,19 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// The labels of the relays' metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RelayLabel {
+    relay: String,
+}
+
+/// The labels of `ssehub_relay_ended_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RelayEndLabel {
+    relay: String,
+    reason: &'static str,
+}
+
 /// Why accepting a connection failed: the `reason` label of `ssehub_accept_errors_total`.
 /// Low cardinality by construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,6 +224,8 @@ pub struct Metrics {
     console_watchers: Gauge,
     /// Open SSE streams: read by the collector, changed by the connection guard.
     pub(crate) connections: Arc<AtomicU64>,
+    relay_streams: Family<RelayLabel, Gauge>,
+    relay_ended: Family<RelayEndLabel, Counter>,
 }
 
 impl Metrics {
@@ -296,6 +311,18 @@ impl Metrics {
             console_watchers.clone(),
         );
         let connections = Arc::new(AtomicU64::new(0));
+        let relay_streams = Family::<RelayLabel, Gauge>::default();
+        registry.register(
+            "relay_streams",
+            "Relayed requests in flight, by relay (capped by its max_streams; an answer counts until the upstream has ended it)",
+            relay_streams.clone(),
+        );
+        let relay_ended = Family::<RelayEndLabel, Counter>::default();
+        registry.register(
+            "relay_ended",
+            "Relayed event-stream answers ended, by relay and reason (done, upstream_error, timeout, max_duration, too_large)",
+            relay_ended.clone(),
+        );
         registry.register_collector(Box::new(HubCollector {
             hub,
             connections: connections.clone(),
@@ -307,12 +334,44 @@ impl Metrics {
             connection,
             console_watchers,
             connections,
+            relay_streams,
+            relay_ended,
         }
     }
 
     /// The gauge of open console stats streams, for the console to move.
     pub(crate) fn console_watchers(&self) -> Gauge {
         self.console_watchers.clone()
+    }
+
+    /// Shows every metric of the relay at `prefix` from the start, at zero.
+    pub(crate) fn relay_register(&self, prefix: &str, reasons: &[&'static str]) {
+        drop(self.relay_streams(prefix));
+        for &reason in reasons {
+            drop(self.relay_ended.get_or_create(&RelayEndLabel {
+                relay: prefix.to_string(),
+                reason,
+            }));
+        }
+    }
+
+    /// The in-flight gauge of the relay at `prefix`.
+    pub(crate) fn relay_streams(&self, prefix: &str) -> Gauge {
+        self.relay_streams
+            .get_or_create(&RelayLabel {
+                relay: prefix.to_string(),
+            })
+            .clone()
+    }
+
+    /// Counts an answer of the relay at `prefix` ended for `reason`.
+    pub(crate) fn relay_ended(&self, prefix: &str, reason: &'static str) {
+        self.relay_ended
+            .get_or_create(&RelayEndLabel {
+                relay: prefix.to_string(),
+                reason,
+            })
+            .inc();
     }
 
     /// The connection layer's figures, for the server to bump.

@@ -122,6 +122,16 @@ pub(crate) struct ServeArgs {
     pub(crate) mercure: Overrides<config::Mercure>,
     #[command(flatten)]
     pub(crate) console: Overrides<config::Console>,
+
+    /// A relay: requests to PREFIX/… go to URL/…, and an event-stream answer is stored and
+    /// resumable (repeat, or comma-separate in the variable; limits in `[[relay]]`).
+    #[arg(
+        long = "relay",
+        env = "SSEHUB_RELAY",
+        value_name = "PREFIX=URL",
+        value_delimiter = ','
+    )]
+    pub(crate) relay: Vec<String>,
 }
 
 impl ServeArgs {
@@ -198,9 +208,19 @@ pub(crate) struct SubArgs {
     #[command(flatten)]
     pub(crate) hub: HubArg,
 
-    /// Topics or patterns (`*` is one segment, a trailing `**` the rest).
+    /// Topics or patterns (`*` is one segment, a trailing `**` the rest); with --post, the
+    /// relay URL to POST to.
     #[arg(required = true)]
     pub(crate) topics: Vec<String>,
+
+    /// POST this body to the URL (an ssehub relay) and print the answer, resuming it after a
+    /// cut, until its end; exits 1 when the answer ended early (upstream error, timeout, …).
+    #[arg(long, value_name = "BODY")]
+    pub(crate) post: Option<String>,
+
+    /// A request header, `NAME: VALUE` (repeat): `Authorization: Bearer …` for the upstream.
+    #[arg(long, short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) header: Vec<String>,
 
     /// Start after this id, or `earliest` for all retained history (default: live only).
     #[arg(long, value_name = "ID|earliest")]

@@ -35,6 +35,7 @@
 mod cluster;
 mod console;
 mod overrides;
+mod relay;
 
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ pub(crate) struct Config {
     pub(crate) cluster: Cluster,
     /// The console, the demos and the stats stream.
     pub(crate) console: Console,
+    /// Relays: resumable POST streams (`[[relay]]` tables; `--relay PREFIX=URL`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) relay: Vec<relay::Relay>,
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
@@ -570,6 +574,7 @@ impl Config {
         if self.storage.fsync_interval_ms == 0 {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
         }
+        self.validate_relays()?;
         self.disk_options()?;
         self.cluster_options()?;
         // Keys are checked now; the listener rule is checked by `serve`, which knows it.
@@ -601,8 +606,7 @@ impl Config {
             max_age: age.map(Duration::from_secs),
         };
         let topics = self
-            .history
-            .topics
+            .topic_rules()
             .iter()
             .map(|rule| {
                 Ok(ssehub_store::TopicRule {
@@ -738,6 +742,7 @@ impl Config {
             // Set by `serve` from the listen address (`allowed_hosts`).
             allowed_hosts: ssehub_http::AllowedHosts::Any,
             console: self.console(),
+            relays: self.relay.iter().map(relay::Relay::http).collect(),
         }
     }
 

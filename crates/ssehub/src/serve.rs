@@ -67,6 +67,7 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     args.override_config(&mut config)?;
+    config.add_relay_flags(&args.relay)?;
     config.validate()?;
     Ok(config)
 }

@@ -78,6 +78,9 @@ const NOT_SETTINGS: &[&str] = &[
     "--check-config",
     "--print-default-config",
     "--log",
+    // Adds a `[[relay]]` table (a list of tables, not one key): `config::relay` and the
+    // `relay` tests.
+    "--relay",
     "--help",
     "--version",
     "--demo",

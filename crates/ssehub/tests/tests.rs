@@ -27,5 +27,6 @@ mod limits;
 mod nginx;
 mod publisher_ids;
 mod raw_http;
+mod relay;
 mod serve;
 mod util;
