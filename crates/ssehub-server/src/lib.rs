@@ -61,6 +61,7 @@ mod limits;
 mod listener;
 mod rewind;
 mod service;
+mod tls;
 
 use std::future::Future;
 use std::pin::pin;
@@ -74,10 +75,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 pub use direct::{HeadVerdict, parse_head};
 pub use limits::Limits;
 pub use listener::{Listener, bind, raise_fd_limit};
+pub use tls::TlsCerts;
 
 use activity::{Activity, Watched};
 use direct::First;
@@ -95,9 +98,41 @@ struct Shared {
 /// Serves `app` on every connection `listener` accepts, within `limits`, until `shutdown`
 /// completes and every connection has finished.
 pub async fn serve(
+    listener: Listener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_with(listener, app, limits, None, shutdown).await;
+}
+
+/// Serves `app` over TLS (see `tls.rs`) on every connection `listener` accepts, within
+/// `limits`, until `shutdown` completes and every connection has finished. Each connection
+/// must finish its handshake within `limits.tls_handshake_timeout`, and is then served by
+/// hyper, HTTP/2 or HTTP/1.1 as ALPN chose.
+pub async fn serve_tls(
+    listener: Listener,
+    app: Router,
+    limits: Limits,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_with(
+        listener,
+        app,
+        limits,
+        Some(TlsAcceptor::from(tls)),
+        shutdown,
+    )
+    .await;
+}
+
+/// [`serve`], or [`serve_tls`] when `tls` is given.
+async fn serve_with(
     mut listener: Listener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut limits = limits;
@@ -122,12 +157,21 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        tokio::spawn(serve_connection(
-            stream,
-            slot,
-            shared.clone(),
-            drain_rx.clone(),
-        ));
+        match &tls {
+            None => tokio::spawn(serve_connection(
+                stream,
+                slot,
+                shared.clone(),
+                drain_rx.clone(),
+            )),
+            Some(tls) => tokio::spawn(serve_tls_connection(
+                stream,
+                slot,
+                tls.clone(),
+                shared.clone(),
+                drain_rx.clone(),
+            )),
+        };
     }
     drop(listener);
     let _ = drain_tx.send(true);
@@ -166,6 +210,41 @@ async fn serve_connection(
     drop(slot);
 }
 
+/// Serves one TLS connection: the handshake, within `tls_handshake_timeout`, then hyper.
+async fn serve_tls_connection(
+    stream: TcpStream,
+    slot: Slot,
+    tls: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut drain: watch::Receiver<bool>,
+) {
+    let handshake = tokio::time::timeout(shared.limits.tls_handshake_timeout, tls.accept(stream));
+    let stream = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                shared
+                    .metrics
+                    .record_timeout(ssehub_http::ConnTimeout::TlsHandshake);
+                return;
+            }
+        },
+        _ = drain.wait_for(|drain| *drain) => return,
+    };
+    // The first request head is due within `header_read_timeout` of the handshake's end.
+    let activity = Activity::new(Instant::now(), true);
+    let io = Watched {
+        inner: stream,
+        activity: activity.clone(),
+    };
+    Box::pin(serve_hyper(io, activity, &shared, drain)).await;
+    drop(slot);
+}
+
 /// Serves a connection with hyper until it closes, times out (see `activity.rs`), or, once
 /// `drain` is set, until its requests in flight are done.
 async fn serve_hyper<I>(
@@ -188,9 +267,17 @@ async fn serve_hyper<I>(
         // after the header timeout, and knows nothing of HTTP/2.
         .header_read_timeout(None)
         .writev(false);
+    // HTTP/2 (h2 over TLS, or h2c with prior knowledge): streams per connection bounded,
+    // flow-control windows and hyper's send buffer per stream bounded (see `limits.rs`), so
+    // that one stream whose client stops reading waits alone.
     builder
         .http2()
-        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .initial_stream_window_size(limits::H2_STREAM_WINDOW)
+        .initial_connection_window_size(limits::H2_CONNECTION_WINDOW)
+        .adaptive_window(false)
+        .max_send_buf_size(limits::H2_SEND_BUFFER);
     let service = HubService {
         app: shared.app.clone(),
         activity: activity.clone(),

@@ -115,6 +115,8 @@ pub(crate) struct ServeArgs {
     pub(crate) shutdown: Overrides<config::Shutdown>,
     #[command(flatten)]
     pub(crate) mercure: Overrides<config::Mercure>,
+    #[command(flatten)]
+    pub(crate) tls: Overrides<config::Tls>,
 }
 
 impl ServeArgs {
@@ -133,6 +135,7 @@ impl ServeArgs {
         self.auth.apply(&mut config.auth)?;
         self.shutdown.apply(&mut config.shutdown)?;
         self.mercure.apply(&mut config.mercure)?;
+        self.tls.apply(&mut config.tls)?;
         self.cluster.apply(&mut config.cluster)
     }
 }
