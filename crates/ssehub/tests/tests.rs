@@ -26,4 +26,5 @@ mod limits;
 mod nginx;
 mod raw_http;
 mod serve;
+mod tls;
 mod util;
