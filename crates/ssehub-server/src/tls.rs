@@ -11,7 +11,8 @@
 //! ALPN offers `h2` then `http/1.1`: browsers get HTTP/2, where every `EventSource` of a page
 //! is a stream of one connection instead of one of the 6 connections HTTP/1.1 allows per
 //! origin. Clients that offer no ALPN get whatever they speak (hyper detects HTTP/2's
-//! preface). The crypto is rustls's `ring` provider, which builds with the C compiler alone.
+//! preface). The crypto is rustls's `aws-lc-rs` provider, the one the client side (reqwest)
+//! uses too, so the workspace builds one crypto library.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ impl TlsCerts {
     /// A file that cannot be read or holds no certificate or key, or a key that does not
     /// match the certificate; the message names the file.
     pub fn load(cert: &Path, key: &Path) -> std::io::Result<Arc<Self>> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let current = read_pair(cert, key, &provider)?;
         Ok(Arc::new(TlsCerts {
             cert: cert.to_path_buf(),

@@ -71,17 +71,11 @@ impl TestCa {
 
     /// A client that trusts this CA alone.
     pub(crate) fn client(&self) -> reqwest::ClientBuilder {
-        install_provider();
         let pem = std::fs::read(&self.ca_pem).unwrap();
         reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
             .tls_info(true)
     }
-}
-
-/// reqwest is built without a crypto provider of its own (the hub uses ring).
-pub(crate) fn install_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Starts a hub serving HTTPS with a certificate of `ca`, in memory, plus `args`.
