@@ -54,6 +54,8 @@ mod connection;
 mod hub;
 mod line_publisher;
 mod line_splitter;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -70,6 +72,8 @@ pub use hub::{HubClient, PublishError, PublishEvent, encode_topic_path};
 pub use line_publisher::{LineOptions, LinePublisher, LineReport, Publish};
 pub use line_splitter::{LineSplitter, MAX_LINE_BYTES};
 pub use ssehub_wire::{Limits, MessageEvent, ParseError};
+#[cfg(feature = "tls")]
+pub use tls::TlsTrust;
 
 /// What the stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +150,8 @@ pub struct Builder {
     pub(crate) comments: bool,
     pub(crate) limits: Limits,
     pub(crate) client: Option<reqwest::Client>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: TlsTrust,
 }
 
 impl Builder {
@@ -218,6 +224,14 @@ impl Builder {
         self
     }
 
+    /// Which certificates an `https://` server may present (feature `tls`; the system's roots
+    /// by default). Ignored when a [`client`](Builder::client) is given.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, trust: TlsTrust) -> Self {
+        self.tls = trust;
+        self
+    }
+
     /// Starts connecting in the background.
     ///
     /// # Panics
@@ -274,6 +288,8 @@ impl EventSource {
             comments: false,
             limits: Limits::default(),
             client: None,
+            #[cfg(feature = "tls")]
+            tls: TlsTrust::default(),
         }
     }
 

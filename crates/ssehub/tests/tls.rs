@@ -561,3 +561,64 @@ async fn curl_speaks_http2_to_the_hub() {
     .await;
     assert!(got.is_ok(), "{}", String::from_utf8_lossy(&seen));
 }
+
+/// Runs `ssehub args...` to its end (at most 30 s); `(success, stdout, stderr)`.
+async fn ssehub(args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .env_remove("SSEHUB_URL")
+        .env_remove("SSEHUB_CA_CERT")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("ssehub ends in time")
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `ssehub pub` and `ssehub sub` with an `https://` hub: `--ca-cert` trusts the hub's CA,
+/// `--insecure` trusts anything, and with neither a hub whose CA the system does not know is
+/// refused.
+#[tokio::test]
+async fn cli_pub_and_sub_speak_https() {
+    let ca = TestCa::new();
+    let (hub, _, _) = start_tls(&ca, &[]).await;
+    let ca_pem = ca.ca_pem.to_str().unwrap();
+    let (ok, id, err) =
+        ssehub(&["pub", "--hub", &hub.url, "--ca-cert", ca_pem, "cli", "one"]).await;
+    assert!(ok, "{err}");
+    let (ok, id2, err) = ssehub(&["pub", "--hub", &hub.url, "--insecure", "cli", "two"]).await;
+    assert!(ok, "{err}");
+    assert_ne!(id.trim(), id2.trim());
+
+    for trust in [["--ca-cert", ca_pem].as_slice(), ["--insecure"].as_slice()] {
+        let mut args = vec!["sub", "--hub", &hub.url, "--last-event-id", "earliest"];
+        args.extend_from_slice(trust);
+        args.extend(["--count", "2", "cli"]);
+        let (ok, out, err) = ssehub(&args).await;
+        assert!(ok, "{err}");
+        assert_eq!(out, "one\ntwo\n");
+    }
+
+    let (ok, _, err) = ssehub(&["pub", "--hub", &hub.url, "cli", "refused"]).await;
+    assert!(!ok, "a hub whose CA the system does not trust");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    let (ok, _, err) = ssehub(&[
+        "pub",
+        "--hub",
+        &hub.url,
+        "--ca-cert",
+        "/nonexistent.pem",
+        "cli",
+        "x",
+    ])
+    .await;
+    assert!(!ok);
+    assert!(err.contains("/nonexistent.pem"), "{err}");
+}
