@@ -4,6 +4,7 @@
 //!
 //! [`serve`] takes a bound [`Listener`], the router, the [`Limits`] and a shutdown future
 //! (mini-redis `server::run` style), so a test can start a hub in-process on port 0.
+//! [`serve_tls`] does the same over TLS, with a rustls configuration from [`TlsCerts`].
 //!
 //! # Layout
 //!
@@ -16,6 +17,19 @@
 //! - `activity.rs` — the header-read and idle timers of connections served by hyper.
 //! - `service.rs` — the router as hyper's service: requests in flight, the body timeout.
 //! - `rewind.rs` — hands the bytes the direct path read to hyper.
+//! - `tls.rs` — [`TlsCerts`]: the certificate from PEM files, reloadable (SIGHUP in the
+//!   binary), and the rustls configuration (ALPN `h2`, `http/1.1`).
+//!
+//! # TLS and HTTP/2
+//!
+//! Over TLS every connection goes to hyper once its handshake is done (within
+//! `tls_handshake_timeout`): HTTP/2 when ALPN chose `h2`, else HTTP/1.1. The plain listener
+//! hands a connection that starts with HTTP/2's preface (h2c, prior knowledge) to hyper too.
+//! An HTTP/2 connection holds at most `max_concurrent_streams` streams; its flow-control
+//! windows and hyper's send buffer per stream are bounded (`limits.rs`), so a stream whose
+//! client stops reading stops being polled, its events wait in its own subscriber queue and
+//! the slow-consumer cut ends that stream alone. The same `Activity` timers (header, idle)
+//! and body timeout apply to every stream.
 //!
 //! # What a connection holds
 //!
