@@ -73,8 +73,9 @@ pub(crate) struct Config {
     pub(crate) tls: Tls,
 }
 
-/// `[tls]`: HTTPS, with HTTP/2 (ALPN `h2`) and HTTP/1.1. Both or neither. The files are read
-/// again on SIGHUP (a renewed certificate, no stream dropped; a bad file keeps the old one).
+/// `[tls]`: HTTPS, with HTTP/2 (ALPN `h2`) and HTTP/1.1. Both or neither (checked when the hub
+/// starts, so that `--check-config` shows each as given). The files are read again on SIGHUP
+/// (a renewed certificate, no stream dropped; a bad file keeps the old one).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Tls {
@@ -579,9 +580,6 @@ impl Config {
             .map_err(|message| anyhow::anyhow!("invalid configuration: {message}"))?;
         if self.storage.fsync_interval_ms == 0 {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
-        }
-        if self.tls.cert.is_some() != self.tls.key.is_some() {
-            bail!("invalid configuration: tls.cert and tls.key go together (give both or neither)");
         }
         self.disk_options()?;
         self.cluster_options()?;

@@ -90,7 +90,8 @@ async fn serve(
             reload_on_hangup(certs)?;
             Some(server_config)
         }
-        _ => None,
+        (None, None) => None,
+        _ => anyhow::bail!("tls.cert and tls.key (--tls-cert, --tls-key) go together"),
     };
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;

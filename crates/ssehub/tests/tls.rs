@@ -622,3 +622,26 @@ async fn cli_pub_and_sub_speak_https() {
     assert!(!ok);
     assert!(err.contains("/nonexistent.pem"), "{err}");
 }
+
+/// A certificate without its key, or files that do not load, stop the start with a message
+/// that names the problem (the hub never serves plain HTTP in their place).
+#[tokio::test]
+async fn a_half_or_bad_tls_config_stops_the_start() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.hub_files();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--store", "memory"];
+    let (ok, _, err) = ssehub(&[&serve[..], &["--tls-cert", cert]].concat()).await;
+    assert!(!ok);
+    assert!(err.contains("go together"), "{err}");
+    let other_key = ca.dir.path().join("other.key");
+    ca.issue(&ca.dir.path().join("other.pem"), &other_key);
+    let other_key = other_key.to_str().unwrap();
+    let (ok, out, err) =
+        ssehub(&[&serve[..], &["--tls-cert", cert, "--tls-key", other_key]].concat()).await;
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("does not fit"), "{err}");
+    let (ok, _, err) = ssehub(&[&serve[..], &["--tls-cert", key, "--tls-key", key]].concat()).await;
+    assert!(!ok);
+    assert!(err.contains("no certificate in"), "{err}");
+}
