@@ -13,7 +13,7 @@ use reqwest::Version;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::util::{Sse, TestHub, data};
+use crate::util::{Sse, TestHub, data, metric_of, metric_of_reaches};
 
 /// A certificate authority made for one test, and the files it writes.
 pub(crate) struct TestCa {
@@ -131,35 +131,6 @@ async fn publish(client: &reqwest::Client, base: &str, topic: &str, data: &str, 
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
 
-/// The value of metric line `name` (labels included), read with `client` (an HTTP/1.1 one
-/// where HTTP/2 streams are counted: the scrape would be one of them).
-async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-        .parse()
-        .unwrap()
-}
-
-/// Waits (at most 10 s) until metric `name` is `want`.
-async fn metric_reaches(client: &reqwest::Client, base: &str, name: &str, want: f64) {
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while metric(client, base, name).await != want {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "{name} is not {want} after 10 s");
-}
-
 /// Over HTTPS, a client that offers HTTP/2 gets it (ALPN) and one that offers only HTTP/1.1
 /// gets that; both subscribe and publish, and see each other's events. A client that does
 /// not trust the hub's CA is refused.
@@ -179,7 +150,7 @@ async fn https_serves_http2_and_http1() {
         assert_eq!(data(&events), ["from http/1.1", "from h2"]);
     }
     assert_eq!(
-        metric(&h1, &hub.url, "ssehub_http2_open_streams").await,
+        metric_of(&h1, &hub.url, "ssehub_http2_open_streams").await,
         1.0
     );
 
@@ -312,7 +283,7 @@ async fn unfinished_handshakes_are_closed() {
         );
     }
     let client = ca.client().build().unwrap();
-    metric_reaches(
+    metric_of_reaches(
         &client,
         &hub.url,
         "ssehub_connection_timeouts_total{kind=\"tls_handshake\"}",
@@ -472,12 +443,12 @@ async fn a_stalled_stream_does_not_hold_its_connection() {
     }
     publish(&client, &hub.url, "calm", "still flowing", Version::HTTP_2).await;
     assert_eq!(data(&reader.take(1).await), ["still flowing"]);
-    metric_reaches(&h1, &hub.url, "ssehub_slow_consumer_disconnects_total", 1.0).await;
+    metric_of_reaches(&h1, &hub.url, "ssehub_slow_consumer_disconnects_total", 1.0).await;
     // What was sent before the cut is there; then the stream ends.
     let events = stalled.until_end(Duration::from_secs(10)).await;
     assert!(events.len() < 300, "cut before the end: {}", events.len());
     assert_eq!(
-        metric(&h1, &hub.url, "ssehub_http2_open_streams").await,
+        metric_of(&h1, &hub.url, "ssehub_http2_open_streams").await,
         1.0
     );
 }
@@ -542,7 +513,7 @@ async fn curl_speaks_http2_to_the_hub() {
         .unwrap();
     let client = ca.client().build().unwrap();
     let h1 = ca.client().http1_only().build().unwrap();
-    metric_reaches(&h1, &tls_hub.url, "ssehub_http2_open_streams", 1.0).await;
+    metric_of_reaches(&h1, &tls_hub.url, "ssehub_http2_open_streams", 1.0).await;
     publish(&client, &tls_hub.url, "live", "to curl", Version::HTTP_2).await;
     let mut stdout = subscriber.stdout.take().unwrap();
     let mut seen = Vec::new();
@@ -644,4 +615,31 @@ async fn a_half_or_bad_tls_config_stops_the_start() {
     let (ok, _, err) = ssehub(&[&serve[..], &["--tls-cert", key, "--tls-key", key]].concat()).await;
     assert!(!ok);
     assert!(err.contains("no certificate in"), "{err}");
+}
+
+/// `ssehub bench conns --http2 K` opens its streams over h2c, K per connection, and reports
+/// them (what BENCHMARKS.md's HTTP/2 idle-stream figure is measured with).
+#[tokio::test]
+async fn bench_conns_holds_http2_streams() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    let (ok, out, err) = ssehub(&[
+        "bench",
+        "conns",
+        "--hub",
+        &hub.url,
+        "--connections",
+        "30",
+        "--http2",
+        "10",
+        "--hold",
+        "0.5",
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["opened"], 30, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["http2_streams_per_connection"], 10, "{report}");
+    assert_eq!(report["closed_by_hub"], 0, "{report}");
 }
