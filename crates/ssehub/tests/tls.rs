@@ -258,8 +258,9 @@ async fn unfinished_handshakes_are_closed() {
     let ca = TestCa::new();
     let config = config_file(
         ca.dir.path(),
-        "[limits]\ntls_handshake_timeout_ms = 300\nheader_read_timeout_ms = 60000\n",
+        "[limits]\ntls_handshake_timeout_ms = 1500\nheader_read_timeout_ms = 60000\n",
     );
+    // Long enough for the test's own handshakes (the scrapes) on a loaded machine.
     let (hub, _, _) = start_tls(&ca, &["--config", &config]).await;
     let addr = hub.url.trim_start_matches("https://").to_string();
     let mut attackers = Vec::new();
