@@ -227,6 +227,26 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// A place among the connections being opened, or `None` once the run's deadline passed.
+    pub(crate) async fn permit(
+        &self,
+        permits: &Arc<Semaphore>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout_at(self.deadline, permits.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// The source address of the `i`-th connection after the run's `offset`-th (the sources
+    /// in turn), if any.
+    pub(crate) fn source(&self, offset: u32, i: u32) -> Option<IpAddr> {
+        let n = offset as usize + i as usize;
+        (!self.sources.is_empty()).then(|| self.sources[n % self.sources.len()])
+    }
+}
+
 /// The clients of a run: connections in this process, or worker processes.
 enum Clients {
     Local(Local),
@@ -347,13 +367,10 @@ async fn open_all(plan: &Plan, count: u32, offset: u32) -> (Local, Opened) {
     let mut tasks = JoinSet::new();
     let mut spawned = 0;
     for i in 0..count {
-        let Ok(Ok(permit)) =
-            tokio::time::timeout_at(plan.deadline, permits.clone().acquire_owned()).await
-        else {
+        let Some(permit) = plan.permit(&permits).await else {
             break;
         };
-        let source = (!plan.sources.is_empty())
-            .then(|| plan.sources[(offset as usize + i as usize) % plan.sources.len()]);
+        let source = plan.source(offset, i);
         let (addr, request, timeout) = (plan.addr, plan.request.clone(), plan.timeout);
         let results = results.clone();
         let closed_by_hub = closed_by_hub.clone();

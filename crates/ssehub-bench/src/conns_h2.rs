@@ -29,13 +29,10 @@ pub(crate) async fn open_all(plan: &Plan, per_connection: u32) -> (Local, Opened
     let mut spawned = 0;
     for i in 0..connections {
         let streams = per_connection.min(plan.connections - i * per_connection);
-        let Ok(Ok(permit)) =
-            tokio::time::timeout_at(plan.deadline, permits.clone().acquire_owned()).await
-        else {
+        let Some(permit) = plan.permit(&permits).await else {
             break;
         };
-        let source = (!plan.sources.is_empty())
-            .then(|| plan.sources[(plan.offset as usize + i as usize) % plan.sources.len()]);
+        let source = plan.source(plan.offset, i);
         let (addr, uri, timeout) = (plan.addr, plan.uri.clone(), plan.timeout);
         let (results, closed_by_hub) = (results.clone(), closed_by_hub.clone());
         tasks.spawn(async move {
