@@ -644,3 +644,48 @@ async fn bench_conns_holds_http2_streams() {
     assert_eq!(report["http2_streams_per_connection"], 10, "{report}");
     assert_eq!(report["closed_by_hub"], 0, "{report}");
 }
+
+/// Over TLS the connection layer's timers hold as on the plain listener: a client that
+/// finishes its handshake (HTTP/1.1 or HTTP/2 by ALPN) and then sends no request is closed
+/// after `limits.header_read_timeout_ms`, counted as `kind="header"`.
+#[tokio::test]
+async fn a_silent_client_after_the_handshake_is_closed() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("openssl is not installed: skipped");
+        return;
+    }
+    let ca = TestCa::new();
+    let config = config_file(ca.dir.path(), "[limits]\nheader_read_timeout_ms = 500\n");
+    let (hub, _, _) = start_tls(&ca, &["--config", &config]).await;
+    let addr = hub.url.trim_start_matches("https://").to_string();
+    let mut silent = Vec::new();
+    for alpn in ["h2", "http/1.1"] {
+        let client = tokio::process::Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect", &addr, "-alpn", alpn])
+            .args(["-CAfile", ca.ca_pem.to_str().unwrap()])
+            // stdin stays open and says nothing: no request after the handshake.
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        silent.push(client);
+    }
+    for client in &mut silent {
+        let ended = tokio::time::timeout(Duration::from_secs(10), client.wait()).await;
+        assert!(ended.is_ok(), "the hub closed the silent TLS connection");
+    }
+    let h1 = ca.client().http1_only().build().unwrap();
+    metric_of_reaches(
+        &h1,
+        &hub.url,
+        "ssehub_connection_timeouts_total{kind=\"header\"}",
+        2.0,
+    )
+    .await;
+}
