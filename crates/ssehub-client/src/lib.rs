@@ -63,6 +63,8 @@ mod hub;
 mod line_publisher;
 mod line_splitter;
 mod resumable;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -80,6 +82,8 @@ pub use line_publisher::{LineOptions, LinePublisher, LineReport, Publish};
 pub use line_splitter::{LineSplitter, MAX_LINE_BYTES};
 pub use resumable::{END_EVENT, ResumablePost, TOPIC_HEADER};
 pub use ssehub_wire::{Limits, MessageEvent, ParseError};
+#[cfg(feature = "tls")]
+pub use tls::TlsTrust;
 
 /// What the stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +160,8 @@ pub struct Builder {
     pub(crate) comments: bool,
     pub(crate) limits: Limits,
     pub(crate) client: Option<reqwest::Client>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: TlsTrust,
 }
 
 impl Builder {
@@ -233,6 +239,14 @@ impl Builder {
         self
     }
 
+    /// Which certificates an `https://` server may present (feature `tls`; the system's roots
+    /// by default). Ignored when a [`client`](Builder::client) is given.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, trust: TlsTrust) -> Self {
+        self.tls = trust;
+        self
+    }
+
     /// Starts connecting in the background.
     ///
     /// # Panics
@@ -289,6 +303,8 @@ impl EventSource {
             comments: false,
             limits: Limits::default(),
             client: None,
+            #[cfg(feature = "tls")]
+            tls: TlsTrust::default(),
         }
     }
 

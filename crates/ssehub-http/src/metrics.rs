@@ -110,6 +110,8 @@ pub enum ConnTimeout {
     Idle,
     /// A request body did not arrive in full within `limits.body_read_timeout_ms`.
     Body,
+    /// A TLS handshake did not finish within `limits.tls_handshake_timeout_ms` of the accept.
+    TlsHandshake,
 }
 
 impl ConnTimeout {
@@ -119,11 +121,17 @@ impl ConnTimeout {
             ConnTimeout::Header => "header",
             ConnTimeout::Idle => "idle",
             ConnTimeout::Body => "body",
+            ConnTimeout::TlsHandshake => "tls_handshake",
         }
     }
 
     /// Every kind, for pre-registering metric labels.
-    pub const ALL: [ConnTimeout; 3] = [ConnTimeout::Header, ConnTimeout::Idle, ConnTimeout::Body];
+    pub const ALL: [ConnTimeout; 4] = [
+        ConnTimeout::Header,
+        ConnTimeout::Idle,
+        ConnTimeout::Body,
+        ConnTimeout::TlsHandshake,
+    ];
 }
 
 /// The `kind` label of connection timeouts.
@@ -144,6 +152,7 @@ pub struct ConnMetrics {
     request_timeout: Counter,
     head_too_large: Counter,
     accept_errors: AcceptErrors,
+    http2_streams: Gauge,
 }
 
 impl Default for ConnMetrics {
@@ -157,6 +166,7 @@ impl Default for ConnMetrics {
             accept_errors: AcceptErrors {
                 counters: Default::default(),
             },
+            http2_streams: Gauge::default(),
         }
     }
 }
@@ -210,6 +220,12 @@ impl ConnMetrics {
     /// The counters of failed accepts.
     pub fn accept_errors(&self) -> AcceptErrors {
         self.accept_errors.clone()
+    }
+
+    /// The gauge of open HTTP/2 streams (requests in flight on HTTP/2 connections, each SSE
+    /// stream among them), each connection's bounded by `limits.max_concurrent_streams`.
+    pub fn http2_streams_gauge(&self) -> &Gauge {
+        &self.http2_streams
     }
 }
 
@@ -275,7 +291,14 @@ impl Metrics {
                 })
                 .clone(),
             accept_errors: accept_errors.clone(),
+            http2_streams: Gauge::default(),
         };
+        registry.register(
+            "http2_open_streams",
+            "Open HTTP/2 streams (requests in flight, SSE streams among them) over TLS or h2c; \
+             at most limits.max_concurrent_streams per connection",
+            connection.http2_streams.clone(),
+        );
         registry.register(
             "open_connections",
             "Open TCP connections of any kind: streams, requests, idle keep-alive connections and \
@@ -290,7 +313,7 @@ impl Metrics {
         let timeouts = Family::<KindLabel, Counter>::default();
         registry.register(
             "connection_timeouts",
-            "Connections (header, idle) or requests (body) ended by the connection layer's timers, by kind",
+            "Connections (header, idle, tls_handshake) or requests (body) ended by the connection layer's timers, by kind",
             timeouts.clone(),
         );
         // Pre-registered, so dashboards see zeros; ours are the family's counters.

@@ -132,6 +132,8 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     pub(crate) relay: Vec<String>,
+    #[command(flatten)]
+    pub(crate) tls: Overrides<config::Tls>,
 }
 
 impl ServeArgs {
@@ -151,6 +153,7 @@ impl ServeArgs {
         self.shutdown.apply(&mut config.shutdown)?;
         self.mercure.apply(&mut config.mercure)?;
         self.console.apply(&mut config.console)?;
+        self.tls.apply(&mut config.tls)?;
         self.cluster.apply(&mut config.cluster)
     }
 }
@@ -180,6 +183,40 @@ pub(crate) struct HubArg {
     /// The hub's base URL.
     #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
     pub(crate) hub: String,
+
+    /// For an https:// hub: trust only the CA certificate(s) in this PEM file (a self-signed
+    /// hub's own certificate, or a private CA) instead of the system's.
+    #[arg(
+        long,
+        env = "SSEHUB_CA_CERT",
+        value_name = "FILE",
+        conflicts_with = "insecure"
+    )]
+    pub(crate) ca_cert: Option<std::path::PathBuf>,
+
+    /// For an https:// hub: accept any certificate (testing only: no protection against
+    /// anyone on the path).
+    #[arg(long)]
+    pub(crate) insecure: bool,
+}
+
+impl HubArg {
+    /// Which certificates the hub may present.
+    pub(crate) fn trust(&self) -> anyhow::Result<ssehub_client::TlsTrust> {
+        Ok(match &self.ca_cert {
+            Some(path) => ssehub_client::TlsTrust::from_pem_file(path)?,
+            None if self.insecure => ssehub_client::TlsTrust::Insecure,
+            None => ssehub_client::TlsTrust::System,
+        })
+    }
+
+    /// A publish client of the hub.
+    pub(crate) fn client(&self) -> anyhow::Result<ssehub_client::HubClient> {
+        Ok(ssehub_client::HubClient::with_tls(
+            &self.hub,
+            &self.trust()?,
+        ))
+    }
 }
 
 #[derive(Debug, Args)]

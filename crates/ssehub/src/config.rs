@@ -77,6 +77,25 @@ pub(crate) struct Config {
     /// Relays: resumable POST streams (`[[relay]]` tables; `--relay PREFIX=URL`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) relay: Vec<relay::Relay>,
+    /// HTTPS: the certificate and key.
+    pub(crate) tls: Tls,
+}
+
+/// `[tls]`: HTTPS, with HTTP/2 (ALPN `h2`) and HTTP/1.1. Both or neither (checked when the hub
+/// starts, so that `--check-config` shows each as given). The files are read again on SIGHUP
+/// (a renewed certificate, no stream dropped; a bad file keeps the old one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Tls {
+    /// Serve HTTPS with this certificate chain (PEM, the hub's certificate first); needs
+    /// --tls-key. (config: tls.cert)
+    #[arg(long = "tls-cert", env = "SSEHUB_TLS_CERT", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1). (config: tls.key)
+    #[arg(long = "tls-key", env = "SSEHUB_TLS_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) key: Option<std::path::PathBuf>,
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
@@ -391,6 +410,13 @@ pub(crate) struct Limits {
     /// it under the open-file limit.
     #[arg(skip)]
     pub(crate) max_open_connections: usize,
+    /// The most HTTP/2 streams (SSE streams and requests) open at once on one connection;
+    /// more are refused (`REFUSED_STREAM`).
+    #[arg(skip)]
+    pub(crate) max_concurrent_streams: u32,
+    /// Milliseconds a TLS client may take to finish its handshake, from the accept.
+    #[arg(skip)]
+    pub(crate) tls_handshake_timeout_ms: u64,
     /// The most bytes of one replay page (one event may be larger): what a subscriber that
     /// replays history, however slowly it reads, makes the hub hold.
     #[arg(skip)]
@@ -490,6 +516,8 @@ impl Default for Limits {
             idle_timeout_ms: millis(server.idle_timeout),
             body_read_timeout_ms: millis(server.body_read_timeout),
             max_open_connections: server.max_open_connections,
+            max_concurrent_streams: server.max_concurrent_streams,
+            tls_handshake_timeout_ms: millis(server.tls_handshake_timeout),
             replay_page_bytes: HubConfig::default().replay_page_bytes,
             template_max_bytes: HubConfig::default().template_limits.max_bytes,
             template_max_variables: HubConfig::default().template_limits.max_variables,
@@ -725,6 +753,8 @@ impl Config {
             idle_timeout: Duration::from_millis(l.idle_timeout_ms),
             body_read_timeout: Duration::from_millis(l.body_read_timeout_ms),
             max_open_connections: l.max_open_connections,
+            max_concurrent_streams: l.max_concurrent_streams,
+            tls_handshake_timeout: Duration::from_millis(l.tls_handshake_timeout_ms),
         }
     }
 

@@ -8,6 +8,10 @@
 //! 3. past that deadline, close whatever is left and exit.
 //!
 //! A second signal exits at once.
+//!
+//! With `[tls]`, the hub serves HTTPS (HTTP/2 and HTTP/1.1) and reads its certificate and key
+//! again on SIGHUP (see `ssehub_server::TlsCerts`): new connections get the new certificate,
+//! open streams keep going, and a bad file keeps the old one (logged as an error).
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -84,6 +88,17 @@ async fn serve(
     if auth.anonymous_publish {
         tracing::info!("no publisher key: anyone who can reach this loopback address may publish");
     }
+    // Read before anything listens: a bad certificate stops the start.
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => {
+            let certs = ssehub_server::TlsCerts::load(cert, key)?;
+            let server_config = certs.server_config()?;
+            reload_on_hangup(certs)?;
+            Some(server_config)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("tls.cert and tls.key (--tls-cert, --tls-key) go together"),
+    };
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -138,15 +153,17 @@ async fn serve(
             hub.shutdown();
         }
     };
-    let mut server = tokio::spawn(ssehub_server::serve(
-        listener,
-        app,
-        config.server_limits(),
-        graceful,
-    ));
+    let limits = config.server_limits();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut server = match tls {
+        None => tokio::spawn(ssehub_server::serve(listener, app, limits, graceful)),
+        Some(tls) => tokio::spawn(ssehub_server::serve_tls(
+            listener, app, limits, tls, graceful,
+        )),
+    };
 
     // The one line scripts and tests wait for.
-    println!("ssehub listening on http://{addr}");
+    println!("ssehub listening on {scheme}://{addr}");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, store = store_name, "ssehub is listening");
     if args.demo {
@@ -213,6 +230,31 @@ impl SubscriptionDirectory for ClusterSubscriptions {
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
         Box::pin(self.0.other(subscriber))
     }
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP, keeping the current ones when the
+/// files are bad. The handler is in place when this returns (before the hub listens).
+#[cfg(unix)]
+fn reload_on_hangup(certs: Arc<ssehub_server::TlsCerts>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match certs.reload() {
+                Ok(()) => tracing::info!("SIGHUP: the TLS certificate and key are reloaded"),
+                Err(error) => tracing::error!(
+                    %error,
+                    "SIGHUP: cannot reload the TLS certificate; the current one stays in use"
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_certs: Arc<ssehub_server::TlsCerts>) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// Sets `stop` on the first SIGTERM or SIGINT; exits the process on the second.

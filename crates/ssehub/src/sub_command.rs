@@ -62,7 +62,8 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
         .retry_server_errors(true)
         .reconnection_time(Duration::from_secs(1))
         // Three missed heartbeats (15 s each by default) mean the connection is dead.
-        .read_timeout(Duration::from_secs(45));
+        .read_timeout(Duration::from_secs(45))
+        .tls(args.hub.trust()?);
     if let Some(id) = &args.last_event_id {
         builder = builder.last_event_id(id.as_str());
     }

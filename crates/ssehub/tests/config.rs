@@ -40,6 +40,14 @@ const SETTINGS: &[(&str, [&str; 3])] = &[
         ["forwarded", "x-forwarded-for", "none"],
     ),
     ("limits.max_body_bytes", ["1000", "2000", "3000"]),
+    (
+        "tls.cert",
+        ["/file/cert.pem", "/variable/cert.pem", "/flag/cert.pem"],
+    ),
+    (
+        "tls.key",
+        ["/file/key.pem", "/variable/key.pem", "/flag/key.pem"],
+    ),
     ("limits.max_connections", ["11", "22", "33"]),
     (
         "limits.subscriber_buffer_bytes",

@@ -29,4 +29,5 @@ mod publisher_ids;
 mod raw_http;
 mod relay;
 mod serve;
+mod tls;
 mod util;
