@@ -101,7 +101,10 @@ pub(crate) fn prepare(
         );
     }
     if config.relay.iter().any(|r| r.prefix == model::PREFIX) {
-        bail!("--demo makes the relay {}: the configuration has one already", model::PREFIX);
+        bail!(
+            "--demo makes the relay {}: the configuration has one already",
+            model::PREFIX
+        );
     }
     let model = model::bind().context("cannot start the demo's fake model")?;
     let upstream = format!("http://{}", model.local_addr()?);

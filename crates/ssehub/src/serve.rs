@@ -151,7 +151,8 @@ async fn serve(
     tracing::info!(%addr, store = store_name, "ssehub is listening");
     if let Some(demo) = demo {
         for line in crate::demo::start(&hub, &config, &format!("http://{addr}"), demo) {
-            println!("{line}");
+            // Not `println!`: a closed stdout (`| head -1`) must not end the hub.
+            writeln!(std::io::stdout(), "{line}").ok();
         }
         std::io::stdout().flush().ok();
     }

@@ -23,7 +23,7 @@ use futures_util::Stream;
 /// so that a relay of the user's own keeps that name.
 pub(crate) const PREFIX: &str = "/demo-ai";
 /// The most tokens of one answer.
-const MAX_TOKENS: usize = 48;
+const MAX_TOKENS: usize = 80;
 /// How many words of the prompt the answer echoes (each cut to [`MAX_WORD_CHARS`]).
 const PROMPT_WORDS: usize = 12;
 /// The longest echoed word, in characters.
@@ -67,14 +67,13 @@ async fn chat(body: Bytes) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
         .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     let tokens = answer(&prompt);
     let of = tokens.len();
-    let stream = futures_util::stream::unfold(tokens.into_iter().enumerate(), move |mut rest| {
-        async move {
+    let stream =
+        futures_util::stream::unfold(tokens.into_iter().enumerate(), move |mut rest| async move {
             let (n, text) = rest.next()?;
             tokio::time::sleep(TOKEN_EVERY).await;
             let data = serde_json::json!({ "n": n, "of": of, "text": text }).to_string();
             Some((Ok(Event::default().event("token").data(data)), rest))
-        }
-    });
+        });
     Sse::new(stream)
 }
 
@@ -83,7 +82,12 @@ pub(crate) fn answer(prompt: &str) -> Vec<String> {
     let echoed: Vec<String> = prompt
         .split_whitespace()
         .take(PROMPT_WORDS)
-        .map(|w| w.chars().filter(|c| !c.is_control()).take(MAX_WORD_CHARS).collect())
+        .map(|w| {
+            w.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_WORD_CHARS)
+                .collect()
+        })
         .collect();
     let opening = match echoed.is_empty() {
         true => "You asked nothing, but here is an answer.".to_string(),
@@ -108,8 +112,14 @@ mod tests {
         assert_eq!(tokens, answer("What is SSE?"));
         let long = "word ".repeat(1000) + &"x".repeat(1000);
         let tokens = answer(&long);
-        assert_eq!(tokens.len(), MAX_TOKENS);
-        assert!(tokens.iter().all(|t| t.chars().count() <= MAX_WORD_CHARS + 8));
+        let fixed = ANSWER.split_whitespace().count();
+        assert_eq!(tokens.len(), 2 + PROMPT_WORDS + fixed);
+        assert!(tokens.len() <= MAX_TOKENS);
+        assert!(
+            tokens
+                .iter()
+                .all(|t| t.chars().count() <= MAX_WORD_CHARS + 8)
+        );
         assert!(answer("").concat().starts_with("You asked nothing"));
         assert!(answer("\u{7}").concat().starts_with("You asked: “”"));
     }
