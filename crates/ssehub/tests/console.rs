@@ -588,4 +588,21 @@ async fn demo_relays_the_fake_model_and_its_answer_resumes() {
         1.0,
     )
     .await;
+
+    // A relay of the user's own at that prefix is refused, not replaced.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "memory",
+            "--demo",
+        ])
+        .args(["--relay", "/demo-ai=http://127.0.0.1:9", "--check-config"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/demo-ai"));
 }
