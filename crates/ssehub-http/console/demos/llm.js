@@ -15,7 +15,7 @@ const check = document.getElementById('check');
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   const controller = new AbortController(); // aborts the POST only, as a dropped connection would
-  const seen = []; // each token's n, in arrival order
+  const seen = []; // the tokens ({n, of, text}), in arrival order
   let lastId = '';
   let cutAt = null; // when cut: the id of the last token before it, and how many had come
   answer.replaceChildren();
