@@ -1,5 +1,6 @@
 // End-to-end: a browser page streams a relayed answer with `fetch` (the README's snippet,
-// tests/js/lib/resumable-fetch.js), the test cuts its connection mid-answer, and the page
+// crates/ssehub-http/console/demos/resumable-fetch.js, which the LLM demo
+// serves), the test cuts its connection mid-answer, and the page
 // resumes through ssehub and ends with every token once, in order.
 
 import assert from 'node:assert/strict';
@@ -33,9 +34,9 @@ async function startUpstream(t) {
 test('a browser fetch of a relayed answer resumes after the test cuts it, every token once', { timeout: TIMEOUT }, async (t) => {
   const upstream = await startUpstream(t);
   const hub = await startHub(t, { store: 'memory', args: ['--relay', `/ai=${upstream}`] });
-  const snippet = await fs.readFile(path.join(repoRoot, 'tests/js/lib/resumable-fetch.js'), 'utf8');
+  const snippet = await fs.readFile(path.join(repoRoot, 'crates/ssehub-http/console/demos/resumable-fetch.js'), 'utf8');
   const readme = await fs.readFile(path.join(repoRoot, 'README.md'), 'utf8');
-  assert.ok(readme.includes(snippet.trim()), 'README.md shows tests/js/lib/resumable-fetch.js verbatim');
+  assert.ok(readme.includes(snippet.trim()), 'README.md shows resumable-fetch.js verbatim');
 
   const browser = await launchBrowser(t);
   const page = await browser.newPage();

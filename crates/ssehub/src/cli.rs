@@ -84,7 +84,8 @@ pub(crate) struct ServeArgs {
     pub(crate) cluster: Overrides<config::Cluster>,
 
     /// Feed the demos at /demos/ from inside the hub (a clock, a build log, a notification
-    /// inbox) and print links with tokens for them; loopback listeners only.
+    /// inbox, a fake model behind the relay /demo-ai) and print links with tokens for them;
+    /// loopback listeners only.
     #[arg(long, env = "SSEHUB_DEMO")]
     pub(crate) demo: bool,
 

@@ -33,8 +33,8 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = effective_config(args)?;
-    let demo_key = match args.demo {
-        true => crate::demo::prepare(&mut config, args.listen)?,
+    let demo = match args.demo {
+        true => Some(crate::demo::prepare(&mut config, args.listen)?),
         false => None,
     };
     if args.check_config {
@@ -53,7 +53,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut store = None;
-    let result = runtime.block_on(serve(args, config, &mut store, demo_key));
+    let result = runtime.block_on(serve(args, config, &mut store, demo));
     // Whatever is still open after the grace period is closed here.
     runtime.shutdown_timeout(Duration::from_millis(200));
     if let Some(store) = store
@@ -82,7 +82,7 @@ async fn serve(
     args: &ServeArgs,
     config: Config,
     disk: &mut Option<DiskStore>,
-    demo_key: Option<String>,
+    demo: Option<crate::demo::Prepared>,
 ) -> anyhow::Result<()> {
     let auth = config.auth(args.listen)?;
     if auth.anonymous_publish {
@@ -166,14 +166,10 @@ async fn serve(
     println!("ssehub listening on {scheme}://{addr}");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, store = store_name, "ssehub is listening");
-    if args.demo {
-        for line in crate::demo::start(
-            &hub,
-            &config,
-            &format!("http://{addr}"),
-            demo_key.as_deref(),
-        ) {
-            println!("{line}");
+    if let Some(demo) = demo {
+        for line in crate::demo::start(&hub, &config, &format!("http://{addr}"), demo) {
+            // Not `println!`: a closed stdout (`| head -1`) must not end the hub.
+            writeln!(std::io::stdout(), "{line}").ok();
         }
         std::io::stdout().flush().ok();
     }
