@@ -143,6 +143,8 @@ impl OpenStream {
             subscription,
             guard,
         } = self;
+        // For a connection layer that writes the body itself: the fan-out's fast path.
+        let direct = subscription.direct_handle();
         let retry =
             ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
         // A subscription ends when its token expires (the client reconnects with a fresh one).
@@ -164,6 +166,9 @@ impl OpenStream {
             });
         let mut response = Response::new(Body::from_stream(body));
         *response.status_mut() = StatusCode::OK;
+        if let Some(direct) = direct {
+            response.extensions_mut().insert(direct);
+        }
         let h = response.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -137,12 +137,13 @@ pub async fn serve(
 
 /// Serves one connection: its first request directly when it can, the rest with hyper.
 async fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     slot: Slot,
     shared: Arc<Shared>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let (read, pending, since) = match direct::serve_first(&mut stream, &shared, &mut drain).await {
+    let (read, pending, since, stream) = match direct::serve_first(stream, &shared, &mut drain).await
+    {
         First::Closed => return,
         First::TimedOut => {
             shared
@@ -150,11 +151,15 @@ async fn serve_connection(
                 .record_timeout(ssehub_http::ConnTimeout::Header);
             return;
         }
-        First::KeepAlive { rest } => {
+        First::KeepAlive { rest, stream } => {
             let pending = !rest.is_empty();
-            (rest, pending, Instant::now())
+            (rest, pending, Instant::now(), stream)
         }
-        First::Hyper { read, since } => (read, true, since),
+        First::Hyper {
+            read,
+            since,
+            stream,
+        } => (read, true, since, stream),
     };
     let activity = Activity::new(since, pending);
     let io = Watched {
