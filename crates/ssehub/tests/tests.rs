@@ -14,6 +14,7 @@ mod cluster_lb;
 mod config;
 mod connections;
 mod decode;
+mod direct_writes;
 mod durable;
 mod haproxy;
 mod hostile_conn;
