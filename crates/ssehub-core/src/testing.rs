@@ -406,9 +406,7 @@ impl crate::DirectSink for ModelSink {
         if socket.rest.is_some() {
             return crate::Sent::Nothing;
         }
-        let turn = self
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.answers[turn % self.answers.len()] {
             SinkAnswer::Part if bytes.len() > 1 => {
                 let half = bytes.len() / 2;

@@ -48,11 +48,11 @@ pub use auth::{AuthConfig, Grant, KeySet, PublishRights, Role};
 pub use error::{ApiError, BodyTimeout, Reason};
 pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
-pub use trust::{AllowedHosts, ProxyHeader};
 /// For the connection layer: an SSE response carries a [`DirectHandle`] in its extensions,
 /// through which a connection that writes the body itself installs its socket as the
 /// subscription's [`DirectSink`] (the fan-out's fast path).
 pub use ssehub_core::{DirectHandle, DirectSink, Sent};
+pub use trust::{AllowedHosts, ProxyHeader};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]

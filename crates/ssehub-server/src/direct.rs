@@ -84,7 +84,13 @@ pub(crate) async fn serve_first(
     let answer = Box::pin(respond(&mut stream, shared, drain)).await;
     let (mut writer, mut keep_alive, mut rest) = match answer {
         Ok(answer) => answer,
-        Err(Refused::Hyper { read, since }) => return First::Hyper { read, since, stream },
+        Err(Refused::Hyper { read, since }) => {
+            return First::Hyper {
+                read,
+                since,
+                stream,
+            };
+        }
         Err(Refused::Closed) => return First::Closed,
         Err(Refused::TimedOut) => return First::TimedOut,
     };

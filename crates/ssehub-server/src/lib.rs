@@ -142,8 +142,8 @@ async fn serve_connection(
     shared: Arc<Shared>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let (read, pending, since, stream) = match direct::serve_first(stream, &shared, &mut drain).await
-    {
+    let first = direct::serve_first(stream, &shared, &mut drain).await;
+    let (read, pending, since, stream) = match first {
         First::Closed => return,
         First::TimedOut => {
             shared

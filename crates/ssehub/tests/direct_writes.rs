@@ -15,7 +15,11 @@ use crate::util::{TestHub, client, seq};
 /// than the direct path's small-write buffer (vectored writes), none large enough to pass
 /// the subscriber's queue bound while the reader lags.
 fn payload(i: usize) -> String {
-    let size = if i % 7 == 0 { 6000 } else { 100 + (i * 37) % 600 };
+    let size = if i.is_multiple_of(7) {
+        6000
+    } else {
+        100 + (i * 37) % 600
+    };
     format!("{i}:{}", "x".repeat(size))
 }
 
@@ -73,7 +77,7 @@ async fn slow_reader_with_a_small_receive_buffer_gets_every_event_in_order() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
@@ -121,7 +125,9 @@ async fn slow_reader_with_a_small_receive_buffer_gets_every_event_in_order() {
         assert_eq!(slow.last_event_id, quick.last_event_id);
     }
     assert!(
-        events.windows(2).all(|w| seq(&w[0].last_event_id) < seq(&w[1].last_event_id)),
+        events
+            .windows(2)
+            .all(|w| seq(&w[0].last_event_id) < seq(&w[1].last_event_id)),
         "ids increase"
     );
     assert!(
