@@ -66,13 +66,10 @@ async fn slow_reader_with_a_small_receive_buffer_gets_every_event_in_order() {
     let publisher = tokio::spawn(async move {
         let client = client();
         for i in 0..total {
-            // Alone or in small batches, with pauses: both subscribers are often idle.
-            let batch: Vec<_> = (i..=i)
-                .map(|i| serde_json::json!({"topic": "fast", "data": payload(i)}))
-                .collect();
+            // One at a time, with pauses: both subscribers are often idle.
             let r = client
-                .post(format!("{url}/publish"))
-                .json(&batch)
+                .post(format!("{url}/topics/fast"))
+                .body(payload(i))
                 .send()
                 .await
                 .unwrap();
