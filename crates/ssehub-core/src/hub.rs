@@ -76,7 +76,9 @@ pub struct HubConfig {
     pub template_max_count: usize,
     /// Whether the fan-out may write an event straight to the socket of a subscriber whose
     /// connection is idle and writable, instead of queueing it and waking the connection
-    /// (`direct.rs`; the connection layer must offer a sink too).
+    /// (`direct.rs`; the connection layer must offer a sink too). Off by default: measured,
+    /// it costs more CPU per delivery than the queue and serialises every send on the
+    /// fan-out (BENCHMARKS.md, "CPU per delivery by publish rate").
     pub direct_writes: bool,
 }
 
@@ -91,7 +93,7 @@ impl Default for HubConfig {
             template_limits: crate::TemplateLimits::default(),
             template_budget_bytes: 64 << 20,
             template_max_count: 1000,
-            direct_writes: true,
+            direct_writes: false,
         }
     }
 }

@@ -191,7 +191,7 @@ impl Subscription {
     }
 
     /// The handle through which the connection layer installs its socket for the fast path
-    /// (`direct.rs`), unless the hub's `direct_writes` is off. Only a connection that writes
+    /// (`direct.rs`), when the hub's `direct_writes` is on. Only a connection that writes
     /// this stream's chunks itself, in order, and writes a sink's kept rest before the next
     /// chunk, may install one.
     pub fn direct_handle(&self) -> Option<crate::DirectHandle> {

@@ -587,6 +587,8 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                     store,
                     HubConfig {
                         heartbeat: None,
+                        // Offered only to the subscriptions read by a model connection.
+                        direct_writes: true,
                         ..HubConfig::default()
                     },
                 );
@@ -662,7 +664,7 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                             let sub = match sink {
                                 None => Reader::AtTheEnd(sub),
                                 Some(answers) => {
-                                    let handle = sub.direct_handle().expect("on by default");
+                                    let handle = sub.direct_handle().expect("turned on above");
                                     let sink = Arc::new(ModelSink {
                                         answers,
                                         next: Default::default(),

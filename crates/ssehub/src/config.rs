@@ -415,7 +415,8 @@ pub(crate) struct Sse {
     pub(crate) retry_jitter_ms: u64,
     /// Let the fan-out write an event straight to the socket of a subscriber whose
     /// connection is idle and writable, instead of queueing it and waking the connection
-    /// (the idle-writable fast path; off only to compare). (config: sse.direct_writes)
+    /// (the idle-writable fast path; off by default: measured slower, see BENCHMARKS.md).
+    /// (config: sse.direct_writes)
     #[arg(skip)]
     pub(crate) direct_writes: bool,
 }
@@ -495,7 +496,7 @@ impl Default for Sse {
             heartbeat_secs: 15,
             retry_ms: h.retry_ms,
             retry_jitter_ms: h.retry_jitter_ms,
-            direct_writes: true,
+            direct_writes: false,
         }
     }
 }

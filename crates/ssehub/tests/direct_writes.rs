@@ -47,9 +47,18 @@ fn dechunk(mut body: &[u8]) -> (Vec<u8>, bool) {
     }
 }
 
+/// A hub with `[sse] direct_writes` set to `on`, from a config file kept as long as the hub.
+async fn start_with_direct_writes(on: bool) -> (TestHub, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ssehub.toml");
+    std::fs::write(&config, format!("[sse]\ndirect_writes = {on}\n")).unwrap();
+    let args = ["--store", "memory", "--config", config.to_str().unwrap()];
+    (TestHub::start(&args).await, dir)
+}
+
 #[tokio::test]
 async fn slow_reader_with_a_small_receive_buffer_gets_every_event_in_order() {
-    let hub = TestHub::start(&["--store", "memory"]).await;
+    let (hub, _config) = start_with_direct_writes(true).await;
     let addr: std::net::SocketAddr = hub.url.strip_prefix("http://").unwrap().parse().unwrap();
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -137,13 +146,10 @@ async fn slow_reader_with_a_small_receive_buffer_gets_every_event_in_order() {
     );
 }
 
-/// `[sse] direct_writes = false`: every event goes through the queue, as before the fast path.
+/// `[sse] direct_writes = false` (the default): every event goes through the queue.
 #[tokio::test]
-async fn direct_writes_can_be_turned_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ssehub.toml");
-    std::fs::write(&config, "[sse]\ndirect_writes = false\n").unwrap();
-    let hub = TestHub::start(&["--store", "memory", "--config", config.to_str().unwrap()]).await;
+async fn direct_writes_off_sends_everything_through_the_queue() {
+    let (hub, _config) = start_with_direct_writes(false).await;
     let mut sub = hub.subscribe("/topics/off", None).await;
     hub.metric_reaches("ssehub_connections", 1.0).await;
     for i in 0..5 {
