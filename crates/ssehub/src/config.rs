@@ -417,7 +417,7 @@ pub(crate) struct Sse {
     /// connection is idle and writable, instead of queueing it and waking the connection
     /// (the idle-writable fast path; off by default: measured slower, see BENCHMARKS.md).
     /// (config: sse.direct_writes)
-    #[arg(skip)]
+    #[arg(long, env = "SSEHUB_DIRECT_WRITES")]
     pub(crate) direct_writes: bool,
 }
 
