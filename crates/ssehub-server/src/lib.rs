@@ -13,6 +13,8 @@
 //!   the cap on open connections.
 //! - `direct.rs` — the first request of a connection, answered without hyper when it is a
 //!   plain `GET` (every SSE subscription); [`parse_head`] is its parser.
+//! - `direct/sink.rs` — a streaming response's socket as the hub's fan-out may write to it
+//!   (the idle-writable fast path, `--direct-writes`; off by default).
 //! - `activity.rs` — the header-read and idle timers of connections served by hyper.
 //! - `service.rs` — the router as hyper's service: requests in flight, the body timeout.
 //! - `rewind.rs` — hands the bytes the direct path read to hyper.
