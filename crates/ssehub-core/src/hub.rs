@@ -105,8 +105,8 @@ pub struct Stats {
     pub published: AtomicU64,
     /// Events queued to subscribers (live), or written to their sockets directly.
     pub delivered: AtomicU64,
-    /// Of `delivered`, the events (and heartbeats are not counted) the fan-out wrote straight
-    /// to an idle subscriber's socket (the fast path) instead of queueing them.
+    /// Of `delivered`, the events the fan-out wrote straight to an idle subscriber's socket
+    /// (the fast path, `HubConfig::direct_writes`) instead of queueing them.
     pub direct_writes: AtomicU64,
     /// Bytes queued to subscribers (live).
     pub delivered_bytes: AtomicU64,
