@@ -18,7 +18,8 @@
 //!
 //! # Layout
 //!
-//! - `subscribe.rs` — SSE responses, resume parameters, the connection limit.
+//! - `subscribe.rs` — SSE responses (with the subscription's [`DirectHandle`] in their
+//!   extensions), resume parameters, the connection limit.
 //! - `publish.rs` — publish endpoints and input validation.
 //! - `mercure.rs` — the Mercure protocol at `/.well-known/mercure`, and the discovery `Link`.
 //! - `auth.rs` — [`AuthConfig`]: JWT rights (Mercure claims), token sources, CSRF.
@@ -56,6 +57,10 @@ pub use error::{ApiError, BodyTimeout, Reason};
 pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
 pub use relay::{END_EVENT, EndReason, RelayConfig, TOPIC_HEADER, TOPIC_PREFIX};
+/// For the connection layer: an SSE response carries a [`DirectHandle`] in its extensions,
+/// through which a connection that writes the body itself installs its socket as the
+/// subscription's [`DirectSink`] (the fan-out's fast path).
+pub use ssehub_core::{DirectHandle, DirectSink, Sent};
 pub use trust::{AllowedHosts, ProxyHeader};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.

@@ -434,7 +434,7 @@ struct HubCollector {
 impl Collector for HubCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let s = self.hub.stats();
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             (
                 "events_published",
                 "Events stored and fanned out",
@@ -449,6 +449,11 @@ impl Collector for HubCollector {
                 "delivered_bytes",
                 "Bytes queued to live subscribers",
                 &s.delivered_bytes,
+            ),
+            (
+                "direct_writes",
+                "Live events the fan-out wrote straight to an idle subscriber's socket",
+                &s.direct_writes,
             ),
             ("replays", "Subscriptions that replayed history", &s.replays),
             (

@@ -191,6 +191,8 @@ impl OpenStream {
             guard,
             until_relay_end,
         } = self;
+        // For a connection layer that writes the body itself: the fan-out's fast path.
+        let direct = subscription.direct_handle();
         let retry =
             ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
         // A subscription ends when its token expires (the client reconnects with a fresh one).
@@ -229,6 +231,11 @@ impl OpenStream {
             Ok::<_, Infallible>(chunk)
         });
         let mut response = sse_response(Body::from_stream(body));
+        // A relayed answer's end is found in the body's chunks (above), so its events must
+        // all go through the body: no fast path for it.
+        if let Some(direct) = direct.filter(|_| !until_relay_end) {
+            response.extensions_mut().insert(direct);
+        }
         let h = response.headers_mut();
         for (name, value) in extra {
             if let Some(name) = name {

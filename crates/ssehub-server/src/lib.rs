@@ -14,6 +14,8 @@
 //!   the cap on open connections.
 //! - `direct.rs` — the first request of a connection, answered without hyper when it is a
 //!   plain `GET` (every SSE subscription); [`parse_head`] is its parser.
+//! - `direct/sink.rs` — a streaming response's socket as the hub's fan-out may write to it
+//!   (the idle-writable fast path, `--direct-writes`; off by default).
 //! - `activity.rs` — the header-read and idle timers of connections served by hyper.
 //! - `service.rs` — the router as hyper's service: requests in flight, the body timeout.
 //! - `rewind.rs` — hands the bytes the direct path read to hyper.
@@ -195,12 +197,13 @@ async fn serve_with(
 
 /// Serves one connection: its first request directly when it can, the rest with hyper.
 async fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     slot: Slot,
     shared: Arc<Shared>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let (read, pending, since) = match direct::serve_first(&mut stream, &shared, &mut drain).await {
+    let first = direct::serve_first(stream, &shared, &mut drain).await;
+    let (read, pending, since, stream) = match first {
         First::Closed => return,
         First::TimedOut => {
             shared
@@ -208,11 +211,15 @@ async fn serve_connection(
                 .record_timeout(ssehub_http::ConnTimeout::Header);
             return;
         }
-        First::KeepAlive { rest } => {
+        First::KeepAlive { rest, stream } => {
             let pending = !rest.is_empty();
-            (rest, pending, Instant::now())
+            (rest, pending, Instant::now(), stream)
         }
-        First::Hyper { read, since } => (read, true, since),
+        First::Hyper {
+            read,
+            since,
+            stream,
+        } => (read, true, since, stream),
     };
     let activity = Activity::new(since, pending);
     let io = Watched {

@@ -455,6 +455,12 @@ pub(crate) struct Sse {
     /// Random extra reconnection time per stream, in milliseconds. (config: sse.retry_jitter_ms)
     #[arg(long, env = "SSEHUB_RETRY_JITTER_MS")]
     pub(crate) retry_jitter_ms: u64,
+    /// Let the fan-out write an event straight to the socket of a subscriber whose
+    /// connection is idle and writable, instead of queueing it and waking the connection
+    /// (the idle-writable fast path; off by default: measured slower, see BENCHMARKS.md).
+    /// (config: sse.direct_writes)
+    #[arg(long, env = "SSEHUB_DIRECT_WRITES")]
+    pub(crate) direct_writes: bool,
 }
 
 /// `[cors]`
@@ -535,6 +541,7 @@ impl Default for Sse {
             heartbeat_secs: 15,
             retry_ms: h.retry_ms,
             retry_jitter_ms: h.retry_jitter_ms,
+            direct_writes: false,
         }
     }
 }
@@ -728,6 +735,7 @@ impl Config {
             template_max_count: self.limits.template_max_count,
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
+            direct_writes: self.sse.direct_writes,
             ..HubConfig::default()
         }
     }

@@ -23,6 +23,7 @@ const SETTINGS: &[(&str, [&str; 3])] = &[
     ("sse.heartbeat_secs", ["11", "22", "33"]),
     ("sse.retry_ms", ["11", "22", "33"]),
     ("sse.retry_jitter_ms", ["11", "22", "33"]),
+    ("sse.direct_writes", ["false", "true", "true"]),
     (
         "cors.origins",
         [

@@ -15,6 +15,7 @@ mod config;
 mod connections;
 mod console;
 mod decode;
+mod direct_writes;
 mod durable;
 mod haproxy;
 mod hostile_conn;
