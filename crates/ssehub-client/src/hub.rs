@@ -121,13 +121,28 @@ pub struct HubClient {
 impl HubClient {
     /// A client of the hub at `base` (`http://host:port`, a trailing `/` is ignored).
     pub fn new(base: &str) -> Self {
+        HubClient::with(base, Self::http_builder())
+    }
+
+    /// A client of the hub at `base` that checks an `https://` hub's certificate as `trust`
+    /// says (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(base: &str, trust: &crate::TlsTrust) -> Self {
+        HubClient::with(base, trust.apply(Self::http_builder()))
+    }
+
+    fn http_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+    }
+
+    fn with(base: &str, http: reqwest::ClientBuilder) -> Self {
         HubClient {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(30))
+            http: http
                 .build()
-                .expect("a plain HTTP client always builds"),
+                .expect("a client with these settings always builds"),
         }
     }
 

@@ -107,6 +107,9 @@ static ASSETS: &[Asset] = &[
     asset!("/demos/build.js", "demos/build.js", JS),
     asset!("/demos/inbox.html", "demos/inbox.html", HTML),
     asset!("/demos/inbox.js", "demos/inbox.js", JS),
+    asset!("/demos/llm.html", "demos/llm.html", HTML),
+    asset!("/demos/llm.js", "demos/llm.js", JS),
+    asset!("/demos/resumable-fetch.js", "demos/resumable-fetch.js", JS),
     asset!("/demos/demos.css", "demos/demos.css", CSS),
 ];
 

@@ -60,6 +60,14 @@ pub enum Reason {
     /// The request head is larger than `limits.max_head_bytes` or has more than
     /// `limits.max_headers` fields (431, written by hyper; counted by the connection layer).
     HeadTooLarge,
+    /// A relay has as many answers in flight as its `max_streams` (503).
+    OverRelayLimit,
+    /// A relay's upstream could not be reached (502).
+    BadGateway,
+    /// A relay's upstream did not answer in time (504).
+    GatewayTimeout,
+    /// A relayed request's body could not be read: the client went away mid-way (400).
+    BodyUnreadable,
 }
 
 impl Reason {
@@ -89,11 +97,15 @@ impl Reason {
             Reason::HeadTooLarge => "head_too_large",
             Reason::SelectorTooComplex => "selector_too_complex",
             Reason::OverSelectorBudget => "over_selector_budget",
+            Reason::OverRelayLimit => "over_relay_limit",
+            Reason::BadGateway => "bad_gateway",
+            Reason::GatewayTimeout => "gateway_timeout",
+            Reason::BodyUnreadable => "body_unreadable",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 27] = [
         Reason::InvalidId,
         Reason::IdConflict,
         Reason::SelectorTooComplex,
@@ -117,6 +129,10 @@ impl Reason {
         Reason::NotFound,
         Reason::RequestTimeout,
         Reason::HeadTooLarge,
+        Reason::OverRelayLimit,
+        Reason::BadGateway,
+        Reason::GatewayTimeout,
+        Reason::BodyUnreadable,
     ];
 
     fn status(self) -> StatusCode {
@@ -132,7 +148,10 @@ impl Reason {
             Reason::OverConnectionLimit
             | Reason::ShuttingDown
             | Reason::StoreUnavailable
-            | Reason::OverSelectorBudget => StatusCode::SERVICE_UNAVAILABLE,
+            | Reason::OverSelectorBudget
+            | Reason::OverRelayLimit => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::BadGateway => StatusCode::BAD_GATEWAY,
+            Reason::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }

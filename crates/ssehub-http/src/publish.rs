@@ -179,6 +179,18 @@ pub(crate) async fn batch(
 
 /// Refuses an event whose topics the token does not all allow.
 pub(crate) fn allowed(grant: &Grant, event: &NewEvent) -> Result<(), ApiError> {
+    // Only the relay writes its answers (`relay.rs`): a forged event in one would be read as
+    // the upstream's.
+    if event
+        .topics
+        .iter()
+        .any(|t| t.as_str().starts_with(crate::relay::TOPIC_PREFIX))
+    {
+        return Err(ApiError::new(
+            Reason::Forbidden,
+            "relay/… topics are written only by the hub's relays",
+        ));
+    }
     if grant.may_publish(&event.topics) {
         Ok(())
     } else {
@@ -398,11 +410,20 @@ pub(crate) async fn read_body(
     body: Body,
     broken: Reason,
 ) -> Result<Bytes, ApiError> {
-    let max = app.config.max_body_bytes;
+    read_body_max(headers, body, app.config.max_body_bytes, broken).await
+}
+
+/// [`read_body`] with a limit of `max` bytes (a relay's `max_request_bytes`).
+pub(crate) async fn read_body_max(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    broken: Reason,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             Reason::BodyTooLarge,
-            "the body is larger than the hub accepts (see limits.max_body_bytes)",
+            format!("the body is larger than the {max} bytes the hub accepts here"),
         )
     };
     if content_length(headers).is_some_and(|n| n > max as u64) {

@@ -5,7 +5,7 @@
 use std::io::Read as _;
 
 use anyhow::Context as _;
-use ssehub_client::{HubClient, PublishEvent};
+use ssehub_client::PublishEvent;
 
 use crate::cli::PubArgs;
 
@@ -49,7 +49,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         id: args.id.clone(),
         binary,
     };
-    let client = HubClient::new(&args.hub.hub);
+    let client = args.hub.client()?;
     let runtime = crate::client_runtime()?;
     let ids = runtime.block_on(client.publish(std::slice::from_ref(&event)))?;
     let id = ids.first().context("the hub answered without an id")?;

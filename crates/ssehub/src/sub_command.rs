@@ -1,4 +1,6 @@
 //! `ssehub sub TOPIC...`: print events as they come, reconnecting and resuming by itself.
+//! `ssehub sub --post BODY URL`: POST to a relay and print its answer, resuming it after a
+//! cut, until its `ssehub-end` (the exit code says whether the answer was whole).
 //!
 //! Plain output prints each event's data on its own line (`stderr` events on stderr, events of
 //! other types than `message`/`stdout` prefixed with `[type] `); `--json` prints one object per
@@ -12,6 +14,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use futures_util::StreamExt;
 use serde::Serialize;
 use ssehub_client::{Error, Event, EventSource};
@@ -77,15 +80,36 @@ fn url(hub: &str, topics: &[String]) -> String {
 }
 
 async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
-    let mut builder = EventSource::builder(url(&args.hub.hub, &args.topics))
+    let target = match &args.post {
+        Some(_) => match args.topics.as_slice() {
+            [url] => url.clone(),
+            _ => anyhow::bail!("with --post, give exactly one URL (the relay's)"),
+        },
+        None => url(&args.hub.hub, &args.topics),
+    };
+    let mut builder = EventSource::builder(target)
         .retry_server_errors(true)
         .reconnection_time(Duration::from_secs(1))
         // Three missed heartbeats (15 s each by default) mean the connection is dead.
-        .read_timeout(Duration::from_secs(45));
+        .read_timeout(Duration::from_secs(45))
+        .tls(args.hub.trust()?);
     if let Some(id) = &args.last_event_id {
         builder = builder.last_event_id(id.as_str());
     }
-    let mut events = builder.build();
+    for header in &args.header {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--header {header:?}: expected NAME: VALUE"))?;
+        builder = builder.header(
+            name.trim().parse().context("invalid header name")?,
+            value.trim().parse().context("invalid header value")?,
+        );
+    }
+    let mut events: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send>> = match &args.post
+    {
+        Some(body) => Box::pin(builder.post(body.clone()).resumable()),
+        None => Box::pin(builder.build()),
+    };
     let mut received = 0u64;
     let mut stdout = std::io::stdout().lock();
     loop {
@@ -95,6 +119,9 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
         };
         let Some(item) = item else { break };
         match item {
+            Ok(Event::Message(m)) if m.event_type == ssehub_client::END_EVENT => {
+                return answer_end(&m.data);
+            }
             Ok(Event::Message(m)) => {
                 if m.event_type == ssehub_core::GAP_EVENT {
                     eprintln!(
@@ -168,8 +195,21 @@ async fn subscribe(args: &SubArgs) -> anyhow::Result<()> {
             Err(e) => eprintln!("ssehub sub: {e}; reconnecting"),
         }
     }
-    events.close();
+    drop(events);
     Ok(())
+}
+
+/// The end of a relayed answer: fine when the upstream ended it (`{"reason": "done"}`).
+fn answer_end(data: &str) -> anyhow::Result<()> {
+    let end: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    match end["reason"].as_str() {
+        Some("done") => Ok(()),
+        reason => anyhow::bail!(
+            "the answer ended early ({}): {}",
+            reason.unwrap_or("unknown"),
+            end["message"].as_str().unwrap_or("")
+        ),
+    }
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM: either ends `sub` cleanly, with exit code 0.
