@@ -9,6 +9,8 @@
 //   not the private event.
 // - demos (`serve --demo`): the clock ticks, the build log shows stdout and stderr and the exit
 //   code from the start of the run, each inbox shows its own user's notifications only.
+// - the LLM demo (`serve --demo`): the test cuts the answer mid-way, the page resumes, and the
+//   whole answer arrives once, in order, as the hub stored it.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,7 +19,7 @@ import { test } from 'node:test';
 
 import { launchBrowser } from './lib/browser.mjs';
 import { mercureClaims, signHs256 } from './lib/jwt.mjs';
-import { repoRoot, request, sleep, startHub, waitUntil } from './lib/hub.mjs';
+import { metric, repoRoot, request, sleep, startHub, waitUntil } from './lib/hub.mjs';
 
 const TIMEOUT = 100_000;
 const VIEWPORT = { width: 1280, height: 800 };
@@ -132,6 +134,24 @@ test('console: a live view shows a published event, the topics list its topic, t
   await inPage(page, () => /Published chat\/e2e with id/.test(document.getElementById('publish-result').textContent), null, 'the publish result');
   await inPage(page, () => [...document.querySelectorAll('#live-events .data')].some((d) => d.textContent === 'from the form'), null, 'the form event');
 
+  // A binary event is shown as such: its size and a hex preview, not its base64 as text.
+  const binary = Buffer.from([0x00, 0x0d, 0x0a, 0xff, ...Array(20).fill(0x41)]);
+  const binRes = await request('POST', `${hub.url}/topics/chat/e2e?event=thumb`, {
+    body: binary,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  assert.equal(binRes.status, 200, binRes.body);
+  const binRow = await inPage(
+    page,
+    (id) => {
+      const li = [...document.querySelectorAll('#live-events li')].find((l) => l.children[0].textContent === id);
+      return li ? [...li.children].map((c) => c.textContent) : false;
+    },
+    JSON.parse(binRes.body).id,
+    'the binary event in the live view',
+  );
+  assert.deepEqual(binRow.slice(1), ['thumb.b64', 'binary, 24 bytes: 00 0d 0a ff 41 41 41 41 41 41 41 41 41 41 41 41 …']);
+
   // A few more topics and events, for the screenshot.
   for (const [topic, data] of [['orders/eu', '{"order":1042,"total":"19.90"}'], ['alerts/disk', 'sda1 at 91%'], ['chat/room1', 'hi all']]) {
     await publish(hub.url, topic, data);
@@ -215,7 +235,8 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
 
   const index = await openPage(t, browser);
   await visit(index, `${hub.url}/demos/`);
-  assert.equal(await index.locator('.demo-list a').count(), 4);
+  const demos = await index.locator('.demo-list a').evaluateAll((links) => links.map((a) => a.pathname));
+  for (const demo of ['clock', 'build', 'inbox', 'cursors', 'llm']) assert.ok(demos.includes(`/demos/${demo}.html`), `${demo} in ${demos}`);
   noErrors(index, 'the demos index');
   await screenshot(index, 'demos.png');
   await fitsPhone(index, 'the demos index');
@@ -287,4 +308,45 @@ test('demos: the clock ticks, the build log runs from its start, each inbox show
   await visit(consolePage, link('the console'));
   await inPage(consolePage, () => [...document.querySelectorAll('#topics-body tr')].some((tr) => tr.cells[0].textContent === 'demo/clock'), null, 'demo/clock listed');
   noErrors(consolePage, 'the console with the demo token');
+});
+
+test('the LLM demo: cut mid-answer, it resumes, and every token arrives once, in order', { timeout: TIMEOUT }, async (t) => {
+  const hub = await startHub(t, { store: 'memory', args: ['--demo'] });
+  const browser = await launchBrowser(t);
+  const page = await openPage(t, browser);
+  const answers = []; // each POST's SSEHub-Topic
+  const resumes = []; // each resume's Last-Event-ID
+  page.on('response', (res) => {
+    if (new URL(res.url()).pathname === '/demo-ai/chat') answers.push(res.headers()['ssehub-topic']);
+  });
+  page.on('request', async (req) => {
+    if (new URL(req.url()).pathname.startsWith('/topics/relay/')) resumes.push((await req.allHeaders())['last-event-id'] ?? null);
+  });
+  await visit(page, `${hub.url}/demos/llm.html`);
+  await page.fill('#prompt', 'Why do dropped connections lose tokens?');
+  await page.click('#ask button[type=submit]');
+  await inPage(page, () => document.querySelectorAll('#answer span').length >= 8, null, 'the first tokens');
+  await page.click('#cut');
+  const check = await inPage(page, () => document.querySelector('#check [data-whole]')?.dataset.whole, null, 'the answer to end', 30_000);
+  assert.equal(check, 'true', await page.textContent('#check'));
+  assert.match(await page.textContent('#status'), /^Done/);
+  assert.match(await page.textContent('#check'), /^✓ All \d+ tokens, each once, in order: \d+ before the cut, [1-9]\d* resumed after id \S+\.$/);
+  assert.ok(await page.locator('#answer .resumed').count() > 0, 'the resumed tokens are highlighted');
+
+  // The page shows exactly the answer the hub stored from the fake model.
+  assert.equal(answers.length, 1, 'one POST, never a second');
+  assert.match(answers[0], /^relay\/[0-9a-f]{32}$/);
+  assert.ok(resumes.length >= 1 && resumes[0] && resumes[0] !== 'earliest', `resumed from its last id: ${resumes}`);
+  const stored = await request('GET', `${hub.url}/topics/${answers[0]}?lastEventId=earliest`);
+  const tokens = stored.body
+    .split('\n')
+    .filter((l) => l.startsWith('data: {"n"'))
+    .map((l) => JSON.parse(l.slice(6)).text);
+  const shown = await page.evaluate(() => [...document.querySelectorAll('#answer span')].map((s) => s.textContent));
+  assert.deepEqual(shown, tokens);
+  assert.ok(tokens.join('').startsWith('You asked: “Why do dropped connections lose tokens?”. '), tokens.join(''));
+  assert.equal(await metric(hub.url, 'ssehub_relay_ended_total{relay="/demo-ai",reason="done"}'), 1);
+  noErrors(page, 'the LLM demo');
+  await screenshot(page, 'demo-llm.png');
+  await fitsPhone(page, 'the LLM demo');
 });

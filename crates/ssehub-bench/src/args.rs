@@ -231,6 +231,12 @@ pub struct ConnsArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub processes: Option<u32>,
 
+    /// Open the streams over HTTP/2 with prior knowledge (h2c), K per connection (at most the
+    /// hub's limits.max_concurrent_streams, 100 by default): --connections counts streams.
+    /// One client process.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2: Option<u32>,
+
     /// How many connections each process may be opening at the same time.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub connect_concurrency: u32,

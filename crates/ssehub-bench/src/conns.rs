@@ -16,6 +16,9 @@
 //! client side stays cheap. Sockets are closed with a reset (`SO_LINGER` 0), so that no
 //! TIME_WAIT state keeps their source ports for a minute after the run.
 //!
+//! With `--http2 K` the N streams go over HTTP/2 with prior knowledge (h2c), K per
+//! connection, from one process (`conns_h2.rs`); the memory is then per stream.
+//!
 //! # Several processes
 //!
 //! One process may not hold more descriptors than its open-file limit, so the connections are
@@ -51,26 +54,31 @@ const MAX_PER_PROCESS: u64 = 15_000;
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
 /// The run, as decided from the flags.
-struct Plan {
+pub(crate) struct Plan {
     hub: String,
     topic: String,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// The whole request, sent as is on every connection.
     request: Arc<[u8]>,
-    sources: Arc<[IpAddr]>,
-    connections: u32,
+    /// The subscription's URL, for HTTP/2 requests.
+    pub(crate) uri: Arc<str>,
+    /// With `--http2 K`: streams per HTTP/2 connection.
+    http2: Option<u32>,
+    pub(crate) sources: Arc<[IpAddr]>,
+    /// Streams to open (one per connection over HTTP/1.1).
+    pub(crate) connections: u32,
     processes: u32,
-    connect_concurrency: usize,
-    timeout: Duration,
+    pub(crate) connect_concurrency: usize,
+    pub(crate) timeout: Duration,
     hold: Duration,
     hub_pid: Option<u32>,
-    deadline: Instant,
-    offset: u32,
+    pub(crate) deadline: Instant,
+    pub(crate) offset: u32,
 }
 
 /// What one process reports once its connections are open (the worker's first line).
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Opened {
+pub(crate) struct Opened {
     opened: u64,
     failed: u64,
     /// Failure messages, with how many connections failed that way.
@@ -88,6 +96,8 @@ struct Report {
     hub: String,
     topic: String,
     connections: u32,
+    /// With `--http2 K`: the streams went over HTTP/2 (h2c), K per connection.
+    http2_streams_per_connection: Option<u32>,
     processes: u32,
     sources: Vec<IpAddr>,
     opened: u64,
@@ -171,6 +181,8 @@ impl Plan {
             .min(fd_limit.saturating_sub(RESERVED_FDS))
             .max(1);
         let processes = match args.processes {
+            // HTTP/2 needs few connections: one process holds them.
+            _ if args.http2.is_some() => 1,
             Some(p) => p,
             None => {
                 u32::try_from(u64::from(args.connections).div_ceil(per_process)).unwrap_or(u32::MAX)
@@ -196,10 +208,12 @@ impl Plan {
             rss_kib(pid).with_context(|| format!("--hub-pid {pid}"))?;
         }
         Ok(Plan {
+            uri: format!("{hub}/topics/{topic}").into(),
             hub,
             topic,
             addr,
             request: request.into_bytes().into(),
+            http2: args.http2,
             sources: sources.into(),
             connections: args.connections,
             processes,
@@ -210,6 +224,26 @@ impl Plan {
             deadline: Instant::now() + max_duration,
             offset: args.worker_offset,
         })
+    }
+}
+
+impl Plan {
+    /// A place among the connections being opened, or `None` once the run's deadline passed.
+    pub(crate) async fn permit(
+        &self,
+        permits: &Arc<Semaphore>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout_at(self.deadline, permits.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// The source address of the `i`-th connection after the run's `offset`-th (the sources
+    /// in turn), if any.
+    pub(crate) fn source(&self, offset: u32, i: u32) -> Option<IpAddr> {
+        let n = offset as usize + i as usize;
+        (!self.sources.is_empty()).then(|| self.sources[n % self.sources.len()])
     }
 }
 
@@ -248,7 +282,10 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         if plan.sources.len() == 1 { "" } else { "es" },
     );
     let started = Instant::now();
-    let (clients, opened) = if plan.processes == 1 {
+    let (clients, opened) = if let Some(per_connection) = plan.http2 {
+        let (local, opened) = crate::conns_h2::open_all(&plan, per_connection).await;
+        (Clients::Local(local), opened)
+    } else if plan.processes == 1 {
         let (local, opened) = open_all(&plan, plan.connections, plan.offset).await;
         (Clients::Local(local), opened)
     } else {
@@ -280,6 +317,7 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
         hub: plan.hub,
         topic: plan.topic,
         connections: plan.connections,
+        http2_streams_per_connection: plan.http2,
         processes: plan.processes,
         sources: plan.sources.to_vec(),
         opened: opened.opened,
@@ -297,12 +335,20 @@ async fn execute(plan: Plan) -> anyhow::Result<Report> {
 }
 
 /// Connections held by this process.
-struct Local {
+pub(crate) struct Local {
     tasks: JoinSet<()>,
     closed_by_hub: Arc<AtomicU64>,
 }
 
 impl Local {
+    /// Connections held by `tasks`, each counting in `closed_by_hub` what the hub ends.
+    pub(crate) fn new(tasks: JoinSet<()>, closed_by_hub: Arc<AtomicU64>) -> Self {
+        Local {
+            tasks,
+            closed_by_hub,
+        }
+    }
+
     /// Closes every connection (with a reset); returns how many the hub had closed.
     async fn close(mut self) -> u64 {
         self.tasks.abort_all();
@@ -317,18 +363,14 @@ impl Local {
 async fn open_all(plan: &Plan, count: u32, offset: u32) -> (Local, Opened) {
     let permits = Arc::new(Semaphore::new(plan.connect_concurrency));
     let closed_by_hub = Arc::new(AtomicU64::new(0));
-    let (results, mut results_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let (results, results_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     let mut tasks = JoinSet::new();
     let mut spawned = 0;
-    let mut opened = Opened::default();
     for i in 0..count {
-        let Ok(Ok(permit)) =
-            tokio::time::timeout_at(plan.deadline, permits.clone().acquire_owned()).await
-        else {
+        let Some(permit) = plan.permit(&permits).await else {
             break;
         };
-        let source = (!plan.sources.is_empty())
-            .then(|| plan.sources[(offset as usize + i as usize) % plan.sources.len()]);
+        let source = plan.source(offset, i);
         let (addr, request, timeout) = (plan.addr, plan.request.clone(), plan.timeout);
         let results = results.clone();
         let closed_by_hub = closed_by_hub.clone();
@@ -357,6 +399,27 @@ async fn open_all(plan: &Plan, count: u32, offset: u32) -> (Local, Opened) {
         spawned += 1;
     }
     drop(results);
+    let opened = tally_of(count, spawned, plan, results_rx).await;
+    (Local::new(tasks, closed_by_hub), opened)
+}
+
+/// Counts the outcomes of the `spawned` openings of a run of `plan.connections` streams.
+pub(crate) async fn tally(
+    plan: &Plan,
+    spawned: u32,
+    results_rx: mpsc::UnboundedReceiver<Result<(), String>>,
+) -> Opened {
+    tally_of(plan.connections, spawned, plan, results_rx).await
+}
+
+/// Counts the outcomes of `spawned` openings out of `count` (the rest were not started).
+async fn tally_of(
+    count: u32,
+    spawned: u32,
+    plan: &Plan,
+    mut results_rx: mpsc::UnboundedReceiver<Result<(), String>>,
+) -> Opened {
+    let mut opened = Opened::default();
     if spawned < count {
         opened.failed += u64::from(count - spawned);
         opened.errors.insert(
@@ -384,19 +447,11 @@ async fn open_all(plan: &Plan, count: u32, offset: u32) -> (Local, Opened) {
             .entry("no answer before the deadline".to_string())
             .or_default() += left;
     }
-    let local = Local {
-        tasks,
-        closed_by_hub,
-    };
-    (local, opened)
+    opened
 }
 
-/// Connects, sends the request and reads the status, the headers and the first body bytes.
-async fn open(
-    addr: SocketAddr,
-    source: Option<IpAddr>,
-    request: &[u8],
-) -> Result<TcpStream, String> {
+/// Connects to `addr` from `source` (if given), with `SO_LINGER` 0 (closed with a reset).
+pub(crate) async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, String> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -408,13 +463,23 @@ async fn open(
             .bind(SocketAddr::new(ip, 0))
             .map_err(|e| format!("bind {ip}: {e}"))?;
     }
-    let mut stream = socket
+    let stream = socket
         .connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     stream
         .set_zero_linger()
         .map_err(|e| format!("SO_LINGER: {e}"))?;
+    Ok(stream)
+}
+
+/// Connects, sends the request and reads the status, the headers and the first body bytes.
+async fn open(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    request: &[u8],
+) -> Result<TcpStream, String> {
+    let mut stream = connect(addr, source).await?;
     stream
         .write_all(request)
         .await
@@ -635,6 +700,11 @@ impl Report {
         let rows: Vec<(&str, String)> = vec![
             ("hub", self.hub.clone()),
             ("connections", self.connections.to_string()),
+            (
+                "HTTP/2 streams/conn",
+                self.http2_streams_per_connection
+                    .map_or_else(|| "- (HTTP/1.1)".to_string(), |k| k.to_string()),
+            ),
             ("processes", self.processes.to_string()),
             ("source addresses", self.sources.len().to_string()),
             ("opened", self.opened.to_string()),

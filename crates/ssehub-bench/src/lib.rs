@@ -14,7 +14,8 @@
 //! - `args.rs` — the clap flags of every scenario (the `ssehub bench …` command line).
 //! - `fanout.rs` — `ssehub bench fanout`: N subscribers, M events at R/s.
 //! - `topics.rs` — `ssehub bench topics`: N topics with one subscriber each, one event to each.
-//! - `conns.rs` — `ssehub bench conns`: N idle connections, the hub's memory per connection.
+//! - `conns.rs` — `ssehub bench conns`: N idle connections, the hub's memory per connection
+//!   (`conns_h2.rs`: the same streams over HTTP/2, `--http2 K` per connection).
 //!   Several processes re-run the current executable as `bench conns --worker`, so it must be
 //!   a binary that has this command (`ssehub`).
 //! - `publish_bench.rs` — `ssehub bench publish`: P publishers, batches of B, acknowledged
@@ -40,6 +41,7 @@
 
 mod args;
 mod conns;
+mod conns_h2;
 mod deliveries;
 mod fanout;
 mod histogram;

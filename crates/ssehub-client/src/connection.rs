@@ -24,10 +24,7 @@ enum Outcome {
 }
 
 pub(crate) async fn run(cfg: Builder, tx: mpsc::Sender<Result<Event, Error>>, shared: Arc<Shared>) {
-    let client = cfg
-        .client
-        .clone()
-        .unwrap_or_else(|| default_client(&cfg.method));
+    let client = cfg.client.clone().unwrap_or_else(|| default_client(&cfg));
     let mut parser = Parser::with_limits(cfg.limits).with_comments(cfg.comments);
     parser.set_last_event_id(cfg.last_event_id.as_str());
     let mut reconnection_time = cfg.reconnection_time;
@@ -190,8 +187,9 @@ async fn connect_once(
 /// reqwest's default client, except that a redirect to the URL that answered it (what an
 /// empty `Location` resolves to) is an error rather than a loop, unless it changes the method
 /// (a POST answered by a 303 to itself, to GET the stream).
-fn default_client(method: &reqwest::Method) -> reqwest::Client {
-    let keeps_method = matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD);
+/// With feature `tls`, it checks an `https://` server's certificate as `cfg.tls` says.
+fn default_client(cfg: &Builder) -> reqwest::Client {
+    let keeps_method = matches!(cfg.method, reqwest::Method::GET | reqwest::Method::HEAD);
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         let changes_method = !keeps_method && matches!(attempt.status().as_u16(), 301..=303);
         if attempt.previous().last() == Some(attempt.url()) && !changes_method {
@@ -202,10 +200,10 @@ fn default_client(method: &reqwest::Method) -> reqwest::Client {
             attempt.follow()
         }
     });
-    reqwest::Client::builder()
-        .redirect(policy)
-        .build()
-        .unwrap_or_default()
+    let builder = reqwest::Client::builder().redirect(policy);
+    #[cfg(feature = "tls")]
+    let builder = cfg.tls.apply(builder);
+    builder.build().unwrap_or_default()
 }
 
 /// The next chunk, or `Err(limit)` when nothing came within the read timeout.

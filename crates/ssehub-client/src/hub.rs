@@ -10,25 +10,52 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// One event to publish: an item of a `POST /publish` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishEvent {
     /// The topic it goes to.
     pub topic: String,
-    /// Its data.
+    /// Its data (text). Not sent when `binary` is set.
     pub data: String,
+    /// Bytes to publish as a binary event instead of `data` (sent as `data_base64` in a
+    /// batch, as an `application/octet-stream` body alone); subscribers get them marked as
+    /// binary ([`binary_data`](crate::binary_data) decodes them).
+    pub binary: Option<Vec<u8>>,
     /// Its type; `None` is the default type, `message`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
     /// The publisher's own id for it (its SSE id, and what the hub answers); `None`: the
     /// hub's. An id already used by an event the hub retains is refused (409).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The key it is the newest value of (snapshots start with each key's newest value).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The key's tombstone instead: the key leaves snapshots (`data` is dropped).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub delete: bool,
+}
+
+/// A batch item: `data`, or for a binary event `data_base64` instead (the hub takes exactly
+/// one of the two), then the optional fields when set.
+impl Serialize for PublishEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("topic", &self.topic)?;
+        match &self.binary {
+            Some(bytes) => map.serialize_entry("data_base64", &crate::binary::encode(bytes))?,
+            None => map.serialize_entry("data", &self.data)?,
+        }
+        if let Some(event) = &self.event {
+            map.serialize_entry("event", event)?;
+        }
+        if let Some(id) = &self.id {
+            map.serialize_entry("id", id)?;
+        }
+        if let Some(key) = &self.key {
+            map.serialize_entry("key", key)?;
+        }
+        if self.delete {
+            map.serialize_entry("delete", &true)?;
+        }
+        map.end()
+    }
 }
 
 /// Why a publish failed.
@@ -104,13 +131,28 @@ pub struct HubClient {
 impl HubClient {
     /// A client of the hub at `base` (`http://host:port`, a trailing `/` is ignored).
     pub fn new(base: &str) -> Self {
+        HubClient::with(base, Self::http_builder())
+    }
+
+    /// A client of the hub at `base` that checks an `https://` hub's certificate as `trust`
+    /// says (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(base: &str, trust: &crate::TlsTrust) -> Self {
+        HubClient::with(base, trust.apply(Self::http_builder()))
+    }
+
+    fn http_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+    }
+
+    fn with(base: &str, http: reqwest::ClientBuilder) -> Self {
         HubClient {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(30))
+            http: http
                 .build()
-                .expect("a plain HTTP client always builds"),
+                .expect("a client with these settings always builds"),
         }
     }
 
@@ -142,7 +184,14 @@ impl HubClient {
                     url.push('?');
                     url.push_str(&query);
                 }
-                self.http.post(url).body(one.data.clone())
+                match &one.binary {
+                    Some(bytes) => self
+                        .http
+                        .post(url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .body(bytes.clone()),
+                    None => self.http.post(url).body(one.data.clone()),
+                }
             }
             many => self.http.post(format!("{}/publish", self.base)).json(many),
         };
@@ -234,6 +283,7 @@ mod tests {
             id: None,
             key: None,
             delete: false,
+            binary: None,
         };
         assert_eq!(
             serde_json::to_string(&event(None)).unwrap(),
@@ -242,6 +292,15 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&event(Some("log"))).unwrap(),
             r#"{"topic":"t","data":"d","event":"log"}"#
+        );
+        let binary = PublishEvent {
+            binary: Some(vec![0, 0xff]),
+            ..event(Some("thumb"))
+        };
+        assert_eq!(
+            serde_json::to_string(&binary).unwrap(),
+            r#"{"topic":"t","data_base64":"AP8=","event":"thumb"}"#,
+            "a binary event's item has data_base64 instead of data"
         );
     }
 }

@@ -33,6 +33,13 @@
 //! last event id; comments on request; retrying 5xx and 429 on request (off by default, as in
 //! the standard); and [`EventSource::close`] at any time.
 //!
+//! # Resumable POST streams
+//!
+//! [`Builder::resumable`] sends a request once (a POST of a prompt to an ssehub relay) and,
+//! when its streamed answer is cut, resumes it from the relay's topic with `Last-Event-ID`
+//! until the answer's `ssehub-end` event: every event once, in order. `ssehub sub --post`
+//! uses it.
+//!
 //! # Publishing to an ssehub hub
 //!
 //! The other direction, for ssehub's own publish API: [`HubClient`] publishes events, and
@@ -48,12 +55,17 @@
 //! - `hub.rs` — [`HubClient`]: the hub's publish API.
 //! - `line_publisher.rs` — [`LinePublisher`]: ordered, batched, bounded publishing of lines.
 //! - `line_splitter.rs` — [`LineSplitter`]: a byte stream cut into lines.
+//! - `resumable.rs` — [`ResumablePost`]: a POST's answer resumed through an ssehub relay.
 
 mod backoff;
+mod binary;
 mod connection;
 mod hub;
 mod line_publisher;
 mod line_splitter;
+mod resumable;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -66,10 +78,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Notify, mpsc};
 
 pub use backoff::Backoff;
+pub use binary::{BINARY_SUFFIX, base_type, binary_data};
 pub use hub::{HubClient, PublishError, PublishEvent, encode_topic_path};
 pub use line_publisher::{LineOptions, LinePublisher, LineReport, Publish};
 pub use line_splitter::{LineSplitter, MAX_LINE_BYTES};
+pub use resumable::{END_EVENT, ResumablePost, TOPIC_HEADER};
 pub use ssehub_wire::{Limits, MessageEvent, ParseError};
+#[cfg(feature = "tls")]
+pub use tls::TlsTrust;
 
 /// What the stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +162,8 @@ pub struct Builder {
     pub(crate) comments: bool,
     pub(crate) limits: Limits,
     pub(crate) client: Option<reqwest::Client>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: TlsTrust,
 }
 
 impl Builder {
@@ -153,6 +171,11 @@ impl Builder {
     pub fn method(mut self, method: reqwest::Method) -> Self {
         self.method = method;
         self
+    }
+
+    /// A POST of `body`: [`method`](Builder::method) and [`body`](Builder::body) at once.
+    pub fn post(self, body: impl Into<Bytes>) -> Self {
+        self.method(reqwest::Method::POST).body(body)
     }
 
     /// A request body, sent again on every reconnect (for streams started by a POST).
@@ -218,6 +241,14 @@ impl Builder {
         self
     }
 
+    /// Which certificates an `https://` server may present (feature `tls`; the system's roots
+    /// by default). Ignored when a [`client`](Builder::client) is given.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, trust: TlsTrust) -> Self {
+        self.tls = trust;
+        self
+    }
+
     /// Starts connecting in the background.
     ///
     /// # Panics
@@ -274,6 +305,8 @@ impl EventSource {
             comments: false,
             limits: Limits::default(),
             client: None,
+            #[cfg(feature = "tls")]
+            tls: TlsTrust::default(),
         }
     }
 

@@ -100,6 +100,7 @@ impl Line {
             data: self.data.clone(),
             // `message` is the default type: no need to send it.
             event: (self.event != "message").then(|| self.event.to_string()),
+            binary: None,
         }
     }
 }

@@ -35,5 +35,6 @@
 
 mod capabilities;
 mod mock;
+mod resumable;
 mod spec_contract;
 mod spec_wpt;

@@ -133,7 +133,8 @@ return s
 /// A keyed event becomes its key's newest in each of its topics (`keys`, `keys:<topic>`).
 /// KEYS: seq, log, bytes, logid, ruled, tbytes, pubids, keys, ktopics. ARGV: topic key
 /// prefix, the node's log id, the event count, then per event: topics, type, data, private,
-/// retry, encoded size, publisher id (or empty), key (or empty), `1` for a tombstone; then the count of ruled topics and per ruled topic: topic, its
+/// retry, encoded size, publisher id (or empty), binary (`1`, else empty: the data is then the
+/// event's raw bytes), key (or empty), `1` for a tombstone; then the count of ruled topics and per ruled topic: topic, its
 /// rule's pattern, the bytes the batch adds to it. Returns the first sequence number, or
 /// `-k` when the publisher id of the batch's `k`-th event (from 1) is taken.
 pub(crate) const APPEND: &str = r"
@@ -143,7 +144,7 @@ end
 local n = tonumber(ARGV[3])
 local seen = {}
 for i = 0, n - 1 do
-  local id = ARGV[4 + i * 9 + 6]
+  local id = ARGV[4 + i * 10 + 6]
   if id ~= '' then
     local s = redis.call('HGET', KEYS[7], id)
     if seen[id] or (s and #redis.call('XRANGE', KEYS[2], s .. '-0', s .. '-0') > 0) then
@@ -158,15 +159,15 @@ local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local total = 0
 for i = 0, n - 1 do
-  local b = 4 + i * 9
+  local b = 4 + i * 10
   local seq = string.format('%d', first + i)
   redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[b], 'y', ARGV[b + 1], 'd', ARGV[b + 2],
     'p', ARGV[b + 3], 'r', ARGV[b + 4], 'z', ARGV[b + 5], 'ts', now, 'i', ARGV[b + 6],
-    'k', ARGV[b + 7], 'x', ARGV[b + 8])
+    'b', ARGV[b + 7], 'k', ARGV[b + 8], 'x', ARGV[b + 9])
   if ARGV[b + 6] ~= '' then redis.call('HSET', KEYS[7], ARGV[b + 6], seq) end
-  if ARGV[b + 7] ~= '' then
+  if ARGV[b + 8] ~= '' then
     for topic in string.gmatch(ARGV[b], '[^\n]+') do
-      local field = topic .. '\n' .. ARGV[b + 7]
+      local field = topic .. '\n' .. ARGV[b + 8]
       local old = redis.call('HGET', KEYS[8], field)
       if old then redis.call('ZREM', KEYS[8] .. ':' .. topic, old) end
       redis.call('HSET', KEYS[8], field, seq)
@@ -180,7 +181,7 @@ for i = 0, n - 1 do
   end
 end
 redis.call('INCRBY', KEYS[3], string.format('%d', total))
-local r = 4 + n * 9
+local r = 4 + n * 10
 for j = 0, tonumber(ARGV[r]) - 1 do
   local k = r + 1 + j * 3
   redis.call('HSET', KEYS[5], ARGV[k], ARGV[k + 1])
@@ -191,8 +192,8 @@ return first
 
 /// Reading by scanning the log (for patterns). KEYS: log, first, floors. ARGV: after, until,
 /// the most entries. Returns the floor, how far the read looked (`scanned_to`), the count of
-/// per-topic floors and each as topic and floor, then 11 values per entry: its id and the
-/// values of its fields in order (`i`, `k`, `x` empty for an entry written before them).
+/// per-topic floors and each as topic and floor, then 12 values per entry: its id and the
+/// values of its fields in order (`i`, `b`, `k`, `x` empty for an entry written before them).
 ///
 /// The per-topic floors are those at or above the read's start, of every topic: Lua cannot
 /// match Mercure's URI templates, so the node matches them against the patterns. Lower
@@ -213,7 +214,7 @@ end
 for _, e in ipairs(entries) do
   table.insert(out, e[1])
   for j = 2, 14, 2 do table.insert(out, e[2][j]) end
-  for j = 16, 20, 2 do table.insert(out, e[2][j] or '') end
+  for j = 16, 22, 2 do table.insert(out, e[2][j] or '') end
 end
 return out
 ";
@@ -246,7 +247,7 @@ for i = 1, math.min(limit, #seqs) do
   for _, e in ipairs(redis.call('XRANGE', KEYS[1], id, id)) do
     table.insert(out, e[1])
     for j = 2, 14, 2 do table.insert(out, e[2][j]) end
-    for j = 16, 20, 2 do table.insert(out, e[2][j] or '') end
+    for j = 16, 22, 2 do table.insert(out, e[2][j] or '') end
   end
 end
 return out
@@ -293,9 +294,9 @@ while not done and cursor <= last do
     if f[16] and f[16] ~= '' and redis.call('HGET', KEYS[7], f[16]) == string.format('%d', seq) then
       redis.call('HDEL', KEYS[7], f[16])
     end
-    if f[18] and f[18] ~= '' then
+    if f[20] and f[20] ~= '' then
       for topic in string.gmatch(f[2], '[^\n]+') do
-        local field = topic .. '\n' .. f[18]
+        local field = topic .. '\n' .. f[20]
         if redis.call('HGET', KEYS[8], field) == string.format('%d', seq) then
           redis.call('HDEL', KEYS[8], field)
         end
@@ -390,8 +391,8 @@ local function drop(oldest, e, raise)
     if not seen[other] then
       seen[other] = true
       redis.call('ZREM', prefix .. other, oldest)
-      if f[18] and f[18] ~= '' then
-        local field = other .. '\n' .. f[18]
+      if f[20] and f[20] ~= '' then
+        local field = other .. '\n' .. f[20]
         if redis.call('HGET', KEYS[9], field) == oldest then redis.call('HDEL', KEYS[9], field) end
         redis.call('ZREM', KEYS[9] .. ':' .. other, oldest)
         if redis.call('ZCARD', KEYS[9] .. ':' .. other) == 0 then
@@ -453,12 +454,12 @@ for i = 1, #found, 2 do
           local ts = tonumber(f[14])
           if ts > young or tonumber(s) > horizon then break end
           last = s
-          if f[18] and f[18] ~= '' then
-            local newest = redis.call('HGET', KEYS[9], topic .. '\n' .. f[18]) == s
+          if f[20] and f[20] ~= '' then
+            local newest = redis.call('HGET', KEYS[9], topic .. '\n' .. f[20]) == s
             if not newest then
               budget = budget - 1
               drop(s, e, false)
-            elseif f[20] == '1' and now - ts > rule[4] then
+            elseif f[22] == '1' and now - ts > rule[4] then
               budget = budget - 1
               drop(s, e, true)
             end

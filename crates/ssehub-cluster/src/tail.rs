@@ -308,8 +308,9 @@ fn decode(store: &Inner, entries: Vec<Value>) -> Result<Vec<Arc<StoredEvent>>, S
         };
         let mut values = pair;
         values.extend(fields.into_iter().skip(1).step_by(2));
-        // An entry written before publisher ids has no `i`, one before keys no `k` and `x`.
-        if ![VALUES_PER_ENTRY, VALUES_PER_ENTRY - 2, VALUES_PER_ENTRY - 3].contains(&values.len()) {
+        // An entry written before publisher ids has no `i`, `b`, `k`, `x`; one before binary
+        // events and keys no `b`, `k`, `x`.
+        if ![VALUES_PER_ENTRY, VALUES_PER_ENTRY - 3, VALUES_PER_ENTRY - 4].contains(&values.len()) {
             return Err(entry::bad("an entry with other fields"));
         }
         events.push(entry::decode(store.log, &values)?);

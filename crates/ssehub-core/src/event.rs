@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use ssehub_wire::{Event, FieldError};
 
@@ -12,6 +13,16 @@ use crate::topic::Topic;
 /// The longest `id:` line of a stored event: `id: `, the log (8 hex digits), `-`, the
 /// sequence number (at most 20 digits) and LF.
 pub const MAX_ID_LINE: usize = 4 + 8 + 1 + 20 + 1;
+
+/// The end of the event type of every binary event on the wire: `thumb` becomes `thumb.b64`,
+/// an untyped binary event `message.b64` (see [`NewEvent::binary`]).
+///
+/// A suffix on the type, not a field of the data, because the type is the one thing an
+/// `EventSource` dispatches on: a page's `onmessage` (or a listener for `thumb`) written for
+/// text never receives base64 it would take for text, and a page that wants the bytes listens
+/// for `thumb.b64`. The publisher's own type stays readable in front of it. A text publish may
+/// not use a type ending in it (400 `invalid_event`), so the marker cannot be forged.
+pub const BINARY_SUFFIX: &str = ".b64";
 
 /// An event a publisher asked to publish, already validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +50,11 @@ pub struct NewEvent {
     pub key: Option<String>,
     /// A tombstone: the key is deleted, and leaves the snapshots ([`NewEvent::tombstone`]).
     pub delete: bool,
+    /// The exact bytes of a binary event (`Content-Type: application/octet-stream`, a batch
+    /// item's `data_base64`), kept raw by every store; `data` is then empty. Subscribers get
+    /// them as standard base64 on one `data:` line, the type marked with [`BINARY_SUFFIX`].
+    /// `None`: a text event.
+    pub binary: Option<Bytes>,
 }
 
 impl NewEvent {
@@ -53,7 +69,48 @@ impl NewEvent {
             id: None,
             key: None,
             delete: false,
+            binary: None,
         }
+    }
+
+    /// A binary event of type `message` on one topic: `bytes` as they are, any bytes at all.
+    pub fn binary(topic: Topic, bytes: impl Into<Bytes>) -> Self {
+        NewEvent {
+            binary: Some(bytes.into()),
+            ..NewEvent::new(topic, "")
+        }
+    }
+
+    /// The event type subscribers see: the publisher's, and for a binary event that type (or
+    /// `message`) with [`BINARY_SUFFIX`]. `None`: `message`.
+    pub fn wire_type(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match (&self.event_type, &self.binary) {
+            (Some(t), None) => Some(t.as_str().into()),
+            (None, None) => None,
+            (t, Some(_)) => {
+                Some(format!("{}{BINARY_SUFFIX}", t.as_deref().unwrap_or("message")).into())
+            }
+        }
+    }
+
+    /// The SSE event of this event, without its id: type, retry and data (a binary event's
+    /// bytes as base64). One place for what subscribers see, stored or live-only.
+    pub fn wire(&self) -> Event {
+        let mut wire = match &self.binary {
+            Some(bytes) => Event::new(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            None => Event::new(self.data.as_str()),
+        };
+        if let Some(t) = self.wire_type() {
+            wire = wire
+                .with_event(t)
+                .expect("validated in NewEvent::with_type; the suffix adds no line break");
+        }
+        // A per-event reconnection time (Mercure's `retry` field) goes out with the event,
+        // live and on replay.
+        if let Some(ms) = self.retry_ms {
+            wire = wire.with_retry(std::time::Duration::from_millis(ms));
+        }
+        wire
     }
 
     /// Sets the event's key, once checked by [`check_key`](crate::check_key) with the hub's
@@ -92,6 +149,7 @@ impl NewEvent {
     pub fn deleting(mut self) -> Self {
         if let Some(key) = &self.key {
             self.data = key.clone();
+            self.binary = None;
             self.event_type = Some(DELETE_EVENT.to_string());
             self.delete = true;
         }
@@ -132,9 +190,12 @@ impl NewEvent {
     /// encodes to seven times its size.
     pub fn encoded_size(&self) -> usize {
         self.id.as_ref().map_or(MAX_ID_LINE, |id| 4 + id.len() + 1)
-            + self.event_type.as_ref().map_or(0, |t| 7 + t.len() + 1)
+            + self.wire_type().map_or(0, |t| 7 + t.len() + 1)
             + self.retry_ms.map_or(0, |ms| 7 + ms.to_string().len() + 1)
-            + ssehub_wire::data_encoded_len(self.data.as_bytes())
+            + match &self.binary {
+                Some(bytes) => binary_data_line(bytes.len()),
+                None => ssehub_wire::data_encoded_len(self.data.as_bytes()),
+            }
             + 1
     }
 
@@ -142,11 +203,19 @@ impl NewEvent {
     /// them.
     pub fn size(&self) -> usize {
         self.data.len()
+            + self.binary.as_ref().map_or(0, Bytes::len)
             + self.id.as_ref().map_or(0, String::len)
             + self.key.as_ref().map_or(0, String::len)
             + self.event_type.as_ref().map_or(0, String::len)
             + self.topics.iter().map(|t| t.as_str().len()).sum::<usize>()
     }
+}
+
+/// The length of the `data:` line of a binary event of `len` bytes: `data: `, the standard
+/// (padded) base64 — 4 characters for every 3 bytes or part of 3 — and LF. What the limits
+/// count for its data, so a binary body can be at most about 3/4 of `limits.max_body_bytes`.
+pub fn binary_data_line(len: usize) -> usize {
+    6 + len.div_ceil(3) * 4 + 1
 }
 
 /// An event with its place in the log, and its SSE encoding (made once, shared by every
@@ -166,23 +235,13 @@ impl StoredEvent {
     /// on its `id:` line when it has one, else the hub's.
     pub fn new(log: LogId, seq: u64, event: NewEvent) -> Arc<Self> {
         let id = EventId { log, seq };
-        let mut wire = Event::new(event.data.as_str());
         // Every value was validated when it entered the hub (a publisher's id by
         // `check_publisher_id`, which is stricter than the wire's rule); these cannot fail.
         let line = event.id.clone().unwrap_or_else(|| id.to_string());
-        wire = wire
+        let wire = event
+            .wire()
             .with_id(line)
             .expect("an event id has no line break or NUL");
-        if let Some(t) = &event.event_type {
-            wire = wire
-                .with_event(t.as_str())
-                .expect("validated in NewEvent::with_type");
-        }
-        // A per-event reconnection time (Mercure's `retry` field) goes out with the event,
-        // live and on replay.
-        if let Some(ms) = event.retry_ms {
-            wire = wire.with_retry(std::time::Duration::from_millis(ms));
-        }
         Arc::new(StoredEvent {
             id,
             encoded: wire.encode(),
@@ -222,6 +281,15 @@ mod tests {
                 .with_id("urn:uuid:a".repeat(20), 256)
                 .unwrap(),
         );
+        // Binary events: base64 (every remainder of 3), typed or not, counted with the mark.
+        for len in 0..=4 {
+            events.push(NewEvent::binary(topic.clone(), vec![b'\n'; len]));
+        }
+        events.push(
+            NewEvent::binary(topic.clone(), vec![0xff; 1000])
+                .with_type("thumb")
+                .unwrap(),
+        );
         for event in events {
             let size = event.encoded_size();
             let stored = StoredEvent::new(LogId(u32::MAX), u64::MAX, event.clone());
@@ -231,6 +299,23 @@ mod tests {
         }
         let newlines = NewEvent::new(topic, "\n".repeat(1000));
         assert!(newlines.encoded_size() > 7 * 1000);
+    }
+
+    /// A binary event goes out as base64 on one line, its type marked, whatever its bytes.
+    #[test]
+    fn a_binary_event_is_base64_with_a_marked_type() {
+        let topic = Topic::new("a").unwrap();
+        let bytes = NewEvent::binary(topic.clone(), vec![0, b'\r', b'\n', 0xff]);
+        let stored = StoredEvent::new(LogId(1), 2, bytes);
+        assert_eq!(
+            &stored.encoded[..],
+            b"id: 00000001-2\nevent: message.b64\ndata: AA0K/w==\n\n"
+        );
+        let typed = NewEvent::binary(topic, b"hi".to_vec())
+            .with_type("thumb")
+            .unwrap();
+        assert_eq!(typed.wire_type().as_deref(), Some("thumb.b64"));
+        assert_eq!(typed.wire().data(), "aGk=");
     }
 
     /// A publisher's id is the event's `id:` line (and its SSE id); the position stays.

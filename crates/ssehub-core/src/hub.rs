@@ -74,6 +74,12 @@ pub struct HubConfig {
     /// The most distinct URI templates the hub holds at once: every event is matched against
     /// each, so this bounds an event's matching cost; past it, new templates are refused.
     pub template_max_count: usize,
+    /// Whether the fan-out may write an event straight to the socket of a subscriber whose
+    /// connection is idle and writable, instead of queueing it and waking the connection
+    /// (`direct.rs`; the connection layer must offer a sink too). Off by default: measured,
+    /// it costs more CPU per delivery than the queue and serialises every send on the
+    /// fan-out (BENCHMARKS.md, "CPU per delivery by publish rate").
+    pub direct_writes: bool,
 }
 
 impl Default for HubConfig {
@@ -87,6 +93,7 @@ impl Default for HubConfig {
             template_limits: crate::TemplateLimits::default(),
             template_budget_bytes: 64 << 20,
             template_max_count: 1000,
+            direct_writes: false,
         }
     }
 }
@@ -96,8 +103,11 @@ impl Default for HubConfig {
 pub struct Stats {
     /// Events stored and fanned out.
     pub published: AtomicU64,
-    /// Events queued to subscribers (live).
+    /// Events queued to subscribers (live), or written to their sockets directly.
     pub delivered: AtomicU64,
+    /// Of `delivered`, the events the fan-out wrote straight to an idle subscriber's socket
+    /// (the fast path, `HubConfig::direct_writes`) instead of queueing them.
+    pub direct_writes: AtomicU64,
     /// Bytes queued to subscribers (live).
     pub delivered_bytes: AtomicU64,
     /// Subscriptions that replayed history.
@@ -139,6 +149,8 @@ impl Stats {
             .fetch_add(totals.bytes, Ordering::Relaxed);
         self.slow_disconnects
             .fetch_add(totals.overflows, Ordering::Relaxed);
+        self.direct_writes
+            .fetch_add(totals.direct, Ordering::Relaxed);
     }
 }
 
@@ -522,14 +534,7 @@ impl Shared {
         {
             let registry = self.lock_registry();
             for (i, event) in events.iter().enumerate() {
-                let mut wire = ssehub_wire::Event::new(event.data.as_str());
-                if let Some(t) = &event.event_type {
-                    match wire.with_event(t.as_str()) {
-                        Ok(with_type) => wire = with_type,
-                        // Validated in `NewEvent::with_type`; never reached.
-                        Err(_) => continue,
-                    }
-                }
+                let wire = event.wire();
                 let templates = matched.get(i).map_or(&[][..], Vec::as_slice);
                 totals += registry.broadcast(event, &wire.encode(), &snapshot, templates);
             }

@@ -26,10 +26,13 @@
 //! - `registry.rs` — the subscription index and fan-out.
 //! - `live_queue.rs` — `LiveQueue`: one subscriber's bounded live queue, filled by fan-out, and
 //!   the slow-consumer rule.
+//! - `direct.rs` — the idle-writable fast path: [`DirectSink`], a connection's socket the
+//!   fan-out may write to while the connection sleeps, and [`DirectHandle`] to install it.
 //! - `subscription.rs` — the stream a connection sends: gap notice, replay, live.
 //! - `hub.rs` — [`Hub`]: the commit task, subscribe, shutdown, heartbeats, [`Stats`].
 //! - `testing.rs` — the store conformance suite (feature `testing`).
 
+mod direct;
 mod event;
 mod hub;
 mod id;
@@ -45,7 +48,8 @@ pub mod testing;
 mod topic;
 mod uritemplate;
 
-pub use event::{MAX_ID_LINE, NewEvent, StoredEvent};
+pub use direct::{DirectHandle, DirectSink, Sent};
+pub use event::{BINARY_SUFFIX, MAX_ID_LINE, NewEvent, StoredEvent, binary_data_line};
 pub use hub::{Hub, HubConfig, PublishError, Stats, SubscribeError};
 pub use id::{DEFAULT_MAX_ID_BYTES, EventId, IdError, LogId, Resume, check_publisher_id};
 pub use key::{DEFAULT_MAX_KEY_BYTES, DELETE_EVENT, KeyError, check_key};

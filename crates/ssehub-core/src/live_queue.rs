@@ -5,12 +5,17 @@
 //! a queue would pass its byte bound the subscriber is closed instead (ARCHITECTURE.md,
 //! invariant 4), its connection ends, and the client resumes from history with its
 //! `Last-Event-ID`.
+//!
+//! While the connection's task sleeps with nothing queued (the stream is *parked*), a push may
+//! go straight to the connection's socket through its [`DirectSink`] instead (`direct.rs`).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
+
+use crate::direct::{DirectSink, Sent};
 
 /// Why a subscriber's stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +53,21 @@ struct Inner {
     /// heartbeats never allocates a queue (what an idle connection costs is measured: see
     /// BENCHMARKS.md, "Idle connections").
     heartbeat: Option<Bytes>,
+    /// The connection's socket, for the fast path (`direct.rs`), once installed.
+    sink: Option<Arc<dyn DirectSink>>,
+    /// The connection's task sleeps in [`LiveQueue::poll_take`] with nothing handed over
+    /// since: everything before is on its way, so the next push may go to `sink`. Cleared by
+    /// every wake-up and at every `poll_take`.
+    parked: bool,
 }
 
 /// What [`LiveQueue::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
     Queued,
+    /// Written to the connection's socket by the fan-out (all of it, or part of it with the
+    /// rest kept by the sink): the fast path.
+    Sent,
     /// A duplicate, or the queue is already closed.
     Skipped,
     /// The queue overflowed and is now closed.
@@ -107,15 +121,26 @@ impl LiveQueue {
                 // Data (or a heartbeat) is already on its way; another would add nothing.
                 return Pushed::Skipped;
             }
+            if let Some(sent) = try_direct(&mut inner, bytes) {
+                return sent;
+            }
             inner.heartbeat = Some(bytes.clone());
             wake(&mut inner);
             return Pushed::Queued;
         }
-        let pushed = self.enqueue(&mut inner, seq, bytes);
-        if pushed == Pushed::Queued {
+        let pushed = match try_direct(&mut inner, bytes) {
+            Some(sent) => sent,
+            None => self.enqueue(&mut inner, seq, bytes),
+        };
+        if pushed != Pushed::Overflowed {
             inner.last_seq = seq;
         }
         pushed
+    }
+
+    /// Gives the queue its connection's socket, for the fast path (`direct.rs`).
+    pub(crate) fn install_sink(&self, sink: Arc<dyn DirectSink>) {
+        self.lock().sink = Some(sink);
     }
 
     /// Queues an event that has no place in the log (no id, never stored: delivered live
@@ -125,7 +150,10 @@ impl LiveQueue {
         if inner.closed.is_some() {
             return Pushed::Skipped;
         }
-        self.enqueue(&mut inner, 0, bytes)
+        match try_direct(&mut inner, bytes) {
+            Some(sent) => sent,
+            None => self.enqueue(&mut inner, 0, bytes),
+        }
     }
 
     /// Drops the queued events up to `seq` and skips those that come later, as if the queue
@@ -175,8 +203,13 @@ impl LiveQueue {
 
     /// Takes everything queued as one buffer, so a connection writes all ready events in one
     /// write. `Ready(None)` once closed and drained.
+    ///
+    /// Returning `Pending` parks the stream (when a sink is installed): the caller promises
+    /// that all it was handed before is written or being written ahead of anything else, so
+    /// the fan-out may write the next event itself.
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut inner = self.lock();
+        inner.parked = false;
         match inner.items.len() {
             0 => {
                 if let Some(frame) = inner.heartbeat.take()
@@ -208,11 +241,36 @@ impl LiveQueue {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => inner.waker = Some(cx.waker().clone()),
         }
+        inner.parked = inner.sink.is_some();
         Poll::Pending
     }
 }
 
+/// The fast path: when the stream is parked and nothing is waiting in the queue, offers
+/// `bytes` to the sink. `None` when they must be queued. The sink makes one non-blocking
+/// system call under this queue's lock (and the registry's: ARCHITECTURE.md, "Lock order").
+fn try_direct(inner: &mut Inner, bytes: &Bytes) -> Option<Pushed> {
+    if !inner.parked || !inner.items.is_empty() || inner.heartbeat.is_some() {
+        return None;
+    }
+    let sink = inner.sink.as_ref()?;
+    match sink.try_send(bytes) {
+        Sent::All => Some(Pushed::Sent),
+        Sent::Part => {
+            // The connection writes the rest before anything else: wake it, and queue
+            // whatever comes meanwhile.
+            wake(inner);
+            Some(Pushed::Sent)
+        }
+        Sent::Nothing => {
+            inner.parked = false;
+            None
+        }
+    }
+}
+
 fn wake(inner: &mut Inner) {
+    inner.parked = false;
     if let Some(waker) = inner.waker.take() {
         waker.wake();
     }
@@ -277,5 +335,73 @@ mod tests {
         assert_eq!(q.push(0, &hb), Pushed::Skipped);
         assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"a"))));
         assert_eq!(take(&q), Poll::Pending);
+    }
+
+    /// A sink that answers as told and records what it took.
+    #[derive(Debug, Default)]
+    struct Script {
+        answers: Mutex<VecDeque<Sent>>,
+        took: Mutex<Vec<Bytes>>,
+    }
+
+    impl DirectSink for Script {
+        fn try_send(&self, bytes: &Bytes) -> Sent {
+            let sent = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Sent::Nothing);
+            if sent != Sent::Nothing {
+                self.took.lock().unwrap().push(bytes.clone());
+            }
+            sent
+        }
+    }
+
+    fn scripted(answers: &[Sent]) -> (LiveQueue, Arc<Script>) {
+        let q = LiveQueue::new(1, 1024, 0);
+        let sink = Arc::new(Script::default());
+        sink.answers.lock().unwrap().extend(answers);
+        q.install_sink(sink.clone());
+        (q, sink)
+    }
+
+    #[test]
+    fn direct_only_while_parked() {
+        let (q, sink) = scripted(&[Sent::All, Sent::All, Sent::All]);
+        // Never polled yet (a replay may still be running): queued.
+        assert_eq!(q.push(1, &Bytes::from_static(b"a")), Pushed::Queued);
+        assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"a"))));
+        assert_eq!(take(&q), Poll::Pending);
+        // Parked: straight to the sink, nothing queued, sequence still tracked.
+        assert_eq!(q.push(2, &Bytes::from_static(b"b")), Pushed::Sent);
+        assert_eq!(q.push(2, &Bytes::from_static(b"b")), Pushed::Skipped);
+        assert_eq!(q.push(0, &Bytes::from_static(b":\n\n")), Pushed::Sent);
+        assert_eq!(take(&q), Poll::Pending);
+        assert_eq!(sink.took.lock().unwrap().len(), 2);
+        // A close unparks: nothing goes to the sink after it.
+        q.close(CloseReason::Shutdown);
+        assert_eq!(q.push(3, &Bytes::from_static(b"c")), Pushed::Skipped);
+        assert_eq!(take(&q), Poll::Ready(None));
+    }
+
+    #[test]
+    fn refused_or_partial_writes_fall_back_to_the_queue() {
+        let (q, sink) = scripted(&[Sent::Nothing, Sent::Part, Sent::All]);
+        assert_eq!(take(&q), Poll::Pending);
+        // Refused: queued, and the stream is no longer parked.
+        assert_eq!(q.push(1, &Bytes::from_static(b"a")), Pushed::Queued);
+        assert_eq!(q.push(2, &Bytes::from_static(b"b")), Pushed::Queued);
+        assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"ab"))));
+        assert_eq!(take(&q), Poll::Pending);
+        // Part of it written: the next event waits in the queue for the connection.
+        assert_eq!(q.push(3, &Bytes::from_static(b"c")), Pushed::Sent);
+        assert_eq!(q.push(4, &Bytes::from_static(b"d")), Pushed::Queued);
+        assert_eq!(take(&q), Poll::Ready(Some(Bytes::from_static(b"d"))));
+        assert_eq!(take(&q), Poll::Pending);
+        assert_eq!(q.push(5, &Bytes::from_static(b"e")), Pushed::Sent);
+        let took: Vec<Bytes> = sink.took.lock().unwrap().clone();
+        assert_eq!(took, [Bytes::from_static(b"c"), Bytes::from_static(b"e")]);
     }
 }

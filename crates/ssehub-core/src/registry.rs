@@ -93,6 +93,8 @@ pub(crate) struct FanOut {
     pub(crate) deliveries: u64,
     pub(crate) bytes: u64,
     pub(crate) overflows: u64,
+    /// Of `deliveries`, those written straight to the socket (`direct.rs`).
+    pub(crate) direct: u64,
 }
 
 impl std::ops::AddAssign for FanOut {
@@ -100,6 +102,7 @@ impl std::ops::AddAssign for FanOut {
         self.deliveries += other.deliveries;
         self.bytes += other.bytes;
         self.overflows += other.overflows;
+        self.direct += other.direct;
     }
 }
 
@@ -109,6 +112,11 @@ impl FanOut {
             Pushed::Queued => {
                 self.deliveries += 1;
                 self.bytes += encoded.len() as u64;
+            }
+            Pushed::Sent => {
+                self.deliveries += 1;
+                self.bytes += encoded.len() as u64;
+                self.direct += 1;
             }
             Pushed::Overflowed => self.overflows += 1,
             Pushed::Skipped => {}

@@ -210,6 +210,19 @@ impl Subscription {
         self.gap.as_ref()
     }
 
+    /// The handle through which the connection layer installs its socket for the fast path
+    /// (`direct.rs`), when the hub's `direct_writes` is on. Only a connection that writes
+    /// this stream's chunks itself, in order, and writes a sink's kept rest before the next
+    /// chunk, may install one.
+    pub fn direct_handle(&self) -> Option<crate::DirectHandle> {
+        self.shared
+            .config
+            .direct_writes
+            .then(|| crate::DirectHandle {
+                queue: self.queue.clone(),
+            })
+    }
+
     /// Why the stream ended (or is ending), if it did.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.queue.closed()

@@ -1,7 +1,9 @@
 //! The store conformance suite: one set of checks every [`Store`] backend must pass, including
 //! a proptest model check (random appends, reads from random ids, retention, restarts), and a
 //! model check of a [`Hub`](crate::Hub) over the backend (concurrent publishes group-committed
-//! through the store's own append, subscriptions opened before, during and after them).
+//! through the store's own append, subscriptions opened before, during and after them, some
+//! read by a model connection whose socket takes the fan-out's direct writes whole, in part
+//! or not at all: the idle-writable fast path).
 //!
 //! Enabled by the `testing` feature; each backend crate runs it from its tests with a
 //! [`StoreFactory`] of its own.
@@ -114,6 +116,7 @@ pub fn run(factory: &mut dyn StoreFactory) {
         restart_keeps_ids(factory).await;
         publisher_ids(factory).await;
         publisher_ids_follow_retention(factory).await;
+        binary_events(factory).await;
     });
     runtime.block_on(keys_and_snapshots(factory));
     model_check(factory, &runtime);
@@ -222,6 +225,47 @@ async fn restart_keeps_ids(factory: &mut dyn StoreFactory) {
     assert_eq!(next[0].seq(), 3, "ids keep increasing across restarts");
     let all = read_all(&*store, 1, &selector(&["x"]), 10).await;
     assert_eq!(all.len(), 2, "resume after an id from before the restart");
+}
+
+/// Binary events keep their exact bytes (NUL, CR, LF, bytes that are not UTF-8, none at all),
+/// typed or not, next to text events, on every read and across a restart; their encoding is
+/// the one subscribers get (base64 on one `data:` line, the type marked).
+async fn binary_events(factory: &mut dyn StoreFactory) {
+    let topic = || Topic::new("bin").expect("valid test topic");
+    let all_bytes: Vec<u8> = (0..=255u8).chain([b'\r', b'\n', 0, 0xff]).collect();
+    let events = vec![
+        NewEvent::binary(topic(), all_bytes.clone()),
+        NewEvent::binary(topic(), Vec::new())
+            .with_type("thumb")
+            .expect("valid type"),
+        ev("bin", "text\nafter"),
+        NewEvent::binary(topic(), b"\r\n\r".to_vec()),
+    ];
+    let store = factory.fresh(100);
+    store.append(events.clone()).await.expect("append");
+    let check = |got: &[Arc<StoredEvent>], when: &str| {
+        let got: Vec<&NewEvent> = got.iter().map(|e| &e.event).collect();
+        assert_eq!(got, events.iter().collect::<Vec<_>>(), "{when}: byte-exact");
+    };
+    let read = read_all(&*store, 0, &selector(&["bin"]), 10).await;
+    check(&read, "read");
+    let encoded = std::str::from_utf8(&read[1].encoded).expect("base64 is text");
+    assert!(
+        encoded.ends_with("event: thumb.b64\ndata: \n\n"),
+        "{encoded}"
+    );
+    let encoded = std::str::from_utf8(&read[3].encoded).expect("base64 is text");
+    assert!(
+        encoded.ends_with("event: message.b64\ndata: DQoN\n\n"),
+        "{encoded}"
+    );
+    if factory.durable() {
+        let store = factory.reopen(store);
+        check(
+            &read_all(&*store, 0, &selector(&["bin"]), 10).await,
+            "after a restart",
+        );
+    }
 }
 
 /// The publisher-id index: an id is found at its event's position, is the event's `id:` line
@@ -733,8 +777,93 @@ enum HubOp {
         reuse: Option<usize>,
     },
     /// A subscription to `h/<topic>` (`h/*` for 4), live, from the earliest event, or after
-    /// the `n`-th acknowledged event (modulo their number).
-    Subscribe { topic: u8, resume: HubResume },
+    /// the `n`-th acknowledged event (modulo their number). With `Some(answers)`, read at once
+    /// and all along by a [`ModelConnection`] whose socket answers the fan-out's direct writes
+    /// with `answers`, in turn; else read only at the end.
+    Subscribe {
+        topic: u8,
+        resume: HubResume,
+        sink: Option<Vec<SinkAnswer>>,
+    },
+}
+
+/// How a model socket answers one direct write of the fan-out.
+#[derive(Debug, Clone, Copy)]
+enum SinkAnswer {
+    /// Takes it all.
+    All,
+    /// Takes the first half: the connection writes the rest.
+    Part,
+    /// Would block.
+    Nothing,
+}
+
+/// What a model connection wrote to its socket, in order.
+#[derive(Debug, Default)]
+struct ModelSocket {
+    wire: Vec<u8>,
+    /// What the socket did not take of a direct write, for the connection to write first.
+    rest: Option<bytes::Bytes>,
+}
+
+/// A model connection's socket as the fan-out sees it ([`crate::DirectSink`]), keeping the
+/// rules a real connection keeps: one answer per offer, the rest of a partial write written
+/// by the connection before anything else, nothing taken meanwhile.
+#[derive(Debug)]
+struct ModelSink {
+    answers: Vec<SinkAnswer>,
+    next: std::sync::atomic::AtomicUsize,
+    socket: std::sync::Mutex<ModelSocket>,
+}
+
+impl ModelSink {
+    fn socket(&self) -> std::sync::MutexGuard<'_, ModelSocket> {
+        self.socket.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl crate::DirectSink for ModelSink {
+    fn try_send(&self, bytes: &bytes::Bytes) -> crate::Sent {
+        let mut socket = self.socket();
+        if socket.rest.is_some() {
+            return crate::Sent::Nothing;
+        }
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.answers[turn % self.answers.len()] {
+            SinkAnswer::Part if bytes.len() > 1 => {
+                let half = bytes.len() / 2;
+                socket.wire.extend_from_slice(&bytes[..half]);
+                socket.rest = Some(bytes.slice(half..));
+                crate::Sent::Part
+            }
+            SinkAnswer::All | SinkAnswer::Part => {
+                socket.wire.extend_from_slice(bytes);
+                crate::Sent::All
+            }
+            SinkAnswer::Nothing => crate::Sent::Nothing,
+        }
+    }
+}
+
+/// Reads `sub` as the server's connection task does: the rest of a partial direct write
+/// first, then each chunk the stream hands over, to the same socket, until the stream ends.
+async fn model_connection(mut sub: crate::Subscription, sink: Arc<ModelSink>) {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| {
+        loop {
+            let mut socket = sink.socket();
+            if let Some(rest) = socket.rest.take() {
+                socket.wire.extend_from_slice(&rest);
+            }
+            drop(socket);
+            match std::pin::Pin::new(&mut sub).poll_next(cx) {
+                std::task::Poll::Ready(Some(chunk)) => sink.socket().wire.extend_from_slice(&chunk),
+                std::task::Poll::Ready(None) => return std::task::Poll::Ready(()),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+    })
+    .await;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -758,14 +887,26 @@ fn hub_op() -> impl Strategy<Value = HubOp> {
                 subscribe_during,
                 reuse,
             }),
-        2 => (0u8..5, 0usize..3, 0usize..100).prop_map(|(topic, kind, n)| HubOp::Subscribe {
-            topic,
-            resume: [
-                HubResume::Live,
-                HubResume::Earliest,
-                HubResume::AfterAcknowledged(n),
-            ][kind],
-        }),
+        2 => (
+            0u8..5,
+            0usize..3,
+            0usize..100,
+            proptest::option::of(proptest::collection::vec(0usize..3, 1..6)),
+        )
+            .prop_map(|(topic, kind, n, sink)| HubOp::Subscribe {
+                topic,
+                resume: [
+                    HubResume::Live,
+                    HubResume::Earliest,
+                    HubResume::AfterAcknowledged(n),
+                ][kind],
+                sink: sink.map(|answers| {
+                    answers
+                        .into_iter()
+                        .map(|a| [SinkAnswer::All, SinkAnswer::Part, SinkAnswer::Nothing][a])
+                        .collect()
+                }),
+            }),
     ]
 }
 
@@ -782,10 +923,37 @@ fn hub_selector(topic: u8) -> Selector {
 /// after `after`; for one opened while events were being published, every matching event
 /// after some point between `after` and `at_most`.
 struct Watcher {
-    sub: crate::Subscription,
+    sub: Reader,
     topic: u8,
     after: u64,
     at_most: u64,
+}
+
+/// How a watcher's subscription is read.
+enum Reader {
+    /// Only at the end, by [`drain`].
+    AtTheEnd(crate::Subscription),
+    /// All along, by a [`model_connection`] task writing to the sink's socket.
+    Connection(Arc<ModelSink>, tokio::task::JoinHandle<()>),
+}
+
+/// Waits until the socket holds the event with id `until` (5 s at most), then for a moment
+/// more: every byte the connection wrote.
+async fn drain_socket(sink: &ModelSink, until: Option<&str>) -> Vec<u8> {
+    use std::time::Duration;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    if let Some(until) = until {
+        let needle = format!("id: {until}\n");
+        while tokio::time::Instant::now() < deadline {
+            let wire = sink.socket().wire.clone();
+            if wire.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    sink.socket().wire.clone()
 }
 
 /// Reads `sub` until the event with id `until` arrived (5 s at most), then for a moment more
@@ -843,6 +1011,8 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                     store,
                     HubConfig {
                         heartbeat: None,
+                        // Offered only to the subscriptions read by a model connection.
+                        direct_writes: true,
                         ..HubConfig::default()
                     },
                 );
@@ -908,7 +1078,7 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                                 let at_most =
                                     before + requests.iter().map(Vec::len).sum::<usize>() as u64;
                                 watchers.push(Watcher {
-                                    sub,
+                                    sub: Reader::AtTheEnd(sub),
                                     topic,
                                     after: before,
                                     at_most,
@@ -940,7 +1110,11 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                             }
                             model.extend(answered);
                         }
-                        HubOp::Subscribe { topic, resume } => {
+                        HubOp::Subscribe {
+                            topic,
+                            resume,
+                            sink,
+                        } => {
                             let (resume, after) = match resume {
                                 HubResume::Live => (Resume::Live, last(&model)),
                                 HubResume::Earliest => (Resume::Earliest, 0),
@@ -956,6 +1130,20 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                             };
                             let sub = hub.subscribe(hub_selector(topic), &resume).expect("subscribe");
                             prop_assert!(sub.gap().is_none(), "an acknowledged id is known: {:?}", sub.gap());
+                            let sub = match sink {
+                                None => Reader::AtTheEnd(sub),
+                                Some(answers) => {
+                                    let handle = sub.direct_handle().expect("turned on above");
+                                    let sink = Arc::new(ModelSink {
+                                        answers,
+                                        next: Default::default(),
+                                        socket: Default::default(),
+                                    });
+                                    handle.install(sink.clone());
+                                    let task = tokio::spawn(model_connection(sub, sink.clone()));
+                                    Reader::Connection(sink, task)
+                                }
+                            };
                             watchers.push(Watcher {
                                 sub,
                                 topic,
@@ -979,7 +1167,35 @@ fn hub_model_check(factory: &mut dyn StoreFactory, runtime: &tokio::runtime::Run
                         .filter(|m| m.0 > w.at_most)
                         .count();
                     let until = (must > 0).then(|| matching.last().map(|m| m.0.as_str())).flatten();
-                    let got = drain(&mut w.sub, until).await;
+                    let sub = match &mut w.sub {
+                        Reader::AtTheEnd(sub) => sub,
+                        Reader::Connection(sink, task) => {
+                            // Opened after `after` was acknowledged: exactly the matching
+                            // events' bytes, each encoded once, whole, in order.
+                            let wire = drain_socket(sink, until).await;
+                            task.abort();
+                            let mut expected = Vec::new();
+                            for m in model.iter().filter(matches).filter(|m| m.0 > w.after) {
+                                let topic = format!("h/{}", m.1);
+                                // A publisher id is the `id:` line itself; a hub id names its log.
+                                let (log, event) = match crate::EventId::parse(&m.3) {
+                                    Some(id) => (id.log, ev(&topic, &m.2)),
+                                    None => (crate::LogId(0), ev_id(&topic, &m.2, &m.3)),
+                                };
+                                expected.extend_from_slice(&StoredEvent::new(log, m.0, event).encoded);
+                            }
+                            prop_assert!(
+                                wire == expected,
+                                "connection to {} after {} wrote {:?}, the matching events are {:?}",
+                                w.topic,
+                                w.after,
+                                String::from_utf8_lossy(&wire),
+                                String::from_utf8_lossy(&expected)
+                            );
+                            continue;
+                        }
+                    };
+                    let got = drain(sub, until).await;
                     prop_assert!(
                         matching.ends_with(&got) && got.len() >= must,
                         "subscription to {} after {} (at most {}) got {:?}, the matching events are {:?}",

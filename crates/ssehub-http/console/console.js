@@ -160,10 +160,14 @@ function watch(request) {
   live = { request, stream };
 }
 
+/** The longest hex preview of a binary event's bytes in the live view. */
+const HEX_PREVIEW_BYTES = 16;
+
 /**
- * How an event's data is shown. Gap notices are explained; everything else is text.
- * HOOK (issue 15, binary events): once the hub sends binary events, recognise them here (by
- * their event type or encoding) and show them as such — size and a hex preview — instead of text.
+ * How an event's data is shown. Gap notices are explained; binary events — the hub marks them
+ * with a type ending in `.b64` and sends their bytes as base64 — are shown as their size and a
+ * hex preview of the first bytes (the bytes themselves may be no text at all); everything else
+ * is text.
  */
 function renderData(event) {
   const span = cell(event.data, 'data', 'span');
@@ -174,6 +178,16 @@ function renderData(event) {
         `the replay goes on from ${gap.oldest ?? 'the live events'}`;
     } catch {
       // shown as sent
+    }
+  } else if (event.type.endsWith('.b64')) {
+    try {
+      const bytes = Uint8Array.from(atob(event.data), (c) => c.charCodeAt(0));
+      const hex = Array.from(bytes.subarray(0, HEX_PREVIEW_BYTES), (b) => b.toString(16).padStart(2, '0')).join(' ');
+      const more = bytes.length > HEX_PREVIEW_BYTES ? ' …' : '';
+      span.textContent = `binary, ${bytes.length} bytes${hex ? `: ${hex}${more}` : ''}`;
+      span.classList.add('binary');
+    } catch {
+      // not base64 after all: shown as sent
     }
   }
   return span;

@@ -109,6 +109,9 @@ static ASSETS: &[Asset] = &[
     asset!("/demos/inbox.js", "demos/inbox.js", JS),
     asset!("/demos/cursors.html", "demos/cursors.html", HTML),
     asset!("/demos/cursors.js", "demos/cursors.js", JS),
+    asset!("/demos/llm.html", "demos/llm.html", HTML),
+    asset!("/demos/llm.js", "demos/llm.js", JS),
+    asset!("/demos/resumable-fetch.js", "demos/resumable-fetch.js", JS),
     asset!("/demos/demos.css", "demos/demos.css", CSS),
 ];
 

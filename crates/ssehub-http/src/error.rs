@@ -28,6 +28,8 @@ pub enum Reason {
     InvalidUtf8,
     /// The body is not the JSON expected (400).
     InvalidJson,
+    /// A batch item's `data_base64` is not standard base64 (400).
+    InvalidBase64,
     /// A query parameter that this endpoint does not know (400).
     UnknownParameter,
     /// More topics in one subscription than allowed (400).
@@ -61,6 +63,14 @@ pub enum Reason {
     /// The request head is larger than `limits.max_head_bytes` or has more than
     /// `limits.max_headers` fields (431, written by hyper; counted by the connection layer).
     HeadTooLarge,
+    /// A relay has as many answers in flight as its `max_streams` (503).
+    OverRelayLimit,
+    /// A relay's upstream could not be reached (502).
+    BadGateway,
+    /// A relay's upstream did not answer in time (504).
+    GatewayTimeout,
+    /// A relayed request's body could not be read: the client went away mid-way (400).
+    BodyUnreadable,
 }
 
 impl Reason {
@@ -75,6 +85,7 @@ impl Reason {
             Reason::InvalidEvent => "invalid_event",
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::InvalidJson => "invalid_json",
+            Reason::InvalidBase64 => "invalid_base64",
             Reason::UnknownParameter => "unknown_parameter",
             Reason::TooManyTopics => "too_many_topics",
             Reason::TooManyEvents => "too_many_events",
@@ -90,11 +101,15 @@ impl Reason {
             Reason::HeadTooLarge => "head_too_large",
             Reason::SelectorTooComplex => "selector_too_complex",
             Reason::OverSelectorBudget => "over_selector_budget",
+            Reason::OverRelayLimit => "over_relay_limit",
+            Reason::BadGateway => "bad_gateway",
+            Reason::GatewayTimeout => "gateway_timeout",
+            Reason::BodyUnreadable => "body_unreadable",
         }
     }
 
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 28] = [
         Reason::InvalidId,
         Reason::InvalidKey,
         Reason::IdConflict,
@@ -109,6 +124,7 @@ impl Reason {
         Reason::InvalidEvent,
         Reason::InvalidUtf8,
         Reason::InvalidJson,
+        Reason::InvalidBase64,
         Reason::UnknownParameter,
         Reason::TooManyTopics,
         Reason::TooManyEvents,
@@ -118,6 +134,10 @@ impl Reason {
         Reason::NotFound,
         Reason::RequestTimeout,
         Reason::HeadTooLarge,
+        Reason::OverRelayLimit,
+        Reason::BadGateway,
+        Reason::GatewayTimeout,
+        Reason::BodyUnreadable,
     ];
 
     fn status(self) -> StatusCode {
@@ -133,7 +153,10 @@ impl Reason {
             Reason::OverConnectionLimit
             | Reason::ShuttingDown
             | Reason::StoreUnavailable
-            | Reason::OverSelectorBudget => StatusCode::SERVICE_UNAVAILABLE,
+            | Reason::OverSelectorBudget
+            | Reason::OverRelayLimit => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::BadGateway => StatusCode::BAD_GATEWAY,
+            Reason::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }

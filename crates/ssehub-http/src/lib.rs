@@ -11,13 +11,15 @@
 //! | `/.well-known/mercure` | the Mercure protocol (publish, subscribe, active subscriptions) |
 //! | `GET /`, `/demos/` | the console and the demos (pages embedded in the binary) |
 //! | `GET /console/stats` | the hub's own figures, one snapshot a second (SSE) |
+//! | `/<relay prefix>/…` | a relay: forwarded upstream, an SSE answer stored in `relay/<capability>` |
 //!
 //! Process concerns (listening, signals, config files) belong to the binary: it builds an
 //! [`AppState`] and serves [`router`].
 //!
 //! # Layout
 //!
-//! - `subscribe.rs` — SSE responses, resume parameters, the connection limit.
+//! - `subscribe.rs` — SSE responses (with the subscription's [`DirectHandle`] in their
+//!   extensions), resume parameters, the connection limit.
 //! - `publish.rs` — publish endpoints and input validation.
 //! - `mercure.rs` — the Mercure protocol at `/.well-known/mercure`, and the discovery `Link`.
 //! - `auth.rs` — [`AuthConfig`]: JWT rights (Mercure claims), token sources, CSRF.
@@ -26,6 +28,7 @@
 //! - `metrics.rs` — [`Metrics`]: the Prometheus registry and `/metrics`.
 //! - `query.rs` — query strings with repeated parameters.
 //! - `console.rs` — the console and demo pages, and the stats stream (`console/stats.rs`).
+//! - `relay.rs` — relays: resumable POST streams in front of an upstream SSE endpoint.
 
 mod auth;
 mod console;
@@ -34,6 +37,7 @@ mod mercure;
 mod metrics;
 mod publish;
 mod query;
+mod relay;
 mod subscribe;
 mod trust;
 
@@ -52,6 +56,11 @@ pub use console::{CONTENT_SECURITY_POLICY, ConsoleConfig};
 pub use error::{ApiError, BodyTimeout, Reason};
 pub use mercure::{MAX_OTHER_STREAMS, SubscriptionDirectory};
 pub use metrics::{AcceptError, AcceptErrors, ConnMetrics, ConnTimeout, Metrics};
+pub use relay::{END_EVENT, EndReason, RelayConfig, TOPIC_HEADER, TOPIC_PREFIX};
+/// For the connection layer: an SSE response carries a [`DirectHandle`] in its extensions,
+/// through which a connection that writes the body itself installs its socket as the
+/// subscription's [`DirectSink`] (the fan-out's fast path).
+pub use ssehub_core::{DirectHandle, DirectSink, Sent};
 pub use trust::{AllowedHosts, ProxyHeader};
 
 /// HTTP-level settings: the `[limits]`, `[sse]` and `[cors]` sections of the config file.
@@ -87,6 +96,8 @@ pub struct HttpConfig {
     pub allowed_hosts: AllowedHosts,
     /// The console, the demos and the stats stream (the `[console]` section).
     pub console: ConsoleConfig,
+    /// The relays (`[[relay]]`, `--relay`): see `relay.rs`.
+    pub relays: Vec<RelayConfig>,
 }
 
 impl Default for HttpConfig {
@@ -104,6 +115,7 @@ impl Default for HttpConfig {
             mercure_subscriptions: true,
             allowed_hosts: AllowedHosts::Any,
             console: ConsoleConfig::default(),
+            relays: Vec::new(),
         }
     }
 }
@@ -186,7 +198,14 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .merge(mercure::router(state.clone()))
         .merge(console::router(&state))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(max_body));
+    if let Some(relays) = relay::Relays::new(&state)? {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            relays,
+            relay::intercept,
+        ));
+    }
+    let mut router = router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             trust::check_host,
@@ -227,7 +246,11 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, String> {
             // the CORS rules forbid together with `*`.
             .allow_credentials(!origins.iter().any(|o| o == "*"))
             // Mercure clients read it to detect lost history.
-            .expose_headers([HeaderName::from_static("last-event-id")]),
+            .expose_headers([
+                HeaderName::from_static("last-event-id"),
+                // A page reads it to resume a relayed answer.
+                HeaderName::from_static(relay::TOPIC_HEADER),
+            ]),
     ))
 }
 

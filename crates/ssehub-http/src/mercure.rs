@@ -201,6 +201,7 @@ fn update(body: &[u8], max_id_bytes: usize) -> Result<NewEvent, ApiError> {
                 crate::publish::RESERVED_PREFIX
             )));
         }
+        crate::publish::check_text_type(&t).map_err(|e| invalid_event(e.message))?;
         event = event
             .with_type(t)
             .map_err(|e| invalid_event(e.to_string()))?;

@@ -28,6 +28,19 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// The labels of the relays' metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RelayLabel {
+    relay: String,
+}
+
+/// The labels of `ssehub_relay_ended_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RelayEndLabel {
+    relay: String,
+    reason: &'static str,
+}
+
 /// Why accepting a connection failed: the `reason` label of `ssehub_accept_errors_total`.
 /// Low cardinality by construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +110,8 @@ pub enum ConnTimeout {
     Idle,
     /// A request body did not arrive in full within `limits.body_read_timeout_ms`.
     Body,
+    /// A TLS handshake did not finish within `limits.tls_handshake_timeout_ms` of the accept.
+    TlsHandshake,
 }
 
 impl ConnTimeout {
@@ -106,11 +121,17 @@ impl ConnTimeout {
             ConnTimeout::Header => "header",
             ConnTimeout::Idle => "idle",
             ConnTimeout::Body => "body",
+            ConnTimeout::TlsHandshake => "tls_handshake",
         }
     }
 
     /// Every kind, for pre-registering metric labels.
-    pub const ALL: [ConnTimeout; 3] = [ConnTimeout::Header, ConnTimeout::Idle, ConnTimeout::Body];
+    pub const ALL: [ConnTimeout; 4] = [
+        ConnTimeout::Header,
+        ConnTimeout::Idle,
+        ConnTimeout::Body,
+        ConnTimeout::TlsHandshake,
+    ];
 }
 
 /// The `kind` label of connection timeouts.
@@ -131,6 +152,7 @@ pub struct ConnMetrics {
     request_timeout: Counter,
     head_too_large: Counter,
     accept_errors: AcceptErrors,
+    http2_streams: Gauge,
 }
 
 impl Default for ConnMetrics {
@@ -144,6 +166,7 @@ impl Default for ConnMetrics {
             accept_errors: AcceptErrors {
                 counters: Default::default(),
             },
+            http2_streams: Gauge::default(),
         }
     }
 }
@@ -198,6 +221,12 @@ impl ConnMetrics {
     pub fn accept_errors(&self) -> AcceptErrors {
         self.accept_errors.clone()
     }
+
+    /// The gauge of open HTTP/2 streams (requests in flight on HTTP/2 connections, each SSE
+    /// stream among them), each connection's bounded by `limits.max_concurrent_streams`.
+    pub fn http2_streams_gauge(&self) -> &Gauge {
+        &self.http2_streams
+    }
 }
 
 /// HTTP-level metrics, plus the registry that renders everything.
@@ -211,6 +240,8 @@ pub struct Metrics {
     console_watchers: Gauge,
     /// Open SSE streams: read by the collector, changed by the connection guard.
     pub(crate) connections: Arc<AtomicU64>,
+    relay_streams: Family<RelayLabel, Gauge>,
+    relay_ended: Family<RelayEndLabel, Counter>,
 }
 
 impl Metrics {
@@ -260,7 +291,14 @@ impl Metrics {
                 })
                 .clone(),
             accept_errors: accept_errors.clone(),
+            http2_streams: Gauge::default(),
         };
+        registry.register(
+            "http2_open_streams",
+            "Open HTTP/2 streams (requests in flight, SSE streams among them) over TLS or h2c; \
+             at most limits.max_concurrent_streams per connection",
+            connection.http2_streams.clone(),
+        );
         registry.register(
             "open_connections",
             "Open TCP connections of any kind: streams, requests, idle keep-alive connections and \
@@ -275,7 +313,7 @@ impl Metrics {
         let timeouts = Family::<KindLabel, Counter>::default();
         registry.register(
             "connection_timeouts",
-            "Connections (header, idle) or requests (body) ended by the connection layer's timers, by kind",
+            "Connections (header, idle, tls_handshake) or requests (body) ended by the connection layer's timers, by kind",
             timeouts.clone(),
         );
         // Pre-registered, so dashboards see zeros; ours are the family's counters.
@@ -296,6 +334,18 @@ impl Metrics {
             console_watchers.clone(),
         );
         let connections = Arc::new(AtomicU64::new(0));
+        let relay_streams = Family::<RelayLabel, Gauge>::default();
+        registry.register(
+            "relay_streams",
+            "Relayed requests in flight, by relay (capped by its max_streams; an answer counts until the upstream has ended it)",
+            relay_streams.clone(),
+        );
+        let relay_ended = Family::<RelayEndLabel, Counter>::default();
+        registry.register(
+            "relay_ended",
+            "Relayed event-stream answers ended, by relay and reason (done, upstream_error, timeout, max_duration, too_large)",
+            relay_ended.clone(),
+        );
         registry.register_collector(Box::new(HubCollector {
             hub,
             connections: connections.clone(),
@@ -307,12 +357,44 @@ impl Metrics {
             connection,
             console_watchers,
             connections,
+            relay_streams,
+            relay_ended,
         }
     }
 
     /// The gauge of open console stats streams, for the console to move.
     pub(crate) fn console_watchers(&self) -> Gauge {
         self.console_watchers.clone()
+    }
+
+    /// Shows every metric of the relay at `prefix` from the start, at zero.
+    pub(crate) fn relay_register(&self, prefix: &str, reasons: &[&'static str]) {
+        drop(self.relay_streams(prefix));
+        for &reason in reasons {
+            drop(self.relay_ended.get_or_create(&RelayEndLabel {
+                relay: prefix.to_string(),
+                reason,
+            }));
+        }
+    }
+
+    /// The in-flight gauge of the relay at `prefix`.
+    pub(crate) fn relay_streams(&self, prefix: &str) -> Gauge {
+        self.relay_streams
+            .get_or_create(&RelayLabel {
+                relay: prefix.to_string(),
+            })
+            .clone()
+    }
+
+    /// Counts an answer of the relay at `prefix` ended for `reason`.
+    pub(crate) fn relay_ended(&self, prefix: &str, reason: &'static str) {
+        self.relay_ended
+            .get_or_create(&RelayEndLabel {
+                relay: prefix.to_string(),
+                reason,
+            })
+            .inc();
     }
 
     /// The connection layer's figures, for the server to bump.
@@ -352,7 +434,7 @@ struct HubCollector {
 impl Collector for HubCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let s = self.hub.stats();
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             (
                 "events_published",
                 "Events stored and fanned out",
@@ -367,6 +449,11 @@ impl Collector for HubCollector {
                 "delivered_bytes",
                 "Bytes queued to live subscribers",
                 &s.delivered_bytes,
+            ),
+            (
+                "direct_writes",
+                "Live events the fan-out wrote straight to an idle subscriber's socket",
+                &s.direct_writes,
             ),
             ("replays", "Subscriptions that replayed history", &s.replays),
             (

@@ -18,6 +18,12 @@
 //! the key as data (the body is dropped), and the key leaves the snapshots. A key that is
 //! empty, over `limits.max_key_bytes` or holds CR, LF or NUL gets 400 `invalid_key`.
 //!
+//! A binary event (`Content-Type: application/octet-stream` on `POST /topics/{topic}`, or a
+//! batch item's `"data_base64"`) keeps its bytes exactly, with no UTF-8 check; subscribers get
+//! it as base64 with the event type marked ([`ssehub_core::BINARY_SUFFIX`], whose doc says
+//! why). A text publish may not use a type ending in that suffix, so the mark is never forged.
+//! Every limit counts the event as sent, base64 and all (see [`publish`]).
+//!
 //! Who may publish is decided from the request head alone — Host, Origin, proxies, the token —
 //! before a single byte of the body is read ([`read_body`] comes after those checks): a
 //! refused client cannot make the hub hold its body, and with `Expect: 100-continue` it is
@@ -28,9 +34,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use ssehub_core::{NewEvent, PublishError, StoreError, Topic};
+use ssehub_core::{BINARY_SUFFIX, NewEvent, PublishError, StoreError, Topic};
 
 use crate::AppState;
 use crate::auth::{Grant, Role};
@@ -55,7 +62,12 @@ struct PublishedBatch {
 #[serde(deny_unknown_fields)]
 struct BatchItem {
     topic: String,
-    data: String,
+    /// Text data; exactly one of it and `data_base64`.
+    #[serde(default)]
+    data: Option<String>,
+    /// Binary data as standard base64 (the event is then binary).
+    #[serde(default)]
+    data_base64: Option<String>,
     #[serde(default)]
     event: Option<String>,
     /// Deliver only to subscribers whose token grants this topic.
@@ -89,13 +101,21 @@ pub(crate) async fn one(
         // The topic is in the head too: a token that does not cover it is refused unread.
         allowed(&grant, &new_event(&topic, "", query.get("event"))?)?;
         let body = read_body(&app, &headers, take(&mut body), Reason::InvalidJson).await?;
-        let data = std::str::from_utf8(&body).map_err(|e| {
-            ApiError::new(
-                Reason::InvalidUtf8,
-                format!("the body is not valid UTF-8 ({e}); send binary data as base64"),
-            )
-        })?;
-        let event = new_event(&topic, data, query.get("event"))?;
+        let event = if is_octet_stream(&headers) {
+            let mut event = new_event(&topic, "", query.get("event"))?;
+            event.binary = Some(body);
+            event
+        } else {
+            let data = std::str::from_utf8(&body).map_err(|e| {
+                ApiError::new(
+                    Reason::InvalidUtf8,
+                    format!(
+                        "the body is not valid UTF-8 ({e}); send binary data with Content-Type: application/octet-stream"
+                    ),
+                )
+            })?;
+            new_event(&topic, data, query.get("event"))?
+        };
         let event = with_id(event, query.get("id"), app.config.max_id_bytes)?;
         let delete = query
             .get("delete")
@@ -128,7 +148,7 @@ pub(crate) async fn batch(
             ApiError::new(
                 Reason::InvalidJson,
                 format!(
-                    "expected a JSON array of {{\"topic\", \"data\", \"event\"?, \"private\"?, \"id\"?, \"key\"?, \"delete\"?}}: {e}"
+                    "expected a JSON array of {{\"topic\", \"data\" or \"data_base64\", \"event\"?, \"private\"?, \"id\"?, \"key\"?, \"delete\"?}}: {e}"
                 ),
             )
         })?;
@@ -142,7 +162,7 @@ pub(crate) async fn batch(
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                new_event(&item.topic, &item.data, item.event.as_deref())
+                item_event(item)
                     .and_then(|event| with_id(event, item.id.as_deref(), app.config.max_id_bytes))
                     .and_then(|event| {
                         let max = app.config.max_key_bytes;
@@ -182,6 +202,18 @@ pub(crate) async fn batch(
 
 /// Refuses an event whose topics the token does not all allow.
 pub(crate) fn allowed(grant: &Grant, event: &NewEvent) -> Result<(), ApiError> {
+    // Only the relay writes its answers (`relay.rs`): a forged event in one would be read as
+    // the upstream's.
+    if event
+        .topics
+        .iter()
+        .any(|t| t.as_str().starts_with(crate::relay::TOPIC_PREFIX))
+    {
+        return Err(ApiError::new(
+            Reason::Forbidden,
+            "relay/… topics are written only by the hub's relays",
+        ));
+    }
     if grant.may_publish(&event.topics) {
         Ok(())
     } else {
@@ -234,6 +266,59 @@ pub(crate) fn with_key(
     Ok(if delete { event.deleting() } else { event })
 }
 
+/// Whether a request's body is binary data: `Content-Type: application/octet-stream` (its
+/// essence, in any case, with or without parameters). Any other type, or none, is text.
+fn is_octet_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/octet-stream")
+        })
+}
+
+/// Validates a batch item: its `data` or its `data_base64` (decoded), not both.
+fn item_event(item: &BatchItem) -> Result<NewEvent, ApiError> {
+    match (&item.data, &item.data_base64) {
+        (Some(data), None) => new_event(&item.topic, data, item.event.as_deref()),
+        (None, Some(encoded)) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| {
+                    ApiError::new(
+                        Reason::InvalidBase64,
+                        format!("data_base64 is not standard base64 (RFC 4648, padded): {e}"),
+                    )
+                })?;
+            let mut event = new_event(&item.topic, "", item.event.as_deref())?;
+            event.binary = Some(bytes.into());
+            Ok(event)
+        }
+        _ => Err(ApiError::new(
+            Reason::InvalidJson,
+            "give exactly one of \"data\" (text) and \"data_base64\" (binary)",
+        )),
+    }
+}
+
+/// Refuses a publisher's event type that ends in [`BINARY_SUFFIX`]: only the hub marks an
+/// event binary, so that a subscriber may trust the mark (for a binary event too, since its
+/// type gets the suffix added).
+pub(crate) fn check_text_type(event: &str) -> Result<(), ApiError> {
+    if event.ends_with(BINARY_SUFFIX) {
+        return Err(ApiError::new(
+            Reason::InvalidEvent,
+            format!(
+                "event types ending in {BINARY_SUFFIX:?} mark binary events and are given by the hub; publish binary data with Content-Type: application/octet-stream or data_base64"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates one event.
 fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, ApiError> {
     let topic = Topic::new(topic)
@@ -246,6 +331,7 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
                 format!("event types starting with {RESERVED_PREFIX:?} are reserved for the hub"),
             ));
         }
+        check_text_type(event)?;
         new = new
             .with_type(event)
             .map_err(|e| ApiError::new(Reason::InvalidEvent, e.to_string()))?;
@@ -263,7 +349,8 @@ fn new_event(topic: &str, data: &str, event: Option<&str>) -> Result<NewEvent, A
 /// The same holds for a batch as a whole: fan-out queues all its events to a subscriber at
 /// once, and a JSON body's `"\n"` escapes (2 bytes) encode to 7, so a batch under the body
 /// limit could still overflow every matching subscriber's buffer. Its encoded total must be
-/// within `max_body_bytes` too.
+/// within `max_body_bytes` too. A binary event counts as sent, in base64 (4 characters for
+/// every 3 bytes): a body of raw bytes can be at most about 3/4 of `max_body_bytes`.
 pub(crate) async fn publish(
     app: &AppState,
     events: Vec<NewEvent>,
@@ -278,7 +365,7 @@ pub(crate) async fn publish(
         return Err(ApiError::new(
             Reason::BodyTooLarge,
             format!(
-                "event {i} encodes to {size} bytes of SSE (each line of data gets a \"data: \" prefix), more than limits.max_body_bytes ({max})"
+                "event {i} encodes to {size} bytes of SSE (each line of data gets a \"data: \" prefix, binary data is sent as base64), more than limits.max_body_bytes ({max})"
             ),
         ));
     }
@@ -371,11 +458,20 @@ pub(crate) async fn read_body(
     body: Body,
     broken: Reason,
 ) -> Result<Bytes, ApiError> {
-    let max = app.config.max_body_bytes;
+    read_body_max(headers, body, app.config.max_body_bytes, broken).await
+}
+
+/// [`read_body`] with a limit of `max` bytes (a relay's `max_request_bytes`).
+pub(crate) async fn read_body_max(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    broken: Reason,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             Reason::BodyTooLarge,
-            "the body is larger than the hub accepts (see limits.max_body_bytes)",
+            format!("the body is larger than the {max} bytes the hub accepts here"),
         )
     };
     if content_length(headers).is_some_and(|n| n > max as u64) {

@@ -88,12 +88,16 @@ async fn stream(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let selector = selector(topics, app.config.max_topics_per_subscription)?;
-    let grant = app.auth.check(Role::Subscribe, headers, query)?;
+    let mut grant = app.auth.check(Role::Subscribe, headers, query)?;
+    let one_answer = crate::relay::holder_access(&selector, &mut grant);
     let resume = resolve(app, last_event_id(headers, query).as_deref()).await?;
     let snapshot = query
         .get(SNAPSHOT_PARAM)
         .is_some_and(|v| v != "false" && v != "0");
-    let open = OpenStream::open(app, selector, &resume, &grant, snapshot)?;
+    let mut open = OpenStream::open(app, selector, &resume, &grant, snapshot)?;
+    if one_answer {
+        open = open.until_relay_end();
+    }
     Ok(open.into_response(app, &grant, HeaderMap::new(), ()))
 }
 
@@ -143,6 +147,9 @@ pub(crate) fn last_event_id(headers: &HeaderMap, query: &Query) -> Option<String
 pub(crate) struct OpenStream {
     subscription: Subscription,
     guard: ConnectionGuard,
+    /// A relayed answer's stream ends after its `ssehub-end` event (`relay.rs`), so that
+    /// clients stop there instead of reconnecting.
+    until_relay_end: bool,
 }
 
 impl OpenStream {
@@ -178,7 +185,14 @@ impl OpenStream {
         Ok(OpenStream {
             subscription,
             guard,
+            until_relay_end: false,
         })
+    }
+
+    /// The same stream, ending after a relayed answer's `ssehub-end` event.
+    pub(crate) fn until_relay_end(mut self) -> Self {
+        self.until_relay_end = true;
+        self
     }
 
     /// The subscription, before anything was sent.
@@ -199,7 +213,10 @@ impl OpenStream {
         let OpenStream {
             subscription,
             guard,
+            until_relay_end,
         } = self;
+        // For a connection layer that writes the body itself: the fan-out's fast path.
+        let direct = subscription.direct_handle();
         let retry =
             ssehub_wire::retry_frame(app.config.retry_ms + jitter(app.config.retry_jitter_ms));
         // A subscription ends when its token expires (the client reconnects with a fresh one).
@@ -211,15 +228,38 @@ impl OpenStream {
             )),
             None => Either::Right(std::future::pending::<()>()),
         };
-        let body = futures_util::stream::once(async move { retry })
+        let chunks = futures_util::stream::once(async move { retry })
             .chain(subscription)
-            .take_until(expired)
-            .map(move |chunk: Bytes| {
-                // The guards live as long as the body: dropped when the client goes away.
-                let _ = (&guard, &hold);
-                Ok::<_, Infallible>(chunk)
-            });
+            .take_until(expired);
+        // A relayed answer's stream ends right after the chunk that holds its end (`scan`
+        // would wait for one more chunk first: up to a heartbeat interval). Other streams are
+        // left as they are.
+        let chunks = if until_relay_end {
+            Either::Left(futures_util::stream::unfold(
+                (Box::pin(chunks), false),
+                |(mut chunks, ended)| async move {
+                    if ended {
+                        return None;
+                    }
+                    let chunk: Bytes = chunks.next().await?;
+                    let ended = crate::relay::holds_end(&chunk);
+                    Some((chunk, (chunks, ended)))
+                },
+            ))
+        } else {
+            Either::Right(chunks)
+        };
+        let body = chunks.map(move |chunk: Bytes| {
+            // The guards live as long as the body: dropped when the client goes away.
+            let _ = (&guard, &hold);
+            Ok::<_, Infallible>(chunk)
+        });
         let mut response = sse_response(Body::from_stream(body));
+        // A relayed answer's end is found in the body's chunks (above), so its events must
+        // all go through the body: no fast path for it.
+        if let Some(direct) = direct.filter(|_| !until_relay_end) {
+            response.extensions_mut().insert(direct);
+        }
         let h = response.headers_mut();
         for (name, value) in extra {
             if let Some(name) = name {

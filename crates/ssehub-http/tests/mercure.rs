@@ -681,7 +681,7 @@ async fn subscribing_then_listing_misses_no_subscription_change() {
 async fn refusals_use_the_draft_status_codes() {
     let app = start();
     type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
-    let cases: [Case<'_>; 8] = [
+    let cases: [Case<'_>; 9] = [
         (&[("data", "x")], StatusCode::BAD_REQUEST, "invalid_topic"),
         (
             &[("topic", "a"), ("retry", "soon")],
@@ -695,6 +695,12 @@ async fn refusals_use_the_draft_status_codes() {
         ),
         (
             &[("topic", "a"), ("type", "x\ry")],
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+        ),
+        // Mercure publishes are text: the binary mark is the hub's alone.
+        (
+            &[("topic", "a"), ("type", "thumb.b64")],
             StatusCode::BAD_REQUEST,
             "invalid_event",
         ),

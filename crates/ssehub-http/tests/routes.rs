@@ -40,6 +40,17 @@ async fn bad_inputs_are_refused_and_harm_nothing() {
             "invalid_event",
         ),
         (
+            app.post("/topics/bad/ok?event=x.b64").body("x"),
+            400,
+            "invalid_event",
+        ),
+        (
+            app.post("/publish")
+                .body(r#"[{"topic":"a","data_base64":"***"}]"#),
+            400,
+            "invalid_base64",
+        ),
+        (
             app.post("/topics/bad/ok").body(vec![0xff, 0xfe]),
             400,
             "invalid_utf8",

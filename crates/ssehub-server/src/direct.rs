@@ -34,6 +34,7 @@ use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -42,6 +43,10 @@ use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use crate::{Limits, Shared};
+
+mod sink;
+
+use sink::SocketSink;
 
 /// At most this many reads of what the client sends (512 bytes each) per wake-up of a
 /// streaming response.
@@ -53,10 +58,14 @@ const SMALL_WRITE: usize = 2048;
 pub(crate) enum First {
     /// Answered here; the connection stays open for hyper, which gets `rest` (what the
     /// client sent after the first request) first.
-    KeepAlive { rest: Bytes },
+    KeepAlive { rest: Bytes, stream: TcpStream },
     /// Not for this module: hyper gets the connection, with what was read so far.
     /// `since` is when the connection was accepted: its head's time counts from there.
-    Hyper { read: Bytes, since: Instant },
+    Hyper {
+        read: Bytes,
+        since: Instant,
+        stream: TcpStream,
+    },
     /// The connection is over: answered and closed, closed by the client, failed, or the
     /// server is draining.
     Closed,
@@ -66,23 +75,40 @@ pub(crate) enum First {
 
 /// Reads the first request; answers it when it is a plain `GET`.
 pub(crate) async fn serve_first(
-    stream: &mut TcpStream,
+    mut stream: TcpStream,
     shared: &Shared,
     drain: &mut watch::Receiver<bool>,
 ) -> First {
     // Boxed: reading the head and calling the router take more room than streaming the
     // body, and only for a moment; the connection's own state stays as small as the latter.
-    let (writer, mut keep_alive, mut rest) = match Box::pin(respond(stream, shared, drain)).await {
+    let answer = Box::pin(respond(&mut stream, shared, drain)).await;
+    let (mut writer, mut keep_alive, mut rest) = match answer {
         Ok(answer) => answer,
-        Err(other) => return other,
+        Err(Refused::Hyper { read, since }) => {
+            return First::Hyper {
+                read,
+                since,
+                stream,
+            };
+        }
+        Err(Refused::Closed) => return First::Closed,
+        Err(Refused::TimedOut) => return First::TimedOut,
     };
+    // Shared with the fan-out while the body streams (the fast path, `sink.rs`).
+    let stream = Arc::new(stream);
+    writer.offer_sink(&stream);
     let max_rest = shared.limits.max_head_bytes;
-    match writer
-        .run(stream, &mut keep_alive, &mut rest, max_rest)
-        .await
-    {
+    let result = writer
+        .run(&stream, &mut keep_alive, &mut rest, max_rest)
+        .await;
+    // The writer closed its sink when it ended: this is the only handle left.
+    let Ok(mut stream) = Arc::try_unwrap(stream) else {
+        return First::Closed;
+    };
+    match result {
         Ok(()) if keep_alive && !*drain.borrow() => First::KeepAlive {
             rest: rest.freeze(),
+            stream,
         },
         Ok(()) => {
             let _ = stream.shutdown().await;
@@ -92,13 +118,23 @@ pub(crate) async fn serve_first(
     }
 }
 
+/// A first request [`respond`] did not answer.
+enum Refused {
+    /// Not for this module: hyper gets the connection, with what was read so far.
+    Hyper { read: Bytes, since: Instant },
+    /// The connection is over.
+    Closed,
+    /// No head within `header_read_timeout`.
+    TimedOut,
+}
+
 /// Reads the first request head; when it is a plain `GET`, calls the router and returns the
 /// response to send, whether the connection may stay open, and what followed the head.
 async fn respond(
     stream: &mut TcpStream,
     shared: &Shared,
     drain: &mut watch::Receiver<bool>,
-) -> Result<(ResponseWriter, bool, BytesMut), First> {
+) -> Result<(ResponseWriter, bool, BytesMut), Refused> {
     let limits = &shared.limits;
     // Here, in the boxed future, not in the connection's: it is not needed once streaming.
     let since = Instant::now();
@@ -106,14 +142,14 @@ async fn respond(
         head = tokio::time::timeout(limits.header_read_timeout, read_head(stream, limits)) => {
             match head {
                 Ok(Ok(head)) => head,
-                Ok(Err(_)) => return Err(First::Closed),
+                Ok(Err(_)) => return Err(Refused::Closed),
                 Err(_) => {
                     // The shared metrics are one pointer away; only here are they needed.
-                    return Err(First::TimedOut);
+                    return Err(Refused::TimedOut);
                 }
             }
         }
-        _ = drain.wait_for(|drain| *drain) => return Err(First::Closed),
+        _ = drain.wait_for(|drain| *drain) => return Err(Refused::Closed),
     };
     let (request, rest, mut keep_alive) = match head {
         Head::Request {
@@ -121,14 +157,14 @@ async fn respond(
             rest,
             keep_alive,
         } => (request, rest, keep_alive),
-        Head::Other(read) => return Err(First::Hyper { read, since }),
+        Head::Other(read) => return Err(Refused::Hyper { read, since }),
         Head::TooLarge => {
             shared.metrics.record_head_too_large();
             let _ = stream.write_all(&too_large()).await;
             let _ = stream.shutdown().await;
-            return Err(First::Closed);
+            return Err(Refused::Closed);
         }
-        Head::Closed => return Err(First::Closed),
+        Head::Closed => return Err(Refused::Closed),
     };
     let version = request.version();
     let response = match shared.app.clone().oneshot(request).await {
@@ -301,6 +337,7 @@ enum Framing {
 }
 
 /// Bytes on their way to the socket: a chunk-size line, data, and a line end.
+#[derive(Debug)]
 struct Pending {
     line: [u8; 20],
     line_len: u8,
@@ -341,15 +378,28 @@ impl Pending {
         self.written >= self.parts().iter().map(|p| p.len()).sum()
     }
 
-    /// Writes as much as the socket takes, in one system call.
+    /// Writes as much as the socket takes, in one system call, waiting for the socket to be
+    /// writable.
     fn poll_write(
         &mut self,
         stream: &TcpStream,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match self.try_write(stream) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    /// Writes as much as the socket takes, in one non-blocking system call (none when tokio
+    /// already knows the socket is not writable): `WouldBlock` when it takes nothing.
+    fn try_write(&mut self, stream: &TcpStream) -> std::io::Result<()> {
         let [line, data, crlf] = self.parts();
         let len = line.len() + data.len() + crlf.len();
-        if self.written == 0 && len <= SMALL_WRITE {
+        let written = if self.written == 0 && len <= SMALL_WRITE {
             // A typical event: framed into one contiguous buffer on the stack and sent with
             // `send`, which costs the kernel less than `writev` of three pieces (no iovec
             // import, no file-position lock). The copy is of a few hundred bytes at most.
@@ -357,61 +407,30 @@ impl Pending {
             buf[..line.len()].copy_from_slice(line);
             buf[line.len()..line.len() + data.len()].copy_from_slice(data);
             buf[line.len() + data.len()..len].copy_from_slice(crlf);
-            let written = ready!(poll_send(stream, cx, &buf[..len]))?;
-            if written == 0 {
-                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            stream.try_io(tokio::io::Interest::WRITABLE, || {
+                rustix::net::send(stream, &buf[..len], rustix::net::SendFlags::NOSIGNAL)
+                    .map_err(std::io::Error::from)
+            })?
+        } else {
+            let mut skip = self.written;
+            let mut slices = [IoSlice::new(&[]); 3];
+            let mut count = 0;
+            for part in self.parts() {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices[count] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                count += 1;
             }
-            self.written += written;
-            return Poll::Ready(Ok(()));
-        }
-        let mut skip = self.written;
-        let mut slices = [IoSlice::new(&[]); 3];
-        let mut count = 0;
-        for part in self.parts() {
-            if skip >= part.len() {
-                skip -= part.len();
-                continue;
-            }
-            slices[count] = IoSlice::new(&part[skip..]);
-            skip = 0;
-            count += 1;
-        }
-        let written = ready!(poll_write_vectored(stream, cx, &slices[..count]))?;
+            stream.try_write_vectored(&slices[..count])?
+        };
         if written == 0 {
-            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
         self.written += written;
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// One `send`, waiting for the socket to be writable.
-fn poll_send(stream: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-    loop {
-        ready!(stream.poll_write_ready(cx))?;
-        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
-            rustix::net::send(stream, buf, rustix::net::SendFlags::NOSIGNAL)
-                .map_err(std::io::Error::from)
-        });
-        match sent {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            result => return Poll::Ready(result),
-        }
-    }
-}
-
-/// One vectored write, waiting for the socket to be writable.
-fn poll_write_vectored(
-    stream: &TcpStream,
-    cx: &mut Context<'_>,
-    slices: &[IoSlice<'_>],
-) -> Poll<std::io::Result<usize>> {
-    loop {
-        ready!(stream.poll_write_ready(cx))?;
-        match stream.try_write_vectored(slices) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            result => return Poll::Ready(result),
-        }
+        Ok(())
     }
 }
 
@@ -426,13 +445,26 @@ struct ResponseWriter {
     ended: bool,
     /// The client sent more than a request head meanwhile: its bytes are dropped.
     discarding: bool,
+    /// An SSE stream's handle for the fast path, until [`ResponseWriter::offer_sink`].
+    direct: Option<ssehub_http::DirectHandle>,
+    /// The socket as the fan-out writes to it while this sleeps (`sink.rs`).
+    sink: Option<Arc<SocketSink>>,
+}
+
+impl Drop for ResponseWriter {
+    fn drop(&mut self) {
+        if let Some(sink) = &self.sink {
+            sink.close();
+        }
+    }
 }
 
 impl ResponseWriter {
     /// Frames `response` for a request of `version`; clears `keep_alive` when the
     /// connection must end after it.
     fn new(response: Response<Body>, version: Version, keep_alive: &mut bool) -> Self {
-        let (parts, mut body) = response.into_parts();
+        let (mut parts, mut body) = response.into_parts();
+        let direct = parts.extensions.remove::<ssehub_http::DirectHandle>();
         let status = parts.status;
         let length = body.size_hint().exact();
         let framing = if status == StatusCode::NO_CONTENT
@@ -517,7 +549,24 @@ impl ResponseWriter {
             pending: Some(Pending::raw(Bytes::from(head))),
             ended,
             discarding: false,
+            direct,
+            sink: None,
         }
+    }
+
+    /// Lets the fan-out write to `stream` while this waits for the body (the idle-writable
+    /// fast path), when the body is an SSE stream that offers it and is framed the way a
+    /// [`SocketSink`] frames (chunked, or until the connection closes).
+    fn offer_sink(&mut self, stream: &Arc<TcpStream>) {
+        let Some(direct) = self.direct.take() else {
+            return;
+        };
+        if self.ended || !matches!(self.framing, Framing::Chunked | Framing::Close) {
+            return;
+        }
+        let sink = Arc::new(SocketSink::new(stream.clone(), self.framing));
+        direct.install(sink.clone());
+        self.sink = Some(sink);
     }
 
     /// Writes everything; clears `keep_alive` when the connection must end. What the client
@@ -570,6 +619,11 @@ impl ResponseWriter {
             }
         }
         loop {
+            if let Some(sink) = &self.sink {
+                // What the fan-out could not finish goes out before anything of ours: it is
+                // older than any chunk the body hands over from now on.
+                ready!(sink.poll_flush(stream, cx))?;
+            }
             if let Some(pending) = &mut self.pending {
                 ready!(pending.poll_write(stream, cx))?;
                 if pending.is_done() {

@@ -4,6 +4,7 @@
 //!
 //! [`serve`] takes a bound [`Listener`], the router, the [`Limits`] and a shutdown future
 //! (mini-redis `server::run` style), so a test can start a hub in-process on port 0.
+//! [`serve_tls`] does the same over TLS, with a rustls configuration from [`TlsCerts`].
 //!
 //! # Layout
 //!
@@ -13,9 +14,24 @@
 //!   the cap on open connections.
 //! - `direct.rs` — the first request of a connection, answered without hyper when it is a
 //!   plain `GET` (every SSE subscription); [`parse_head`] is its parser.
+//! - `direct/sink.rs` — a streaming response's socket as the hub's fan-out may write to it
+//!   (the idle-writable fast path, `--direct-writes`; off by default).
 //! - `activity.rs` — the header-read and idle timers of connections served by hyper.
 //! - `service.rs` — the router as hyper's service: requests in flight, the body timeout.
 //! - `rewind.rs` — hands the bytes the direct path read to hyper.
+//! - `tls.rs` — [`TlsCerts`]: the certificate from PEM files, reloadable (SIGHUP in the
+//!   binary), and the rustls configuration (ALPN `h2`, `http/1.1`).
+//!
+//! # TLS and HTTP/2
+//!
+//! Over TLS every connection goes to hyper once its handshake is done (within
+//! `tls_handshake_timeout`): HTTP/2 when ALPN chose `h2`, else HTTP/1.1. The plain listener
+//! hands a connection that starts with HTTP/2's preface (h2c, prior knowledge) to hyper too.
+//! An HTTP/2 connection holds at most `max_concurrent_streams` streams; its flow-control
+//! windows and hyper's send buffer per stream are bounded (`limits.rs`), so a stream whose
+//! client stops reading stops being polled, its events wait in its own subscriber queue and
+//! the slow-consumer cut ends that stream alone. The same `Activity` timers (header, idle)
+//! and body timeout apply to every stream.
 //!
 //! # What a connection holds
 //!
@@ -61,6 +77,7 @@ mod limits;
 mod listener;
 mod rewind;
 mod service;
+mod tls;
 
 use std::future::Future;
 use std::pin::pin;
@@ -74,10 +91,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 pub use direct::{HeadVerdict, parse_head};
 pub use limits::Limits;
 pub use listener::{Listener, bind, raise_fd_limit};
+pub use tls::TlsCerts;
 
 use activity::{Activity, Watched};
 use direct::First;
@@ -95,9 +114,41 @@ struct Shared {
 /// Serves `app` on every connection `listener` accepts, within `limits`, until `shutdown`
 /// completes and every connection has finished.
 pub async fn serve(
+    listener: Listener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_with(listener, app, limits, None, shutdown).await;
+}
+
+/// Serves `app` over TLS (see `tls.rs`) on every connection `listener` accepts, within
+/// `limits`, until `shutdown` completes and every connection has finished. Each connection
+/// must finish its handshake within `limits.tls_handshake_timeout`, and is then served by
+/// hyper, HTTP/2 or HTTP/1.1 as ALPN chose.
+pub async fn serve_tls(
+    listener: Listener,
+    app: Router,
+    limits: Limits,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_with(
+        listener,
+        app,
+        limits,
+        Some(TlsAcceptor::from(tls)),
+        shutdown,
+    )
+    .await;
+}
+
+/// [`serve`], or [`serve_tls`] when `tls` is given.
+async fn serve_with(
     mut listener: Listener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut limits = limits;
@@ -122,12 +173,21 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        tokio::spawn(serve_connection(
-            stream,
-            slot,
-            shared.clone(),
-            drain_rx.clone(),
-        ));
+        match &tls {
+            None => tokio::spawn(serve_connection(
+                stream,
+                slot,
+                shared.clone(),
+                drain_rx.clone(),
+            )),
+            Some(tls) => tokio::spawn(serve_tls_connection(
+                stream,
+                slot,
+                tls.clone(),
+                shared.clone(),
+                drain_rx.clone(),
+            )),
+        };
     }
     drop(listener);
     let _ = drain_tx.send(true);
@@ -137,12 +197,13 @@ pub async fn serve(
 
 /// Serves one connection: its first request directly when it can, the rest with hyper.
 async fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     slot: Slot,
     shared: Arc<Shared>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let (read, pending, since) = match direct::serve_first(&mut stream, &shared, &mut drain).await {
+    let first = direct::serve_first(stream, &shared, &mut drain).await;
+    let (read, pending, since, stream) = match first {
         First::Closed => return,
         First::TimedOut => {
             shared
@@ -150,11 +211,15 @@ async fn serve_connection(
                 .record_timeout(ssehub_http::ConnTimeout::Header);
             return;
         }
-        First::KeepAlive { rest } => {
+        First::KeepAlive { rest, stream } => {
             let pending = !rest.is_empty();
-            (rest, pending, Instant::now())
+            (rest, pending, Instant::now(), stream)
         }
-        First::Hyper { read, since } => (read, true, since),
+        First::Hyper {
+            read,
+            since,
+            stream,
+        } => (read, true, since, stream),
     };
     let activity = Activity::new(since, pending);
     let io = Watched {
@@ -162,6 +227,41 @@ async fn serve_connection(
         activity: activity.clone(),
     };
     // Boxed: hyper's connection state only exists for connections that get there.
+    Box::pin(serve_hyper(io, activity, &shared, drain)).await;
+    drop(slot);
+}
+
+/// Serves one TLS connection: the handshake, within `tls_handshake_timeout`, then hyper.
+async fn serve_tls_connection(
+    stream: TcpStream,
+    slot: Slot,
+    tls: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut drain: watch::Receiver<bool>,
+) {
+    let handshake = tokio::time::timeout(shared.limits.tls_handshake_timeout, tls.accept(stream));
+    let stream = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                shared
+                    .metrics
+                    .record_timeout(ssehub_http::ConnTimeout::TlsHandshake);
+                return;
+            }
+        },
+        _ = drain.wait_for(|drain| *drain) => return,
+    };
+    // The first request head is due within `header_read_timeout` of the handshake's end.
+    let activity = Activity::new(Instant::now(), true);
+    let io = Watched {
+        inner: stream,
+        activity: activity.clone(),
+    };
     Box::pin(serve_hyper(io, activity, &shared, drain)).await;
     drop(slot);
 }
@@ -188,9 +288,17 @@ async fn serve_hyper<I>(
         // after the header timeout, and knows nothing of HTTP/2.
         .header_read_timeout(None)
         .writev(false);
+    // HTTP/2 (h2 over TLS, or h2c with prior knowledge): streams per connection bounded,
+    // flow-control windows and hyper's send buffer per stream bounded (see `limits.rs`), so
+    // that one stream whose client stops reading waits alone.
     builder
         .http2()
-        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .initial_stream_window_size(limits::H2_STREAM_WINDOW)
+        .initial_connection_window_size(limits::H2_CONNECTION_WINDOW)
+        .adaptive_window(false)
+        .max_send_buf_size(limits::H2_SEND_BUFFER);
     let service = HubService {
         app: shared.app.clone(),
         activity: activity.clone(),

@@ -7,6 +7,20 @@ use std::time::Duration;
 /// hyper's smallest read buffer (it refuses less).
 const HYPER_MIN_BUF: usize = 8192;
 
+/// HTTP/2 flow-control window of each stream, for what clients send (request bodies): 64 KiB,
+/// the protocol's default. A publish body larger than this arrives in several round trips; it
+/// bounds what one stream can make the hub buffer before the handler reads it.
+pub(crate) const H2_STREAM_WINDOW: u32 = 64 << 10;
+/// HTTP/2 flow-control window of a whole connection, for what clients send: 1 MiB, so a few
+/// request bodies can arrive at once without one stream starving the others.
+pub(crate) const H2_CONNECTION_WINDOW: u32 = 1 << 20;
+/// What hyper buffers of one HTTP/2 response stream beyond the client's window: 64 KiB
+/// (hyper's default is 400 KiB). An SSE stream whose client stops reading (its window
+/// exhausted) stops being polled once this is full, so its events wait in its subscriber
+/// queue, where the slow-consumer cut (`subscriber_buffer_bytes`) applies to that stream
+/// alone; the connection's other streams keep flowing.
+pub(crate) const H2_SEND_BUFFER: usize = 64 << 10;
+
 /// The connection layer's limits. Every one has a default fit for a hub on the open internet;
 /// the binary maps them from the `[limits]` section of its config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +46,14 @@ pub struct Limits {
     /// open-file limit, so that descriptors stay free for the store and for `/healthz` once
     /// the hostile connections time out.
     pub max_open_connections: usize,
+    /// The most HTTP/2 streams open at once on one connection (announced in the connection's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`; a stream over it is refused with `REFUSED_STREAM`).
+    /// Each SSE stream is one, so this bounds what one connection holds as `limits.
+    /// max_open_connections` bounds the connections.
+    pub max_concurrent_streams: u32,
+    /// How long a TLS client may take to finish its handshake, from the accept: past it the
+    /// connection closes (a client that opens TLS connections and never finishes them).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -43,6 +65,8 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             max_open_connections: 20_000,
+            max_concurrent_streams: 100,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -81,6 +105,14 @@ impl Limits {
             (
                 self.max_open_connections == 0,
                 "max_open_connections must be at least 1",
+            ),
+            (
+                self.max_concurrent_streams == 0,
+                "max_concurrent_streams must be at least 1",
+            ),
+            (
+                self.tls_handshake_timeout.is_zero(),
+                "tls_handshake_timeout_ms must be at least 1",
             ),
         ];
         match checks.iter().find(|(bad, _)| *bad) {

@@ -1,7 +1,8 @@
 //! The router as hyper's service, with the connection layer's accounting around each request:
 //! it is in flight (for the connection's timers, see `activity.rs`) until its response body
 //! is done, and its body must arrive within `body_read_timeout` — past that, the request
-//! gets 408 and the connection closes.
+//! gets 408 and the connection closes. Requests over HTTP/2 are counted in
+//! `ssehub_http2_open_streams` for as long as they are in flight.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -39,6 +40,8 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.start();
+        let stream = (request.version() == axum::http::Version::HTTP_2)
+            .then(|| OpenStream::new(self.metrics.http2_streams_gauge()));
         let timed_out = Arc::new(AtomicBool::new(false));
         let request = if request.body().is_end_stream() {
             request.map(Body::new)
@@ -75,6 +78,7 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
                     Body::new(Guarded {
                         inner: body,
                         in_flight,
+                        stream,
                     })
                 }));
             }
@@ -82,6 +86,7 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
                 Body::new(Guarded {
                     inner: body,
                     in_flight,
+                    stream,
                 })
             }))
         })
@@ -128,6 +133,24 @@ struct Guarded {
     inner: Body,
     #[expect(dead_code, reason = "held for its Drop")]
     in_flight: InFlight,
+    #[expect(dead_code, reason = "held for its Drop")]
+    stream: Option<OpenStream>,
+}
+
+/// One open HTTP/2 stream in `ssehub_http2_open_streams`, until dropped with its response.
+struct OpenStream(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenStream {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        OpenStream(gauge.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl HttpBody for Guarded {

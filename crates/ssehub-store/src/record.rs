@@ -5,15 +5,16 @@
 //!           [key_len:u16le key] type_len:u16le type topic_count:u16le *(topic_len:u16le topic)
 //!           data
 //! flags   = bit 0: private; bit 1: retry_ms present; bit 2: a publisher id present (version 3);
-//!           bit 4: a key present, bit 5: a tombstone (version 4)
+//!           bit 3: binary data, bit 4: a key present, bit 5: a tombstone (version 4)
 //! ```
-//!
-//! Version 4 is written only for an event with a key (`NewEvent::key`), so that the versions
-//! before keys refuse it as unknown rather than misread it.
 //!
 //! Version 3 is written only for an event with a publisher id (`NewEvent::id`); every other
 //! event is still written as version 2, so that a store that never saw a publisher id stays
-//! readable by the versions before them. Version 1 records (without `flags` and `retry_ms`)
+//! readable by the versions before them. Version 4 is written for a record with a flag newer
+//! than version 3 (binary data, a key, a tombstone): a reader before it refuses the record as
+//! of an unknown version instead of misreading it (raw bytes as text, a key as the event type).
+//! The data of a binary event is its raw bytes (not its base64), and any bytes at all; of a
+//! text event, UTF-8. Version 1 records (without `flags` and `retry_ms`)
 //! are still read. Strings are UTF-8;
 //! `type_len` 0 means the default type (`message`). `data` runs to the end
 //! of the record. Topics are at most 1024 bytes and an event has few of them, so `u16`
@@ -26,13 +27,14 @@ use ssehub_core::{NewEvent, Topic};
 const VERSION: u8 = 2;
 /// The version written for an event with a publisher id.
 const VERSION_3: u8 = 3;
-/// The version written for an event with a key.
+/// The version written for an event with a flag newer than version 3 (binary data, a key).
 const VERSION_4: u8 = 4;
 /// The first version, without flags, still readable.
 const VERSION_1: u8 = 1;
 const PRIVATE: u8 = 1;
 const HAS_RETRY: u8 = 2;
 const HAS_ID: u8 = 4;
+const BINARY: u8 = 8;
 const HAS_KEY: u8 = 16;
 const TOMBSTONE: u8 = 32;
 
@@ -51,7 +53,7 @@ pub struct CorruptRecord {
 pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     let event_type = event.event_type.as_deref().unwrap_or("");
     let mut out = Vec::with_capacity(16 + event.size() + 2 * event.topics.len());
-    out.push(if event.key.is_some() {
+    out.push(if event.binary.is_some() || event.key.is_some() {
         VERSION_4
     } else if event.id.is_some() {
         VERSION_3
@@ -62,6 +64,7 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     let flags = u8::from(event.private) * PRIVATE
         + u8::from(event.retry_ms.is_some()) * HAS_RETRY
         + u8::from(event.id.is_some()) * HAS_ID
+        + u8::from(event.binary.is_some()) * BINARY
         + u8::from(event.key.is_some()) * HAS_KEY
         + u8::from(event.key.is_some() && event.delete) * TOMBSTONE;
     out.push(flags);
@@ -82,7 +85,10 @@ pub(crate) fn encode(event: &NewEvent, time_ms: u64) -> Vec<u8> {
     for topic in &event.topics {
         push_str(&mut out, topic.as_str());
     }
-    out.extend_from_slice(event.data.as_bytes());
+    match &event.binary {
+        Some(bytes) => out.extend_from_slice(bytes),
+        None => out.extend_from_slice(event.data.as_bytes()),
+    }
     out
 }
 
@@ -166,7 +172,12 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
     if topics.is_empty() {
         return Err(bad("no topic"));
     }
-    let data = std::str::from_utf8(cursor.bytes).map_err(|_| bad("data is not UTF-8"))?;
+    let (data, binary) = if flags & BINARY != 0 {
+        ("", Some(cursor.bytes.to_vec().into()))
+    } else {
+        let text = std::str::from_utf8(cursor.bytes).map_err(|_| bad("data is not UTF-8"))?;
+        (text, None)
+    };
     let event = NewEvent {
         topics,
         event_type: (!event_type.is_empty()).then(|| event_type.to_string()),
@@ -176,6 +187,7 @@ pub(crate) fn decode(seq: u64, record: &[u8]) -> Result<(NewEvent, u64), Corrupt
         id,
         delete: key.is_some() && flags & TOMBSTONE != 0,
         key,
+        binary,
     };
     Ok((event, time_ms))
 }
@@ -210,16 +222,24 @@ fn encoded_size(record: &[u8]) -> Option<usize> {
     if flags & HAS_KEY != 0 {
         cursor.string()?;
     }
+    let binary = flags & BINARY != 0;
     let event_type = cursor.string()?;
-    let event_line = if event_type.is_empty() {
-        0
-    } else {
-        7 + event_type.len() + 1
+    // A binary event's type goes out as `<type>.b64`, `message.b64` when untyped.
+    let event_line = match (event_type.is_empty(), binary) {
+        (true, false) => 0,
+        (false, false) => 7 + event_type.len() + 1,
+        (true, true) => 7 + "message".len() + ssehub_core::BINARY_SUFFIX.len() + 1,
+        (false, true) => 7 + event_type.len() + ssehub_core::BINARY_SUFFIX.len() + 1,
     };
     for _ in 0..cursor.u16()? {
         cursor.string()?;
     }
-    Some(id_line + event_line + retry + ssehub_wire::data_encoded_len(cursor.bytes) + 1)
+    let data = if binary {
+        ssehub_core::binary_data_line(cursor.bytes.len())
+    } else {
+        ssehub_wire::data_encoded_len(cursor.bytes)
+    };
+    Some(id_line + event_line + retry + data + 1)
 }
 
 struct Cursor<'a> {
@@ -264,6 +284,7 @@ mod tests {
             id: None,
             key: None,
             delete: false,
+            binary: None,
         };
         let bytes = encode(&event, 1234);
         assert_eq!(
@@ -281,7 +302,7 @@ mod tests {
         assert_eq!(decode(7, &bytes).unwrap(), (with_id.clone(), 99));
         let keyed = NewEvent {
             key: Some("cursor ü".into()),
-            ..with_id
+            ..with_id.clone()
         };
         let bytes = encode(&keyed, 5);
         assert_eq!(bytes[0], VERSION_4);
@@ -292,6 +313,16 @@ mod tests {
             ..keyed
         };
         assert_eq!(decode(7, &encode(&tombstone, 5)).unwrap(), (tombstone, 5));
+        // Binary data: its raw bytes, not UTF-8, kept exactly, under version 4.
+        let binary = NewEvent {
+            binary: Some(vec![0, b'\r', b'\n', 0xff, 0xfe].into()),
+            data: String::new(),
+            ..with_id
+        };
+        let bytes = encode(&binary, 5);
+        assert_eq!(bytes[0], VERSION_4);
+        assert!(bytes.ends_with(&[0, b'\r', b'\n', 0xff, 0xfe]));
+        assert_eq!(decode(7, &bytes).unwrap(), (binary, 5));
     }
 
     /// Retention counts a record at its event's encoded size, as the memory store does.
@@ -313,6 +344,14 @@ mod tests {
             NewEvent::tombstone(Topic::new("a").unwrap(), "k", 256)
                 .unwrap()
                 .with_id("rev-2", 256)
+                .unwrap(),
+        );
+        for len in [0, 1, 2, 3, 4, 1000] {
+            events.push(NewEvent::binary(Topic::new("a").unwrap(), vec![b'\n'; len]));
+        }
+        events.push(
+            NewEvent::binary(Topic::new("a").unwrap(), vec![0xff; 7])
+                .with_type("thumb")
                 .unwrap(),
         );
         for event in events {

@@ -84,7 +84,8 @@ pub(crate) struct ServeArgs {
     pub(crate) cluster: Overrides<config::Cluster>,
 
     /// Feed the demos at /demos/ from inside the hub (a clock, a build log, a notification
-    /// inbox) and print links with tokens for them; loopback listeners only.
+    /// inbox, a fake model behind the relay /demo-ai) and print links with tokens for them;
+    /// loopback listeners only.
     #[arg(long, env = "SSEHUB_DEMO")]
     pub(crate) demo: bool,
 
@@ -122,6 +123,18 @@ pub(crate) struct ServeArgs {
     pub(crate) mercure: Overrides<config::Mercure>,
     #[command(flatten)]
     pub(crate) console: Overrides<config::Console>,
+
+    /// A relay: requests to PREFIX/… go to URL/…, and an event-stream answer is stored and
+    /// resumable (repeat, or comma-separate in the variable; limits in `[[relay]]`).
+    #[arg(
+        long = "relay",
+        env = "SSEHUB_RELAY",
+        value_name = "PREFIX=URL",
+        value_delimiter = ','
+    )]
+    pub(crate) relay: Vec<String>,
+    #[command(flatten)]
+    pub(crate) tls: Overrides<config::Tls>,
 }
 
 impl ServeArgs {
@@ -141,6 +154,7 @@ impl ServeArgs {
         self.shutdown.apply(&mut config.shutdown)?;
         self.mercure.apply(&mut config.mercure)?;
         self.console.apply(&mut config.console)?;
+        self.tls.apply(&mut config.tls)?;
         self.cluster.apply(&mut config.cluster)
     }
 }
@@ -170,6 +184,40 @@ pub(crate) struct HubArg {
     /// The hub's base URL.
     #[arg(long, env = "SSEHUB_URL", default_value = "http://127.0.0.1:8080")]
     pub(crate) hub: String,
+
+    /// For an https:// hub: trust only the CA certificate(s) in this PEM file (a self-signed
+    /// hub's own certificate, or a private CA) instead of the system's.
+    #[arg(
+        long,
+        env = "SSEHUB_CA_CERT",
+        value_name = "FILE",
+        conflicts_with = "insecure"
+    )]
+    pub(crate) ca_cert: Option<std::path::PathBuf>,
+
+    /// For an https:// hub: accept any certificate (testing only: no protection against
+    /// anyone on the path).
+    #[arg(long)]
+    pub(crate) insecure: bool,
+}
+
+impl HubArg {
+    /// Which certificates the hub may present.
+    pub(crate) fn trust(&self) -> anyhow::Result<ssehub_client::TlsTrust> {
+        Ok(match &self.ca_cert {
+            Some(path) => ssehub_client::TlsTrust::from_pem_file(path)?,
+            None if self.insecure => ssehub_client::TlsTrust::Insecure,
+            None => ssehub_client::TlsTrust::System,
+        })
+    }
+
+    /// A publish client of the hub.
+    pub(crate) fn client(&self) -> anyhow::Result<ssehub_client::HubClient> {
+        Ok(ssehub_client::HubClient::with_tls(
+            &self.hub,
+            &self.trust()?,
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -181,7 +229,12 @@ pub(crate) struct PubArgs {
     pub(crate) topic: String,
 
     /// The event data; stdin when absent or `-` (without its final line break).
+    #[arg(conflicts_with = "file")]
     pub(crate) data: Option<String>,
+
+    /// Publish this file's bytes, exactly, as a binary event (`-`: stdin's bytes).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<std::path::PathBuf>,
 
     /// The event type (what `addEventListener` listens for); `message` when absent.
     #[arg(long)]
@@ -208,9 +261,19 @@ pub(crate) struct SubArgs {
     #[command(flatten)]
     pub(crate) hub: HubArg,
 
-    /// Topics or patterns (`*` is one segment, a trailing `**` the rest).
+    /// Topics or patterns (`*` is one segment, a trailing `**` the rest); with --post, the
+    /// relay URL to POST to.
     #[arg(required = true)]
     pub(crate) topics: Vec<String>,
+
+    /// POST this body to the URL (an ssehub relay) and print the answer, resuming it after a
+    /// cut, until its end; exits 1 when the answer ended early (upstream error, timeout, …).
+    #[arg(long, value_name = "BODY")]
+    pub(crate) post: Option<String>,
+
+    /// A request header, `NAME: VALUE` (repeat): `Authorization: Bearer …` for the upstream.
+    #[arg(long, short = 'H', value_name = "NAME: VALUE")]
+    pub(crate) header: Vec<String>,
 
     /// Start after this id, or `earliest` for all retained history (default: live only).
     #[arg(long, value_name = "ID|earliest")]
@@ -221,9 +284,16 @@ pub(crate) struct SubArgs {
     #[arg(long)]
     pub(crate) snapshot: bool,
 
-    /// One JSON object per event: {"type", "data", "last_event_id"}.
+    /// One JSON object per event: {"type", "data", "last_event_id"}; a binary event's bytes
+    /// as {"data_base64"} instead of "data", its type without the `.b64` mark, and "binary":
+    /// true.
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Write the bytes of each binary event to a file in this directory, named by its event id
+    /// (characters other than letters, digits, `-`, `_` and `.` become `_`), and print its path.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) save_dir: Option<std::path::PathBuf>,
 
     /// Exit after this many events.
     #[arg(long, value_name = "N")]

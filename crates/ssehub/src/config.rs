@@ -35,6 +35,7 @@
 mod cluster;
 mod console;
 mod overrides;
+mod relay;
 
 use std::time::Duration;
 
@@ -73,6 +74,28 @@ pub(crate) struct Config {
     pub(crate) cluster: Cluster,
     /// The console, the demos and the stats stream.
     pub(crate) console: Console,
+    /// Relays: resumable POST streams (`[[relay]]` tables; `--relay PREFIX=URL`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) relay: Vec<relay::Relay>,
+    /// HTTPS: the certificate and key.
+    pub(crate) tls: Tls,
+}
+
+/// `[tls]`: HTTPS, with HTTP/2 (ALPN `h2`) and HTTP/1.1. Both or neither (checked when the hub
+/// starts, so that `--check-config` shows each as given). The files are read again on SIGHUP
+/// (a renewed certificate, no stream dropped; a bad file keeps the old one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Tls {
+    /// Serve HTTPS with this certificate chain (PEM, the hub's certificate first); needs
+    /// --tls-key. (config: tls.cert)
+    #[arg(long = "tls-cert", env = "SSEHUB_TLS_CERT", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1). (config: tls.key)
+    #[arg(long = "tls-key", env = "SSEHUB_TLS_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) key: Option<std::path::PathBuf>,
 }
 
 /// `[http]`: where requests come from (see `ssehub-http`'s `trust.rs`).
@@ -430,6 +453,13 @@ pub(crate) struct Limits {
     /// it under the open-file limit.
     #[arg(skip)]
     pub(crate) max_open_connections: usize,
+    /// The most HTTP/2 streams (SSE streams and requests) open at once on one connection;
+    /// more are refused (`REFUSED_STREAM`).
+    #[arg(skip)]
+    pub(crate) max_concurrent_streams: u32,
+    /// Milliseconds a TLS client may take to finish its handshake, from the accept.
+    #[arg(skip)]
+    pub(crate) tls_handshake_timeout_ms: u64,
     /// The most bytes of one replay page (one event may be larger): what a subscriber that
     /// replays history, however slowly it reads, makes the hub hold.
     #[arg(skip)]
@@ -468,6 +498,12 @@ pub(crate) struct Sse {
     /// Random extra reconnection time per stream, in milliseconds. (config: sse.retry_jitter_ms)
     #[arg(long, env = "SSEHUB_RETRY_JITTER_MS")]
     pub(crate) retry_jitter_ms: u64,
+    /// Let the fan-out write an event straight to the socket of a subscriber whose
+    /// connection is idle and writable, instead of queueing it and waking the connection
+    /// (the idle-writable fast path; off by default: measured slower, see BENCHMARKS.md).
+    /// (config: sse.direct_writes)
+    #[arg(long, env = "SSEHUB_DIRECT_WRITES")]
+    pub(crate) direct_writes: bool,
 }
 
 /// `[cors]`
@@ -530,6 +566,8 @@ impl Default for Limits {
             idle_timeout_ms: millis(server.idle_timeout),
             body_read_timeout_ms: millis(server.body_read_timeout),
             max_open_connections: server.max_open_connections,
+            max_concurrent_streams: server.max_concurrent_streams,
+            tls_handshake_timeout_ms: millis(server.tls_handshake_timeout),
             replay_page_bytes: HubConfig::default().replay_page_bytes,
             template_max_bytes: HubConfig::default().template_limits.max_bytes,
             template_max_variables: HubConfig::default().template_limits.max_variables,
@@ -547,6 +585,7 @@ impl Default for Sse {
             heartbeat_secs: 15,
             retry_ms: h.retry_ms,
             retry_jitter_ms: h.retry_jitter_ms,
+            direct_writes: false,
         }
     }
 }
@@ -618,6 +657,7 @@ impl Config {
         if self.storage.fsync_interval_ms == 0 {
             bail!("invalid configuration: storage.fsync_interval_ms must be at least 1");
         }
+        self.validate_relays()?;
         self.disk_options()?;
         self.cluster_options()?;
         // Keys are checked now; the listener rule is checked by `serve`, which knows it.
@@ -649,8 +689,7 @@ impl Config {
             max_age: age.map(Duration::from_secs),
         };
         let topics = self
-            .history
-            .topics
+            .topic_rules()
             .iter()
             .map(|rule| {
                 Ok(ssehub_store::TopicRule {
@@ -747,6 +786,7 @@ impl Config {
             template_max_count: self.limits.template_max_count,
             heartbeat: (self.sse.heartbeat_secs > 0)
                 .then(|| Duration::from_secs(self.sse.heartbeat_secs)),
+            direct_writes: self.sse.direct_writes,
             ..HubConfig::default()
         }
     }
@@ -772,6 +812,8 @@ impl Config {
             idle_timeout: Duration::from_millis(l.idle_timeout_ms),
             body_read_timeout: Duration::from_millis(l.body_read_timeout_ms),
             max_open_connections: l.max_open_connections,
+            max_concurrent_streams: l.max_concurrent_streams,
+            tls_handshake_timeout: Duration::from_millis(l.tls_handshake_timeout_ms),
         }
     }
 
@@ -790,6 +832,7 @@ impl Config {
             // Set by `serve` from the listen address (`allowed_hosts`).
             allowed_hosts: ssehub_http::AllowedHosts::Any,
             console: self.console(),
+            relays: self.relay.iter().map(relay::Relay::http).collect(),
         }
     }
 

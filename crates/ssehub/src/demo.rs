@@ -5,7 +5,9 @@
 //! - a build log: a sample build replayed in a loop on `demo/build/log`, as `ssehub exec`
 //!   publishes one (`stdout`, `stderr`, `exit`), each run opened by a `start` event;
 //! - a notification inbox: now and then a private notification for alice or bob on
-//!   `demo/users/{user}/notifications`, and subscriber tokens granting each their own topics.
+//!   `demo/users/{user}/notifications`, and subscriber tokens granting each their own topics;
+//! - an LLM answer: a fake model upstream on a loopback port of its own ([`model`]), and a
+//!   relay `/demo-ai` in front of it, so that its answers are stored and resumable.
 //!
 //! The tokens are signed with the hub's HS256 subscriber key; without one, `--demo` makes a
 //! random one for the run and prints it. Anyone holding a printed token (or the key) reads
@@ -14,10 +16,19 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use ssehub_core::{Hub, NewEvent, Topic};
 
 use crate::config::{Config, TopicRule};
+
+mod model;
+
+/// What [`prepare`] made for [`start`]: the subscriber key it made for this run (to print),
+/// and the fake model's listener.
+pub(crate) struct Prepared {
+    made_key: Option<String>,
+    model: std::net::TcpListener,
+}
 
 /// The users of the inbox demo.
 const USERS: [&str; 2] = ["alice", "bob"];
@@ -50,11 +61,12 @@ const BUILD: &[(&str, &str, u64)] = &[
 
 /// Sets up `config` for the demos before the hub starts: a subscriber key to sign the tokens
 /// with (a random one when none is set: returned, so that it can be printed), and short
-/// per-topic retention for the demo topics (disk store). Refuses a non-loopback listener.
+/// per-topic retention for the demo topics (disk store), and the relay to the fake model,
+/// whose listener it binds. Refuses a non-loopback listener.
 pub(crate) fn prepare(
     config: &mut Config,
     listen: std::net::SocketAddr,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Prepared> {
     if !listen.ip().is_loopback() {
         bail!(
             "refusing --demo on {listen}: it prints tokens and, without a subscriber key, makes one anyone \
@@ -90,14 +102,28 @@ pub(crate) fn prepare(
             },
         );
     }
-    Ok(made)
+    if config.relay.iter().any(|r| r.prefix == model::PREFIX) {
+        bail!(
+            "--demo makes the relay {}: the configuration has one already",
+            model::PREFIX
+        );
+    }
+    let model = model::bind().context("cannot start the demo's fake model")?;
+    let upstream = format!("http://{}", model.local_addr()?);
+    config.add_relay_flags(&[format!("{}={upstream}", model::PREFIX)])?;
+    config.validate_relays()?;
+    Ok(Prepared {
+        made_key: made,
+        model,
+    })
 }
 
 /// Starts the feeds, and returns the lines to print once the hub listens at `base`
 /// (`http://ADDR`): where the demos are, and a link with a token for the console and for each
 /// user's inbox.
-pub(crate) fn start(hub: &Hub, config: &Config, base: &str, made_key: Option<&str>) -> Vec<String> {
+pub(crate) fn start(hub: &Hub, config: &Config, base: &str, prepared: Prepared) -> Vec<String> {
     tokio::spawn(clock(hub.clone()));
+    tokio::spawn(model::serve(prepared.model));
     tokio::spawn(build_log(hub.clone()));
     tokio::spawn(notifications(hub.clone()));
     let key = config.auth.subscriber_key.as_deref().unwrap_or_default();
@@ -116,7 +142,11 @@ pub(crate) fn start(hub: &Hub, config: &Config, base: &str, made_key: Option<&st
         }
         Err(error) => tracing::warn!(%error, "cannot sign the demo tokens"),
     }
-    if let Some(key) = made_key {
+    lines.push(format!(
+        "ssehub demo: an LLM answer through the relay {}: {base}/demos/llm.html",
+        model::PREFIX
+    ));
+    if let Some(key) = prepared.made_key {
         lines.push(format!(
             "ssehub demo: WARNING: tokens are signed with a subscriber key made for this run, {key}: \
              anyone who has it or a printed token reads what it grants"

@@ -26,7 +26,7 @@ use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
-use ssehub_client::{HubClient, LineOptions, LinePublisher, LineSplitter};
+use ssehub_client::{LineOptions, LinePublisher, LineSplitter};
 
 use crate::cli::{ExecArgs, LineBufferArgs};
 
@@ -72,12 +72,7 @@ pub(crate) fn line_options(args: &LineBufferArgs) -> anyhow::Result<LineOptions>
 }
 
 async fn exec(args: &ExecArgs, options: LineOptions) -> anyhow::Result<u8> {
-    let publisher = LinePublisher::start(
-        HubClient::new(&args.hub.hub),
-        args.topic.clone(),
-        NAME,
-        options,
-    );
+    let publisher = LinePublisher::start(args.hub.client()?, args.topic.clone(), NAME, options);
     let mut signals = Signals::new()?;
     let (program, program_args) = args
         .command

@@ -8,6 +8,10 @@
 //! 3. past that deadline, close whatever is left and exit.
 //!
 //! A second signal exits at once.
+//!
+//! With `[tls]`, the hub serves HTTPS (HTTP/2 and HTTP/1.1) and reads its certificate and key
+//! again on SIGHUP (see `ssehub_server::TlsCerts`): new connections get the new certificate,
+//! open streams keep going, and a bad file keeps the old one (logged as an error).
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -29,8 +33,8 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = effective_config(args)?;
-    let demo_key = match args.demo {
-        true => crate::demo::prepare(&mut config, args.listen)?,
+    let demo = match args.demo {
+        true => Some(crate::demo::prepare(&mut config, args.listen)?),
         false => None,
     };
     if args.check_config {
@@ -49,7 +53,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut store = None;
-    let result = runtime.block_on(serve(args, config, &mut store, demo_key));
+    let result = runtime.block_on(serve(args, config, &mut store, demo));
     // Whatever is still open after the grace period is closed here.
     runtime.shutdown_timeout(Duration::from_millis(200));
     if let Some(store) = store
@@ -67,6 +71,7 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     args.override_config(&mut config)?;
+    config.add_relay_flags(&args.relay)?;
     config.validate()?;
     Ok(config)
 }
@@ -77,12 +82,23 @@ async fn serve(
     args: &ServeArgs,
     config: Config,
     disk: &mut Option<DiskStore>,
-    demo_key: Option<String>,
+    demo: Option<crate::demo::Prepared>,
 ) -> anyhow::Result<()> {
     let auth = config.auth(args.listen)?;
     if auth.anonymous_publish {
         tracing::info!("no publisher key: anyone who can reach this loopback address may publish");
     }
+    // Read before anything listens: a bad certificate stops the start.
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => {
+            let certs = ssehub_server::TlsCerts::load(cert, key)?;
+            let server_config = certs.server_config()?;
+            reload_on_hangup(certs)?;
+            Some(server_config)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("tls.cert and tls.key (--tls-cert, --tls-key) go together"),
+    };
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -137,25 +153,23 @@ async fn serve(
             hub.shutdown();
         }
     };
-    let mut server = tokio::spawn(ssehub_server::serve(
-        listener,
-        app,
-        config.server_limits(),
-        graceful,
-    ));
+    let limits = config.server_limits();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut server = match tls {
+        None => tokio::spawn(ssehub_server::serve(listener, app, limits, graceful)),
+        Some(tls) => tokio::spawn(ssehub_server::serve_tls(
+            listener, app, limits, tls, graceful,
+        )),
+    };
 
     // The one line scripts and tests wait for.
-    println!("ssehub listening on http://{addr}");
+    println!("ssehub listening on {scheme}://{addr}");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, store = store_name, "ssehub is listening");
-    if args.demo {
-        for line in crate::demo::start(
-            &hub,
-            &config,
-            &format!("http://{addr}"),
-            demo_key.as_deref(),
-        ) {
-            println!("{line}");
+    if let Some(demo) = demo {
+        for line in crate::demo::start(&hub, &config, &format!("http://{addr}"), demo) {
+            // Not `println!`: a closed stdout (`| head -1`) must not end the hub.
+            writeln!(std::io::stdout(), "{line}").ok();
         }
         std::io::stdout().flush().ok();
     }
@@ -212,6 +226,31 @@ impl SubscriptionDirectory for ClusterSubscriptions {
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
         Box::pin(self.0.other(subscriber))
     }
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP, keeping the current ones when the
+/// files are bad. The handler is in place when this returns (before the hub listens).
+#[cfg(unix)]
+fn reload_on_hangup(certs: Arc<ssehub_server::TlsCerts>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match certs.reload() {
+                Ok(()) => tracing::info!("SIGHUP: the TLS certificate and key are reloaded"),
+                Err(error) => tracing::error!(
+                    %error,
+                    "SIGHUP: cannot reload the TLS certificate; the current one stays in use"
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_certs: Arc<ssehub_server::TlsCerts>) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// Sets `stop` on the first SIGTERM or SIGINT; exits the process on the second.

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use ssehub_client::{HubClient, LineOptions, LinePublisher, LineSplitter, MAX_LINE_BYTES};
+use ssehub_client::{LineOptions, LinePublisher, LineSplitter, MAX_LINE_BYTES};
 
 use crate::cli::TailArgs;
 
@@ -49,12 +49,7 @@ async fn tail(args: &TailArgs, options: LineOptions) -> anyhow::Result<()> {
             open.offset
         );
     }
-    let publisher = LinePublisher::start(
-        HubClient::new(&args.hub.hub),
-        args.topic.clone(),
-        NAME,
-        options,
-    );
+    let publisher = LinePublisher::start(args.hub.client()?, args.topic.clone(), NAME, options);
     let poll = Duration::from_millis(args.poll_ms);
     let mut pending = VecDeque::new();
     let stop = crate::exec::shutdown_signal();

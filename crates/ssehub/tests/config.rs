@@ -23,6 +23,7 @@ const SETTINGS: &[(&str, [&str; 3])] = &[
     ("sse.heartbeat_secs", ["11", "22", "33"]),
     ("sse.retry_ms", ["11", "22", "33"]),
     ("sse.retry_jitter_ms", ["11", "22", "33"]),
+    ("sse.direct_writes", ["false", "true", "true"]),
     (
         "cors.origins",
         [
@@ -40,6 +41,14 @@ const SETTINGS: &[(&str, [&str; 3])] = &[
         ["forwarded", "x-forwarded-for", "none"],
     ),
     ("limits.max_body_bytes", ["1000", "2000", "3000"]),
+    (
+        "tls.cert",
+        ["/file/cert.pem", "/variable/cert.pem", "/flag/cert.pem"],
+    ),
+    (
+        "tls.key",
+        ["/file/key.pem", "/variable/key.pem", "/flag/key.pem"],
+    ),
     ("limits.max_connections", ["11", "22", "33"]),
     (
         "limits.subscriber_buffer_bytes",
@@ -78,6 +87,9 @@ const NOT_SETTINGS: &[&str] = &[
     "--check-config",
     "--print-default-config",
     "--log",
+    // Adds a `[[relay]]` table (a list of tables, not one key): `config::relay` and the
+    // `relay` tests.
+    "--relay",
     "--help",
     "--version",
     "--demo",

@@ -12,6 +12,7 @@
 //! - `stats_streams_end_when_the_hub_shuts_down`
 //! - `demo_feeds_the_demos_and_its_tokens_grant_one_user_each`
 //! - `demo_refuses_a_listener_that_is_not_loopback`
+//! - `demo_relays_the_fake_model_and_its_answer_resumes`: the LLM demo's relay `/demo-ai`.
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
@@ -27,12 +28,13 @@ use crate::util::{Sse, TestHub, client, listen_url};
 const SUBSCRIBER_KEY: &str = "console-test-subscriber-key-0123456789abcdef";
 
 /// Every page of the console and the demos.
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "/",
     "/demos/",
     "/demos/clock.html",
     "/demos/build.html",
     "/demos/inbox.html",
+    "/demos/llm.html",
 ];
 
 /// The local paths a page links to (`src="/…"`, `href="/…"`), or a script imports
@@ -439,7 +441,7 @@ async fn demo_feeds_the_demos_and_its_tokens_grant_one_user_each() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = listen_url(&mut lines).await;
     let mut printed = Vec::new();
-    while printed.len() < 5 {
+    while printed.len() < 6 {
         let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
             .await
             .unwrap()
@@ -530,4 +532,77 @@ async fn demo_refuses_a_listener_that_is_not_loopback() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing --demo"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("token="));
+}
+
+#[tokio::test]
+async fn demo_relays_the_fake_model_and_its_answer_resumes() {
+    let hub = TestHub::start(&["--store", "memory", "--demo"]).await;
+    let response = client()
+        .post(format!("{}/demo-ai/chat", hub.url))
+        .header("content-type", "application/json")
+        .body(r#"{"prompt": "What is  SSE?"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let topic = response.headers()["ssehub-topic"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(topic.starts_with("relay/"), "{topic}");
+    let mut answer = Sse::new(response);
+    let first = answer.take(3).await;
+    drop(answer); // the caller is cut after three tokens
+
+    // The rest, from the last id the caller got, up to `ssehub-end`.
+    let mut rest = hub
+        .subscribe(&format!("/topics/{topic}"), Some(&first[2].last_event_id))
+        .await;
+    let rest = rest.until_end(Duration::from_secs(30)).await;
+    let (end, rest) = rest.split_last().unwrap();
+    assert_eq!(end.event_type, "ssehub-end");
+    assert_eq!(end.data, r#"{"reason":"done"}"#);
+    let tokens: Vec<Value> = first
+        .iter()
+        .chain(rest)
+        .map(|e| {
+            assert_eq!(e.event_type, "token");
+            serde_json::from_str(&e.data).unwrap()
+        })
+        .collect();
+    let of = tokens[0]["of"].as_u64().unwrap();
+    assert!(of > 20, "{of} tokens");
+    let numbers: Vec<u64> = tokens.iter().map(|t| t["n"].as_u64().unwrap()).collect();
+    assert_eq!(
+        numbers,
+        (0..of).collect::<Vec<_>>(),
+        "every token once, in order"
+    );
+    let text: String = tokens.iter().map(|t| t["text"].as_str().unwrap()).collect();
+    assert!(
+        text.starts_with("You asked: “What is SSE?”. Server-Sent Events "),
+        "{text}"
+    );
+    hub.metric_reaches(
+        r#"ssehub_relay_ended_total{relay="/demo-ai",reason="done"}"#,
+        1.0,
+    )
+    .await;
+
+    // A relay of the user's own at that prefix is refused, not replaced.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "memory",
+            "--demo",
+        ])
+        .args(["--relay", "/demo-ai=http://127.0.0.1:9", "--check-config"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/demo-ai"));
 }

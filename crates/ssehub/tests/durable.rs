@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::util::{TestHub, client, data, seq};
@@ -66,9 +67,13 @@ async fn crash_test_acknowledged_events_survive_sigkill() {
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     for round in 0..rounds {
         let mut hub = TestHub::start_in(dir.clone(), "127.0.0.1:0", &[]).await;
+        // Acknowledgements of this round so far: the kill waits for a few, so that a loaded
+        // machine (a slow first fsync) still crashes the hub mid-stream rather than idle.
+        let round_acks = Arc::new(AtomicUsize::new(0));
         let mut publishers = Vec::new();
         for p in 0..4 {
             let url = hub.url.clone();
+            let round_acks = round_acks.clone();
             publishers.push(tokio::spawn(async move {
                 let client = client();
                 let mut mine = Vec::new();
@@ -88,6 +93,7 @@ async fn crash_test_acknowledged_events_survive_sigkill() {
                         break;
                     };
                     mine.push((v["id"].as_str().unwrap().to_string(), body));
+                    round_acks.fetch_add(1, Ordering::Relaxed);
                 }
                 mine
             }));
@@ -95,6 +101,11 @@ async fn crash_test_acknowledged_events_survive_sigkill() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        let started = tokio::time::Instant::now();
+        while round_acks.load(Ordering::Relaxed) < 16 && started.elapsed() < Duration::from_secs(10)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         tokio::time::sleep(Duration::from_millis(100 + seed % 400)).await;
         hub.kill().await;
         for p in publishers {

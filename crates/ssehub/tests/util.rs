@@ -180,31 +180,13 @@ impl TestHub {
 
     /// The value of one metric line, e.g. `ssehub_slow_consumer_disconnects_total`.
     pub(crate) async fn metric(&self, name: &str) -> f64 {
-        let text = client()
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-            .parse()
-            .unwrap()
+        metric_of(&client(), &self.url, name).await
     }
 
     /// Waits until metric `name` is `want` (fails after 10 s): what a test waits for instead
     /// of sleeping, e.g. a connection that has been accepted or released.
     pub(crate) async fn metric_reaches(&self, name: &str, want: f64) {
-        let waited = tokio::time::timeout(Duration::from_secs(10), async {
-            while self.metric(name).await != want {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        assert!(waited.is_ok(), "{name} is not {want} after 10 s");
+        metric_of_reaches(&client(), &self.url, name, want).await;
     }
 
     /// Opens an SSE stream at `path` with optional `Last-Event-ID`.
@@ -217,6 +199,35 @@ impl TestHub {
         assert_eq!(response.status(), 200, "{path}");
         Sse::new(response)
     }
+}
+
+/// The value of one metric line of the hub at `base` (labels included), read with `client`
+/// (an HTTPS hub needs one that trusts its certificate).
+pub(crate) async fn metric_of(client: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Waits (at most 10 s) until [`metric_of`] is `want`.
+pub(crate) async fn metric_of_reaches(client: &reqwest::Client, base: &str, name: &str, want: f64) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while metric_of(client, base, name).await != want {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{name} is not {want} after 10 s");
 }
 
 pub(crate) fn client() -> reqwest::Client {

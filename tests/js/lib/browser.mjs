@@ -77,13 +77,18 @@ export async function servePage(t, html) {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(html);
   });
+  return listenLocal(t, server, 'the page server');
+}
+
+/** Starts `server` on 127.0.0.1:0, closes it when the test ends; its URL. */
+export async function listenLocal(t, server, what) {
   await withTimeout(
     new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', resolve);
     }),
     5_000,
-    'the page server to listen',
+    `${what} to listen`,
   );
   t.after(() => {
     server.closeAllConnections();

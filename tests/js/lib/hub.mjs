@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,7 @@ export const hubBin = process.env.SSEHUB_BIN
   ? path.resolve(process.env.SSEHUB_BIN)
   : path.join(repoRoot, 'target', 'debug', 'ssehub');
 
-const LISTENING = /^ssehub listening on (http:\/\/127\.0\.0\.1:(\d+))$/;
+const LISTENING = /^ssehub listening on (https?:\/\/127\.0\.0\.1:(\d+))$/;
 const LOG_LIMIT = 64 * 1024;
 
 /** Children still alive, by PID; killed on exit so no hub outlives the tests. */
@@ -314,11 +315,13 @@ export async function startHub(t, options = {}) {
 
 /**
  * One HTTP request with a fresh connection (no keep-alive pool, so a restarted hub never sees a
- * stale socket). Resolves with {status, headers, body}.
+ * stale socket). Resolves with {status, headers, body}. An `https:` URL is checked against `ca`
+ * (PEM), the test's own certificate authority.
  */
-export function request(method, url, { body, headers = {}, timeoutMs = 10_000 } = {}) {
+export function request(method, url, { body, headers = {}, timeoutMs = 10_000, ca } = {}) {
+  const client = new URL(url).protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = client.request(url, { method, headers, agent: false, timeout: timeoutMs, ca }, (res) => {
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (data += c));
@@ -333,10 +336,11 @@ export function request(method, url, { body, headers = {}, timeoutMs = 10_000 } 
 }
 
 /** `POST /topics/{topic}[?event=TYPE]` with `data` as the body; returns the new event's id. */
-export async function publish(hubUrl, topic, data, { event } = {}) {
+export async function publish(hubUrl, topic, data, { event, ca } = {}) {
   const url = new URL(`/topics/${topic}`, hubUrl);
   if (event !== undefined) url.searchParams.set('event', event);
   const res = await request('POST', url, {
+    ca,
     body: data,
     headers: { 'content-type': 'text/plain; charset=utf-8' },
   });
@@ -371,9 +375,9 @@ export async function publishBatch(hubUrl, events) {
  * `GET /metrics`, parsed: a Map from each sample's name (with its labels, as written, e.g.
  * `ssehub_rejected_requests_total{reason="not_found"}`) to its value as a number.
  */
-export async function metrics(hubUrl) {
+export async function metrics(hubUrl, { ca } = {}) {
   const url = new URL('/metrics', hubUrl);
-  const res = await request('GET', url);
+  const res = await request('GET', url, { ca });
   if (res.status !== 200) throw new Error(`GET ${url} -> ${res.status} ${res.body}, expected 200`);
   const samples = new Map();
   for (const line of res.body.split('\n')) {
@@ -385,8 +389,8 @@ export async function metrics(hubUrl) {
 }
 
 /** One sample of `GET /metrics` (see `metrics`); throws if the hub does not report it. */
-export async function metric(hubUrl, name) {
-  const samples = await metrics(hubUrl);
+export async function metric(hubUrl, name, { ca } = {}) {
+  const samples = await metrics(hubUrl, { ca });
   if (!samples.has(name)) throw new Error(`GET /metrics has no ${name}: ${JSON.stringify([...samples.keys()])}`);
   return samples.get(name);
 }

@@ -368,11 +368,17 @@ impl Topics {
 }
 
 fn last_event(stored: &StoredEvent) -> LastEvent {
-    let data = &stored.event.data;
+    // A binary event is previewed by its size, not as bytes that may not be text.
+    let binary = stored
+        .event
+        .binary
+        .as_ref()
+        .map(|b| format!("(binary, {} bytes)", b.len()));
+    let data = binary.as_deref().unwrap_or(&stored.event.data);
     let cut = data.chars().count() > PREVIEW_CHARS;
     LastEvent {
         id: stored.id.to_string(),
-        event_type: stored.event.event_type.clone().unwrap_or_default(),
+        event_type: stored.event.wire_type().unwrap_or_default().into_owned(),
         data: data.chars().take(PREVIEW_CHARS).collect(),
         cut,
     }
@@ -613,5 +619,15 @@ mod tests {
         let last = last_event(&stored);
         assert!(last.cut);
         assert_eq!(last.data.chars().count(), PREVIEW_CHARS);
+    }
+
+    #[test]
+    fn a_binary_event_is_shown_by_its_size() {
+        let event = NewEvent::binary(Topic::new("t").unwrap(), vec![0xff; 300]);
+        let last = last_event(&StoredEvent::new(LogId(1), 1, event));
+        assert_eq!(
+            (last.event_type.as_str(), last.data.as_str(), last.cut),
+            ("message.b64", "(binary, 300 bytes)", false)
+        );
     }
 }

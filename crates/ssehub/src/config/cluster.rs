@@ -76,8 +76,7 @@ impl Config {
             bail!("invalid configuration: cluster.name must be non-empty, without braces");
         }
         let topics = self
-            .history
-            .topics
+            .topic_rules()
             .iter()
             .map(|rule| {
                 Ok(ssehub_cluster::ClusterTopicRule {
