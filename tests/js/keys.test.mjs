@@ -7,10 +7,12 @@
 // cursor goes from the others' boards (the `ssehub-delete` event) and from later snapshots.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 
 import { launchBrowser } from './lib/browser.mjs';
-import { startHub, waitUntil } from './lib/hub.mjs';
+import { repoRoot, startHub, waitUntil } from './lib/hub.mjs';
 
 const TIMEOUT = 90_000;
 
@@ -78,5 +80,13 @@ for (const store of ['disk', 'memory']) {
     // Then live moves.
     await moveTo(alice.page, 0.8, 0.2);
     await waitForCursors(dave.page, { [alice.me]: [0.8, 0.2], [bob.me]: [0.7, 0.6] }, 'the late joiner, live');
+    if (store === 'disk') {
+      // The README's picture of the demo, at the console tests' size (docs/img/).
+      const img = path.join(repoRoot, 'docs', 'img');
+      fs.mkdirSync(img, { recursive: true });
+      await dave.page.setViewportSize({ width: 1280, height: 800 });
+      await waitForCursors(dave.page, { [alice.me]: [0.8, 0.2], [bob.me]: [0.7, 0.6] }, 'the late joiner, resized');
+      await dave.page.screenshot({ path: path.join(img, 'demo-cursors.png') });
+    }
   });
 }

@@ -102,6 +102,19 @@ pub(crate) fn prepare(
             },
         );
     }
+    // The cursors demo publishes on every pointer move: compaction keeps each window's newest
+    // position (and a closed window's tombstone for a minute), not every move.
+    config.history.topics.insert(
+        0,
+        TopicRule {
+            pattern: "demo/cursors".into(),
+            max_events: None,
+            max_bytes: None,
+            max_age_secs: None,
+            keep: crate::config::Keep::LatestPerKey,
+            tombstone_grace_secs: Some(60),
+        },
+    );
     if config.relay.iter().any(|r| r.prefix == model::PREFIX) {
         bail!(
             "--demo makes the relay {}: the configuration has one already",
