@@ -130,6 +130,7 @@ test('console: a live view shows a published event, the topics list its topic, t
   await page.fill('#pub-topic', 'chat/e2e');
   await page.fill('#pub-event', 'form');
   await page.fill('#pub-data', 'from the form');
+  await page.fill('#pub-key', 'console');
   await page.click('#publish-form button[type=submit]');
   await inPage(page, () => /Published chat\/e2e with id/.test(document.getElementById('publish-result').textContent), null, 'the publish result');
   await inPage(page, () => [...document.querySelectorAll('#live-events .data')].some((d) => d.textContent === 'from the form'), null, 'the form event');

@@ -237,8 +237,9 @@ $('publish-form').addEventListener('submit', async (e) => {
   const event = { topic: $('pub-topic').value.trim(), data: $('pub-data').value };
   if ($('pub-event').value) event.event = $('pub-event').value;
   if ($('pub-private').checked) event.private = true;
-  // HOOK (issue 15, keyed topics): once the hub takes a key per event, add a "Key" field to
-  // this form and send it here as `event.key`.
+  // A key makes the event its key's newest value (snapshots start with it; README "Keys and
+  // snapshots").
+  if ($('pub-key').value) event.key = $('pub-key').value;
   const result = $('publish-result');
   result.classList.remove('bad');
   try {
